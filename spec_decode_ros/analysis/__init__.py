@@ -1,0 +1,1 @@
+"""Offline analysis: rosbag2 files to latency tables and plots."""

@@ -1,0 +1,45 @@
+"""``spec-decode``: one command, one subcommand per job. Each subcommand lives in its own module
+as ``main(argv: list[str]) -> int`` and is imported only when called, so the cloud side never
+imports ROS and ``spec-decode --help`` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("spec_decode_ros.demo", "closed loop on the embedded default: sim Go2, local verifier, bag + report"),
+    "cloud": ("spec_decode_ros.bridge.server", "run the cloud verifier (target VLM + early exits) on ZeroMQ"),
+    "bench": ("spec_decode_ros.bridge.bench", "edge-cloud benchmark: every decoding mode over an emulated link"),
+    "bench-local": ("spec_decode_ros.decoding.bench", "in-process benchmark: target alone vs speculative decoding"),
+    "train": ("spec_decode_ros.embedded.train", "train the embedded default VLM pair and its exit adapters"),
+    "train-adapters": ("spec_decode_ros.decoding.adapter_training", "train early-exit adapters beside a model"),
+    "eval": ("spec_decode_ros.embedded.evaluate", "evaluate the embedded pair: accuracy, acceptance, closed loop"),
+    "models": ("spec_decode_ros.decoding.zoo", "build or list the local model pairs (e.g. SmolLM2 from its wheel)"),
+    "keys": ("spec_decode_ros.bridge.keys", "generate ZeroMQ CURVE key pairs for the cloud and robots"),
+    "report": ("spec_decode_ros.analysis.report", "latency report and plots from recorded bags"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in SUBCOMMANDS.items())
+    return f"usage: spec-decode <command> [options]\n\ncommands:\n{rows}\n\n'spec-decode <command> --help' for details"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"spec-decode: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

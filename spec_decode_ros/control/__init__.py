@@ -1,0 +1,1 @@
+"""Control (no ROS): command grammar, streaming token-to-command parser, limits, deadman."""

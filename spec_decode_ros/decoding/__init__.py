@@ -1,0 +1,1 @@
+"""Decoding engine (torch + transformers only): models, KV caches, acceptance rules, early-exit target, drafting, metrics."""

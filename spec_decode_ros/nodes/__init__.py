@@ -1,0 +1,1 @@
+"""Thin rclpy nodes over the engine, bridge and control code: the only place ROS is imported."""
