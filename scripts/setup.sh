@@ -46,7 +46,7 @@ fi
 # 3. messages: rosidl into the venv. The wheels' CMake files name their builder's Python: point
 #    them at ours (idempotent), then build with plain CMake.
 export AMENT_PREFIX_PATH="$VENV" VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH"
-msg_hash=$(hash_of CMakeLists.txt package.xml msg/*.msg)
+msg_hash=$(hash_of CMakeLists.txt package.xml msg/*.msg spec_decode_ros/__init__.py)
 if ! fresh messages "$msg_hash" || ! "$VENV/bin/python" -c 'import spec_decode_ros.msg' >/dev/null 2>&1; then
   step "building msg/ with rosidl"
   PYINC=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
