@@ -1,0 +1,81 @@
+"""Write and read the loop's rosbag2 (MCAP) files with `rosbags` — no ROS install needed.
+
+``BagWriter`` takes raw CDR bytes (as an rclpy ``raw=True`` subscription delivers them), so the
+recorder never deserializes; ``read_bag`` turns a bag into plain per-topic event lists for analysis.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+from spec_decode_ros.analysis.typestore import typestore
+
+
+class BagWriter:
+    """A thread-safe MCAP writer; connections are added on first use of a topic."""
+
+    def __init__(self, path: str | Path, topics: dict[str, str]) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(f"bag {self.path} already exists")
+        self._types = dict(topics)
+        self._store = typestore()
+        self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self._conns: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def write(self, topic: str, log_time_ns: int, cdr: bytes) -> None:
+        with self._lock:
+            if self._writer is None:
+                return
+            conn = self._conns.get(topic)
+            if conn is None:
+                if topic not in self._types:
+                    raise KeyError(f"topic {topic!r} has no declared type")
+                conn = self._conns[topic] = self._writer.add_connection(topic, self._types[topic],
+                                                                        typestore=self._store)
+            self._writer.write(conn, log_time_ns, cdr)
+            self.counts[topic] = self.counts.get(topic, 0) + 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+
+@dataclass
+class BagData:
+    """A bag as per-topic lists of (log time ns, deserialized message)."""
+
+    path: Path
+    topics: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+
+    def messages(self, topic: str) -> list[tuple[int, Any]]:
+        return self.topics.get(topic, [])
+
+
+def read_bag(path: str | Path, topics: set[str] | None = None) -> BagData:
+    """Read (a subset of) a bag's topics. Bulky payloads (Image.data) are dropped after decoding."""
+    store = typestore()
+    data = BagData(Path(path))
+    with Reader(path) as reader:
+        conns = [c for c in reader.connections if topics is None or c.topic in topics]
+        for conn, log_time, raw in reader.messages(connections=conns):
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            if conn.msgtype == "sensor_msgs/msg/Image":
+                msg.data = None  # keep stamps and sizes, not pixels
+            data.topics.setdefault(conn.topic, []).append((log_time, msg))
+    return data
+
+
+def stamp_ns(stamp: Any) -> int:
+    """builtin_interfaces/Time (rosbags or rclpy) -> integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)

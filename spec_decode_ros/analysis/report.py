@@ -1,0 +1,76 @@
+"""``spec-decode report BAG...``: per-hop latency, tokens/s, acceptance and early-exit hit rate of
+recorded runs, printed as a table (bags side by side) and drawn as PNG plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from spec_decode_ros import topics
+from spec_decode_ros.analysis.bag import read_bag
+from spec_decode_ros.analysis.latency import HOPS, BagSummary, summarize
+from spec_decode_ros.analysis.plots import plot_latency_distribution, plot_round_timeline
+
+ROWS = [(f"{hop}_ms_median", f"{hop.replace('_', ' ')} (ms, median)") for hop in HOPS] + [
+    ("capture_to_move_ms_p90", "capture to move (ms, p90)"),
+    ("tokens_per_s", "tokens/s"),
+    ("acceptance_rate", "acceptance rate"),
+    ("mean_acceptance_length", "mean acceptance length"),
+    ("early_hit_rate", "early-exit hit rate"),
+    ("round_ms_median", "round (ms, median)"),
+    ("requests", "requests"),
+    ("tokens", "tokens"),
+]
+
+
+def _fmt(v: float) -> str:
+    if math.isnan(v):
+        return "-"
+    return f"{v:.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.3g}"
+
+
+def format_table(summaries: list[BagSummary]) -> str:
+    header = ["", *[f"{s.label} [{s.mode}]" for s in summaries]]
+    rows = [[label, *[_fmt(s.figures.get(key, float("nan"))) for s in summaries]] for key, label in ROWS]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in [header, *rows]]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def build_report(bags: list[Path], out_dir: Path, labels: list[str] | None = None) -> dict:
+    """Summarize bags, write plots and a JSON summary into ``out_dir``; return the JSON content."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {topics.TOKENS, topics.MOTION, topics.EXECUTED, topics.STATS}
+    summaries = [summarize(read_bag(b, wanted), (labels or [])[i] if labels and i < len(labels) else None)
+                 for i, b in enumerate(bags)]
+    timeline = plot_round_timeline(summaries, out_dir / "round_timeline.png")
+    latency = plot_latency_distribution(summaries, out_dir / "latency_distribution.png")
+    content = {
+        "bags": {s.label: {"path": str(b), "mode": s.mode, "figures": s.figures} for s, b in
+                 zip(summaries, bags, strict=True)},
+        "plots": [str(timeline), str(latency)],
+        "table": format_table(summaries),
+    }
+    (out_dir / "report.json").write_text(json.dumps(content, indent=2, default=float))
+    (out_dir / "report.txt").write_text(content["table"] + "\n")
+    return content
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="spec-decode report", description=__doc__)
+    parser.add_argument("bags", nargs="+", type=Path, help="rosbag2 directories (MCAP or sqlite3)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default: <first bag>_report)")
+    parser.add_argument("--labels", default=None, help="comma-separated labels, one per bag")
+    args = parser.parse_args(argv)
+    for bag in args.bags:
+        if not bag.exists():
+            parser.error(f"no bag at {bag}")
+    out = args.out or args.bags[0].with_name(args.bags[0].name + "_report")
+    content = build_report(args.bags, out, args.labels.split(",") if args.labels else None)
+    print(content["table"])
+    print(f"\nplots: {', '.join(content['plots'])}\nsummary: {out / 'report.json'}")
+    return 0

@@ -1,0 +1,58 @@
+"""Small rclpy helpers shared by the nodes: message classes by name, stamps, QoS, running a node."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+
+SENSOR_QOS = qos_profile_sensor_data
+RELIABLE_QOS = QoSProfile(depth=50, reliability=QoSReliabilityPolicy.RELIABLE)
+LATCHED_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
+                         durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def message_class(type_name: str) -> type:
+    """``pkg/msg/Type`` -> the generated rclpy message class."""
+    pkg, kind, name = type_name.split("/")
+    return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
+
+
+def now_stamp(node: Node) -> Time:
+    return node.get_clock().now().to_msg()
+
+
+def time_from_ns(ns: int) -> Time:
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def time_to_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """The standard ``main()`` body: init, spin until SIGINT/SIGTERM, clean shutdown."""
+    rclpy.init(args=sys.argv if args is None else args)
+    node = factory()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    signal.signal(signal.SIGTERM, lambda *_: executor.shutdown(timeout_sec=0))
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        close = getattr(node, "close", None)
+        if close is not None:
+            close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,27 @@
+"""Topic names and message types of the node graph, in one place (no ROS import needed).
+
+Relative names, so a namespace (e.g. one per robot) applies to all of them; remap in launch files.
+"""
+
+from __future__ import annotations
+
+CAMERA_IMAGE = "camera/image_raw"  # sensor_msgs/Image, frame "front_camera", sensor-data QoS
+INSTRUCTION = "instruction"  # std_msgs/String: the current natural-language instruction
+TOKENS = "decoder/tokens"  # spec_decode_ros/TokenStream: committed tokens as they become final
+STATS = "decoder/stats"  # spec_decode_ros/DecodeStats: one per speculative round
+LINK = "decoder/link"  # spec_decode_ros/LinkStatus: cloud reachability (latched)
+MOTION = "motion/command"  # spec_decode_ros/LocomotionCommand: parsed, clamped commands
+CMD_VEL = "cmd_vel"  # geometry_msgs/Twist for Gazebo / CHAMP
+EXECUTED = "go2/executed"  # spec_decode_ros/LocomotionCommand re-stamped when the SDK call was made
+
+# topic -> rosbag2 message type, for the recorder and the report
+TYPES: dict[str, str] = {
+    CAMERA_IMAGE: "sensor_msgs/msg/Image",
+    INSTRUCTION: "std_msgs/msg/String",
+    TOKENS: "spec_decode_ros/msg/TokenStream",
+    STATS: "spec_decode_ros/msg/DecodeStats",
+    LINK: "spec_decode_ros/msg/LinkStatus",
+    MOTION: "spec_decode_ros/msg/LocomotionCommand",
+    CMD_VEL: "geometry_msgs/msg/Twist",
+    EXECUTED: "spec_decode_ros/msg/LocomotionCommand",
+}

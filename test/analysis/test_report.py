@@ -1,0 +1,54 @@
+"""The report turns a bag into the hop latencies it contains, compares bags, and draws its plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rclpy.serialization import serialize_message
+from support.loop_messages import HOP_MS, loop_trace
+
+from spec_decode_ros import topics
+from spec_decode_ros.analysis.bag import BagWriter
+from spec_decode_ros.analysis.report import build_report, main
+
+
+def write_trace_bag(path: Path, requests: int = 3) -> Path:
+    writer = BagWriter(path, topics.TYPES)
+    for i, (topic, msg) in enumerate(loop_trace(requests)):
+        writer.write(topic, 1_000 + i, serialize_message(msg))
+    writer.close()
+    return path
+
+
+def test_report_recovers_hop_latencies_and_decoding_figures(tmp_path: Path):
+    bag = write_trace_bag(tmp_path / "run")
+    content = build_report([bag], tmp_path / "out")
+    figures = content["bags"]["run"]["figures"]
+    for hop, ms in HOP_MS.items():
+        assert figures[f"{hop}_ms_median"] == pytest.approx(ms, abs=0.01), hop
+    assert figures["requests"] == 3 and figures["tokens"] == 15
+    assert figures["acceptance_rate"] == pytest.approx(3 / 8)
+    assert figures["mean_acceptance_length"] == pytest.approx(1 + 3 / 2)
+    assert figures["early_hit_rate"] == pytest.approx(0.5)
+    assert figures["tokens_per_s"] == pytest.approx(5 / 0.150)
+    for plot in content["plots"]:
+        assert Path(plot).stat().st_size > 5_000
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["bags"]["run"]["mode"] == "sd_ee_predraft"
+
+
+def test_report_compares_bags_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    a = write_trace_bag(tmp_path / "a", requests=2)
+    b = write_trace_bag(tmp_path / "b", requests=4)
+    assert main([str(a), str(b), "--labels", "cloud,edge", "--out", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    assert "cloud [sd_ee_predraft]" in header and "edge [sd_ee_predraft]" in header
+    requests_row = next(line for line in out.splitlines() if line.startswith("requests"))
+    assert requests_row.split()[1:] == ["2", "4"]
+
+
+def test_report_rejects_a_missing_bag(tmp_path: Path):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nope")])

@@ -1,0 +1,48 @@
+"""The recorder node, in its own process, writes what real DDS publishers send into an MCAP bag
+that the report then reads back."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rclpy.duration import Duration
+from support.loop_messages import HOP_MS, loop_trace
+from support.ros import spinning_node, wait_for
+
+from spec_decode_ros import topics
+from spec_decode_ros.analysis.report import build_report
+from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS
+
+
+def test_recorder_bag_is_read_back_by_the_report(tmp_path: Path):
+    bag = tmp_path / "loop"
+    recorder = subprocess.Popen([sys.executable, "-m", "spec_decode_ros.nodes.recorder", "--ros-args",
+                                 "-p", f"bag_path:={bag}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        with spinning_node("trace_publisher") as node:
+            trace = loop_trace(3)
+            pubs = {t: node.create_publisher(type(m), t, SENSOR_QOS if t == topics.CAMERA_IMAGE else RELIABLE_QOS)
+                    for t, m in trace}
+            wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()) or recorder.poll() is not None,
+                     60, "the recorder to subscribe to every topic")
+            assert recorder.poll() is None, recorder.stdout.read().decode()
+            for topic, msg in trace:
+                pubs[topic].publish(msg)
+            for topic, pub in pubs.items():
+                if topic != topics.CAMERA_IMAGE:
+                    assert pub.wait_for_all_acked(Duration(seconds=10)), topic
+            time.sleep(0.5)  # grace for the recorder's callbacks to drain; nothing is timed
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        out, _ = recorder.communicate(timeout=20)
+    assert recorder.returncode == 0, out.decode()
+    content = build_report([bag], tmp_path / "report")
+    figures = content["bags"]["loop"]["figures"]
+    assert figures["requests"] == 3
+    for hop, ms in HOP_MS.items():
+        assert figures[f"{hop}_ms_median"] == pytest.approx(ms, abs=0.01), hop
