@@ -1,0 +1,62 @@
+"""The cloud's batching queue: verification requests wait here until a batch is full or the oldest has waited
+long enough; then one batched target forward serves them all (SLED-style).
+
+A request is one session's DRAFT, or one step of an autoregressive session (``draft is None``). A
+session has at most one request queued; ``max_batch=1`` is unbatched verification.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from spec_decode_ros.bridge.protocol import Draft
+
+E = TypeVar("E")
+
+
+@dataclass
+class Request(Generic[E]):
+    entry: E
+    sid: str
+    draft: Draft | None
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class BatchQueue(Generic[E]):
+    """FIFO of requests with a size bound per batch and a maximum wait for the oldest request."""
+
+    def __init__(self, max_batch: int = 8, max_wait_s: float = 0.002) -> None:
+        if max_batch < 1 or max_wait_s < 0:
+            raise ValueError(f"max_batch must be >= 1 and max_wait_s >= 0, got {max_batch}, {max_wait_s}")
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._queue: list[Request[E]] = []
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def push(self, request: Request[E]) -> None:
+        if any(r.sid == request.sid for r in self._queue):
+            raise ValueError(f"session {request.sid!r} already has a queued request")
+        self._queue.append(request)
+
+    def deadline(self) -> float | None:
+        """When the oldest request must be served (None: queue empty)."""
+        return self._queue[0].arrived + self.max_wait_s if self._queue else None
+
+    def ready(self, now: float) -> bool:
+        if not self._queue:
+            return False
+        return len(self._queue) >= self.max_batch or now >= self._queue[0].arrived + self.max_wait_s
+
+    def pop_batch(self) -> list[Request[E]]:
+        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+        return batch
+
+    def drop(self, sid: str) -> bool:
+        """Forget a session's queued request (closed, evicted); True if there was one."""
+        n = len(self._queue)
+        self._queue = [r for r in self._queue if r.sid != sid]
+        return len(self._queue) != n

@@ -1,0 +1,154 @@
+"""The cloud's session table: who holds which target session, its limits, and the per-session checks of a frame.
+
+One ``SessionEntry`` per robot session: the routing envelope to answer on, the authenticated owner (CURVE
+public key, when CURVE is on), the engine's target session (KV cache + committed tokens), the next
+expected round and whether a round is in flight. ``SessionTable`` bounds the table (session count, idle
+expiry, KV memory cap) and turns every stateful check of a DRAFT (known session, owner, round order,
+committed length, vocabulary range, finished) into a ``ProtocolError`` with its code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from spec_decode_ros.bridge.protocol import Draft, ErrorCode, Open, ProtocolError
+
+
+class TargetSessionLike(Protocol):
+    """What the table needs of the engine's ``TargetSession``."""
+
+    generated: list[int]
+    finished: bool
+
+    def memory_bytes(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Server bounds: at most ``max_sessions``; a session idle for ``idle_timeout_s`` is dropped; the KV caches
+    of all sessions together stay under ``memory_cap_bytes`` (least recently used sessions are evicted)."""
+
+    max_sessions: int = 64
+    idle_timeout_s: float = 300.0
+    memory_cap_bytes: int = 4 * 1024**3
+
+    def __post_init__(self) -> None:
+        if self.max_sessions < 1 or self.idle_timeout_s <= 0 or self.memory_cap_bytes <= 0:
+            raise ValueError(f"limits must be positive, got {self}")
+
+
+@dataclass
+class SessionEntry:
+    sid: str
+    route: list[bytes]
+    owner: str | None
+    target: TargetSessionLike
+    request: Open
+    last_active: float = field(default_factory=time.monotonic)
+    next_round: int = 0
+    in_flight: bool = False
+
+    @property
+    def committed(self) -> int:
+        return len(self.target.generated)
+
+    @property
+    def done(self) -> bool:
+        return self.target.finished or self.committed >= self.request.max_new_tokens
+
+
+class SessionTable:
+    """Sessions by id, with the limits of ``Limits``."""
+
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self.limits = limits
+        self._entries: dict[str, SessionEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[SessionEntry]:
+        return iter(list(self._entries.values()))
+
+    def __contains__(self, sid: str) -> bool:
+        return sid in self._entries
+
+    def memory_bytes(self) -> int:
+        return sum(e.target.memory_bytes() for e in self._entries.values())
+
+    def get(self, sid: str, owner: str | None, round: int = -1) -> SessionEntry:
+        entry = self._entries.get(sid)
+        if entry is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_SESSION, f"no session {sid!r} on this server (re-open to resume)",
+                                session=sid, round=round)
+        if entry.owner != owner:
+            raise ProtocolError(ErrorCode.NOT_OWNER, f"session {sid!r} belongs to another key", session=sid, round=round)
+        return entry
+
+    def check_open(self, msg: Open, owner: str | None) -> SessionEntry | None:
+        """May ``msg`` open a session? Returns the entry it replaces (same id, same owner), if any."""
+        old = self._entries.get(msg.session)
+        if old is not None and old.owner != owner:
+            raise ProtocolError(ErrorCode.NOT_OWNER, f"session {msg.session!r} belongs to another key", session=msg.session)
+        if old is None and len(self._entries) >= self.limits.max_sessions:
+            raise ProtocolError(ErrorCode.SESSION_LIMIT, f"server holds its limit of {self.limits.max_sessions} sessions",
+                                session=msg.session)
+        if self.memory_bytes() >= self.limits.memory_cap_bytes and not self._evictable(exclude=msg.session):
+            raise ProtocolError(ErrorCode.MEMORY_LIMIT, f"KV caches use {self.memory_bytes()} bytes, the cap is "
+                                f"{self.limits.memory_cap_bytes}, and every session is busy", session=msg.session)
+        return old
+
+    def add(self, entry: SessionEntry) -> None:
+        self._entries[entry.sid] = entry
+
+    def remove(self, sid: str) -> SessionEntry | None:
+        return self._entries.pop(sid, None)
+
+    def check_draft(self, msg: Draft, owner: str | None, vocab_size: int) -> SessionEntry:
+        """Every stateful check of a DRAFT; returns the session's entry."""
+        entry = self.get(msg.session, owner, msg.round)
+
+        def refuse(code: ErrorCode, reason: str) -> ProtocolError:
+            return ProtocolError(code, reason, session=msg.session, round=msg.round)
+
+        if entry.request.autoregressive:
+            raise refuse(ErrorCode.UNSUPPORTED, "session was opened autoregressive: the cloud generates, send no DRAFT")
+        if entry.in_flight:
+            raise refuse(ErrorCode.BAD_ROUND, f"round {entry.next_round - 1} is still being verified")
+        if msg.round != entry.next_round:
+            raise refuse(ErrorCode.BAD_ROUND, f"expected round {entry.next_round}, got {msg.round}")
+        if entry.done:
+            raise refuse(ErrorCode.FINISHED, f"session ended after {entry.committed} tokens")
+        if msg.committed != entry.committed:
+            raise refuse(ErrorCode.BAD_LENGTH, f"robot says {msg.committed} committed tokens, server has {entry.committed}")
+        bad = [t for t in msg.tokens if t >= vocab_size]
+        if bad:
+            raise refuse(ErrorCode.BAD_TOKEN, f"token id {bad[0]} is outside the target's vocabulary of {vocab_size}")
+        if msg.prob_ids is not None and msg.prob_ids.size and int(msg.prob_ids.max()) >= vocab_size:
+            raise refuse(ErrorCode.BAD_TOKEN, f"probability table names token {int(msg.prob_ids.max())}, "
+                         f"outside the vocabulary of {vocab_size}")
+        return entry
+
+    def expired(self, now: float) -> list[SessionEntry]:
+        """Sessions idle longer than the limit (never one in flight)."""
+        cutoff = now - self.limits.idle_timeout_s
+        return [e for e in self._entries.values() if not e.in_flight and e.last_active < cutoff]
+
+    def over_memory(self, keep: frozenset[str] | set[str] = frozenset()) -> list[SessionEntry]:
+        """Least recently used sessions to evict so that the KV caches fit the cap (never one in flight or kept)."""
+        total = self.memory_bytes()
+        victims: list[SessionEntry] = []
+        for e in sorted(self._entries.values(), key=lambda e: e.last_active):
+            if total <= self.limits.memory_cap_bytes:
+                break
+            if e.in_flight or e.sid in keep:
+                continue
+            victims.append(e)
+            total -= e.target.memory_bytes()
+        return victims
+
+    def _evictable(self, exclude: str) -> bool:
+        return any(not e.in_flight and e.sid != exclude for e in self._entries.values())

@@ -1,0 +1,139 @@
+"""Wire protocol: every message round-trips, and every kind of bad frame is refused with its code."""
+
+from __future__ import annotations
+
+import random
+
+import msgpack
+import numpy as np
+import pytest
+
+from spec_decode_ros.bridge import protocol as p
+from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig
+
+
+def _all_messages() -> list[p.Message]:
+    ids = np.array([[5, 7, 9], [1, 2, 3]], dtype=np.int64)
+    values = np.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]], dtype=np.float32)
+    return [
+        p.Open(session="s1", text="go to the red box", system="be brief", image_jpeg=b"\xff\xd8jpeg",
+               sampling=SamplingConfig(do_sample=True, temperature=0.7, top_k=20, top_p=0.9, seed=3),
+               early_exit=False, autoregressive=True, max_new_tokens=9, committed=(4, 5), vocab_size=100,
+               tokenizer_hash="abc"),
+        p.Opened(session="s1", target="t", exit_layers=(2,), resumed=2, prefill_s=0.5),
+        p.Draft(session="s1", round=3, committed=7, tokens=(5, 2), prob_ids=ids, prob_values=values),
+        p.Draft(session="s1", round=0, committed=0, tokens=()),
+        p.Early(session="s1", round=3, n=1, y=8, confidence=0.9, exit_layer=2),
+        p.Final(session="s1", round=3, n=2, y=8, finished=True, busy_s=0.1, batch=3, queued_s=0.01),
+        p.Error(session="", round=-1, code="bad_frame", reason="x"),
+        p.Ping(sent=1.5), p.Pong(sent=1.5, sessions=2), p.Close(session="s1"), p.Closed(session="s1"),
+        p.StatsRequest(reset=True),
+        p.Stats(busy_s=1.0, forwards=2, rows=3, tokens=4, errors=5, sessions=6, memory_bytes=7),
+    ]
+
+
+@pytest.mark.parametrize("msg", _all_messages(), ids=lambda m: type(m).__name__)
+def test_every_message_round_trips(msg: p.Message):
+    back = p.decode(p.encode(msg))
+    assert back == msg
+    if isinstance(msg, p.Draft) and msg.prob_ids is not None:
+        assert isinstance(back, p.Draft)
+        np.testing.assert_array_equal(back.prob_ids, msg.prob_ids)
+        np.testing.assert_array_equal(back.prob_values, msg.prob_values)
+
+
+def test_draft_block_conversion_keeps_sparse_probabilities():
+    block = DraftBlock(tokens=(3, 4), prob_ids=np.array([[3, 9], [4, 1]]),
+                       prob_values=np.array([[0.75, 0.25], [1.0, 0.0]], dtype=np.float32))
+    msg = p.decode(p.encode(p.Draft.from_block("s", 0, 0, block)))
+    assert isinstance(msg, p.Draft)
+    out = msg.to_block()
+    assert out.tokens == (3, 4) and out.prob_ids.dtype == np.int64
+    np.testing.assert_array_equal(out.prob_ids, block.prob_ids)
+    np.testing.assert_allclose(out.prob_values, block.prob_values)
+
+
+def _raw(**body) -> bytes:
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def _draft_body(**over) -> dict:
+    body = {"v": 1, "t": "draft", "session": "s", "round": 0, "committed": 0, "tokens": [1, 2], "prob_k": 0,
+            "prob_ids": b"", "prob_values": b""}
+    body.update(over)
+    return body
+
+
+@pytest.mark.parametrize(("frame", "code", "words"), [
+    (b"", p.ErrorCode.BAD_FRAME, "msgpack"),
+    (b"\xc1garbage", p.ErrorCode.BAD_FRAME, "msgpack"),
+    (msgpack.packb([1, 2]), p.ErrorCode.BAD_FRAME, "map"),
+    (_raw(v=2, t="ping", sent=0), p.ErrorCode.BAD_VERSION, "version"),
+    (_raw(v=1, t="nope"), p.ErrorCode.UNKNOWN_TYPE, "nope"),
+    (_raw(v=1, t="ping"), p.ErrorCode.BAD_FIELD, "'sent' is missing"),
+    (_raw(v=1, t="ping", sent=1.0, extra=1), p.ErrorCode.BAD_FIELD, "unexpected field 'extra'"),
+    (_raw(v=1, t="ping", sent="soon"), p.ErrorCode.BAD_FIELD, "number"),
+    (_raw(v=1, t="ping", sent=float("nan")), p.ErrorCode.BAD_FIELD, "finite"),
+    (_raw(**_draft_body(round=True)), p.ErrorCode.BAD_FIELD, "'round' must be an integer"),
+    (_raw(**_draft_body(round=-1)), p.ErrorCode.BAD_FIELD, "'round'"),
+    (_raw(**_draft_body(tokens=list(range(p.MAX_GAMMA + 1)))), p.ErrorCode.BAD_FIELD, "more than"),
+    (_raw(**_draft_body(tokens=[1, -5])), p.ErrorCode.BAD_FIELD, "item 1"),
+    (_raw(**_draft_body(tokens=[1, "a"])), p.ErrorCode.BAD_FIELD, "item 1"),
+    (_raw(**_draft_body(session="bad id!")), p.ErrorCode.BAD_FIELD, "'session'"),
+    (_raw(**_draft_body(prob_k=2, prob_ids=b"\0" * 8, prob_values=b"\0" * 16)), p.ErrorCode.BAD_FIELD, "bytes each"),
+    (_raw(**_draft_body(prob_ids=b"x")), p.ErrorCode.BAD_FIELD, "empty"),
+    (msgpack.packb({"v": 1, "t": "ping", "sent": msgpack.ExtType(5, b"x")}), p.ErrorCode.BAD_FRAME, "ext"),
+    (msgpack.packb({1: 2}), p.ErrorCode.BAD_FRAME, "msgpack"),
+])
+def test_bad_frames_are_refused_with_a_code_and_reason(frame: bytes, code: p.ErrorCode, words: str):
+    with pytest.raises(p.ProtocolError) as info:
+        p.decode(frame)
+    assert info.value.code == code
+    assert words in info.value.reason
+
+
+def _probs(ids: list[list[int]], values: list[list[float]]) -> dict:
+    a = np.array(ids, dtype="<i4")
+    return {"prob_k": a.shape[1], "prob_ids": a.tobytes(), "prob_values": np.array(values, dtype="<f4").tobytes()}
+
+
+@pytest.mark.parametrize(("probs", "words"), [
+    (_probs([[1, 3], [2, 4]], [[0.5, 0.6], [0.5, 0.5]]), "sum to 1"),
+    (_probs([[1, 3], [2, 4]], [[1.5, -0.5], [0.5, 0.5]]), "[0, 1]"),
+    (_probs([[7, 3], [2, 4]], [[0.5, 0.5], [0.5, 0.5]]), "row 0"),
+    (_probs([[1, 3], [2, 4]], [[0.5, 0.5], [0.0, 1.0]]), "row 1"),
+    (_probs([[1, -3], [2, 4]], [[0.5, 0.5], [0.5, 0.5]]), "negative"),
+])
+def test_sparse_draft_probabilities_must_be_distributions_covering_the_draft(probs: dict, words: str):
+    with pytest.raises(p.ProtocolError) as info:
+        p.decode(_raw(**_draft_body(**probs)))
+    assert info.value.code == p.ErrorCode.BAD_FIELD and words in info.value.reason
+
+
+def test_oversized_binary_is_refused_before_it_is_kept():
+    big = _raw(v=1, t="open", session="s", image_jpeg=b"\0" * (p.MAX_IMAGE_BYTES + 1))
+    with pytest.raises(p.ProtocolError) as info:
+        p.decode(big)
+    assert info.value.code == p.ErrorCode.BAD_FRAME
+
+
+def test_random_bytes_never_escape_as_another_exception():
+    rng = random.Random(0)
+    good = [p.encode(m) for m in _all_messages()]
+    for i in range(3000):
+        if i % 2:
+            frame = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 64)))
+        else:  # mutate a valid frame: the nastiest inputs are almost right
+            b = bytearray(rng.choice(good))
+            for _ in range(rng.randrange(1, 4)):
+                b[rng.randrange(len(b))] = rng.getrandbits(8)
+            frame = bytes(b)
+        try:
+            p.decode(frame)
+        except p.ProtocolError:
+            pass
+
+
+def test_session_of_recovers_the_session_of_a_refused_frame():
+    assert p.session_of(_raw(**_draft_body(session="abc", round=4, tokens="x"))) == ("abc", 4)
+    assert p.session_of(b"\xc1") == ("", -1)
