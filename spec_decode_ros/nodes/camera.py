@@ -1,0 +1,97 @@
+"""camera node: frames from an OpenCV source (device index, video file, stream URL) or the Go2
+front camera (``VideoClient.GetImageSample``) → ``sensor_msgs/Image`` (rgb8) on
+``camera/image_raw``, frame ``front_camera``, sensor-data QoS, stamped at capture.
+
+Parameters: ``source`` ("opencv" | "go2"), ``device`` (OpenCV: "0", a path or a URL),
+``network_interface`` (Go2 DDS, e.g. "eth0"; "lo" for the fake Go2), ``rate_hz``,
+``width``/``height`` (0 keeps the native size), ``frame_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from spec_decode_ros import topics
+from spec_decode_ros.nodes.common import SENSOR_QOS, run_node
+
+
+def opencv_source(device: str) -> Callable[[], np.ndarray]:
+    import cv2
+
+    capture = cv2.VideoCapture(int(device) if device.isdigit() else device)
+    if not capture.isOpened():
+        raise RuntimeError(f"OpenCV cannot open camera source {device!r}")
+
+    def read() -> np.ndarray:
+        ok, bgr = capture.read()
+        if not ok:
+            raise RuntimeError(f"no frame from OpenCV source {device!r}")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    return read
+
+
+def go2_source(interface: str) -> Callable[[], np.ndarray]:
+    from spec_decode_ros.go2.clients import Go2Camera
+
+    return Go2Camera(interface).rgb
+
+
+class Camera(Node):
+    def __init__(self) -> None:
+        super().__init__("camera")
+        source = self.declare_parameter("source", "opencv").value
+        device = str(self.declare_parameter("device", "0").value)
+        interface = self.declare_parameter("network_interface", "eth0").value
+        rate = float(self.declare_parameter("rate_hz", 10.0).value)
+        self.size = (int(self.declare_parameter("width", 0).value), int(self.declare_parameter("height", 0).value))
+        self.frame_id = self.declare_parameter("frame_id", "front_camera").value
+        if source == "opencv":
+            self.read = opencv_source(device)
+        elif source == "go2":
+            self.read = go2_source(interface)
+        else:
+            raise ValueError(f"parameter source must be 'opencv' or 'go2', not {source!r}")
+        self.pub = self.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS)
+        self.failures = 0
+        self.create_timer(1.0 / rate, self.capture)
+        self.get_logger().info(f"camera: {source} {device if source == 'opencv' else interface} at {rate} Hz")
+
+    def capture(self) -> None:
+        try:
+            rgb = self.read()
+        except Exception as err:  # a dropped frame must not kill the node; say it, then keep trying
+            self.failures += 1
+            self.get_logger().warning(f"frame {self.failures} failed: {err}", throttle_duration_sec=5.0)
+            return
+        stamp = self.get_clock().now().to_msg()
+        if self.size[0] > 0 and self.size[1] > 0 and rgb.shape[1::-1] != self.size:
+            import cv2
+
+            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+        msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", is_bigendian=0, step=rgb.shape[1] * 3)
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.frame_id
+        msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+        self.pub.publish(msg)
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image (rgb8 or bgr8) → H×W×3 uint8 RGB (no cv_bridge needed)."""
+    if msg.encoding not in ("rgb8", "bgr8"):
+        raise ValueError(f"unsupported image encoding {msg.encoding!r} (want rgb8 or bgr8)")
+    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+    rgb = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
+    return rgb[:, :, ::-1].copy() if msg.encoding == "bgr8" else rgb
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(Camera, args)
+
+
+if __name__ == "__main__":
+    main()
