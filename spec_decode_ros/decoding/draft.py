@@ -1,0 +1,128 @@
+"""The draft side: one robot's draft model session with a rollback-by-longest-common-prefix cache.
+
+The cache holds prompt + S for some generated-token sequence S. ``draft(γ, after=X)`` crops it to
+the longest common prefix of S and (generated + X) and feeds the rest, so pre-drafting on an early
+verdict (hit: the tokens are kept) and rollback after a miss need no special cases.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from spec_decode_ros.decoding import kv
+from spec_decode_ros.decoding.models import LoadedModel, reset_rope_deltas, rope_delta
+from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, sample_index, validate
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig
+
+
+class DraftSession:
+    """Drafts tokens after the committed generated tokens (plus a provisional ``after``)."""
+
+    def __init__(self, model: LoadedModel, prompt: Prompt, sampling: SamplingConfig = GREEDY, *,
+                 max_support: int = 64) -> None:
+        validate(sampling)
+        if max_support < 1:
+            raise ValueError(f"max_support must be >= 1, got {max_support}")
+        self.model = model
+        self.sampling = sampling
+        self.max_support = max_support  # sampling: the draft samples from its top-`max_support` (sent as is)
+        self.generated: list[int] = []
+        self.generator = torch.Generator().manual_seed(sampling.seed + 7919)  # not the target's stream
+        self.busy_s = 0.0
+        enc = model.encode(prompt)
+        self._cache = DynamicCache(config=model.model.config)
+        with torch.inference_mode():
+            reset_rope_deltas(model.model)
+            out = model.model(**enc.inputs(), past_key_values=self._cache, use_cache=True, logits_to_keep=1)
+        self._prompt_len = enc.length
+        self._base_pos = enc.length + rope_delta(model.model)  # position id of the first generated token
+        self._prompt_logits = out.logits[0, -1].float()
+        self._cached: list[int] = []  # generated-token sequence held by the cache after the prompt
+        self._logits = self._prompt_logits  # next-token logits after prompt + _cached
+
+    def commit(self, tokens: Sequence[int]) -> None:
+        """Append final (target-verified) tokens; the cache catches up lazily at the next draft."""
+        self.generated.extend(int(t) for t in tokens)
+
+    @torch.inference_mode()
+    def draft(self, gamma: int, *, after: Sequence[int] = (),
+              should_stop: Callable[[], bool] | None = None) -> DraftBlock:
+        """Up to γ tokens continuing generated + after; stops early at EOS or when should_stop() says so."""
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        start = time.perf_counter()
+        self._sync(self.generated + [int(t) for t in after])
+        tokens: list[int] = []
+        ids_rows: list[torch.Tensor] = []
+        val_rows: list[torch.Tensor] = []
+        for i in range(gamma):
+            if i > 0 and should_stop is not None and should_stop():
+                break
+            if self.sampling.do_sample:
+                tok, ids, vals = self._sample(self._logits)
+                ids_rows.append(ids)
+                val_rows.append(vals)
+            else:
+                tok = int(self._logits.argmax())
+            tokens.append(tok)
+            if tok in self.model.eos_token_ids or i == gamma - 1:
+                break
+            self._feed([tok])
+        seconds = time.perf_counter() - start
+        self.busy_s += seconds
+        prob_ids = prob_values = None
+        if self.sampling.do_sample and tokens:
+            prob_ids = torch.stack(ids_rows).numpy().astype(np.int64)
+            prob_values = torch.stack(val_rows).numpy().astype(np.float32)
+        return DraftBlock(tuple(tokens), tuple(int(t) for t in after), prob_ids, prob_values, seconds)
+
+    @torch.inference_mode()
+    def next_token(self) -> int:
+        """Edge-only baseline: the draft's own next token (greedy or sampled), committed."""
+        self._sync(self.generated)
+        tok = self._sample(self._logits)[0] if self.sampling.do_sample else int(self._logits.argmax())
+        self.commit([tok])
+        return tok
+
+    def cached_tokens(self) -> int:
+        return kv.cache_length(self._cache)
+
+    def _sample(self, logits: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
+        probs = processed_probs(logits, self.sampling)  # [V]
+        vals, ids = torch.topk(probs, min(self.max_support, probs.shape[-1]))  # [k]
+        vals = vals / vals.sum()
+        u = torch.rand((), generator=self.generator, dtype=torch.float64)
+        return int(ids[sample_index(vals, u)]), ids, vals
+
+    def _sync(self, seq: list[int]) -> None:
+        """Make the cache hold prompt + seq and self._logits the next-token logits after it."""
+        lcp = 0
+        limit = min(len(seq), len(self._cached))
+        while lcp < limit and seq[lcp] == self._cached[lcp]:
+            lcp += 1
+        if lcp == len(seq) == len(self._cached):
+            return
+        if lcp == len(seq):  # seq is a proper prefix of what is cached: step back one token and re-feed it
+            if lcp == 0:
+                kv.crop(self._cache, self._prompt_len)
+                self._cached = []
+                self._logits = self._prompt_logits
+                return
+            lcp -= 1
+        kv.crop(self._cache, self._prompt_len + lcp)
+        del self._cached[lcp:]
+        self._feed(seq[lcp:])
+
+    def _feed(self, tokens: list[int]) -> None:
+        dev = self.model.model.device
+        ids = torch.tensor([tokens], device=dev)
+        pos = self._base_pos + len(self._cached) + torch.arange(len(tokens), device=dev)[None]
+        out = self.model.model(input_ids=ids, position_ids=pos, past_key_values=self._cache, use_cache=True,
+                               logits_to_keep=1)
+        self._cached.extend(tokens)
+        self._logits = out.logits[0, -1].float()

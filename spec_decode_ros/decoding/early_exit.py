@@ -1,0 +1,233 @@
+"""The target side: per-session KV caches and batched verification with an early exit.
+
+``verify`` runs ONE forward over [pending, d_1..d_γ] of every session (left-padded batch cache,
+per-row positions). A forward hook on decoder layer ℓ-1 applies the exit adapter, the model's own
+final norm and LM head, decides the early verdict per row and hands it to ``on_early`` before
+layers [ℓ, L) run on the same hidden states; the final logits then decide (n, y), which are
+committed and the caches cropped to the committed length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import DynamicCache
+
+from spec_decode_ros.decoding import kv
+from spec_decode_ros.decoding.acceptance import confidence, draft_probs_dense, greedy_verdict, sampling_verdict
+from spec_decode_ros.decoding.adapters import ExitAdapters
+from spec_decode_ros.decoding.models import LoadedModel, load_model, reset_rope_deltas, rope_delta
+from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, validate
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
+
+EarlyCallback = Callable[[list[Verdict]], None]
+
+
+class TargetSession:
+    """One sequence on the target: KV cache of prompt[:-1] + committed tokens, and the pending token."""
+
+    def __init__(self, cache: DynamicCache, pending: int, next_pos: int, sampling: SamplingConfig) -> None:
+        self.generated: list[int] = []  # committed generated tokens (the pending one is the last)
+        self.finished = False
+        self.cache: DynamicCache | None = cache
+        self.pending = pending  # fed first at the next verification, not cached yet
+        self.next_pos = next_pos  # position id of the pending token
+        self.sampling = sampling
+        self.generator = torch.Generator().manual_seed(sampling.seed)
+        self.metrics = SpecMetrics()  # exit agreement, forward passes, busy time (verdict counts: the caller's)
+        self.last_early: Verdict | None = None
+
+    def cached_tokens(self) -> int:
+        return kv.cache_length(self.cache) if self.cache is not None else 0
+
+    def memory_bytes(self) -> int:
+        return kv.memory_bytes(self.cache) if self.cache is not None else 0
+
+
+@dataclass
+class _Row:
+    session: TargetSession
+    block: DraftBlock
+    tokens: list[int]  # [pending, d_1..d_γ]
+    u: torch.Tensor | None = None  # [γ+1] accept uniforms (sampling)
+    v: torch.Tensor | None = None  # [γ+1] resampling uniforms (sampling)
+    draft_dense: torch.Tensor | None = None  # [γ, V]
+    exit_top1: list[int] = field(default_factory=list)
+    out_cache: DynamicCache | None = None  # the cache the forward wrote into (the session's own, or a batch)
+    out_row: int = 0  # this row's index in out_cache
+    out_offset: int = 0  # left padding of this row in out_cache
+    old_len: int = 0  # cached positions before this verification
+
+
+@dataclass
+class _Pass:
+    rows: list[_Row]
+    on_early: EarlyCallback | None
+    fired: bool = False
+
+
+class EarlyExitTarget:
+    """A target model with optional early exits (adapters) that verifies draft blocks of many sessions."""
+
+    def __init__(self, model: LoadedModel, adapters: ExitAdapters | None = None) -> None:
+        self.model = model
+        self.adapters = adapters
+        self.exit_layers: tuple[int, ...] = adapters.layers if adapters is not None else ()
+        if adapters is not None:
+            if adapters.hidden != model.hidden_size:
+                raise ValueError(f"exit adapters have hidden size {adapters.hidden}, {model.name} has {model.hidden_size}")
+            if max(self.exit_layers) >= model.num_layers:
+                raise ValueError(f"exit layers {self.exit_layers} must be < the {model.num_layers} decoder layers")
+            p = next(model.model.parameters())
+            adapters.to(device=p.device, dtype=p.dtype).eval().requires_grad_(False)
+            self.active_exit = self.exit_layers[0]
+            model.layers[self.active_exit - 1].register_forward_hook(self._hook)
+        self._pass: _Pass | None = None
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **load_kwargs: object) -> EarlyExitTarget:
+        """Load a model; its exit adapters too when ``exit_adapters.*`` lie beside it."""
+        model = load_model(path, **load_kwargs)
+        adapters = ExitAdapters.load(path, hidden=model.hidden_size) if ExitAdapters.exists(path) else None
+        return cls(model, adapters)
+
+    # --- sessions --------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> TargetSession:
+        """Prefill prompt[:-1] (image included); the last prompt token becomes the pending token."""
+        validate(sampling)
+        enc = self.model.encode(prompt)
+        if enc.length < 2:
+            raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
+        cache = DynamicCache(config=self.model.model.config)
+        reset_rope_deltas(self.model.model)
+        self.model.model(**enc.prefix(enc.length - 1), past_key_values=cache, use_cache=True, logits_to_keep=1)
+        delta = rope_delta(self.model.model)
+        return TargetSession(cache, int(enc.input_ids[0, -1]), enc.length - 1 + delta, sampling)
+
+    def close(self, session: TargetSession) -> None:
+        session.cache = None
+        session.finished = True
+
+    # --- verification ----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def verify(self, sessions: Sequence[TargetSession], drafts: Sequence[DraftBlock], *,
+               on_early: EarlyCallback | None = None, early_exit: bool = True) -> list[Verdict]:
+        """One batched forward over all rows; early verdicts go to ``on_early`` from inside it."""
+        if len(sessions) != len(drafts) or not sessions:
+            raise ValueError(f"verify needs one DraftBlock per session, got {len(sessions)} sessions, {len(drafts)} blocks")
+        if len({id(s) for s in sessions}) != len(sessions):
+            raise ValueError("a session appears twice in one verify call")
+        vocab = self.model.vocab_size
+        rows = []
+        for s, block in zip(sessions, drafts, strict=True):
+            if s.cache is None or s.finished:
+                raise ValueError("verify on a finished or closed session")
+            if any(not 0 <= int(t) < vocab for t in block.tokens):
+                raise ValueError(f"draft tokens must lie in [0, {vocab}), got {list(block.tokens)}")
+            row = _Row(s, block, [s.pending, *map(int, block.tokens)], old_len=s.cached_tokens())
+            if s.sampling.do_sample:
+                row.u = torch.rand(len(row.tokens), generator=s.generator, dtype=torch.float64)
+                row.v = torch.rand(len(row.tokens), generator=s.generator, dtype=torch.float64)
+                row.draft_dense = draft_probs_dense(block, vocab)
+            rows.append(row)
+        use_exit = early_exit and self.adapters is not None
+        self._pass = _Pass(rows, on_early) if use_exit else None
+        start = time.perf_counter()
+        try:
+            logits = self._forward(rows)  # [B, Q, V]
+        finally:
+            self._pass = None
+        verdicts = []
+        for i, row in enumerate(rows):
+            n_tok = len(row.tokens)
+            verdict, top1 = self._decide(row, logits[i, :n_tok], exit_layer=-1)
+            if row.exit_top1:
+                m = row.session.metrics
+                m.exit_agreement_total += n_tok
+                m.exit_agreement_matches += sum(a == b for a, b in zip(row.exit_top1, top1, strict=True))
+            verdicts.append(verdict)
+        elapsed = time.perf_counter() - start
+        for row, verdict in zip(rows, verdicts, strict=True):
+            self._commit(row, verdict)
+            row.session.metrics.target_forward_passes += 1
+            row.session.metrics.target_busy_s += elapsed / len(rows)
+        return verdicts
+
+    def _forward(self, rows: list[_Row]) -> torch.Tensor:
+        model = self.model.model
+        if len(rows) == 1:  # no padding: the session's own cache
+            row = rows[0]
+            ids = torch.tensor([row.tokens], device=model.device)
+            pos = row.session.next_pos + torch.arange(len(row.tokens), device=model.device)[None]
+            out = model(input_ids=ids, position_ids=pos, past_key_values=row.session.cache, use_cache=True)
+            row.out_cache = row.session.cache
+            return out.logits.float()
+        lengths = [r.old_len for r in rows]
+        width_q = max(len(r.tokens) for r in rows)
+        cache, width_c = kv.stack_left_padded([r.session.cache for r in rows], model.config)
+        pad = self.model.tokenizer.pad_token_id or 0
+        ids = torch.full((len(rows), width_q), pad, dtype=torch.long)
+        mask = torch.zeros(len(rows), width_c + width_q, dtype=torch.long)
+        pos = torch.zeros(len(rows), width_q, dtype=torch.long)
+        for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):
+            q = len(r.tokens)
+            ids[i, :q] = torch.tensor(r.tokens)
+            mask[i, width_c - n: width_c + q] = 1
+            pos[i] = r.session.next_pos + torch.arange(width_q)
+        dev = model.device
+        out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
+                    past_key_values=cache, use_cache=True)
+        for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):
+            r.out_cache, r.out_row, r.out_offset = cache, i, width_c - n
+        return out.logits.float()
+
+    def _commit(self, row: _Row, verdict: Verdict) -> None:
+        s = row.session
+        keep = row.old_len + 1 + verdict.n_accepted
+        if row.out_cache is s.cache:
+            kv.crop(s.cache, keep)
+        else:
+            s.cache = kv.take_row(row.out_cache, row.out_row, row.out_offset, row.out_offset + keep,
+                                  self.model.model.config)
+        s.generated.extend(verdict.committed(row.block.tokens))
+        s.pending = verdict.next_token
+        s.next_pos += 1 + verdict.n_accepted
+        s.finished = verdict.next_token in self.model.eos_token_ids
+
+    def _decide(self, row: _Row, logits: torch.Tensor, exit_layer: int) -> tuple[Verdict, list[int]]:
+        """logits [γ+1, V] -> verdict (+ top-1 per position)."""
+        eos = self.model.eos_token_ids
+        cfg = row.session.sampling
+        if not cfg.do_sample:
+            verdict, top1 = greedy_verdict(logits, row.block.tokens, eos)
+            if exit_layer < 0:
+                return verdict, top1
+            conf = confidence(torch.softmax(logits, dim=-1), verdict.n_accepted)
+            return Verdict(verdict.n_accepted, verdict.next_token, conf, exit_layer), top1
+        probs = processed_probs(logits, cfg)
+        verdict = sampling_verdict(probs, row.block, row.draft_dense, row.u, row.v, eos)
+        top1 = logits.argmax(dim=-1).tolist()
+        if exit_layer < 0:
+            return verdict, top1
+        return Verdict(verdict.n_accepted, verdict.next_token, confidence(probs, verdict.n_accepted), exit_layer), top1
+
+    def _hook(self, module: torch.nn.Module, args: object, output: object) -> None:
+        p = self._pass
+        if p is None or p.fired:
+            return
+        p.fired = True  # before the callback: a pre-draft on the same model object must not re-enter
+        hidden = output[0] if isinstance(output, tuple) else output  # [B, Q, H]
+        logits = self.model.head(self.adapters(self.active_exit, hidden))  # [B, Q, V]
+        early = []
+        for i, row in enumerate(p.rows):
+            verdict, row.exit_top1 = self._decide(row, logits[i, : len(row.tokens)], self.active_exit)
+            row.session.last_early = verdict
+            early.append(verdict)
+        if p.on_early is not None:
+            p.on_early(early)
+

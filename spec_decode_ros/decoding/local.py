@@ -1,0 +1,98 @@
+"""The reference loop: draft and target in one process, the whole round protocol, no network.
+
+Per round: draft γ tokens (or reuse the pre-draft after an early-exit hit), verify; on the early
+verdict, pre-draft from P + d[:n_ee] + y_ee (here synchronously, inside the target's forward);
+the final verdict commits. ``target_generate`` is the reference every output must equal (greedy).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from spec_decode_ros.decoding.draft import DraftSession
+from spec_decode_ros.decoding.early_exit import EarlyExitTarget
+from spec_decode_ros.decoding.gamma import GammaSchedule
+from spec_decode_ros.decoding.models import LoadedModel, reference_generation_config
+from spec_decode_ros.decoding.sampling import GREEDY
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
+
+
+@dataclass
+class Generation:
+    tokens: list[int]
+    text: str
+    metrics: SpecMetrics
+
+
+def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, prompt: Prompt, *,
+                         gamma: int | GammaSchedule = 4, max_new_tokens: int = 32,
+                         sampling: SamplingConfig = GREEDY, early_exit: bool = True,
+                         predraft: bool = True) -> Generation:
+    """Speculative decoding of ``prompt``; ``draft=None`` runs the target alone (γ = 0 rounds)."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    schedule = gamma if isinstance(gamma, GammaSchedule) else GammaSchedule(int(gamma))
+    use_exit = early_exit and bool(target.exit_layers)
+    tsess = target.open(prompt, sampling)
+    dsess = DraftSession(draft, prompt, sampling) if draft is not None else None
+    metrics = SpecMetrics()
+    ready: DraftBlock | None = None  # a pre-draft kept after an early-exit hit
+
+    while not tsess.finished and len(tsess.generated) < max_new_tokens:
+        remaining = max_new_tokens - len(tsess.generated)
+        g = min(schedule.gamma, remaining - 1) if dsess is not None else 0
+        if ready is not None:
+            block, ready = ready, None
+        elif dsess is not None and g > 0:
+            block = dsess.draft(g)
+        else:
+            block = DraftBlock(())
+        early: list[Verdict] = []
+        pre: list[DraftBlock] = []
+
+        def on_early(verdicts: list[Verdict], block: DraftBlock = block, remaining: int = remaining,
+                     early: list[Verdict] = early, pre: list[DraftBlock] = pre) -> None:
+            early.append(verdicts[0])
+            if not (predraft and dsess is not None) or verdicts[0].next_token in target.model.eos_token_ids:
+                return
+            after = verdicts[0].committed(block.tokens)
+            g_next = min(schedule.peek(verdicts[0].n_accepted, block.gamma), remaining - len(after) - 1)
+            if g_next > 0:
+                pre.append(dsess.draft(g_next, after=after))
+
+        verdict = target.verify([tsess], [block], on_early=on_early if use_exit else None, early_exit=use_exit)[0]
+        metrics.record_round(block.gamma, verdict.n_accepted)
+        if dsess is not None:
+            dsess.commit(verdict.committed(block.tokens))
+        if early:
+            hit = (early[0].n_accepted, early[0].next_token) == (verdict.n_accepted, verdict.next_token)
+            metrics.early_exit_hits += int(hit)
+            metrics.early_exit_misses += int(not hit)
+            if hit and pre:
+                ready = dataclasses.replace(pre[0], after=())  # now continues the committed tokens
+        schedule.update(verdict.n_accepted, block.gamma)
+
+    tokens = tsess.generated[:max_new_tokens]
+    target.close(tsess)
+    m = tsess.metrics
+    metrics.num_generated_tokens = len(tokens)
+    metrics.exit_agreement_matches, metrics.exit_agreement_total = m.exit_agreement_matches, m.exit_agreement_total
+    metrics.target_forward_passes, metrics.target_busy_s = m.target_forward_passes, m.target_busy_s
+    metrics.draft_busy_s = dsess.busy_s if dsess is not None else 0.0
+    return Generation(tokens, target.model.decode(tokens), metrics)
+
+
+@torch.inference_mode()
+def target_generate(target: EarlyExitTarget | LoadedModel, prompt: Prompt, max_new_tokens: int) -> list[int]:
+    """The reference: the model's own ``generate(do_sample=False)``, cut after the first EOS."""
+    lm = target.model if isinstance(target, EarlyExitTarget) else target
+    enc = lm.encode(prompt)
+    out = lm.model.generate(**enc.inputs(), generation_config=reference_generation_config(lm, max_new_tokens))
+    tokens = out[0, enc.length:].tolist()
+    for i, t in enumerate(tokens):
+        if t in lm.eos_token_ids:
+            return tokens[: i + 1]
+    return tokens
