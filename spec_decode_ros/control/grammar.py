@@ -196,9 +196,16 @@ def quantize_degrees(angle_deg: float) -> int:
     return int(min(MAX_DEGREES, step * round(abs(angle_deg) / step)))
 
 
-def quantize_metres(distance_m: float) -> float:
-    """Nearest canonical metre bin for |distance| (0.0 when below half the smallest bin), capped at the largest."""
+def quantize_metres(distance_m: float, *, mode: str = "nearest") -> float:
+    """Canonical metre bin for |distance|: the nearest bin (0.0 below half the smallest), or with
+    ``mode="floor"`` the largest bin not above it (0.0 below the smallest), never overshooting.
+    Capped at the largest bin either way."""
     d = abs(distance_m)
+    if mode == "floor":
+        fitting = [v for v in CANONICAL_METRES if v <= d + 1e-9]
+        return max(fitting) if fitting else 0.0
+    if mode != "nearest":
+        raise ValueError(f"mode must be 'nearest' or 'floor', got {mode!r}")
     if d < CANONICAL_METRES[0] / 2:
         return 0.0
     return min(CANONICAL_METRES, key=lambda v: (abs(v - d), v))

@@ -1,0 +1,127 @@
+"""Training data from the simulator: an endless, seeded stream of (image, instruction, expert answer).
+
+Each episode takes a fresh random layout (train layout seeds are even, held-out ones odd, see
+``episode.layout_seed``), names its target with a random instruction template, and follows the
+expert step by step until it says "stop" (at most ``max_steps`` answers). Every visited state is
+one sample, labelled with the expert's answer for that state. With probability
+``perturb_prob`` a step executes a perturbed version of the expert's commands instead (amounts
+scaled by 0.5..1.5 and an extra random turn, or one random command), so the model also sees the
+recoverable mistakes it will make itself. Images pass the JPEG round trip of the robot's camera path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spec_decode_ros.control.grammar import MAX_METRES, Command
+from spec_decode_ros.control.limits import get_limits
+from spec_decode_ros.sim.episode import SPLITS, execute, layout_seed
+from spec_decode_ros.sim.expert import expert_commands, format_answer, instruction_for
+from spec_decode_ros.sim.jpeg import jpeg_round_trip
+from spec_decode_ros.sim.world import Go2World, Landmark, random_layout
+
+MIN_PERTURBED_GAP = 0.05  # a perturbation never puts the nose closer than this to any landmark
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training example. ``meta`` holds the state behind it (episode, step, pose, bearing, gap ...)."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB, after the JPEG round trip
+    instruction: str
+    answer: str
+    target: Landmark
+    meta: dict = field(default_factory=dict, compare=False)
+
+
+def _perturbed(commands: list[Command], rng: np.random.Generator) -> list[Command]:
+    """A plausible mistake: the expert's commands with scaled amounts and a stray turn, or one random command."""
+    if rng.random() < 0.5:
+        out: list[Command] = []
+        for cmd in commands:
+            if cmd.amount is None:
+                continue
+            scale = float(rng.uniform(0.5, 1.5))
+            cap = 180.0 if cmd.action == "turn" else MAX_METRES
+            amount = round(min(cap, max(cmd.amount * scale, 1.0 if cmd.action == "turn" else 0.05)), 2)
+            if cmd.action == "turn":
+                amount = float(max(1, round(amount)))
+            out.append(Command(cmd.action, cmd.direction, amount))
+        out.append(Command("turn", "left" if rng.random() < 0.5 else "right", float(rng.integers(5, 40))))
+        return out
+    kind = int(rng.integers(3))
+    side = "left" if rng.random() < 0.5 else "right"
+    if kind == 0:
+        return [Command("turn", side, float(rng.integers(10, 120)))]
+    if kind == 1:
+        return [Command("forward", None, round(float(rng.uniform(0.2, 1.5)), 2))]
+    return [Command("sidestep", side, round(float(rng.uniform(0.2, 0.8)), 2))]
+
+
+def sample_stream(
+    seed: int,
+    *,
+    split: str = "train",
+    width: int = 96,
+    height: int = 96,
+    jpeg_quality: int | None = 80,
+    perturb_prob: float = 0.3,
+    max_steps: int = 12,
+    limits: str = "go2_sport",
+) -> Iterator[Sample]:
+    """Endless samples, deterministic per ``(seed, split)``; see the module docstring.
+
+    Owns one ``Go2World`` (one offscreen GL context) for its lifetime; closing the generator closes it.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+    if not 0.0 <= perturb_prob <= 1.0:
+        raise ValueError(f"perturb_prob must be in [0, 1], got {perturb_prob}")
+    lim = get_limits(limits)
+    rng = np.random.default_rng([seed, SPLITS[split], 7])
+    world: Go2World | None = None
+    episode = 0
+    try:
+        while True:
+            lseed = layout_seed(split, int(rng.integers(0, 2**62)))
+            layout = random_layout(lseed)
+            if world is None:
+                world = Go2World(layout, width=width, height=height)
+            else:
+                world.reset(layout)
+            target = layout.target_landmark
+            instruction = instruction_for(target, rng)
+            perturbed_before = False
+            for step in range(max_steps):
+                commands = expert_commands(world, target)
+                x, y, yaw = world.pose
+                meta = {
+                    "episode": episode,
+                    "step": step,
+                    "layout_seed": lseed,
+                    "pose": (x, y, yaw),
+                    "bearing_deg": math.degrees(world.bearing_to(target)),
+                    "distance": world.distance_to(target),
+                    "visible": world.is_visible(target),
+                    "perturbed_before": perturbed_before,
+                }
+                image = jpeg_round_trip(world.render(), jpeg_quality)
+                yield Sample(image, instruction, format_answer(commands), target, meta)
+                if commands[0].action == "stop":
+                    break
+                perturbed_before = False
+                if rng.random() < perturb_prob:
+                    execute(world, _perturbed(commands, rng), lim)
+                    if min(world.distance_to(lm) for lm in layout.landmarks) >= MIN_PERTURBED_GAP:
+                        perturbed_before = True
+                        continue
+                    world.set_pose(x, y, yaw)  # that mistake would end inside an object: do the right thing
+                execute(world, commands, lim)
+            episode += 1
+    finally:
+        if world is not None:
+            world.close()
