@@ -13,6 +13,7 @@ LINK = "decoder/link"  # spec_decode_ros/LinkStatus: cloud reachability (latched
 MOTION = "motion/command"  # spec_decode_ros/LocomotionCommand: parsed, clamped commands
 CMD_VEL = "cmd_vel"  # geometry_msgs/Twist for Gazebo / CHAMP
 EXECUTED = "go2/executed"  # spec_decode_ros/LocomotionCommand re-stamped when the SDK call was made
+MOTION_DONE = "motion/done"  # std_msgs/UInt64: request_id of an answer whose execution ended
 
 # topic -> rosbag2 message type, for the recorder and the report
 TYPES: dict[str, str] = {
@@ -24,4 +25,5 @@ TYPES: dict[str, str] = {
     MOTION: "spec_decode_ros/msg/LocomotionCommand",
     CMD_VEL: "geometry_msgs/msg/Twist",
     EXECUTED: "spec_decode_ros/msg/LocomotionCommand",
+    MOTION_DONE: "std_msgs/msg/UInt64",
 }

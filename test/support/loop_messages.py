@@ -19,10 +19,10 @@ def _time(ns: int) -> Any:
 def loop_trace(requests: int = 3) -> list[tuple[str, Any]]:
     """(topic, message) pairs in publication order."""
     from sensor_msgs.msg import Image
-    from spec_decode_ros.msg import DecodeStats, LocomotionCommand, TokenStream
     from std_msgs.msg import Header
 
     from spec_decode_ros import topics
+    from spec_decode_ros.msg import DecodeStats, LocomotionCommand, TokenStream
 
     ms = 1_000_000
     out: list[tuple[str, Any]] = []

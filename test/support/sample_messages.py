@@ -8,8 +8,9 @@ from typing import Any
 
 def build_samples() -> dict[str, Any]:
     from builtin_interfaces.msg import Time
-    from spec_decode_ros.msg import DecodeStats, LinkStatus, LocomotionCommand, TokenStream
     from std_msgs.msg import Header
+
+    from spec_decode_ros.msg import DecodeStats, LinkStatus, LocomotionCommand, TokenStream
 
     header = Header(stamp=Time(sec=1_700_000_123, nanosec=456_789), frame_id="base_link")
     image_stamp = Time(sec=1_700_000_122, nanosec=999_000_001)

@@ -1,0 +1,18 @@
+"""Record the loop's topics to an MCAP bag with the package's own recorder (no rosbag2 needed);
+with a full ROS 2 install `ros2 bag record -s mcap` on the same topics works as well.
+
+    ros2 launch spec_decode_ros record.launch.py bag_path:=runs/go2_0001
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        DeclareLaunchArgument("bag_path", default_value="spec_decode_run"),
+        Node(package="spec_decode_ros", executable="recorder_node", name="recorder",
+             parameters=[{"bag_path": LaunchConfiguration("bag_path")}]),
+    ])

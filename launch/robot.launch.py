@@ -1,0 +1,37 @@
+"""On a real Go2: camera (Go2 VideoClient), draft (robot side of the bridge), motion (streaming
+parser + limits + deadman) and the Go2 bridge (SportClient), all from config/robot.yaml.
+
+    ros2 launch spec_decode_ros robot.launch.py cloud_endpoint:=tcp://10.0.0.5:5555 network_interface:=eth0
+"""
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description():
+    config = str(Path(get_package_share_directory("spec_decode_ros")) / "config" / "robot.yaml")
+    iface = LaunchConfiguration("network_interface")
+    endpoint = LaunchConfiguration("cloud_endpoint")
+    return LaunchDescription([
+        DeclareLaunchArgument("network_interface", default_value="eth0", description="Go2 DDS interface"),
+        DeclareLaunchArgument("cloud_endpoint", default_value="tcp://127.0.0.1:5555"),
+        DeclareLaunchArgument("instruction", default_value="go to the red box"),
+        DeclareLaunchArgument("record", default_value="false"),
+        DeclareLaunchArgument("bag_path", default_value="go2_run"),
+        Node(package="spec_decode_ros", executable="camera_node", name="camera",
+             parameters=[config, {"network_interface": iface}]),
+        Node(package="spec_decode_ros", executable="draft_node", name="draft",
+             parameters=[config, {"cloud_endpoint": endpoint, "instruction": LaunchConfiguration("instruction")}]),
+        Node(package="spec_decode_ros", executable="motion_node", name="motion", parameters=[config]),
+        Node(package="spec_decode_ros", executable="go2_bridge_node", name="go2_bridge",
+             parameters=[config, {"network_interface": iface}]),
+        Node(package="spec_decode_ros", executable="recorder_node", name="recorder",
+             parameters=[config, {"bag_path": LaunchConfiguration("bag_path")}],
+             condition=IfCondition(LaunchConfiguration("record"))),
+    ])

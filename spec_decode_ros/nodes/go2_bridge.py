@@ -1,0 +1,90 @@
+"""go2_bridge node: locomotion commands → ``SportClient.Move(vx, vy, vyaw)`` held for each
+command's duration (re-sent at ``rate_hz``: the Go2 holds a Move for only about a second), and an
+explicit ``StopMove()`` when a command ends, on a stop command, on cloud loss, when the link's
+heartbeat goes stale (deadman) and at shutdown. Each command is re-published on ``go2/executed``
+stamped when its first Move was sent, for latency analysis.
+
+Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``rate_hz``,
+``deadman_s`` (stop when no LinkStatus CONNECTED / command for this long), ``require_link``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rclpy.node import Node
+
+from spec_decode_ros import topics
+from spec_decode_ros.control.primitives import STOP_MOTION, Motion
+from spec_decode_ros.control.sequencer import MotionSequencer
+from spec_decode_ros.go2.clients import Go2Sport
+from spec_decode_ros.msg import LinkStatus, LocomotionCommand
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
+
+
+class Go2Bridge(Node):
+    def __init__(self) -> None:
+        super().__init__("go2_bridge")
+        interface = self.declare_parameter("network_interface", "eth0").value
+        rate = float(self.declare_parameter("rate_hz", 10.0).value)
+        self.deadman_s = float(self.declare_parameter("deadman_s", 1.0).value)
+        self.require_link = bool(self.declare_parameter("require_link", True).value)
+        self.sport = Go2Sport(interface)
+        self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
+        self.request_id: int | None = None
+        self.alive_at = time.monotonic() if not self.require_link else float("-inf")
+        self.link_state = LinkStatus.STATE_CONNECTING
+        self.executed = self.create_publisher(LocomotionCommand, topics.EXECUTED, RELIABLE_QOS)
+        self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
+        self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
+        self.create_timer(1.0 / rate, self.tick)
+        self.get_logger().info(f"Go2 sport client on {interface}; deadman {self.deadman_s} s")
+
+    def on_command(self, msg: LocomotionCommand) -> None:
+        if msg.action == LocomotionCommand.ACTION_STOP:
+            self.seq.submit(STOP_MOTION, msg, replace=True)
+        elif msg.action == LocomotionCommand.ACTION_MOVE:
+            motion = Motion(msg.vx, msg.vy, msg.vyaw, max(float(msg.duration), 0.0))
+            self.seq.submit(motion, msg, replace=msg.request_id != self.request_id)
+        else:
+            self.get_logger().error(f"ignoring command with unknown action {msg.action!r}")
+            return
+        self.request_id = msg.request_id
+        self.tick()
+
+    def on_link(self, msg: LinkStatus) -> None:
+        self.link_state = msg.state
+        if msg.state == LinkStatus.STATE_CONNECTED:
+            self.alive_at = time.monotonic()
+        elif msg.state == LinkStatus.STATE_UNREACHABLE and not self.seq.idle:
+            self.get_logger().warning(f"cloud unreachable ({msg.detail}): stopping")
+            self.seq.stop()
+            self.tick()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.require_link and now - self.alive_at > self.deadman_s and not self.seq.idle:
+            self.get_logger().warning(f"no live link for {now - self.alive_at:.1f} s (deadman): stopping")
+            self.seq.stop()
+        step = self.seq.step(now)
+        if step.motion is not None:
+            self.sport.move(step.motion.vx, step.motion.vy, step.motion.vyaw)
+            if step.started and step.tag is not None:
+                executed = step.tag
+                executed.header.stamp = self.get_clock().now().to_msg()
+                self.executed.publish(executed)
+        if step.stopped:
+            self.sport.stop_move()
+            self.get_logger().info("StopMove")
+
+    def close(self) -> None:
+        self.seq.stop()
+        self.sport.stop_move()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(Go2Bridge, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""motion node: committed tokens → locomotion commands, as soon as each command's text is complete.
+
+The streaming parser (``control.stream_parser``) takes each TokenStream delta; every complete
+command is turned into a timed motion at the profile's nominal speeds, clamped to the profile's
+limits (Go2 sport mode on the robot, CHAMP's lower caps in Gazebo) and published at once on the
+motion topic. Text that is not a command moves nothing. The same motions drive ``cmd_vel``
+(Twist, for Gazebo/CHAMP) through ``control.sequencer``; ``motion/done`` reports each answer whose
+execution ended, so the draft node can look again. Deadman: a request whose tokens stop arriving,
+a link reported unreachable, or a link heartbeat older than ``deadman_s`` → an explicit stop.
+
+Parameters: ``limits`` (go2_sport | champ), ``deadman_s``, ``publish_cmd_vel``, ``cmd_vel_rate_hz``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from geometry_msgs.msg import Twist
+from rclpy.node import Node
+from std_msgs.msg import UInt64
+
+from spec_decode_ros import topics
+from spec_decode_ros.control.limits import get_limits
+from spec_decode_ros.control.primitives import Motion, to_motion
+from spec_decode_ros.control.sequencer import MotionSequencer
+from spec_decode_ros.control.stream_parser import ParsedCommand, Rejection, StreamingCommandParser
+from spec_decode_ros.msg import LinkStatus, LocomotionCommand, TokenStream
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
+
+
+class MotionNode(Node):
+    def __init__(self) -> None:
+        super().__init__("motion")
+        self.limits = get_limits(self.declare_parameter("limits", "go2_sport").value)
+        self.deadman_s = float(self.declare_parameter("deadman_s", 1.5).value)
+        self.publish_cmd_vel = bool(self.declare_parameter("publish_cmd_vel", True).value)
+        rate = float(self.declare_parameter("cmd_vel_rate_hz", 20.0).value)
+        self.commands = self.create_publisher(LocomotionCommand, topics.MOTION, RELIABLE_QOS)
+        self.cmd_vel = self.create_publisher(Twist, topics.CMD_VEL, 10)
+        self.done = self.create_publisher(UInt64, topics.MOTION_DONE, RELIABLE_QOS)
+        self.create_subscription(TokenStream, topics.TOKENS, self.on_tokens, RELIABLE_QOS)
+        self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
+        self.seq: MotionSequencer[int] = MotionSequencer()
+        self.parser: StreamingCommandParser | None = None
+        self.request: TokenStream | None = None  # first message of the request being parsed
+        self.streaming = False  # tokens of the current request are still coming
+        self.last_token_at = 0.0
+        self.link_alive_at = time.monotonic()
+        self.pending_done: list[int] = []  # requests whose motions are queued, to report when they end
+        self.create_timer(1.0 / rate, self.tick)
+        self.get_logger().info(f"motion: limits {self.limits.name}, deadman {self.deadman_s} s")
+
+    # --- token stream -> commands ---------------------------------------------------------------
+    def on_tokens(self, msg: TokenStream) -> None:
+        if self.request is None or msg.request_id != self.request.request_id:
+            if self.request is not None and msg.request_id < self.request.request_id:
+                return  # a late message of an older request
+            self.parser = StreamingCommandParser(on_reject=self.on_reject)
+            self.request, self.streaming = msg, True
+        if not self.streaming:
+            return  # this request was cut off (deadman) or has ended
+        self.last_token_at = time.monotonic()
+        for parsed in self.parser.feed(msg.text):
+            self.emit(parsed)
+        if msg.final:
+            for parsed in self.parser.finish():
+                self.emit(parsed)
+            self.streaming = False
+            self.pending_done.append(int(msg.request_id))
+
+    def on_reject(self, rejection: Rejection) -> None:
+        self.get_logger().warning(f"not a command, nothing moves: {rejection.text!r} ({rejection.reason})")
+
+    def emit(self, parsed: ParsedCommand) -> None:
+        motion = to_motion(parsed.command, self.limits)
+        vx, vy, vyaw = self.limits.clamp(motion.vx, motion.vy, motion.vyaw)
+        motion = Motion(vx, vy, vyaw, motion.duration_s)
+        out = LocomotionCommand(text=parsed.text, vx=vx, vy=vy, vyaw=vyaw, duration=motion.duration_s,
+                                request_id=self.request.request_id, index=parsed.index,
+                                image_stamp=self.request.image_stamp)
+        out.action = LocomotionCommand.ACTION_STOP if motion.is_stop else LocomotionCommand.ACTION_MOVE
+        out.header.stamp = self.get_clock().now().to_msg()
+        out.header.frame_id = "base_link"
+        self.commands.publish(out)
+        self.seq.submit(motion, int(self.request.request_id), replace=parsed.index == 0)
+
+    # --- safety -------------------------------------------------------------------------------------
+    def on_link(self, msg: LinkStatus) -> None:
+        if msg.state == LinkStatus.STATE_CONNECTED:
+            self.link_alive_at = time.monotonic()
+        elif msg.state == LinkStatus.STATE_UNREACHABLE:
+            self.stop(f"cloud unreachable: {msg.detail}")
+
+    def stop(self, reason: str) -> None:
+        busy = self.streaming or not self.seq.idle
+        self.streaming = False
+        self.seq.stop()
+        if busy:
+            self.get_logger().warning(f"stopping: {reason}")
+            out = LocomotionCommand(action=LocomotionCommand.ACTION_STOP, text="stop",
+                                    request_id=self.request.request_id if self.request else 0)
+            if self.request is not None:
+                out.image_stamp = self.request.image_stamp
+            out.header.stamp = self.get_clock().now().to_msg()
+            out.header.frame_id = "base_link"
+            self.commands.publish(out)
+            if self.request is not None:
+                self.pending_done.append(int(self.request.request_id))
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.streaming and now - self.last_token_at > self.deadman_s:
+            self.stop(f"token stream stale for {now - self.last_token_at:.1f} s")
+        elif now - self.link_alive_at > self.deadman_s and (self.streaming or not self.seq.idle):
+            self.stop(f"no link heartbeat for {now - self.link_alive_at:.1f} s")
+        step = self.seq.step(now)
+        if self.publish_cmd_vel and (step.motion is not None or step.stopped):
+            m = step.motion or Motion(0.0, 0.0, 0.0, 0.0)
+            twist = Twist()
+            twist.linear.x, twist.linear.y, twist.angular.z = m.vx, m.vy, m.vyaw
+            self.cmd_vel.publish(twist)
+        if self.pending_done and self.seq.idle and not self.streaming:
+            for request_id in dict.fromkeys(self.pending_done):
+                self.done.publish(UInt64(data=request_id))
+            self.pending_done.clear()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(MotionNode, args)
+
+
+if __name__ == "__main__":
+    main()
