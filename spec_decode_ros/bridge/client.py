@@ -1,0 +1,103 @@
+"""The robot's end of the link: a DEALER socket to the cloud (CURVE optional) that can be rebuilt.
+
+``CloudClient`` sends messages, receives validated ones with a timeout, answers "is the cloud there?"
+with a PING, and ``reset()`` replaces the socket (dropping anything queued for a dead server) without
+restarting the process.
+"""
+
+from __future__ import annotations
+
+import time
+
+import zmq
+
+from spec_decode_ros.bridge import protocol as p
+from spec_decode_ros.bridge.security import ClientSecurity, make_curve_client
+
+
+class CloudUnreachableError(TimeoutError):
+    """The cloud did not answer in time (and, if reconnecting, did not come back in time)."""
+
+
+class CloudError(RuntimeError):
+    """The cloud refused a request with an ERROR the robot cannot recover from."""
+
+    def __init__(self, error: p.Error) -> None:
+        super().__init__(f"cloud refused: {error.code}: {error.reason}")
+        self.error = error
+
+
+class CloudClient:
+    """A DEALER connected to ``endpoint``; ``security`` turns CURVE on."""
+
+    def __init__(self, endpoint: str, *, security: ClientSecurity | None = None,
+                 context: zmq.Context | None = None) -> None:
+        self.endpoint = endpoint
+        self.security = security
+        self._ctx = context or zmq.Context.instance()
+        self.sock = self._make_socket()
+        self.dropped = 0  # frames received that failed validation
+
+    def _make_socket(self) -> zmq.Socket:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        if self.security is not None:
+            make_curve_client(sock, self.security)
+        sock.connect(self.endpoint)
+        return sock
+
+    def reset(self) -> None:
+        """Replace the socket: whatever was queued or in flight on the old one is gone."""
+        self.sock.close(0)
+        self.sock = self._make_socket()
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+    def send(self, msg: p.Message) -> None:
+        self.sock.send(p.encode(msg))
+
+    def pending(self) -> bool:
+        """Is a frame waiting (non-blocking)? Used as the drafter's ``should_stop``."""
+        return bool(self.sock.poll(0))
+
+    def recv(self, timeout_s: float) -> p.Message | None:
+        """The next valid message within ``timeout_s`` (None on timeout); invalid frames are counted and skipped."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left < 0 or not self.sock.poll(max(0, int(left * 1000))):
+                return None
+            try:
+                return p.decode(self.sock.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                continue
+            except p.ProtocolError:
+                self.dropped += 1
+
+    def ping(self, timeout_s: float = 1.0) -> bool:
+        """True if the cloud answers a PING within ``timeout_s`` (other messages meanwhile are discarded)."""
+        sent = time.time()
+        self.send(p.Ping(sent=sent))
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            msg = self.recv(left)
+            if isinstance(msg, p.Pong) and msg.sent == sent:
+                return True
+        return False
+
+    def request(self, msg: p.Message, reply: type[p.Message], timeout_s: float) -> p.Message:
+        """Send and wait for a reply of type ``reply`` (or an ERROR, raised as CloudError)."""
+        self.send(msg)
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            got = self.recv(left)
+            if isinstance(got, reply):
+                return got
+            if isinstance(got, p.Error):
+                raise CloudError(got)
+        raise CloudUnreachableError(f"no {reply.TAG} from {self.endpoint} within {timeout_s} s")

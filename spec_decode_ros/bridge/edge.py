@@ -1,0 +1,399 @@
+"""The robot's side of one generation (``EdgeSession``): draft, send, pre-draft on EARLY, keep or roll back on FINAL.
+
+One round (mode ``sd_ee_predraft``)::
+
+    block = draft(γ)                                  # d_1..d_γ after the committed tokens C
+    send DRAFT(round, |C|, block)
+    on EARLY(n_ee, y_ee):  pre = draft(γ, after=d[:n_ee]+[y_ee], should_stop=frame waiting)
+    on FINAL(n, y):        C += d[:n]+[y] (each token to ``on_token`` at once)
+                           hit  (n, y) == (n_ee, y_ee): next block = pre (extended to γ if cut short)
+                           miss: next block = draft(γ)  (the draft cache rolls back by longest common prefix)
+
+The other modes share the code: ``sd`` asks for no early exit, ``sd_ee`` gets EARLY but does not pre-draft,
+``cloud_ar`` sends the prompt once and receives one FINAL per token, ``edge_only`` runs the draft alone.
+Only FINAL commits tokens, so the output is the target's. When the cloud stops answering, the session
+reports ``unreachable`` through ``on_status``, rebuilds its socket, pings until the cloud is back, re-opens
+with the committed tokens (the cloud rebuilds its cache) and carries on; after ``reconnect_timeout_s`` it
+raises ``CloudUnreachableError``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from spec_decode_ros.bridge import protocol as p
+from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
+from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
+from spec_decode_ros.bridge.images import encode_jpeg
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics
+
+if TYPE_CHECKING:
+    from spec_decode_ros.decoding.draft import DraftSession
+    from spec_decode_ros.decoding.gamma import GammaSchedule
+    from spec_decode_ros.decoding.models import LoadedModel
+
+MODES = ("cloud_ar", "edge_only", "sd", "sd_ee", "sd_ee_predraft")
+RESUMABLE = {p.ErrorCode.UNKNOWN_SESSION.value, p.ErrorCode.EVICTED.value, p.ErrorCode.BAD_ROUND.value,
+             p.ErrorCode.BAD_LENGTH.value}
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """How the robot decodes. Timeouts: ``reply_timeout_s`` per reply (must exceed the slowest verification),
+    ``reconnect_timeout_s`` for the cloud to come back before giving up."""
+
+    mode: str = "sd_ee_predraft"
+    gamma: int = 4
+    adaptive_gamma: bool = False
+    max_new_tokens: int = 32
+    sampling: SamplingConfig = SamplingConfig()
+    reply_timeout_s: float = 30.0
+    reconnect_timeout_s: float = 60.0
+    ping_interval_s: float = 0.5
+    jpeg_quality: int = 90
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not 1 <= self.gamma <= p.MAX_GAMMA or not 1 <= self.max_new_tokens <= p.MAX_NEW_TOKENS:
+            raise ValueError(f"gamma must be in [1, {p.MAX_GAMMA}] and max_new_tokens in [1, {p.MAX_NEW_TOKENS}]")
+        if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
+            raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """A committed token, as soon as it is final: its index, id, seconds since the start, and round."""
+
+    index: int
+    token: int
+    t_s: float
+    round: int
+
+
+@dataclass
+class EdgeResult:
+    tokens: list[int]
+    text: str
+    latency_s: float
+    first_token_s: float
+    token_times: list[float]
+    metrics: SpecMetrics
+    reconnects: int = 0
+    statuses: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def ms_per_token(self) -> float:
+        return 1000.0 * self.latency_s / len(self.tokens) if self.tokens else 0.0
+
+
+class _Lost(Exception):
+    """The current cloud session is gone: ``timeout`` (cloud silent) or a resumable ERROR."""
+
+    def __init__(self, why: str, *, silent: bool) -> None:
+        super().__init__(why)
+        self.silent = silent
+
+
+class EdgeSession:
+    """One generation for one prompt. ``client`` is None only for ``edge_only``; ``draft`` is None only for
+    ``cloud_ar`` (then ``tokenizer`` names the target's tokenizer for the text and the check)."""
+
+    def __init__(self, client: CloudClient | None, draft: LoadedModel | None, prompt: Prompt, config: EdgeConfig, *,
+                 on_token: Callable[[TokenEvent], None] | None = None,
+                 on_status: Callable[[str], None] | None = None, tokenizer: object | None = None) -> None:
+        if config.mode != "edge_only" and client is None:
+            raise ValueError(f"mode {config.mode} needs a CloudClient")
+        if config.mode != "cloud_ar" and draft is None:
+            raise ValueError(f"mode {config.mode} needs a draft model")
+        self.client = client
+        self.draft = draft
+        self.prompt = prompt
+        self.config = config
+        self.on_token = on_token
+        self.on_status = on_status
+        self.tokenizer = tokenizer if tokenizer is not None else (draft.tokenizer if draft is not None else None)
+        self._eos = set(draft.eos_token_ids) if draft is not None else set()
+        if self.tokenizer is not None and not self._eos and getattr(self.tokenizer, "eos_token_id", None) is not None:
+            self._eos = {int(self.tokenizer.eos_token_id)}
+        self._fingerprint = tokenizer_fingerprint(self.tokenizer) if self.tokenizer is not None else ""
+        self._vocab = len(self.tokenizer) if self.tokenizer is not None else 0
+        self._jpeg = encode_jpeg(prompt.image, config.jpeg_quality) if prompt.image is not None else b""
+        self.committed: list[int] = []
+        self.metrics = SpecMetrics()
+        self._times: list[float] = []
+        self._statuses: list[tuple[float, str]] = []
+        self._sid = ""
+        self._opens = 0
+        self._next_round = 0
+        self._reconnects = 0
+        self._finished = False
+        self._t0 = 0.0
+        self._ds: DraftSession | None = None
+        self._schedule: GammaSchedule | None = None
+
+    # ------------------------------------------------------------------------------------------ public
+    def run(self) -> EdgeResult:
+        self._t0 = time.monotonic()
+        mode = self.config.mode
+        if mode == "edge_only":
+            self._run_edge_only()
+        elif mode == "cloud_ar":
+            self._run_cloud_ar()
+        else:
+            self._run_speculative()
+        latency = time.monotonic() - self._t0
+        self.metrics.num_generated_tokens = len(self.committed)
+        text = self.tokenizer.decode(self.committed, skip_special_tokens=True) if self.tokenizer is not None else ""
+        return EdgeResult(tokens=list(self.committed), text=text, latency_s=latency,
+                          first_token_s=self._times[0] if self._times else latency, token_times=list(self._times),
+                          metrics=self.metrics, reconnects=self._reconnects, statuses=list(self._statuses))
+
+    # ------------------------------------------------------------------------------------------ modes
+    def _run_edge_only(self) -> None:
+        ds = self._draft_session()
+        while not self._finished:
+            t = time.perf_counter()
+            token = ds.next_token()
+            self.metrics.draft_busy_s += time.perf_counter() - t
+            self._commit((token,), 0)
+
+    def _run_cloud_ar(self) -> None:
+        assert self.client is not None
+        self._open(autoregressive=True)
+        while not self._finished:
+            try:
+                final = self._await_final()
+            except _Lost as lost:
+                self._recover(lost, autoregressive=True)
+                continue
+            self._account(final)
+            self.metrics.record_round(0, 0)
+            self._commit((final.y,), final.round)
+            if final.finished:
+                self._finished = True
+        self._close()
+
+    def _run_speculative(self) -> None:
+        from spec_decode_ros.decoding.gamma import GammaSchedule
+
+        early = self.config.mode in ("sd_ee", "sd_ee_predraft")
+        schedule = self._schedule = GammaSchedule(gamma=self.config.gamma, adaptive=self.config.adaptive_gamma,
+                                                  max_gamma=max(self.config.gamma, 16))
+        self._open(autoregressive=False, early_exit=early, while_waiting=self._draft_session)
+        ds = self._draft_session()
+        block: DraftBlock | None = None
+        while not self._finished:
+            if block is None:
+                block = self._timed_draft(ds, self._gamma(schedule.gamma))
+            try:
+                final, early_msg, pre = self._round(block)
+            except _Lost as lost:
+                self._recover(lost, autoregressive=False, early_exit=early)
+                continue
+            self._account(final)
+            self.metrics.record_round(block.gamma, final.n)
+            new = block.tokens[: final.n] + (final.y,)
+            hit = early_msg is not None and (early_msg.n, early_msg.y) == (final.n, final.y)
+            if early_msg is not None:
+                self.metrics.early_exit_hits += hit
+                self.metrics.early_exit_misses += not hit
+            self._commit(new, final.round)
+            ds.commit(new)
+            if final.finished:
+                self._finished = True
+            if self._finished:
+                break
+            gamma = self._gamma(schedule.update(final.n, block.gamma))
+            block = self._extend(ds, pre, gamma) if (hit and pre is not None) else None
+        self._close()
+
+    # ------------------------------------------------------------------------------------------ rounds
+    def _round(self, block: DraftBlock) -> tuple[p.Final, p.Early | None, DraftBlock | None]:
+        assert self.client is not None
+        r = self._next_round
+        self._next_round += 1
+        self.client.send(p.Draft.from_block(self._sid, r, len(self.committed), block))
+        early: p.Early | None = None
+        pre: DraftBlock | None = None
+        deadline = time.monotonic() + self.config.reply_timeout_s
+        while True:
+            msg = self._recv_for_session(deadline)
+            if getattr(msg, "round", None) != r:
+                continue
+            if isinstance(msg, p.Early) and early is None:
+                early = msg
+                if self.config.mode == "sd_ee_predraft":
+                    pre = self._predraft(block, msg)
+            elif isinstance(msg, p.Final):
+                return msg, early, pre
+
+    def _await_final(self) -> p.Final:
+        """Autoregressive stream: the next FINAL of the current session."""
+        deadline = time.monotonic() + self.config.reply_timeout_s
+        while True:
+            msg = self._recv_for_session(deadline)
+            if isinstance(msg, p.Final):
+                return msg
+
+    def _predraft(self, block: DraftBlock, early: p.Early) -> DraftBlock | None:
+        """Draft the next block from the early verdict's prefix while the cloud finishes the round."""
+        after = block.tokens[: early.n] + (early.y,)
+        if early.y in self._eos or len(self.committed) + len(after) >= self.config.max_new_tokens:
+            return None
+        assert self.client is not None and self._ds is not None and self._schedule is not None
+        gamma = self._gamma(self._schedule.peek(early.n, block.gamma), extra=len(after))
+        if gamma <= 0:
+            return None
+        t = time.perf_counter()
+        pre = self._ds.draft(gamma, after=after, should_stop=self.client.pending)
+        self.metrics.draft_busy_s += time.perf_counter() - t
+        return pre
+
+    def _extend(self, ds: DraftSession, pre: DraftBlock, gamma: int) -> DraftBlock:
+        """A pre-draft that hit becomes the next block, cut or extended to ``gamma`` tokens."""
+        if pre.gamma >= gamma or (pre.tokens and pre.tokens[-1] in self._eos):
+            return _cut(pre, gamma)
+        more = self._timed_draft(ds, gamma - pre.gamma, after=pre.tokens)
+        return _concat(pre, more)
+
+    def _timed_draft(self, ds: DraftSession, gamma: int, after: tuple[int, ...] = ()) -> DraftBlock:
+        t = time.perf_counter()
+        block = ds.draft(gamma, after=after)
+        self.metrics.draft_busy_s += time.perf_counter() - t
+        return block
+
+    def _gamma(self, gamma: int, extra: int = 0) -> int:
+        """γ, never drafting past max_new_tokens (the verdict's own token counts as one)."""
+        left = self.config.max_new_tokens - len(self.committed) - extra - 1
+        return max(0, min(gamma, left, p.MAX_GAMMA))
+
+    # ------------------------------------------------------------------------------------------ session
+    def _draft_session(self) -> DraftSession:
+        if self._ds is None:
+            from spec_decode_ros.decoding.draft import DraftSession
+
+            assert self.draft is not None
+            t = time.perf_counter()
+            self._ds = DraftSession(self.draft, self.prompt, self.config.sampling)
+            self.metrics.draft_busy_s += time.perf_counter() - t
+        return self._ds
+
+    def _open(self, *, autoregressive: bool, early_exit: bool = False,
+              while_waiting: Callable[[], object] | None = None) -> p.Opened:
+        """Open (or resume, with the committed tokens) a cloud session under a fresh id."""
+        assert self.client is not None
+        self._opens += 1
+        self._sid = f"{uuid.uuid4().hex[:16]}-{self._opens}"
+        self._next_round = 0
+        msg = p.Open(session=self._sid, text=self.prompt.text, system=self.prompt.system, image_jpeg=self._jpeg,
+                     sampling=self.config.sampling, early_exit=early_exit, autoregressive=autoregressive,
+                     max_new_tokens=self.config.max_new_tokens, committed=tuple(self.committed),
+                     vocab_size=self._vocab, tokenizer_hash=self._fingerprint)
+        self.client.send(msg)
+        if while_waiting is not None:  # e.g. the draft's prefill, overlapping the cloud's
+            while_waiting()
+        deadline = time.monotonic() + self.config.reply_timeout_s
+        while True:
+            got = self._recv_for_session(deadline)
+            if isinstance(got, p.Opened):
+                if autoregressive:
+                    self._next_round = 0
+                return got
+
+    def _recv_for_session(self, deadline: float) -> p.Message:
+        """Next message for the current session id; ERRORs become _Lost (resumable) or CloudError."""
+        assert self.client is not None
+        while True:
+            msg = self.client.recv(max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                raise _Lost(f"no reply within {self.config.reply_timeout_s} s", silent=True)
+            if getattr(msg, "session", None) != self._sid:
+                continue  # stale: an old session's late reply, a PONG
+            if isinstance(msg, p.Error):
+                if msg.code in RESUMABLE:
+                    raise _Lost(f"{msg.code}: {msg.reason}", silent=False)
+                raise CloudError(msg)
+            return msg
+
+    def _recover(self, lost: _Lost, *, autoregressive: bool, early_exit: bool = False) -> None:
+        """Get a session back: wait for the cloud (pinging on a fresh socket) if it went silent, then re-open."""
+        assert self.client is not None
+        give_up = time.monotonic() + self.config.reconnect_timeout_s
+        silent = lost.silent
+        while True:
+            if silent:
+                self._status("unreachable")
+                while not self._reachable():
+                    if time.monotonic() >= give_up:
+                        raise CloudUnreachableError(f"cloud at {self.client.endpoint} unreachable for "
+                                                    f"{self.config.reconnect_timeout_s} s ({lost})") from None
+                self._reconnects += 1
+                self._status("connected")
+            try:
+                self._open(autoregressive=autoregressive, early_exit=early_exit)
+                return
+            except _Lost as again:
+                silent = again.silent
+                if time.monotonic() >= give_up:
+                    raise CloudUnreachableError(f"could not re-open the session: {again}") from None
+
+    def _reachable(self) -> bool:
+        assert self.client is not None
+        self.client.reset()
+        return self.client.ping(self.config.ping_interval_s)
+
+    def _close(self) -> None:
+        if self.client is not None and self._sid:
+            self.client.send(p.Close(session=self._sid))  # best effort: no wait
+
+    # ------------------------------------------------------------------------------------------ output
+    def _commit(self, tokens: tuple[int, ...], round: int) -> None:
+        for token in tokens:
+            if self._finished:
+                return
+            self.committed.append(int(token))
+            t = time.monotonic() - self._t0
+            self._times.append(t)
+            if self.on_token is not None:
+                self.on_token(TokenEvent(index=len(self.committed) - 1, token=int(token), t_s=t, round=round))
+            if token in self._eos or len(self.committed) >= self.config.max_new_tokens:
+                self._finished = True
+
+    def _account(self, final: p.Final) -> None:
+        self.metrics.target_busy_s += final.busy_s / final.batch
+        self.metrics.target_forward_passes += 1
+
+    def _status(self, status: str) -> None:
+        self._statuses.append((time.monotonic() - self._t0, status))
+        if self.on_status is not None:
+            self.on_status(status)
+
+
+def _cut(block: DraftBlock, gamma: int) -> DraftBlock:
+    ids = None if block.prob_ids is None else block.prob_ids[:gamma]
+    values = None if block.prob_values is None else block.prob_values[:gamma]
+    return replace(block, tokens=block.tokens[:gamma], prob_ids=ids, prob_values=values)
+
+
+def _concat(a: DraftBlock, b: DraftBlock) -> DraftBlock:
+    ids = values = None
+    if a.prob_ids is not None and b.prob_ids is not None and a.prob_values is not None and b.prob_values is not None:
+        k = max(a.prob_ids.shape[1], b.prob_ids.shape[1])
+        ids = np.concatenate([_pad(a.prob_ids, k), _pad(b.prob_ids, k)])
+        values = np.concatenate([_pad(a.prob_values, k), _pad(b.prob_values, k)])
+    return DraftBlock(tokens=a.tokens + b.tokens, after=a.after, prob_ids=ids, prob_values=values,
+                      seconds=a.seconds + b.seconds)
+
+
+def _pad(table: np.ndarray, k: int) -> np.ndarray:
+    """Widen a [γ, k'] sparse table to k columns with zero-probability entries (token 0)."""
+    if table.shape[1] == k:
+        return table
+    return np.concatenate([table, np.zeros((table.shape[0], k - table.shape[1]), dtype=table.dtype)], axis=1)
