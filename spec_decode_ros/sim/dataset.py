@@ -20,7 +20,7 @@ import numpy as np
 from spec_decode_ros.control.grammar import MAX_METRES, Command
 from spec_decode_ros.control.limits import get_limits
 from spec_decode_ros.sim.episode import SPLITS, execute, layout_seed
-from spec_decode_ros.sim.expert import expert_commands, format_answer, instruction_for
+from spec_decode_ros.sim.expert import SEARCH_TURN, expert_commands, format_answer, instruction_for
 from spec_decode_ros.sim.jpeg import jpeg_round_trip
 from spec_decode_ros.sim.world import Go2World, Landmark, random_layout
 
@@ -70,17 +70,24 @@ def sample_stream(
     height: int = 96,
     jpeg_quality: int | None = 80,
     perturb_prob: float = 0.3,
+    search_keep: float = 0.35,
+    facing_start: float = 0.5,
     max_steps: int = 12,
     limits: str = "go2_sport",
 ) -> Iterator[Sample]:
     """Endless samples, deterministic per ``(seed, split)``; see the module docstring.
 
+    ``search_keep``: the share of search-turn states ("turn left 45.", the most common answer by far)
+    that are yielded (the others are still stepped through). ``facing_start``: the share of episodes
+    whose start heading puts the target at a bearing uniform in +-50 deg (symmetric left/right turns and
+    more approach states); the rest start at the layout's random heading.
     Owns one ``Go2World`` (one offscreen GL context) for its lifetime; closing the generator closes it.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
-    if not 0.0 <= perturb_prob <= 1.0:
-        raise ValueError(f"perturb_prob must be in [0, 1], got {perturb_prob}")
+    for name, p in (("perturb_prob", perturb_prob), ("search_keep", search_keep), ("facing_start", facing_start)):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {p}")
     lim = get_limits(limits)
     rng = np.random.default_rng([seed, SPLITS[split], 7])
     world: Go2World | None = None
@@ -95,6 +102,9 @@ def sample_stream(
                 world.reset(layout)
             target = layout.target_landmark
             instruction = instruction_for(target, rng)
+            if rng.random() < facing_start:
+                x, y, yaw = world.pose
+                world.set_pose(x, y, yaw + world.bearing_to(target) - math.radians(float(rng.uniform(-50, 50))))
             perturbed_before = False
             for step in range(max_steps):
                 commands = expert_commands(world, target)
@@ -109,8 +119,9 @@ def sample_stream(
                     "visible": world.is_visible(target),
                     "perturbed_before": perturbed_before,
                 }
-                image = jpeg_round_trip(world.render(), jpeg_quality)
-                yield Sample(image, instruction, format_answer(commands), target, meta)
+                if commands != [SEARCH_TURN] or rng.random() < search_keep:
+                    image = jpeg_round_trip(world.render(), jpeg_quality)
+                    yield Sample(image, instruction, format_answer(commands), target, meta)
                 if commands[0].action == "stop":
                     break
                 perturbed_before = False

@@ -206,7 +206,7 @@ def _build_model() -> tuple[mujoco.MjModel, dict[tuple[str, str], tuple[int, int
                      rgb1=[0.75, 0.85, 0.95], rgb2=[0.95, 0.95, 0.95], width=64, height=64)
     world = spec.worldbody
     world.add_light(name="sun", pos=[0, 0, 6], dir=[0.2, 0.3, -1], diffuse=[0.5, 0.5, 0.5], castshadow=False)
-    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[30, 30, 0.1], rgba=[0.55, 0.55, 0.52, 1.0])
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_BOX, size=[30, 30, 0.01], pos=[0, 0, -0.01], rgba=[0.55, 0.55, 0.52, 1.0])
     base = spec.body("base")
     tilt = math.radians(CAMERA_TILT_DEG)
     base.add_camera(name="front", pos=list(CAMERA_POS), fovy=CAMERA_FOVY_DEG,
@@ -352,7 +352,7 @@ class Go2World:
         centre = self.data.mocap_pos[mocap_id]
         vec = centre - cam
         geomid = np.array([-1], dtype=np.int32)
-        group = np.array([1, 0, 0, 0, 0, 0], dtype=np.uint8)  # landmarks only (floor excluded by bodyexclude=-1?)
+        group = np.array([1, 0, 0, 0, 0, 0], dtype=np.uint8)  # group 0: landmarks and floor (robot geoms are groups 2, 3)
         mujoco.mj_ray(self.model, self.data, cam, vec / np.linalg.norm(vec), group, 1, -1, geomid)
         return int(geomid[0]) == geom_id
 
