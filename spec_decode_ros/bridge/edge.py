@@ -166,7 +166,7 @@ class EdgeSession:
 
     def _run_cloud_ar(self) -> None:
         assert self.client is not None
-        self._open(autoregressive=True)
+        self._start(autoregressive=True)
         while not self._finished:
             try:
                 final = self._await_final()
@@ -186,7 +186,7 @@ class EdgeSession:
         early = self.config.mode in ("sd_ee", "sd_ee_predraft")
         schedule = self._schedule = GammaSchedule(gamma=self.config.gamma, adaptive=self.config.adaptive_gamma,
                                                   max_gamma=max(self.config.gamma, 16))
-        self._open(autoregressive=False, early_exit=early, while_waiting=self._draft_session)
+        self._start(autoregressive=False, early_exit=early, while_waiting=self._draft_session)
         ds = self._draft_session()
         block: DraftBlock | None = None
         while not self._finished:
@@ -284,6 +284,14 @@ class EdgeSession:
             self._ds = DraftSession(self.draft, self.prompt, self.config.sampling)
             self.metrics.draft_busy_s += time.perf_counter() - t
         return self._ds
+
+    def _start(self, *, autoregressive: bool, early_exit: bool = False,
+               while_waiting: Callable[[], object] | None = None) -> None:
+        """The first open; an unreachable cloud here is handled like one lost later."""
+        try:
+            self._open(autoregressive=autoregressive, early_exit=early_exit, while_waiting=while_waiting)
+        except _Lost as lost:
+            self._recover(lost, autoregressive=autoregressive, early_exit=early_exit)
 
     def _open(self, *, autoregressive: bool, early_exit: bool = False,
               while_waiting: Callable[[], object] | None = None) -> p.Opened:

@@ -278,8 +278,9 @@ class Draft(Message):
                    prob_ids=block.prob_ids, prob_values=block.prob_values)
 
     def to_block(self) -> DraftBlock:
-        ids = None if self.prob_ids is None else self.prob_ids.astype(np.int64)
-        return DraftBlock(tokens=self.tokens, prob_ids=ids, prob_values=self.prob_values)
+        ids = None if self.prob_ids is None else self.prob_ids.astype(np.int64)  # copies: wire buffers are read-only
+        values = None if self.prob_values is None else self.prob_values.astype(np.float32, copy=True)
+        return DraftBlock(tokens=self.tokens, prob_ids=ids, prob_values=values)
 
     def to_wire(self) -> dict[str, Any]:
         if self.prob_ids is None:

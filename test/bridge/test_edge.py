@@ -1,0 +1,146 @@
+"""The robot session over real sockets: every mode's output, streaming with timings, sampling over the wire,
+unreachable cloud (clear error, status report) and reconnection without a restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import zmq
+
+from bridge.conftest import MAX_NEW, serving
+from bridge.tiny_pair import PROMPTS
+from spec_decode_ros.bridge.client import CloudClient, CloudUnreachableError
+from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession, TokenEvent
+from spec_decode_ros.decoding.draft import DraftSession
+from spec_decode_ros.decoding.types import Prompt, SamplingConfig
+
+
+def _edge_only_reference(draft, text: str) -> list[int]:
+    ds = DraftSession(draft, Prompt(text))
+    out: list[int] = []
+    while len(out) < MAX_NEW:
+        out.append(ds.next_token())
+        if out[-1] in draft.eos_token_ids:
+            break
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_gives_the_target_output_and_streams_each_token_once(target, draft, references, mode):
+    with serving(target) as server:
+        for text in PROMPTS:
+            client = CloudClient(server.endpoint)
+            events: list[TokenEvent] = []
+            result = EdgeSession(client, draft, Prompt(text), EdgeConfig(mode=mode, max_new_tokens=MAX_NEW),
+                                 on_token=events.append).run()
+            client.close()
+            expected = _edge_only_reference(draft, text) if mode == "edge_only" else references[text]
+            assert result.tokens == expected
+            assert [e.token for e in events] == result.tokens and [e.index for e in events] == list(range(len(events)))
+            assert all(a.t_s <= b.t_s for a, b in zip(events, events[1:], strict=False))
+            assert result.latency_s >= events[-1].t_s
+            m = result.metrics
+            if mode in ("sd", "sd_ee", "sd_ee_predraft"):
+                assert m.num_drafts > 0 and 0 < m.mean_acceptance_length
+            if mode == "sd":
+                assert m.early_exit_hits + m.early_exit_misses == 0
+            if mode in ("sd_ee", "sd_ee_predraft"):
+                assert m.early_exit_hits + m.early_exit_misses > 0
+            if mode != "edge_only":
+                assert m.target_busy_s > 0
+
+
+def test_predraft_hits_are_used_and_the_output_stays_the_targets(target, draft, references):
+    with serving(target) as server:
+        hits = 0
+        for text in PROMPTS:
+            client = CloudClient(server.endpoint)
+            result = EdgeSession(client, draft, Prompt(text), EdgeConfig(mode="sd_ee_predraft",
+                                                                       max_new_tokens=MAX_NEW)).run()
+            client.close()
+            assert result.tokens == references[text]
+            hits += result.metrics.early_exit_hits
+        assert hits > 0
+
+
+def test_sampling_sends_sparse_draft_probabilities_and_the_cloud_accepts_them(target, draft):
+    sampling = SamplingConfig(do_sample=True, temperature=0.8, top_k=8, seed=5)
+    with serving(target) as server:
+        client = CloudClient(server.endpoint)
+        result = EdgeSession(client, draft, Prompt(PROMPTS[0]),
+                             EdgeConfig(mode="sd_ee_predraft", max_new_tokens=MAX_NEW, sampling=sampling)).run()
+        client.close()
+    assert 1 <= len(result.tokens) <= MAX_NEW and result.metrics.num_drafts > 0
+    assert all(0 <= t < target.model.vocab_size for t in result.tokens)
+
+
+def test_unreachable_cloud_is_reported_and_raises_a_clear_error(draft):
+    statuses: list[str] = []
+    client = CloudClient(_free_endpoint())  # nobody listens there
+    session = EdgeSession(client, draft, Prompt(PROMPTS[0]),
+                          EdgeConfig(mode="sd", reply_timeout_s=0.3, reconnect_timeout_s=0.8, ping_interval_s=0.2),
+                          on_status=statuses.append)
+    with pytest.raises(CloudUnreachableError, match="unreachable"):
+        session.run()
+    assert statuses and statuses[0] == "unreachable"
+    client.close()
+
+
+def _free_endpoint() -> str:
+    probe = zmq.Context.instance().socket(zmq.ROUTER)
+    port = probe.bind_to_random_port("tcp://127.0.0.1")
+    probe.close(0)
+    return f"tcp://127.0.0.1:{port}"
+
+
+def test_reconnects_when_the_cloud_comes_back_and_loses_nothing(target, draft, references):
+    """Mid-generation the cloud swallows a DRAFT and dies (every session lost); 1.5 s later a fresh server
+    comes back on the same port. The robot reports unreachable, reconnects, resumes, and the output is whole."""
+    text = PROMPTS[0]
+    endpoint = _free_endpoint()
+    statuses: list[str] = []
+    servers = [_ServerThread(target, endpoint)]
+
+    def comeback(hole: zmq.Socket) -> None:
+        assert hole.poll(10_000), "the robot's DRAFT never reached the dead server"
+        hole.recv_multipart()  # received, never answered
+        time.sleep(1.5)
+        hole.close(0)
+        servers.append(_ServerThread(target, endpoint))
+
+    def on_token(event: TokenEvent) -> None:
+        if event.index == 3 and len(servers) == 1:
+            servers[0].stop()
+            hole = zmq.Context.instance().socket(zmq.ROUTER)
+            hole.linger = 0
+            hole.bind(endpoint)
+            threading.Thread(target=comeback, args=(hole,), daemon=True).start()
+
+    client = CloudClient(endpoint)
+    result = EdgeSession(client, draft, Prompt(text),
+                         EdgeConfig(mode="sd_ee_predraft", max_new_tokens=MAX_NEW, reply_timeout_s=0.5,
+                                    reconnect_timeout_s=20, ping_interval_s=0.2),
+                         on_token=on_token, on_status=statuses.append).run()
+    client.close()
+    servers[-1].stop()
+    assert len(servers) == 2
+    assert result.tokens == references[text]
+    assert statuses == ["unreachable", "connected"] and result.reconnects == 1
+
+
+class _ServerThread:
+    """A VerifierServer bound to a fixed endpoint, in a thread (a restarted server comes back where it was)."""
+
+    def __init__(self, target, endpoint: str) -> None:
+        from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
+
+        self.server = VerifierServer(target, ServerConfig(bind=endpoint))
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.thread.join(10)
+        self.server.close()
