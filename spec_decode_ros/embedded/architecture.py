@@ -28,15 +28,15 @@ from spec_decode_ros.embedded.tokenizer import CHAT_TEMPLATE
 class VLMSpec:
     """The sizes of one embedded VLM."""
 
-    image_size: int = 64
-    patch_size: int = 8
+    image_size: int = 96
+    patch_size: int = 16
     vision_hidden: int = 128
     vision_layers: int = 2
     vision_heads: int = 4
-    text_hidden: int = 192
+    text_hidden: int = 128
     text_layers: int = 4
-    text_heads: int = 6
-    text_kv_heads: int = 6
+    text_heads: int = 4
+    text_kv_heads: int = 4
     intermediate_factor: int = 4
     max_positions: int = 256
 
@@ -49,7 +49,7 @@ class VLMSpec:
 
 
 TARGET_SPEC = VLMSpec()
-DRAFT_SPEC = VLMSpec(vision_hidden=96, vision_layers=1, vision_heads=4, text_hidden=96, text_layers=2,
+DRAFT_SPEC = VLMSpec(vision_hidden=64, vision_layers=1, vision_heads=4, text_hidden=64, text_layers=2,
                      text_heads=4, text_kv_heads=4)
 
 

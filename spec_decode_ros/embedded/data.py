@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -42,10 +42,13 @@ def take_examples(seed: int, split: str, n: int, image_size: int, jpeg_quality: 
     return out
 
 
-def _worker(seed: int, split: str, image_size: int, jpeg_quality: int | None, out: mp.Queue) -> None:
+Source = Callable[[int, str, int, "int | None"], Iterator[Example]]
+
+
+def _worker(source: Source, seed: int, split: str, image_size: int, jpeg_quality: int | None, out: mp.Queue) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     try:
-        for example in iter_examples(seed, split, image_size, jpeg_quality):
+        for example in source(seed, split, image_size, jpeg_quality):
             out.put((example.image, example.instruction, example.answer))
     except Exception as exc:  # surfaced to the trainer by take()
         out.put((_STOP, f"{type(exc).__name__}: {exc}", ""))
@@ -57,13 +60,13 @@ class StreamPrefetcher:
     """Background workers rendering simulator examples ahead of the trainer, in a reproducible order."""
 
     def __init__(self, seeds: Sequence[int], *, split: str, image_size: int, jpeg_quality: int | None = None,
-                 queue_size: int = 2048) -> None:
+                 queue_size: int = 2048, source: Source = iter_examples) -> None:
         if not seeds:
             raise ValueError("StreamPrefetcher: give at least one seed")
         ctx = mp.get_context("spawn")
         self._queues: list[mp.Queue] = [ctx.Queue(maxsize=queue_size) for _ in seeds]
         self._procs = [
-            ctx.Process(target=_worker, args=(seed, split, image_size, jpeg_quality, q), daemon=True)
+            ctx.Process(target=_worker, args=(source, seed, split, image_size, jpeg_quality, q), daemon=True)
             for seed, q in zip(seeds, self._queues, strict=True)
         ]
         for proc in self._procs:

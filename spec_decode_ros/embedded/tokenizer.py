@@ -104,3 +104,18 @@ def prompt_messages(instruction: str) -> list[dict[str, object]]:
 def prompt_text(instruction: str) -> str:
     """The prompt string (before image-token expansion) that the chat template gives ``instruction``."""
     return f"{BOS}{IMAGE}{instruction}{ANSWER}"
+
+
+def instruction_corpus() -> list[str]:
+    """Every instruction the simulator's expert can give (templates × colours × shapes)."""
+    from spec_decode_ros.sim.expert import TEMPLATES
+    from spec_decode_ros.sim.world import COLORS, SHAPES
+
+    return [t.format(color=c, shape=s) for t in TEMPLATES for c in COLORS for s in SHAPES]
+
+
+def default_tokenizer() -> PreTrainedTokenizerFast:
+    """The embedded pair's tokenizer: the grammar's answer vocabulary plus the instruction words."""
+    from spec_decode_ros.control.grammar import answer_vocabulary
+
+    return build_tokenizer(answer_vocabulary() + instruction_corpus())

@@ -97,11 +97,13 @@ def make_distill_loss(teacher: PreTrainedModel, teacher_processor: ProcessorMixi
 
 def train(model: PreTrainedModel, processor: ProcessorMixin, stream: StreamPrefetcher, heldout: Sequence[Example],
           cfg: TrainConfig, *, distill_from: tuple[PreTrainedModel, ProcessorMixin] | None = None,
-          desc: str = "train", heldout_labels: Sequence[str] | None = None) -> TrainReport:
+          desc: str = "train", heldout_labels: Sequence[str] | None = None,
+          on_eval: Callable[[TrainReport], None] | None = None) -> TrainReport:
     """Train ``model`` in place (target: expert answers; draft: ``distill_from`` = (teacher, its processor)).
 
     ``heldout_labels`` replaces the expert answers as the accuracy reference (a draft is measured
-    against its teacher's answers).
+    against its teacher's answers). ``on_eval(report)`` runs after every held-out measurement
+    (e.g. to save a checkpoint).
     """
     torch.manual_seed(cfg.seed)
     reference = list(heldout_labels) if heldout_labels is not None else [e.answer for e in heldout]
@@ -141,6 +143,9 @@ def train(model: PreTrainedModel, processor: ProcessorMixin, stream: StreamPrefe
             report.heldout_accuracy = acc
             report.history.append((step + 1, smooth, acc))
             bar.write(f"[{desc}] step {step + 1}: loss {smooth:.4f}  held-out exact match {acc:.3f}")
+            report.seconds = time.perf_counter() - start
+            if on_eval is not None:
+                on_eval(report)
             if cfg.stop_accuracy is not None and acc >= cfg.stop_accuracy:
                 break
         bar.set_postfix(loss=f"{smooth:.4f}", acc=f"{report.heldout_accuracy:.3f}", lr=f"{lr_at(step, cfg):.1e}")

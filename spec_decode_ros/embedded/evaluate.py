@@ -1,0 +1,198 @@
+"""``spec-decode eval``: measure the embedded pair on freshly generated held-out layouts.
+
+Figures (all on the simulator's "heldout" split, whose layouts training never sees):
+
+* target exact match of the answer against the expert (greedy, the model's own ``generate``),
+  overall and per kind of answer (search turn / stop / move);
+* draft against target through the engine's ``speculative_generate`` (greedy, γ fixed): acceptance
+  rate, mean acceptance length, and the number of outputs that differ from ``target_generate``
+  (must be 0: speculative decoding is lossless);
+* early exit: top-1 agreement of the exit with the final layer and the hit rate of early verdicts;
+* closed loop without ROS: ``run_episode`` with the target as policy, success = stopped within 0.5 m.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from spec_decode_ros.embedded import default_draft_path, default_target_path
+from spec_decode_ros.embedded.batching import Example
+from spec_decode_ros.embedded.data import take_examples
+from spec_decode_ros.embedded.inference import MAX_ANSWER_TOKENS, greedy_answers
+
+EVAL_SPLIT = "heldout"
+EVAL_STREAM_SEED = 90_001  # other stream seeds than training's validation set: other held-out layouts
+
+
+def answer_kind(answer: str) -> str:
+    """search (the fixed search turn), stop, or move (turn and/or forward towards the target)."""
+    from spec_decode_ros.control.grammar import format_answer
+    from spec_decode_ros.sim.expert import SEARCH_TURN
+
+    if answer == format_answer([SEARCH_TURN]):
+        return "search"
+    return "stop" if answer == "stop." else "move"
+
+
+def image_size_of(processor: object) -> int:
+    size = processor.image_processor.size  # type: ignore[attr-defined]
+    return int(size["height"])
+
+
+def target_accuracy(target: object, examples: list[Example]) -> dict[str, object]:
+    """Greedy exact match of the target (a ``LoadedModel``) against the expert, overall and per answer kind."""
+    answers = greedy_answers(target.model, target.processor, [e.image for e in examples],  # type: ignore[attr-defined]
+                             [e.instruction for e in examples])
+    total: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
+    for example, answer in zip(examples, answers, strict=True):
+        kind = answer_kind(example.answer)
+        total[kind] += 1
+        hits[kind] += int(answer == example.answer)
+    return {
+        "n": len(examples),
+        "exact_match": sum(hits.values()) / len(examples),
+        "by_kind": {k: {"n": total[k], "exact_match": hits[k] / total[k]} for k in sorted(total)},
+        "answers": answers,
+    }
+
+
+def speculative_figures(draft: object, target: object, examples: list[Example], gamma: int,
+                        early_exit: bool) -> dict[str, object]:
+    """Draft acceptance and early-exit figures of ``speculative_generate`` over ``examples``."""
+    from spec_decode_ros.decoding.local import speculative_generate, target_generate
+    from spec_decode_ros.decoding.types import Prompt, SpecMetrics
+
+    merged = SpecMetrics()
+    mismatches = 0
+    start = time.perf_counter()
+    for example in tqdm(examples, desc=f"speculative γ={gamma}", unit="prompt", dynamic_ncols=True):
+        prompt = Prompt(text=example.instruction, image=example.image)
+        gen = speculative_generate(draft, target, prompt, gamma=gamma, max_new_tokens=MAX_ANSWER_TOKENS,
+                                   early_exit=early_exit)
+        reference = target_generate(target, prompt, MAX_ANSWER_TOKENS)
+        mismatches += int(gen.tokens != reference)
+        merged = merged.merge(gen.metrics)
+    return {
+        "n": len(examples),
+        "gamma": gamma,
+        "acceptance_rate": merged.acceptance_rate,
+        "mean_acceptance_length": merged.mean_acceptance_length,
+        "accepted_per_position": merged.accepted_per_position,
+        "exit_layers": list(target.exit_layers),  # type: ignore[attr-defined]
+        "exit_top1_agreement": merged.exit_agreement if merged.exit_agreement_total else None,
+        "early_verdict_hit_rate": merged.early_hit_rate if (merged.early_exit_hits + merged.early_exit_misses) else None,
+        "outputs_differing_from_target": mismatches,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def closed_loop(policy: object, episodes: int, first_seed: int, image_size: int) -> dict[str, object]:
+    """Success rate of ``episodes`` held-out closed-loop episodes (render → policy → parse → move)."""
+    from spec_decode_ros.sim.episode import run_episode
+    from spec_decode_ros.sim.world import Go2World, random_layout
+
+    results = []
+    with Go2World(random_layout(0), width=image_size, height=image_size) as world:
+        for seed in tqdm(range(first_seed, first_seed + episodes), desc="closed loop", unit="episode",
+                         dynamic_ncols=True):
+            results.append(run_episode(seed, policy, split=EVAL_SPLIT, width=image_size, height=image_size,
+                                       world=world))
+    successes = sum(r.success for r in results)
+    return {
+        "episodes": episodes,
+        "success_rate": successes / episodes,
+        "stopped_rate": sum(r.stopped for r in results) / episodes,
+        "mean_steps": sum(r.n_steps for r in results) / episodes,
+        "mean_final_distance_m": sum(r.final_distance for r in results) / episodes,
+        "failed_seeds": [r.seed for r in results if not r.success],
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spec-decode eval", description=__doc__.split("\n\n")[0])
+    p.add_argument("--target", type=Path, default=None, help="target VLM folder (default: the shipped one)")
+    p.add_argument("--draft", type=Path, default=None, help="draft VLM folder (default: the shipped one)")
+    p.add_argument("--n", type=int, default=500, help="held-out examples for target exact match")
+    p.add_argument("--n-spec", type=int, default=150, help="held-out examples for speculative decoding figures")
+    p.add_argument("--episodes", type=int, default=50, help="closed-loop episodes (0: skip)")
+    p.add_argument("--gamma", type=int, default=4)
+    p.add_argument("--seed", type=int, default=EVAL_STREAM_SEED, help="held-out stream seed")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return p
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, object]:
+    from spec_decode_ros.decoding.early_exit import EarlyExitTarget
+    from spec_decode_ros.decoding.models import load_model
+    from spec_decode_ros.embedded.policy import VLMPolicy
+
+    target_path = args.target or default_target_path()
+    draft_path = args.draft or default_draft_path()
+    for name, path in (("target", target_path), ("draft", draft_path)):
+        if not (Path(path) / "config.json").is_file():
+            raise FileNotFoundError(f"{name} model folder {path} has no config.json (run `spec-decode train`?)")
+    target = EarlyExitTarget.from_pretrained(target_path)
+    draft = load_model(draft_path)
+    size = image_size_of(target.model.processor)
+    examples = take_examples(args.seed, EVAL_SPLIT, max(args.n, args.n_spec), size)
+    report: dict[str, object] = {"target": str(target_path), "draft": str(draft_path), "split": EVAL_SPLIT,
+                                 "stream_seed": args.seed}
+    acc = target_accuracy(target.model, examples[: args.n])
+    acc.pop("answers")
+    report["target_accuracy"] = acc
+    report["draft_exact_match_vs_expert"] = target_accuracy(draft, examples[: args.n])["exact_match"]
+    report["speculative"] = speculative_figures(draft, target, examples[: args.n_spec], args.gamma, early_exit=True)
+    if args.episodes > 0:
+        policy = VLMPolicy(target_path)
+        report["closed_loop"] = closed_loop(policy, args.episodes, first_seed=0, image_size=size)
+    return report
+
+
+def _table(report: dict[str, object]) -> str:
+    acc = report["target_accuracy"]
+    spec = report["speculative"]
+    lines = [f"held-out split {report['split']!r}, stream seed {report['stream_seed']}",
+             f"target exact match       {acc['exact_match']:.3f}  (n={acc['n']})"]
+    for kind, row in acc["by_kind"].items():
+        lines.append(f"  {kind:<22} {row['exact_match']:.3f}  (n={row['n']})")
+    lines += [f"draft exact match (expert) {report['draft_exact_match_vs_expert']:.3f}",
+              f"draft acceptance rate    {spec['acceptance_rate']:.3f}  (γ={spec['gamma']}, n={spec['n']})",
+              f"mean acceptance length   {spec['mean_acceptance_length']:.3f}",
+              f"outputs != target        {spec['outputs_differing_from_target']}"]
+    agree, hit = spec["exit_top1_agreement"], spec["early_verdict_hit_rate"]
+    lines.append(f"exit layers              {spec['exit_layers']}")
+    lines.append(f"exit top-1 agreement     {agree:.3f}" if agree is not None else "exit top-1 agreement     n/a")
+    lines.append(f"early verdict hit rate   {hit:.3f}" if hit is not None else "early verdict hit rate   n/a")
+    if "closed_loop" in report:
+        cl = report["closed_loop"]
+        lines.append(f"closed-loop success      {cl['success_rate']:.3f}  ({cl['episodes']} episodes, "
+                     f"mean {cl['mean_steps']:.1f} steps, mean final gap {cl['mean_final_distance_m']:.2f} m)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    try:
+        report = evaluate(args)
+    except FileNotFoundError as exc:
+        print(f"spec-decode eval: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=1) if args.json else _table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

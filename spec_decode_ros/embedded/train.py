@@ -1,0 +1,150 @@
+"""``spec-decode train``: rebuild the embedded target VLM, its exit adapters and the draft VLM, on CPU.
+
+Stages (each seeded; data rendered fresh by simulator worker processes while training runs):
+
+1. tokenizer: word-level, from the grammar's answer vocabulary and the expert's instruction templates;
+2. target: ``TARGET_SPEC`` Llava trained from scratch on expert answers (answer tokens only), stopping
+   early once held-out exact match reaches ``--stop-accuracy``;
+3. exit adapters: the engine's adapter training on the frozen target (exit layer in the middle);
+4. draft: ``DRAFT_SPEC`` Llava distilled from the target (its logits and argmax on answer tokens).
+
+Writes ``<out>/go2-vlm-target/`` (model, processor, tokenizer, adapters, ``training.json``) and
+``<out>/go2-vlm-draft/``; ``--out`` defaults to the package's shipped assets folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from spec_decode_ros.embedded import ASSETS_DIR, DRAFT_NAME, TARGET_NAME
+from spec_decode_ros.embedded.architecture import DRAFT_SPEC, TARGET_SPEC, VLMSpec, build_model, build_processor
+from spec_decode_ros.embedded.data import StreamPrefetcher, take_examples
+from spec_decode_ros.embedded.inference import greedy_answers
+from spec_decode_ros.embedded.tokenizer import default_tokenizer
+from spec_decode_ros.embedded.trainer import TrainConfig, TrainReport, train
+
+VAL_SPLIT = "heldout"  # held-out layouts (odd layout seeds); eval uses the same split with other stream seeds
+TRAIN_SPLIT = "train"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spec-decode train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=ASSETS_DIR, help="folder for go2-vlm-target/ and go2-vlm-draft/")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-steps", type=int, default=3000)
+    p.add_argument("--draft-steps", type=int, default=1200)
+    p.add_argument("--adapter-steps", type=int, default=400)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--new-per-step", type=int, default=16, help="fresh simulator examples joining the pool per step")
+    p.add_argument("--workers", type=int, default=1, help="simulator worker processes")
+    p.add_argument("--heldout", type=int, default=256, help="validation examples for early stopping")
+    p.add_argument("--stop-accuracy", type=float, default=0.985, help="stop a stage at this held-out exact match")
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--stages", default="target,adapters,draft",
+                   help="comma-separated subset of target,adapters,draft (later stages load earlier ones from --out)")
+    return p
+
+
+def _config(args: argparse.Namespace, steps: int, seed: int) -> TrainConfig:
+    return TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, new_per_step=args.new_per_step,
+                       eval_every=args.eval_every, stop_accuracy=args.stop_accuracy, seed=seed,
+                       warmup_steps=min(100, max(1, steps // 10)))
+
+
+def _stream(args: argparse.Namespace, spec: VLMSpec, stage: int) -> StreamPrefetcher:
+    seeds = [args.seed * 1000 + stage * 100 + i for i in range(args.workers)]
+    return StreamPrefetcher(seeds, split=TRAIN_SPLIT, image_size=spec.image_size)
+
+
+def _save(model: torch.nn.Module, processor: object, folder: Path, spec: VLMSpec, report: TrainReport,
+          extra: dict[str, object]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    meta = {"spec": spec.as_dict(), "report": asdict(report), **extra}
+    (folder / "training.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def train_target(args: argparse.Namespace, folder: Path) -> TrainReport:
+    tokenizer = default_tokenizer()
+    model = build_model(TARGET_SPEC, tokenizer, seed=args.seed)
+    processor = build_processor(TARGET_SPEC, tokenizer)
+    heldout = take_examples(args.seed + 1, VAL_SPLIT, args.heldout, TARGET_SPEC.image_size)
+    extra = {"seed": args.seed, "stage": "target"}
+    with _stream(args, TARGET_SPEC, stage=1) as stream:
+        report = train(model, processor, stream, heldout, _config(args, args.target_steps, args.seed), desc="target",
+                       on_eval=lambda rep: _save(model, processor, folder, TARGET_SPEC, rep, extra))
+    _save(model, processor, folder, TARGET_SPEC, report, extra)
+    return report
+
+
+def train_draft(args: argparse.Namespace, target_folder: Path, folder: Path) -> TrainReport:
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    teacher = LlavaForConditionalGeneration.from_pretrained(target_folder, dtype=torch.float32).eval()
+    teacher_processor = AutoProcessor.from_pretrained(target_folder)
+    tokenizer = teacher_processor.tokenizer
+    model = build_model(DRAFT_SPEC, tokenizer, seed=args.seed + 7)
+    processor = build_processor(DRAFT_SPEC, tokenizer)
+    if DRAFT_SPEC.image_size != TARGET_SPEC.image_size:
+        raise ValueError("draft and target must see the same image size (one simulator stream feeds both)")
+    heldout = take_examples(args.seed + 2, VAL_SPLIT, args.heldout, DRAFT_SPEC.image_size)
+    labels = greedy_answers(teacher, teacher_processor, [e.image for e in heldout], [e.instruction for e in heldout])
+    extra = {"seed": args.seed, "stage": "draft", "teacher": TARGET_NAME}
+    with _stream(args, DRAFT_SPEC, stage=3) as stream:
+        report = train(model, processor, stream, heldout, _config(args, args.draft_steps, args.seed + 7),
+                       distill_from=(teacher, teacher_processor), desc="draft", heldout_labels=labels,
+                       on_eval=lambda rep: _save(model, processor, folder, DRAFT_SPEC, rep, extra))
+    _save(model, processor, folder, DRAFT_SPEC, report, extra)
+    return report
+
+
+def train_adapters(args: argparse.Namespace, target_folder: Path) -> dict[str, object]:
+    from spec_decode_ros.embedded.exits import train_exit_adapters
+
+    return train_exit_adapters(target_folder, steps=args.adapter_steps, seed=args.seed, image_size=TARGET_SPEC.image_size,
+                               stream_seeds=[args.seed * 1000 + 200 + i for i in range(args.workers)],
+                               batch_size=args.batch_size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - {"target", "adapters", "draft"})
+    if unknown:
+        print(f"spec-decode train: unknown stage(s) {unknown}; use target, adapters, draft", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    target_folder, draft_folder = args.out / TARGET_NAME, args.out / DRAFT_NAME
+    summary: dict[str, object] = {}
+    t0 = time.perf_counter()
+    if "target" in stages:
+        rep = train_target(args, target_folder)
+        summary["target"] = {"steps": rep.steps, "seconds": round(rep.seconds, 1), "val_exact_match": rep.heldout_accuracy}
+    if not (target_folder / "config.json").exists():
+        print(f"spec-decode train: no target in {target_folder}; run the target stage first", file=sys.stderr)
+        return 1
+    if "adapters" in stages:
+        summary["adapters"] = train_adapters(args, target_folder)
+    if "draft" in stages:
+        rep = train_draft(args, target_folder, draft_folder)
+        summary["draft"] = {"steps": rep.steps, "seconds": round(rep.seconds, 1),
+                            "val_agreement_with_target": rep.heldout_accuracy}
+    summary["total_seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
