@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
+
+from spec_decode_ros.decoding.adapters import ExitAdapters
+from spec_decode_ros.decoding.derive import truncated_copy
+from spec_decode_ros.decoding.early_exit import EarlyExitTarget
+from spec_decode_ros.decoding.models import LoadedModel, load_model
 
 WORDS = ("go forward back left right turn stop walk the a to red blue green box ball door chair slowly quickly "
          "meters one two three four five degrees then and move robot see find near far of is what where "
@@ -143,3 +149,37 @@ def _scale(model: torch.nn.Module) -> None:
 
 
 BUILDERS = {"llama": build_llama, "llava": build_llava, "qwen2_vl": build_qwen2_vl, "idefics3": build_idefics3}
+
+
+# --- what the tests use: a target with noisy exit adapters and its truncated-layer draft -------------
+EXIT_LAYER = 2
+SEEDS = {"llama": 0, "llava": 3, "idefics3": 1, "qwen2_vl": 3}  # non-degenerate greedy outputs; llava's ends in EOS
+IMAGE = (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)
+
+
+def noisy_adapters(hidden: int, seed: int = 0, scale: float = 0.005) -> ExitAdapters:
+    """Untrained exit adapters: identity plus noise, so the exit's verdicts both hit and miss."""
+    torch.manual_seed(seed)
+    adapters = ExitAdapters([EXIT_LAYER], hidden)
+    with torch.no_grad():
+        for p in adapters.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return adapters
+
+
+def damp_late_layers(model: LoadedModel, factor: float = 0.3) -> None:
+    """Weaken layers >= EXIT_LAYER of a random model so its early exit and truncated draft agree with it
+    often but not always (a random model's last layers otherwise scramble everything)."""
+    with torch.no_grad():
+        for layer in model.layers[EXIT_LAYER:]:
+            layer.self_attn.o_proj.weight.mul_(factor)
+            layer.mlp.down_proj.weight.mul_(factor)
+
+
+class Pair:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.model: LoadedModel = load_model(folder)
+        damp_late_layers(self.model)
+        self.draft: LoadedModel = truncated_copy(self.model, EXIT_LAYER)
+        self.target = EarlyExitTarget(self.model, noisy_adapters(self.model.hidden_size))
