@@ -1,0 +1,74 @@
+"""The cloud verifier as a separate process (``spec-decode cloud``) for two-process and fault tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import zmq
+
+from spec_decode_ros.bridge.client import CloudClient
+from spec_decode_ros.bridge.security import ClientSecurity
+
+
+def free_endpoint() -> str:
+    probe = zmq.Context.instance().socket(zmq.ROUTER)
+    port = probe.bind_to_random_port("tcp://127.0.0.1")
+    probe.close(0)
+    return f"tcp://127.0.0.1:{port}"
+
+
+class CloudProcess:
+    """``python -m spec_decode_ros.cli cloud --model DIR --bind ENDPOINT ...``; ``start()`` waits until it answers."""
+
+    def __init__(self, model: Path, endpoint: str, *extra: str, client_security: ClientSecurity | None = None) -> None:
+        self.args = [sys.executable, "-m", "spec_decode_ros.cli", "cloud", "--model", str(model), "--bind", endpoint,
+                     "--threads", "1", *extra]
+        self.endpoint = endpoint
+        self.client_security = client_security
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 90.0) -> CloudProcess:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        self.proc = subprocess.Popen(self.args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        client = CloudClient(self.endpoint, security=self.client_security)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"cloud process exited: {self.proc.stdout.read().decode()[-3000:]}")
+                if client.ping(0.5):
+                    return self
+                client.reset()
+        finally:
+            client.close()
+        self.kill()
+        raise RuntimeError(f"cloud process did not answer within {timeout_s} s")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
