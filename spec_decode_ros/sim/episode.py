@@ -75,6 +75,7 @@ class EpisodeResult:
     success: bool
     stopped: bool
     final_distance: float
+    final_pose: tuple[float, float, float]
     steps: list[StepRecord] = field(default_factory=list)
 
     @property
@@ -135,7 +136,7 @@ def run_episode(
                 break
         final = world.distance_to(target)
         return EpisodeResult(seed, layout, instruction, target, stopped and final <= success_distance, stopped,
-                             final, steps)
+                             final, world.pose, steps)
     finally:
         if own_world:
             world.close()

@@ -149,11 +149,11 @@ class FakeGo2:
             return list(self._calls)
 
     def state(self) -> dict[str, Any]:
-        """Latest ground-truth snapshot (see GetState)."""
+        """Latest ground-truth snapshot of the loop (pose and the velocity it integrated), current mode."""
         with self._lock:
             if self._state is None:
                 raise RuntimeError("fake Go2 not started")
-            return dict(self._state)
+            return {**self._state, "mode": self._mode}
 
     def latest_jpeg(self) -> bytes:
         with self._lock:
@@ -273,7 +273,7 @@ class FakeGo2:
             return 0, ""
         if api_id == API_GET_STATE:
             with self._lock:
-                state = self._state
+                state = None if self._state is None else {**self._state, "mode": self._mode}
             return (0, json.dumps(state)) if state is not None else (ERR_NOT_READY, "")
         if api_id == API_GET_CALLS:
             return 0, json.dumps([asdict(c) for c in self.calls])

@@ -1,0 +1,67 @@
+"""The expert's rule on hand-made states, and its answers always in canonical grammar."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from spec_decode_ros.control.grammar import parse_answer
+from spec_decode_ros.sim.expert import STOP_GAP, expert_answer, expert_commands, instruction_for
+from spec_decode_ros.sim.world import NOSE_OFFSET, Landmark, Layout, random_layout
+
+BOX = Landmark("red", "box", 0.0, 0.0)
+
+
+def place(world, distance_centre: float, bearing_deg: float) -> None:
+    """Robot at ``distance_centre`` from BOX with the box at ``bearing_deg`` (left positive)."""
+    world.reset(Layout((BOX, Landmark("blue", "ball", 0.0, 4.0)), 0.0, 0.0, 0.0))
+    yaw = math.radians(30.0)  # heading of the robot
+    away = yaw + math.radians(bearing_deg)  # direction from robot to box
+    world.set_pose(-distance_centre * math.cos(away), -distance_centre * math.sin(away), yaw)
+
+
+def test_rule_on_hand_made_states(world):
+    place(world, 4.0, 0.0)
+    assert expert_answer(world, BOX) == "forward 2.0."
+    place(world, 2.0, 29.0)
+    assert expert_answer(world, BOX) == "turn left 30, forward 1.0."
+    place(world, 2.0, -16.0)
+    assert expert_answer(world, BOX) == "turn right 15, forward 1.0."
+    place(world, 3.0, 150.0)  # behind: search
+    assert expert_answer(world, BOX) == "turn left 45."
+    place(world, NOSE_OFFSET + 0.25 + STOP_GAP - 0.05, 5.0)
+    assert expert_answer(world, BOX) == "stop."
+    place(world, NOSE_OFFSET + 0.25 + STOP_GAP - 0.05, -25.0)
+    assert expert_answer(world, BOX) == "turn right 30."
+    place(world, NOSE_OFFSET + 0.25 + 0.5, 0.0)  # facing gap 0.5: forward the largest bin <= 0.35
+    assert expert_answer(world, BOX) == "forward 0.25."
+    place(world, NOSE_OFFSET + 0.1, 0.0)  # nose inside the box
+    assert expert_answer(world, BOX) == "back 0.25."
+
+
+def test_answers_are_canonical_and_never_overshoot(world):
+    rng = np.random.default_rng(0)
+    for seed in range(60):
+        lay = random_layout(seed)
+        world.reset(lay)
+        target = lay.target_landmark
+        for _ in range(5):
+            x, y = rng.uniform(-3, 3, size=2)
+            world.set_pose(float(x), float(y), float(rng.uniform(-math.pi, math.pi)))
+            commands = expert_commands(world, target)
+            assert parse_answer(expert_answer(world, target)) == commands
+            assert all(c.is_canonical for c in commands)
+            forward = sum(c.amount for c in commands if c.action == "forward")
+            gap = world.centre_distance(target) - NOSE_OFFSET - target.size / 2
+            assert forward <= max(0.0, gap), (commands, gap)
+
+
+def test_instructions_name_colour_and_shape():
+    rng = np.random.default_rng(1)
+    seen = set()
+    for _ in range(50):
+        text = instruction_for(Landmark("green", "cylinder", 0, 0), rng)
+        assert text.endswith("the green cylinder")
+        seen.add(text)
+    assert len(seen) >= 4
