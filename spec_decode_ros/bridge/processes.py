@@ -1,4 +1,4 @@
-"""The cloud verifier as a separate process (``spec-decode cloud``) for two-process and fault tests."""
+"""The cloud verifier as a separate process (``spec-decode cloud``), for the benchmark and the two-process tests."""
 
 from __future__ import annotations
 
@@ -25,22 +25,26 @@ def free_endpoint() -> str:
 class CloudProcess:
     """``python -m spec_decode_ros.cli cloud --model DIR --bind ENDPOINT ...``; ``start()`` waits until it answers."""
 
-    def __init__(self, model: Path, endpoint: str, *extra: str, client_security: ClientSecurity | None = None) -> None:
+    def __init__(self, model: str | Path, endpoint: str, *extra: str, client_security: ClientSecurity | None = None,
+                 log: Path | None = None) -> None:
         self.args = [sys.executable, "-m", "spec_decode_ros.cli", "cloud", "--model", str(model), "--bind", endpoint,
                      "--threads", "1", *extra]
+        self.log = log
         self.endpoint = endpoint
         self.client_security = client_security
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 90.0) -> CloudProcess:
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        self.proc = subprocess.Popen(self.args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = open(self.log, "wb") if self.log is not None else subprocess.PIPE
+        self.proc = subprocess.Popen(self.args, env=env, stdout=out, stderr=subprocess.STDOUT)
         client = CloudClient(self.endpoint, security=self.client_security)
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"cloud process exited: {self.proc.stdout.read().decode()[-3000:]}")
+                    text = self.proc.stdout.read().decode() if self.proc.stdout else f"see {self.log}"
+                    raise RuntimeError(f"cloud process exited: {text[-3000:]}")
                 if client.ping(0.5):
                     return self
                 client.reset()
@@ -64,6 +68,12 @@ class CloudProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+
+    def __enter__(self) -> CloudProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,0 +1,233 @@
+"""``spec-decode bench``: every decoding mode on the same prompts, models and emulated link, robot and cloud in
+separate processes pinned to separate cores; a printed table and ``--json PATH``.
+
+    spec-decode bench --target smollm2 --draft smollm2 --rtt-ms 80 --json bench.json
+    spec-decode bench --target smollm2 --draft smollm2 --rtt-ms 80 --robots 1,2,4,8 --json robots.json
+
+Processes: the cloud (``spec-decode cloud``, pinned to ``--cloud-cpu``), the link emulator (a proxy process
+adding ``--rtt-ms``/2 each way, jitter, bandwidth), and the robot(s) (pinned to ``--robot-cpu``). The robot
+computes the target's greedy references first (untimed) and runs the modes interleaved per prompt, so
+every mode sees the same machine state. The cloud's busy time comes from its own counters (STATS).
+With ``--robots``, N robot processes run ``--robot-mode`` at once against one server, batched
+(``--max-batch``) and unbatched (batch 1), and the table gives server throughput (committed tokens/s),
+per-robot ms/token and capacity (the most robots served within ``--latency-target-ms`` per token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from spec_decode_ros.bridge import protocol as p
+from spec_decode_ros.bridge.client import CloudClient
+from spec_decode_ros.bridge.edge import MODES
+from spec_decode_ros.bridge.link import LinkProcess, LinkProfile
+from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
+from spec_decode_ros.bridge.workload import PROMPTS, RobotJob, robot_process_main, summarize
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="spec-decode bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--target", required=True, help="target model folder, or 'smollm2' (the zoo's target)")
+    ap.add_argument("--draft", default=None, help="draft model folder, or 'smollm2' (the zoo's draft)")
+    ap.add_argument("--draft-layers", type=int, default=0,
+                    help="no --draft: derive one from the target's first K layers (saved to a temp folder)")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma list from {MODES}")
+    ap.add_argument("--prompts", type=int, default=4, help=f"how many of the {len(PROMPTS)} built-in prompts")
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--gamma", type=int, default=4)
+    ap.add_argument("--rtt-ms", type=float, default=80.0, help="emulated round trip (twice the one-way delay)")
+    ap.add_argument("--jitter-ms", type=float, default=0.0)
+    ap.add_argument("--bandwidth-mbps", type=float, default=0.0, help="0: unlimited")
+    ap.add_argument("--robot-cpu", type=int, default=0)
+    ap.add_argument("--cloud-cpu", type=int, default=1)
+    ap.add_argument("--max-batch", type=int, default=8)
+    ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument("--robots", default="", help="many-robot mode: e.g. 1,2,4,8 concurrent robot processes")
+    ap.add_argument("--robot-mode", default="sd_ee_predraft", choices=MODES, help="mode of the many robots")
+    ap.add_argument("--latency-target-ms", type=float, default=250.0, help="per-token target for capacity")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--log-dir", type=Path, default=None, help="cloud logs (default: a temp folder)")
+    return ap
+
+
+def _resolve(name: str, role: str) -> str:
+    if name == "smollm2":
+        from spec_decode_ros.decoding import zoo
+
+        path = zoo.smollm2_target_path() if role == "target" else zoo.smollm2_draft_path()
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path} is missing: build it with 'spec-decode models build'")
+        return str(path)
+    if not Path(name).exists():
+        raise FileNotFoundError(f"{role} model folder {name} does not exist")
+    return name
+
+
+def _derive_draft(target: str, layers: int, folder: Path) -> str:
+    from spec_decode_ros.decoding.derive import truncated_copy
+    from spec_decode_ros.decoding.models import load_model
+
+    draft = truncated_copy(load_model(target), layers)
+    draft.model.save_pretrained(folder)
+    draft.tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def _run_robots(jobs: list[RobotJob], on_start: Any = None) -> tuple[list[dict[str, Any]], float]:
+    """Start one process per job; once all have loaded and warmed up (``ready`` barrier), run ``on_start()``
+    and release them together (``go``). Returns (results, wall seconds from the release to the last result)."""
+    ctx = mp.get_context("spawn")
+    ready = ctx.Barrier(len(jobs) + 1)
+    go = ctx.Event()
+    results = ctx.Queue()
+    procs = [ctx.Process(target=robot_process_main, args=(job, ready, go, results), daemon=True) for job in jobs]
+    for proc in procs:
+        proc.start()
+    try:
+        ready.wait(timeout=1800)
+    except threading.BrokenBarrierError:
+        failed = results.get(timeout=60)
+        raise RuntimeError(f"robot {failed.get('robot')} failed while loading: {failed.get('error')}") from None
+    if on_start is not None:
+        on_start()
+    t0 = time.monotonic()
+    go.set()
+    out = [results.get(timeout=3600) for _ in procs]
+    wall = time.monotonic() - t0
+    for proc in procs:
+        proc.join(30)
+    errors = [r for r in out if "error" in r]
+    if errors:
+        raise RuntimeError(f"robot {errors[0]['robot']} failed: {errors[0]['error']}")
+    return out, wall
+
+
+def _with_cloud(args: argparse.Namespace, target: str, max_batch: int, log_dir: Path, name: str) -> CloudProcess:
+    return CloudProcess(target, free_endpoint(), "--cpus", str(args.cloud_cpu), "--max-batch", str(max_batch),
+                        "--max-wait-ms", str(args.max_wait_ms), "--max-sessions", "256",
+                        log=log_dir / f"cloud_{name}.log")
+
+
+def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise ValueError(f"unknown mode(s) {bad}; choose from {MODES}")
+    profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
+    prompts = PROMPTS[: args.prompts]
+    with _with_cloud(args, target, args.max_batch, log_dir, "modes") as cloud:
+        with LinkProcess(free_endpoint(), cloud.endpoint, profile) as link:
+            job = RobotJob(draft=draft, link_endpoint=link.front_endpoint, cloud_endpoint=cloud.endpoint,
+                           prompts=prompts, modes=modes, gamma=args.gamma, max_new_tokens=args.max_new_tokens,
+                           cpu=args.robot_cpu, reference_target=target)
+            (result,), _ = _run_robots([job])
+    records = result["records"]
+    return {"modes": {m: summarize(records, m) for m in modes}, "runs": records}
+
+
+def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:
+    counts = [int(n) for n in args.robots.split(",") if n.strip()]
+    if not counts or min(counts) < 1:
+        raise ValueError(f"--robots needs positive counts, got {args.robots!r}")
+    profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
+    prompts = PROMPTS[: args.prompts]
+    out: dict[str, Any] = {}
+    for name, batch in (("batched", args.max_batch), ("unbatched", 1)):
+        out[name] = {}
+        with _with_cloud(args, target, batch, log_dir, name) as cloud:
+            with LinkProcess(free_endpoint(), cloud.endpoint, profile) as link:
+                for n in counts:
+                    jobs = [RobotJob(draft=draft, link_endpoint=link.front_endpoint, cloud_endpoint=cloud.endpoint,
+                                     prompts=tuple(prompts[(i + k) % len(prompts)] for k in range(len(prompts))),
+                                     modes=(args.robot_mode,), gamma=args.gamma, max_new_tokens=args.max_new_tokens,
+                                     cpu=args.robot_cpu, robot_index=i, warmup=True) for i in range(n)]
+                    stats = CloudClient(cloud.endpoint)
+                    results, wall = _run_robots(jobs, on_start=lambda s=stats: s.request(
+                        p.StatsRequest(reset=True), p.Stats, 30.0))
+                    server = stats.request(p.StatsRequest(reset=True), p.Stats, 30.0)
+                    stats.close()
+                    assert isinstance(server, p.Stats)
+                    records = [r for res in results for r in res["records"]]
+                    tokens = sum(len(r["tokens"]) for r in records)
+                    per_robot = [1000.0 * sum(r["latency_s"] for r in res["records"]) /
+                                 max(1, sum(len(r["tokens"]) for r in res["records"])) for res in results]
+                    out[name][str(n)] = {"robots": n, "tokens": tokens, "wall_s": wall,
+                                         "throughput_tok_s": tokens / wall if wall else 0.0,
+                                         "ms_per_token_mean": sum(per_robot) / n, "ms_per_token_max": max(per_robot),
+                                         "server_busy_s": server.busy_s, "server_forwards": server.forwards,
+                                         "server_rows_per_forward": server.rows / max(1, server.forwards),
+                                         "server_busy_s_per_token": server.busy_s / max(1, tokens)}
+                    print(f"  {name:9s} {n} robots: {tokens / wall:7.2f} tok/s, "
+                          f"{sum(per_robot) / n:7.1f} ms/token per robot", flush=True)
+        out[name]["capacity"] = max([n for n in counts
+                                     if out[name][str(n)]["ms_per_token_max"] <= args.latency_target_ms], default=0)
+    out["throughput_gain"] = {str(n): out["batched"][str(n)]["throughput_tok_s"] /
+                              max(1e-9, out["unbatched"][str(n)]["throughput_tok_s"]) for n in counts}
+    return out
+
+
+def format_modes(result: dict[str, Any]) -> str:
+    cols = ("tokens", "ms_per_token", "latency_s", "acceptance_rate", "mean_acceptance_length", "early_hit_rate",
+            "server_busy_s_per_token", "identical_to_target")
+    head = f"{'mode':16s}" + "".join(f"{c[:14]:>16s}" for c in cols)
+    rows = [head]
+    for mode, m in result["modes"].items():
+        cells = []
+        for c in cols:
+            v = m[c]
+            cells.append(f"{'-' if v is None else (f'{v:.4f}' if isinstance(v, float) else v):>16}")
+        rows.append(f"{mode:16s}" + "".join(cells))
+    base = result["modes"].get("cloud_ar", {}).get("ms_per_token")
+    if base:
+        rows.append("speed-up vs cloud_ar: " + ", ".join(
+            f"{mode} {base / m['ms_per_token']:.2f}x" for mode, m in result["modes"].items() if m["ms_per_token"]))
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if os.cpu_count() and max(args.robot_cpu, args.cloud_cpu) >= os.cpu_count():
+        print(f"spec-decode bench: this machine has {os.cpu_count()} CPUs", file=sys.stderr)
+        return 2
+    target = _resolve(args.target, "target")
+    tmp = Path(tempfile.mkdtemp(prefix="spec_bench_"))
+    log_dir = args.log_dir or tmp
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if args.draft:
+        draft = _resolve(args.draft, "draft")
+    elif args.draft_layers:
+        draft = _derive_draft(target, args.draft_layers, tmp / "draft")
+    else:
+        print("spec-decode bench: give --draft or --draft-layers", file=sys.stderr)
+        return 2
+    config = {"target": target, "draft": draft, "rtt_ms": args.rtt_ms, "jitter_ms": args.jitter_ms,
+              "bandwidth_mbps": args.bandwidth_mbps, "gamma": args.gamma, "max_new_tokens": args.max_new_tokens,
+              "prompts": args.prompts, "robot_cpu": args.robot_cpu, "cloud_cpu": args.cloud_cpu,
+              "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "threads_per_process": 1}
+    if args.robots:
+        config.update(robot_mode=args.robot_mode, latency_target_ms=args.latency_target_ms)
+        print(f"many robots ({args.robots}) in mode {args.robot_mode}, RTT {args.rtt_ms} ms", flush=True)
+        result: dict[str, Any] = {"robots": run_many(args, target, draft, log_dir), "config": config}
+        gains = result["robots"]["throughput_gain"]
+        print("batched/unbatched throughput: " + ", ".join(f"{n} robots {g:.2f}x" for n, g in gains.items()))
+        print(f"capacity at {args.latency_target_ms} ms/token: batched {result['robots']['batched']['capacity']}, "
+              f"unbatched {result['robots']['unbatched']['capacity']} robots")
+    else:
+        print(f"modes {args.modes} on {args.prompts} prompts, RTT {args.rtt_ms} ms", flush=True)
+        result = run_modes(args, target, draft, log_dir)
+        result["config"] = config
+        print(format_modes(result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0

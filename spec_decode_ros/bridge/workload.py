@@ -1,0 +1,168 @@
+"""What a benchmark robot does, in its own process: load the draft, run generations in the given modes over
+the link, and report per-run figures (tokens, latency, acceptance, early hits, the cloud's busy time).
+
+Functions here are process entry points (``spawn``), so every argument is plain picklable data.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROMPTS = (
+    "A robot dog stands in a room with a red box ahead and a blue ball on its left. In one sentence, what "
+    "should it do to reach the box?",
+    "Give the robot one short command to walk forward two meters and then turn right.",
+    "The robot sees a door far ahead and a chair near it on the right. Describe a safe path in one sentence.",
+    "List three things a quadruped robot should check before it starts walking.",
+    "Explain in two sentences why a robot should stop when it cannot see the path.",
+    "The green ball is behind the robot. Which way should it turn, and how far?",
+    "Write a short instruction that makes a robot dog sit down and wait.",
+    "What should a walking robot do when a person steps in front of it?",
+)
+
+
+@dataclass(frozen=True)
+class RobotJob:
+    """One robot process: which prompts, in which modes, against which endpoints, on which CPU."""
+
+    draft: str
+    link_endpoint: str  # through the emulated link
+    cloud_endpoint: str  # direct, for STATS only (outside the timed runs)
+    prompts: tuple[str, ...]
+    modes: tuple[str, ...]
+    gamma: int = 4
+    max_new_tokens: int = 32
+    reply_timeout_s: float = 120.0
+    cpu: int | None = None
+    threads: int = 1
+    reference_target: str | None = None  # compute target_generate references here (untimed)
+    warmup: bool = True
+    robot_index: int = 0
+
+
+@dataclass
+class RunRecord:
+    mode: str
+    prompt: int
+    tokens: list[int]
+    latency_s: float
+    first_token_s: float
+    metrics: dict[str, Any]
+    server_busy_s: float
+    server_tokens: int
+    identical: bool | None = None
+    statuses: list[str] = field(default_factory=list)
+
+
+def _setup(job: RobotJob) -> None:
+    if job.cpu is not None:
+        os.sched_setaffinity(0, {job.cpu})
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(job.threads)
+
+
+def run_robot(job: RobotJob, ready: Any = None, go: Any = None) -> dict[str, Any]:
+    """Run every (prompt, mode) of ``job``, modes interleaved per prompt; returns records and references.
+
+    ``ready`` (a Barrier) is passed after loading and warm-up, then ``go`` (an Event) is awaited: many-robot
+    runs start together."""
+    _setup(job)
+    from spec_decode_ros.bridge import protocol as p
+    from spec_decode_ros.bridge.client import CloudClient
+    from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
+    from spec_decode_ros.decoding.models import load_model
+    from spec_decode_ros.decoding.types import Prompt
+
+    draft = load_model(job.draft)
+    references: list[list[int]] = []
+    if job.reference_target is not None:
+        from spec_decode_ros.decoding.local import target_generate
+
+        target = load_model(job.reference_target)
+        references = [target_generate(target, Prompt(t), job.max_new_tokens) for t in job.prompts]
+        del target
+    stats = CloudClient(job.cloud_endpoint)
+
+    def server_counters() -> tuple[float, int]:
+        got = stats.request(p.StatsRequest(reset=False), p.Stats, 30.0)
+        assert isinstance(got, p.Stats)
+        return got.busy_s, got.tokens
+
+    def one(mode: str, text: str) -> tuple[Any, float, int]:
+        client = CloudClient(job.link_endpoint) if mode != "edge_only" else None
+        cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
+                         reply_timeout_s=job.reply_timeout_s)
+        busy0, tok0 = server_counters()
+        result = EdgeSession(client, draft, Prompt(text), cfg).run()
+        if client is not None:
+            client.close()
+        busy1, tok1 = server_counters()
+        return result, busy1 - busy0, tok1 - tok0
+
+    if job.warmup:
+        for mode in job.modes:
+            one(mode, "Say hello.")
+    if ready is not None:
+        ready.wait()
+    if go is not None:
+        go.wait()
+    t0 = time.monotonic()
+    records: list[dict[str, Any]] = []
+    for i, text in enumerate(job.prompts):
+        for mode in job.modes:
+            result, busy, server_tokens = one(mode, text)
+            identical = (result.tokens == references[i]) if references else None
+            records.append(asdict(RunRecord(mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
+                                            first_token_s=result.first_token_s, metrics=result.metrics.as_dict(),
+                                            server_busy_s=busy, server_tokens=server_tokens, identical=identical,
+                                            statuses=[s for _, s in result.statuses])))
+    wall = time.monotonic() - t0
+    stats.close()
+    return {"records": records, "references": references, "wall_s": wall, "robot": job.robot_index}
+
+
+def robot_process_main(job: RobotJob, ready: Any, go: Any, results: Any) -> None:
+    """multiprocessing target: run_robot, result (or the error) onto the ``results`` queue."""
+    try:
+        results.put(run_robot(job, ready, go))
+    except Exception as e:  # reported by the parent, with the robot's index
+        import traceback
+
+        ready.abort()  # do not leave the parent waiting for a robot that died while loading
+        results.put({"robot": job.robot_index, "error": f"{type(e).__name__}: {e}\n{traceback.format_exc()}"})
+
+
+def summarize(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+    """One mode's figures over all its runs (the JSON fields the issue names, and a few more)."""
+    runs = [r for r in records if r["mode"] == mode]
+    tokens = sum(len(r["tokens"]) for r in runs)
+    latency = sum(r["latency_s"] for r in runs)
+    drafts = sum(r["metrics"]["num_drafts"] for r in runs)
+    drafted = sum(r["metrics"]["num_draft_tokens"] for r in runs)
+    accepted = sum(r["metrics"]["num_accepted_tokens"] for r in runs)
+    hits = sum(r["metrics"]["early_exit_hits"] for r in runs)
+    misses = sum(r["metrics"]["early_exit_misses"] for r in runs)
+    busy = sum(r["server_busy_s"] for r in runs)
+    identical = [r["identical"] for r in runs if r["identical"] is not None]
+    return {
+        "runs": len(runs),
+        "tokens": tokens,
+        "latency_s": latency / len(runs) if runs else 0.0,
+        "total_latency_s": latency,
+        "ms_per_token": 1000.0 * latency / tokens if tokens else 0.0,
+        "first_token_s": sum(r["first_token_s"] for r in runs) / len(runs) if runs else 0.0,
+        "acceptance_rate": accepted / drafted if drafted else 0.0,
+        "mean_acceptance_length": 1.0 + accepted / drafts if drafts else 0.0,
+        "early_hit_rate": hits / (hits + misses) if hits + misses else 0.0,
+        "early_exits": hits + misses,
+        "server_busy_s": busy,
+        "server_busy_s_per_token": busy / tokens if tokens else 0.0,
+        "draft_busy_s_per_token": sum(r["metrics"]["draft_busy_s"] for r in runs) / tokens if tokens else 0.0,
+        "identical_to_target": sum(identical) / len(identical) if identical else None,
+    }
