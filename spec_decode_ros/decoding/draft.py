@@ -94,7 +94,8 @@ class DraftSession:
 
     def _sample(self, logits: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
         probs = processed_probs(logits, self.sampling)  # [V]
-        vals, ids = torch.topk(probs, min(self.max_support, probs.shape[-1]))  # [k]
+        support = min(self.max_support, probs.shape[-1], self.sampling.top_k or probs.shape[-1])
+        vals, ids = torch.topk(probs, support)  # [k]
         vals = vals / vals.sum()
         u = torch.rand((), generator=self.generator, dtype=torch.float64)
         return int(ids[sample_index(vals, u)]), ids, vals
