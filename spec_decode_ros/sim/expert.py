@@ -8,12 +8,16 @@ and ``b`` the bearing of the target centre from the base centre:
 2. target not visible (centre outside the camera view, or another landmark in front): the fixed
    search turn ``"turn left 45."``;
 3. ``g <= STOP_GAP`` (0.40 m): ``"stop."`` if ``|b| <= FACING_DEG`` (15 deg), else the turn towards it;
-4. otherwise: the turn towards it (``b`` quantised to the nearest 15 deg, omitted below 7.5 deg)
-   followed by ``forward`` the largest canonical distance not above ``g - GOAL_GAP`` (GOAL_GAP =
-   0.15 m; never overshooting), capped at 2.0 m, e.g. ``"turn right 30, forward 1.5."``.
+4. otherwise: the turn towards it (``b`` rounded to a multiple of ``TURN_STEP_DEG`` = 30 deg, so none
+   below 15 deg) followed by ``forward`` the largest of ``FORWARD_BINS`` (0.25, 0.5, 1, 2 m) not
+   above ``g - GOAL_GAP`` (GOAL_GAP = 0.15 m; never overshooting), e.g. ``"turn right 30, forward 1.0."``.
 
-Following the rule from any state where the target is visible ends with the nose 0.15..0.40 m
-from the target (facing gap), within the 0.5 m success distance.
+The bins are deliberately coarse, so that a small VLM can read them off a 64-128 px image: a visible
+target is at most ~40 deg off the axis, so the only visible turn is 30 deg (one threshold at 15 deg, the
+same as the stopping one), and the forward bins are log-spaced (each threshold ~1.8x the previous), so
+each needs about the same relative precision of the distance read from the image. Following the rule
+from any state where the target is visible ends with the nose 0.15..0.40 m from the target (facing
+gap), within the 0.5 m success distance.
 """
 
 from __future__ import annotations
@@ -22,15 +26,18 @@ import math
 
 import numpy as np
 
-from spec_decode_ros.control.grammar import Command, format_answer, quantize_degrees, quantize_metres
+from spec_decode_ros.control.grammar import CANONICAL_DEGREES, CANONICAL_METRES, Command, format_answer
 from spec_decode_ros.sim.world import NOSE_OFFSET, Go2World, Landmark
 
 STOP_GAP = 0.40
 GOAL_GAP = 0.15
 BACK_GAP = 0.0
 FACING_DEG = 15.0
+TURN_STEP_DEG = 30
+FORWARD_BINS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)  # a subset of the grammar's canonical metres
 SEARCH_TURN = Command("turn", "left", 45.0)
 BACK_STEP = Command("back", None, 0.25)
+assert set(FORWARD_BINS) <= set(CANONICAL_METRES) and TURN_STEP_DEG in CANONICAL_DEGREES
 
 TEMPLATES: tuple[str, ...] = (
     "go to the {color} {shape}",
@@ -53,8 +60,13 @@ def facing_gap(world: Go2World, target: Landmark) -> float:
 
 
 def _turn_towards(bearing_deg: float) -> list[Command]:
-    amount = quantize_degrees(bearing_deg)
+    amount = min(180, TURN_STEP_DEG * round(abs(bearing_deg) / TURN_STEP_DEG))
     return [Command("turn", "left" if bearing_deg > 0 else "right", float(amount))] if amount else []
+
+
+def _forward_bin(travel_m: float) -> float:
+    fitting = [b for b in FORWARD_BINS if b <= travel_m + 1e-9]
+    return max(fitting) if fitting else 0.0
 
 
 def expert_commands(world: Go2World, target: Landmark) -> list[Command]:
@@ -70,7 +82,7 @@ def expert_commands(world: Go2World, target: Landmark) -> list[Command]:
             return [Command("stop")]
         return _turn_towards(bearing)
     commands = _turn_towards(bearing)
-    travel = quantize_metres(gap - GOAL_GAP, mode="floor")
+    travel = _forward_bin(gap - GOAL_GAP)
     if travel > 0:
         commands.append(Command("forward", None, travel))
     return commands or [Command("stop")]

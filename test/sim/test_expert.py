@@ -26,8 +26,12 @@ def test_rule_on_hand_made_states(world):
     assert expert_answer(world, BOX) == "forward 2.0."
     place(world, 2.0, 29.0)
     assert expert_answer(world, BOX) == "turn left 30, forward 1.0."
+    place(world, 2.0, 14.0)  # below the 15 deg threshold: no turn
+    assert expert_answer(world, BOX) == "forward 1.0."
+    place(world, 1.5, 0.0)  # facing gap 0.95: the largest forward bin below 0.8 is 0.5
+    assert expert_answer(world, BOX) == "forward 0.5."
     place(world, 2.0, -16.0)
-    assert expert_answer(world, BOX) == "turn right 15, forward 1.0."
+    assert expert_answer(world, BOX) == "turn right 30, forward 1.0."
     place(world, 3.0, 150.0)  # behind: search
     assert expert_answer(world, BOX) == "turn left 45."
     place(world, NOSE_OFFSET + 0.25 + STOP_GAP - 0.05, 5.0)
