@@ -16,19 +16,14 @@ Go2's body), and the landmark's footprint circle of diameter ``size``; 0 when th
 
 from __future__ import annotations
 
-import ctypes.util
 import importlib.util
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mujoco  # the package __init__ has chosen the offscreen GL backend (MUJOCO_GL) before this import
 import numpy as np
-
-if "MUJOCO_GL" not in os.environ:  # offscreen rendering on CPU: EGL (Mesa), else OSMesa; before importing mujoco
-    os.environ["MUJOCO_GL"] = "egl" if ctypes.util.find_library("EGL") else "osmesa"
-
-import mujoco
 
 COLORS: dict[str, tuple[float, float, float]] = {
     "red": (0.90, 0.08, 0.08),
@@ -253,7 +248,13 @@ class Go2World:
         self.data = mujoco.MjData(self.model)
         key = self.model.key("home")
         self.data.qpos[:] = key.qpos
-        self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+        try:
+            self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+        except Exception as exc:
+            raise RuntimeError(
+                f"MuJoCo cannot render offscreen (MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}): set MUJOCO_GL=egl or "
+                "osmesa before anything imports mujoco (importing spec_decode_ros.sim first does it)"
+            ) from exc
         self._scene_option = mujoco.MjvOption()
         self._scene_option.geomgroup[:] = [1, 1, 0, 0, 0, 0]  # the robot's own geoms are groups 2 and 3
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
