@@ -1,0 +1,130 @@
+"""``spec-decode train-adapters``: train early-exit adapters on a frozen target by distillation.
+
+Text: what the target itself generates from chat prompts (or a given file of prompts). One teacher
+pass caches the hidden states at each exit and the final top-k distribution; the adapters then learn
+KL(final ‖ exit) from random positions (cheap: adapter + LM head only). Reports exit-vs-final top-1
+agreement on held-out text before and after; saves ``exit_adapters.*`` beside the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from spec_decode_ros.decoding.adapters import ExitAdapters
+from spec_decode_ros.decoding.corpus import DEFAULT_PROMPTS, generate_corpus, split
+from spec_decode_ros.decoding.distillation import TeacherTargets, sparse_kl, teacher_targets, top1_agreement
+from spec_decode_ros.decoding.models import LoadedModel, load_model
+
+
+def exit_agreement(model: LoadedModel, adapters: ExitAdapters, targets: TeacherTargets) -> dict[int, float]:
+    """Top-1 agreement of each exit with the final layer over all positions of ``targets``."""
+    out = {}
+    with torch.no_grad():
+        for ell in adapters.layers:
+            hidden, top_ids, _ = targets.positions(ell)
+            agree = [top1_agreement(_exit_logits(model, adapters, ell, h), ids)
+                     for h, ids in zip(hidden.split(512), top_ids.split(512), strict=True)]
+            sizes = [len(ids) for ids in top_ids.split(512)]
+            out[ell] = sum(a * n for a, n in zip(agree, sizes, strict=True)) / max(sum(sizes), 1)
+    return out
+
+
+def train_exit_adapters(model: LoadedModel, layers: Sequence[int], targets: TeacherTargets, *,
+                        steps: int = 300, lr: float = 2e-3, batch_positions: int = 256, inner: int | None = None,
+                        seed: int = 0, progress: bool = True) -> ExitAdapters:
+    """Distil the final distribution into one adapter per exit layer (from cached hidden states); the model
+    stays frozen. ``targets`` must hold the hidden states of every layer in ``layers``."""
+    bad = [ell for ell in layers if not 1 <= ell < model.num_layers]
+    if bad:
+        raise ValueError(f"exit layers {bad} out of range: 1 <= layer < {model.num_layers}")
+    missing = [ell for ell in layers if ell not in targets.hidden]
+    if missing or not targets.sequences:
+        raise ValueError(f"teacher targets lack hidden states for layers {missing} (or are empty)")
+    torch.manual_seed(seed)
+    adapters = ExitAdapters(layers, model.hidden_size, inner=inner)
+    model.model.requires_grad_(False)
+    opt = torch.optim.AdamW(adapters.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    data = {ell: targets.positions(ell) for ell in adapters.layers}
+    n = len(data[adapters.layers[0]][1])
+    gen = torch.Generator().manual_seed(seed)
+    bar = tqdm(range(steps), desc="exit adapters", disable=not progress)
+    for _ in bar:
+        idx = torch.randint(n, (min(batch_positions, n),), generator=gen)
+        loss = sum(sparse_kl(_exit_logits(model, adapters, ell, h[idx]), ids[idx], logp[idx])
+                   for ell, (h, ids, logp) in data.items())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(kl=f"{loss.item() / len(data):.3f}")
+    return adapters.eval()
+
+
+def _exit_logits(model: LoadedModel, adapters: ExitAdapters, layer: int, hidden: torch.Tensor) -> torch.Tensor:
+    p = next(model.model.parameters())
+    return model.head(adapters(layer, hidden.to(device=p.device, dtype=torch.float32)).to(p.dtype))
+
+
+def train_and_save(model: LoadedModel, layers: Sequence[int], corpus: Sequence[torch.Tensor], out: Path, *,
+                   steps: int = 300, lr: float = 2e-3, progress: bool = True) -> dict[str, object]:
+    """Teacher pass, train on 80 % of the corpus, report agreement on the held-out 20 %, save beside ``out``."""
+    train, held = split(corpus)
+    targets = teacher_targets(model, train, layers=layers, progress=progress, desc="teacher pass (train)")
+    held_targets = teacher_targets(model, held, layers=layers, progress=progress, desc="teacher pass (held-out)")
+    before = exit_agreement(model, ExitAdapters(layers, model.hidden_size), held_targets)
+    adapters = train_exit_adapters(model, layers, targets, steps=steps, lr=lr, progress=progress)
+    after = exit_agreement(model, adapters, held_targets)
+    adapters.save(out)
+    return {"layers": list(layers), "num_layers": model.num_layers, "train_sequences": len(train),
+            "heldout_sequences": len(held), "heldout_positions": sum(len(s) for s in held),
+            "agreement_identity": before, "agreement_trained": after, "saved": str(out)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="spec-decode train-adapters", description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", help="model folder (adapters are saved into it unless --out)")
+    ap.add_argument("--layers", default="", help="comma-separated exit layers (default: L/2)")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--prompts", type=Path, help="text file, one prompt a line (default: built-in chat prompts)")
+    ap.add_argument("--new-tokens", type=int, default=64, help="tokens the target generates per prompt")
+    ap.add_argument("--gguf-file", default=None)
+    ap.add_argument("--out", type=Path, default=None, help="folder for exit_adapters.* (default: the model's)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--json", type=Path, default=None, help="write the agreement report here")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(args.model, gguf_file=args.gguf_file)
+    layers = [int(x) for x in args.layers.split(",") if x.strip()] or [model.num_layers // 2]
+    prompts = DEFAULT_PROMPTS
+    if args.prompts:
+        prompts = tuple(line.strip() for line in args.prompts.read_text().splitlines() if line.strip())
+    t0 = time.perf_counter()
+    corpus = generate_corpus(model, prompts, new_tokens=args.new_tokens)
+    out = args.out or Path(args.model)
+    report = train_and_save(model, layers, corpus, out, steps=args.steps, lr=args.lr)
+    report["seconds"] = time.perf_counter() - t0
+    before, after = report["agreement_identity"], report["agreement_trained"]
+    for ell in layers:
+        print(f"exit {ell}/{model.num_layers}: held-out top-1 agreement with the final layer "
+              f"{before[ell]:.3f} (no adapter) -> {after[ell]:.3f} (trained)")
+    print(f"saved {out / 'exit_adapters.safetensors'}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Distillation from a frozen target: one teacher pass over a corpus, then cheap student steps.
+
+``teacher_targets`` runs the target once over every sequence and keeps, per position, its top-k
+next-token log-probabilities (renormalised over the k) and the hidden states after chosen layers.
+Exit adapters (``adapter_training``) and a derived draft (``distill_draft``) both learn from these by
+KL(teacher ‖ student) restricted to the teacher's top-k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tqdm import tqdm
+
+from spec_decode_ros.decoding.models import LoadedModel
+
+
+@dataclass
+class TeacherTargets:
+    sequences: list[torch.Tensor]  # [T_i] token ids
+    top_ids: list[torch.Tensor]  # [T_i, k] teacher's top-k next tokens at each position (best first)
+    top_logp: list[torch.Tensor]  # [T_i, k] their log-probs, renormalised over the k
+    hidden: dict[int, list[torch.Tensor]] = field(default_factory=dict)  # exit layer ℓ -> [T_i, H] after layer ℓ-1
+
+    def positions(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All positions stacked: hidden [N, H], top_ids [N, k], top_logp [N, k]."""
+        return torch.cat(self.hidden[layer]), torch.cat(self.top_ids), torch.cat(self.top_logp)
+
+
+@torch.no_grad()
+def teacher_targets(model: LoadedModel, corpus: Sequence[torch.Tensor], *, layers: Sequence[int] = (),
+                    k: int = 32, progress: bool = True, desc: str = "teacher pass") -> TeacherTargets:
+    """One forward per sequence (no padding effects): top-k targets and hidden states after ``layers``."""
+    captured: dict[int, torch.Tensor] = {}
+
+    def make_hook(ell: int):
+        def hook(module: torch.nn.Module, args: object, output: object) -> None:
+            captured[ell] = (output[0] if isinstance(output, tuple) else output)[0].float().cpu()
+        return hook
+
+    handles = [model.layers[ell - 1].register_forward_hook(make_hook(ell)) for ell in layers]
+    out = TeacherTargets([], [], [], {ell: [] for ell in layers})
+    try:
+        for seq in tqdm(corpus, desc=desc, disable=not progress):
+            logits = model.model(input_ids=seq[None].to(model.model.device)).logits[0].float().cpu()  # [T, V]
+            vals, ids = torch.topk(logits, k, dim=-1)
+            out.sequences.append(seq.cpu())
+            out.top_ids.append(ids)
+            out.top_logp.append(torch.log_softmax(vals, dim=-1))
+            for ell in layers:
+                out.hidden[ell].append(captured[ell])
+    finally:
+        for h in handles:
+            h.remove()
+    return out
+
+
+def sparse_kl(student_logits: torch.Tensor, top_ids: torch.Tensor, top_logp: torch.Tensor) -> torch.Tensor:
+    """Mean KL(teacher ‖ student) over N positions, the teacher given by its top-k; logits [N, V], ids/logp [N, k]."""
+    s = torch.log_softmax(student_logits.float(), dim=-1).gather(-1, top_ids)
+    return (top_logp.exp() * (top_logp - s)).sum(-1).mean()
+
+
+def top1_agreement(student_logits: torch.Tensor, top_ids: torch.Tensor) -> float:
+    return float((student_logits.argmax(-1) == top_ids[:, 0]).float().mean())
+
+
+def distill_draft(draft: LoadedModel, targets: TeacherTargets, *, steps: int = 200, lr: float = 3e-4,
+                  batch_size: int = 4, seed: int = 0, progress: bool = True) -> list[float]:
+    """Train the draft's decoder layers (embeddings, final norm and head frozen, shared with the target)
+    toward the teacher's next-token distributions. Returns the loss per step."""
+    if not targets.sequences:
+        raise ValueError("distill_draft needs teacher targets for at least one sequence")
+    torch.manual_seed(seed)
+    model = draft.model
+    model.requires_grad_(False)
+    trainable = [p for p in draft.layers.parameters()]
+    for p in trainable:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    gen = torch.Generator().manual_seed(seed)
+    losses = []
+    model.train()
+    bar = tqdm(range(steps), desc="distil draft", disable=not progress)
+    for _ in bar:
+        picks = torch.randint(len(targets.sequences), (batch_size,), generator=gen).tolist()
+        loss = torch.zeros(())
+        for i in picks:  # one sequence at a time: no padding, the same positions as at inference
+            logits = model(input_ids=targets.sequences[i][None].to(model.device)).logits[0]
+            loss = loss + sparse_kl(logits, targets.top_ids[i], targets.top_logp[i]) / batch_size
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+        bar.set_postfix(kl=f"{losses[-1]:.3f}")
+    model.eval().requires_grad_(False)
+    return losses
+
+
+@torch.no_grad()
+def draft_agreement(draft: LoadedModel, targets: TeacherTargets) -> float:
+    """Top-1 agreement of the draft's next-token prediction with the teacher's over all positions."""
+    match = total = 0
+    for seq, ids in zip(targets.sequences, targets.top_ids, strict=True):
+        pred = draft.model(input_ids=seq[None].to(draft.model.device)).logits[0].argmax(-1).cpu()
+        match += int((pred == ids[:, 0]).sum())
+        total += len(seq)
+    return match / max(total, 1)
