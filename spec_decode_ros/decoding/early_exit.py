@@ -73,7 +73,9 @@ class _Pass:
 class EarlyExitTarget:
     """A target model with optional early exits (adapters) that verifies draft blocks of many sessions."""
 
-    def __init__(self, model: LoadedModel, adapters: ExitAdapters | None = None) -> None:
+    def __init__(self, model: LoadedModel, adapters: ExitAdapters | None = None, *,
+                 exit_layer: int | None = None) -> None:
+        """``exit_layer``: which of the adapters' exits gives the early verdict (default: the first)."""
         self.model = model
         self.adapters = adapters
         self.exit_layers: tuple[int, ...] = adapters.layers if adapters is not None else ()
@@ -84,16 +86,19 @@ class EarlyExitTarget:
                 raise ValueError(f"exit layers {self.exit_layers} must be < the {model.num_layers} decoder layers")
             p = next(model.model.parameters())
             adapters.to(device=p.device, dtype=p.dtype).eval().requires_grad_(False)
-            self.active_exit = self.exit_layers[0]
+            if exit_layer is not None and exit_layer not in self.exit_layers:
+                raise ValueError(f"exit_layer {exit_layer} has no adapter; adapters exist for {self.exit_layers}")
+            self.active_exit = exit_layer if exit_layer is not None else self.exit_layers[0]
             model.layers[self.active_exit - 1].register_forward_hook(self._hook)
         self._pass: _Pass | None = None
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, **load_kwargs: object) -> EarlyExitTarget:
+    def from_pretrained(cls, path: str | Path, *, exit_layer: int | None = None,
+                        **load_kwargs: object) -> EarlyExitTarget:
         """Load a model; its exit adapters too when ``exit_adapters.*`` lie beside it."""
         model = load_model(path, **load_kwargs)
         adapters = ExitAdapters.load(path, hidden=model.hidden_size) if ExitAdapters.exists(path) else None
-        return cls(model, adapters)
+        return cls(model, adapters, exit_layer=exit_layer if adapters is not None else None)
 
     # --- sessions --------------------------------------------------------------------------------------
     @torch.inference_mode()

@@ -1,0 +1,133 @@
+"""``spec-decode bench-local``: target alone vs local speculative decoding, side by side in one run.
+
+For the SmolLM2 pair (``spec-decode models build``) or any --target/--draft folders, on a handful of
+chat prompts: tokens/s of target-alone greedy (HF generate, and the engine's own γ=0 loop), of the
+draft alone, and of speculative decoding for each γ with/without early exit and pre-drafting, with
+acceptance rate, mean acceptance length, exit agreement and early hit rate. Every speculative
+output is checked against the target's greedy output. In-process pre-drafting runs inside the
+target's forward (one CPU), so it cannot save time here; it pays off only when draft and target run
+on different machines (``spec-decode bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from spec_decode_ros.decoding.early_exit import EarlyExitTarget
+from spec_decode_ros.decoding.local import speculative_generate, target_generate
+from spec_decode_ros.decoding.models import load_model
+from spec_decode_ros.decoding.types import Prompt, SpecMetrics
+
+PROMPTS = (
+    "Walk forward two meters, then turn left and stop.",
+    "What is the capital of France?",
+    "List three things a robot dog should avoid.",
+    "Explain in one sentence what a quadruped robot is.",
+    "Count from one to ten.",
+    "Give me two tips for staying focused.",
+)
+
+
+def _row(name: str, tokens: int, seconds: float, base_tps: float | None, m: SpecMetrics | None,
+         lossless: bool | None) -> dict[str, object]:
+    tps = tokens / seconds if seconds > 0 else 0.0
+    row: dict[str, object] = {"mode": name, "tokens": tokens, "seconds": round(seconds, 3),
+                              "tokens_per_s": round(tps, 2), "speedup": round(tps / base_tps, 3) if base_tps else 1.0,
+                              "lossless": lossless}
+    if m is not None:
+        row.update({"acceptance_rate": round(m.acceptance_rate, 3),
+                    "mean_acceptance_length": round(m.mean_acceptance_length, 3),
+                    "exit_agreement": round(m.exit_agreement, 3) if m.exit_agreement_total else None,
+                    "early_hit_rate": round(m.early_hit_rate, 3) if m.early_exit_hits + m.early_exit_misses else None,
+                    "target_passes_per_token": round(m.target_forward_passes / max(m.num_generated_tokens, 1), 3),
+                    "target_busy_s_per_token": round(m.target_busy_s_per_token, 4)})
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="spec-decode bench-local", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", type=Path, default=None, help="target folder (default: the SmolLM2 target)")
+    ap.add_argument("--draft", type=Path, default=None, help="draft folder (default: the SmolLM2 draft)")
+    ap.add_argument("--exit-layer", type=int, default=None, help="which trained exit gives the early verdict")
+    ap.add_argument("--gammas", default="1,2,4")
+    ap.add_argument("--prompts", type=int, default=4, help=f"how many of the {len(PROMPTS)} built-in prompts")
+    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from spec_decode_ros.decoding.zoo import smollm2_draft_path, smollm2_target_path
+
+    target_dir = args.target or smollm2_target_path()
+    draft_dir = args.draft or smollm2_draft_path()
+    for path in (target_dir, draft_dir):
+        if not (Path(path) / "config.json").is_file():
+            print(f"bench-local: no model at {path}; run `spec-decode models build` first", file=sys.stderr)
+            return 2
+    target = EarlyExitTarget.from_pretrained(target_dir, exit_layer=args.exit_layer)
+    draft = load_model(draft_dir)
+    prompts = [Prompt(p) for p in PROMPTS[: args.prompts]]
+    gammas = [int(g) for g in args.gammas.split(",")]
+    new = args.max_new_tokens
+    modes = [("spec", False, False)]
+    if target.exit_layers:
+        modes += [("spec+exit", True, False), ("spec+exit+predraft", True, True)]
+
+    speculative_generate(draft, target, prompts[0], gamma=2, max_new_tokens=4)  # warm-up
+    refs, t_ref = [], 0.0
+    for p in tqdm(prompts, desc="target alone (generate)"):
+        t0 = time.perf_counter()
+        refs.append(target_generate(target, p, new))
+        t_ref += time.perf_counter() - t0
+    n_tokens = sum(len(r) for r in refs)
+    base = n_tokens / t_ref
+    rows = [_row("target alone: HF generate (greedy)", n_tokens, t_ref, base, None, True)]
+
+    def run(name: str, draft_model: object, gamma: int, early: bool, pre: bool) -> None:
+        total, seconds, metrics, ok = 0, 0.0, SpecMetrics(), True
+        for p, ref in zip(prompts, refs, strict=True):
+            t0 = time.perf_counter()
+            out = speculative_generate(draft_model, target, p, gamma=gamma, max_new_tokens=new,  # type: ignore[arg-type]
+                                       early_exit=early, predraft=pre)
+            seconds += time.perf_counter() - t0
+            total += len(out.tokens)
+            ok &= out.tokens == ref
+            metrics = metrics.merge(out.metrics)
+        rows.append(_row(name, total, seconds, base, metrics if gamma else None, ok))
+
+    run("target alone: engine loop (γ=0)", None, 0, False, False)
+    t0 = time.perf_counter()
+    drafted = sum(len(target_generate(draft, p, new)) for p in prompts)
+    rows.append(_row("draft alone (edge-only, not lossless)", drafted, time.perf_counter() - t0, base, None, None))
+    for gamma in tqdm(gammas, desc="speculative"):
+        for name, early, pre in modes:
+            run(f"{name} γ={gamma}", draft, gamma, early, pre)
+
+    header = ("mode", "tok/s", "speedup", "accept", "mean len", "exit agree", "early hit", "lossless")
+    print(f"\ntarget {target_dir} ({target.model.num_layers} layers, exit {getattr(target, 'active_exit', '-')}), "
+          f"draft {draft_dir} ({draft.num_layers} layers); {len(prompts)} prompts × ≤{new} tokens, "
+          f"{torch.get_num_threads()} threads")
+    print(f"{header[0]:<38} " + " ".join(f"{h:>10}" for h in header[1:]))
+    for r in rows:
+        cells = [r["tokens_per_s"], r["speedup"], r.get("acceptance_rate"), r.get("mean_acceptance_length"),
+                 r.get("exit_agreement"), r.get("early_hit_rate"), r["lossless"]]
+        print(f"{r['mode']:<38} " + " ".join(f"{'-' if c is None else c!s:>10}" for c in cells))
+    if args.json:
+        args.json.write_text(json.dumps({"target": str(target_dir), "draft": str(draft_dir), "rows": rows,
+                                         "prompts": [p.text for p in prompts], "max_new_tokens": new,
+                                         "threads": torch.get_num_threads()}, indent=2) + "\n")
+    return 0 if all(r["lossless"] is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
