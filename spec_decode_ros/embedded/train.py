@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -39,17 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spec-decode train", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=ASSETS_DIR, help="folder for go2-vlm-target/ and go2-vlm-draft/")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target-steps", type=int, default=3000)
-    p.add_argument("--draft-steps", type=int, default=1200)
-    p.add_argument("--adapter-steps", type=int, default=400)
+    p.add_argument("--target-steps", type=int, default=1000)
+    p.add_argument("--draft-steps", type=int, default=400)
+    p.add_argument("--adapter-steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--new-per-step", type=int, default=16, help="fresh simulator examples joining the pool per step")
+    p.add_argument("--warm-pool", type=int, default=1024, help="examples rendered before a stage's first step")
     p.add_argument("--workers", type=int, default=1, help="simulator worker processes")
     p.add_argument("--heldout", type=int, default=256, help="validation examples for early stopping")
     p.add_argument("--stop-accuracy", type=float, default=0.985, help="stop a stage at this held-out exact match")
     p.add_argument("--eval-every", type=int, default=250)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
     p.add_argument("--stages", default="target,adapters,draft",
                    help="comma-separated subset of target,adapters,draft (later stages load earlier ones from --out)")
     return p
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace, steps: int, seed: int) -> TrainConfig:
     return TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, new_per_step=args.new_per_step,
+                       warm_pool=args.warm_pool,
                        eval_every=args.eval_every, stop_accuracy=args.stop_accuracy, seed=seed,
                        warmup_steps=min(100, max(1, steps // 10)))
 
@@ -125,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spec-decode train: unknown stage(s) {unknown}; use target, adapters, draft", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: simulator workers are stopped, not orphaned
     torch.set_num_threads(args.threads)
     target_folder, draft_folder = args.out / TARGET_NAME, args.out / DRAFT_NAME
     summary: dict[str, object] = {}
