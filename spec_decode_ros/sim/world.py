@@ -188,8 +188,10 @@ def integrate_twist(
     return x + dx, y + dy, wrap_angle(yaw1)
 
 
-def _build_model() -> tuple[mujoco.MjModel, dict[tuple[str, str], tuple[int, int]]]:
+def _build_model(width: int, height: int) -> tuple[mujoco.MjModel, dict[tuple[str, str], tuple[int, int]]]:
     spec = mujoco.MjSpec.from_file(str(go2_mjcf_path()))
+    spec.visual.global_.offwidth = max(640, width)  # the offscreen buffer must hold the camera image
+    spec.visual.global_.offheight = max(480, height)
     spec.visual.headlight.ambient = [0.45, 0.45, 0.45]
     spec.visual.headlight.diffuse = [0.35, 0.35, 0.35]
     spec.visual.headlight.specular = [0.0, 0.0, 0.0]
@@ -244,7 +246,7 @@ class Go2World:
         if width < 16 or height < 16 or width > 1920 or height > 1080:
             raise ValueError(f"camera size {width}x{height} outside 16x16 .. 1920x1080")
         self.width, self.height = int(width), int(height)
-        self.model, self._geoms = _build_model()
+        self.model, self._geoms = _build_model(self.width, self.height)
         self.data = mujoco.MjData(self.model)
         key = self.model.key("home")
         self.data.qpos[:] = key.qpos

@@ -12,6 +12,7 @@ from spec_decode_ros.sim.world import (
     COLORS,
     NOSE_OFFSET,
     SHAPES,
+    Go2World,
     Landmark,
     Layout,
     integrate_twist,
@@ -125,3 +126,11 @@ def test_visibility_accounts_for_occlusion(world):
     assert not world.is_visible(target) and world.is_visible(blocker)
     world.reset(Layout((target, Landmark("blue", "cylinder", 1.5, 1.2)), 0.0, 0.0, 0.0))
     assert world.is_visible(target)
+
+
+def test_large_and_non_square_images_render():
+    with Go2World(random_layout(1), width=800, height=600) as big:
+        assert big.render().shape == (600, 800, 3)
+        assert math.isclose(math.degrees(big.hfov), 2 * math.degrees(math.atan(800 / 600)), rel_tol=1e-9)
+    with pytest.raises(ValueError, match="camera size"):
+        Go2World(random_layout(1), width=8, height=8)
