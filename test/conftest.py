@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.pop("ROS_LOCALHOST_ONLY", None)
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+# the Go2 SDK (Cyclone DDS) gets a domain of the run's own too, apart from ROS's
+os.environ.setdefault("SPEC_DECODE_GO2_DOMAIN", str(100 + int(os.environ["ROS_DOMAIN_ID"])))
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="ros_log_", dir=os.environ.get("TMPDIR", "/tmp")))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -2,8 +2,9 @@
 front camera (``VideoClient.GetImageSample``) → ``sensor_msgs/Image`` (rgb8) on
 ``camera/image_raw``, frame ``front_camera``, sensor-data QoS, stamped at capture.
 
-Parameters: ``source`` ("opencv" | "go2"), ``device`` (OpenCV: "0", a path or a URL),
-``network_interface`` (Go2 DDS, e.g. "eth0"; "lo" for the fake Go2), ``rate_hz``,
+Parameters: ``source`` ("opencv" | "go2"), ``device`` (OpenCV: "0", a path (played in a loop) or a URL),
+``network_interface`` (Go2 DDS, e.g. "eth0"; "lo" for the fake Go2), ``go2_domain_id`` (the
+Go2's DDS domain, 0 on the robot), ``rate_hz``,
 ``width``/``height`` (0 keeps the native size), ``frame_id``.
 """
 
@@ -26,8 +27,13 @@ def opencv_source(device: str) -> Callable[[], np.ndarray]:
     if not capture.isOpened():
         raise RuntimeError(f"OpenCV cannot open camera source {device!r}")
 
+    is_file = not device.isdigit() and "://" not in device
+
     def read() -> np.ndarray:
         ok, bgr = capture.read()
+        if not ok and is_file:  # a video file plays in a loop
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, bgr = capture.read()
         if not ok:
             raise RuntimeError(f"no frame from OpenCV source {device!r}")
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -35,10 +41,10 @@ def opencv_source(device: str) -> Callable[[], np.ndarray]:
     return read
 
 
-def go2_source(interface: str) -> Callable[[], np.ndarray]:
+def go2_source(interface: str, domain_id: int) -> Callable[[], np.ndarray]:
     from spec_decode_ros.go2.clients import Go2Camera
 
-    return Go2Camera(interface).rgb
+    return Go2Camera(interface, domain_id=domain_id).rgb
 
 
 class Camera(Node):
@@ -47,13 +53,14 @@ class Camera(Node):
         source = self.declare_parameter("source", "opencv").value
         device = str(self.declare_parameter("device", "0").value)
         interface = self.declare_parameter("network_interface", "eth0").value
+        domain = int(self.declare_parameter("go2_domain_id", 0).value)
         rate = float(self.declare_parameter("rate_hz", 10.0).value)
         self.size = (int(self.declare_parameter("width", 0).value), int(self.declare_parameter("height", 0).value))
         self.frame_id = self.declare_parameter("frame_id", "front_camera").value
         if source == "opencv":
             self.read = opencv_source(device)
         elif source == "go2":
-            self.read = go2_source(interface)
+            self.read = go2_source(interface, domain)
         else:
             raise ValueError(f"parameter source must be 'opencv' or 'go2', not {source!r}")
         self.pub = self.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -39,20 +40,24 @@ def time_to_ns(stamp: Any) -> int:
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """The standard ``main()`` body: init, spin until SIGINT/SIGTERM, clean shutdown."""
+    """The standard ``main()`` body: init, spin until SIGINT/SIGTERM or until the node sets
+    ``finished = True``, then shut down in the safe order (the node's ``close()`` first)."""
     rclpy.init(args=sys.argv if args is None else args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     node = factory()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    signal.signal(signal.SIGTERM, lambda *_: executor.shutdown(timeout_sec=0))
     try:
-        executor.spin()
+        while not stop.is_set() and not getattr(node, "finished", False) and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
         close = getattr(node, "close", None)
         if close is not None:
             close()
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

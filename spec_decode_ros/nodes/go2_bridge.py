@@ -4,7 +4,8 @@ explicit ``StopMove()`` when a command ends, on a stop command, on cloud loss, w
 heartbeat goes stale (deadman) and at shutdown. Each command is re-published on ``go2/executed``
 stamped when its first Move was sent, for latency analysis.
 
-Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``rate_hz``,
+Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``go2_domain_id``
+(0 on the robot), ``rate_hz``,
 ``deadman_s`` (stop when no LinkStatus CONNECTED / command for this long), ``require_link``.
 """
 
@@ -26,10 +27,11 @@ class Go2Bridge(Node):
     def __init__(self) -> None:
         super().__init__("go2_bridge")
         interface = self.declare_parameter("network_interface", "eth0").value
+        domain = int(self.declare_parameter("go2_domain_id", 0).value)
         rate = float(self.declare_parameter("rate_hz", 10.0).value)
         self.deadman_s = float(self.declare_parameter("deadman_s", 1.0).value)
         self.require_link = bool(self.declare_parameter("require_link", True).value)
-        self.sport = Go2Sport(interface)
+        self.sport = Go2Sport(interface, domain_id=domain)
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
         self.alive_at = time.monotonic() if not self.require_link else float("-inf")
@@ -50,6 +52,7 @@ class Go2Bridge(Node):
             self.get_logger().error(f"ignoring command with unknown action {msg.action!r}")
             return
         self.request_id = msg.request_id
+        self.alive_at = time.monotonic()  # a fresh command proves the pipeline upstream is alive now
         self.tick()
 
     def on_link(self, msg: LinkStatus) -> None:

@@ -1,0 +1,237 @@
+"""draft node (on the robot): the latest camera image + the current instruction → speculative
+decoding against the cloud verifier (``bridge.edge.EdgeSession``) → every committed token on
+``decoder/tokens`` as soon as it is final, statistics on ``decoder/stats``, link health on
+``decoder/link`` (latched; UNREACHABLE makes the motion and Go2 bridge nodes stop the robot).
+
+A worker thread runs one request at a time: it waits for an instruction, for the previous answer to
+have been executed (``motion/done``, when ``wait_for_idle``) and for an image captured at least
+``settle_s`` after that; between requests it pings the cloud every ``heartbeat_s``.
+
+Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
+(cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
+``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
+``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain), ``request_timeout_s``,
+``heartbeat_s``, ``wait_for_idle``, ``settle_s``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import String, UInt64
+
+from spec_decode_ros import topics
+from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeResult, EdgeSession, TokenEvent
+from spec_decode_ros.bridge.security import ClientSecurity
+from spec_decode_ros.decoding.types import Prompt
+from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
+from spec_decode_ros.nodes.camera import image_to_rgb
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run_node, time_to_ns
+
+
+def resolve_draft_path(name: str) -> Path:
+    if name == "embedded":
+        from spec_decode_ros.embedded import default_draft_path
+
+        return default_draft_path()
+    path = Path(name)
+    if not path.is_dir():
+        raise FileNotFoundError(f"draft_model {name!r} is neither 'embedded' nor a model folder")
+    return path
+
+
+class DraftNode(Node):
+    def __init__(self) -> None:
+        super().__init__("draft")
+        self.endpoint = self.declare_parameter("cloud_endpoint", "tcp://127.0.0.1:5555").value
+        model_name = self.declare_parameter("draft_model", "embedded").value
+        self.mode = self.declare_parameter("mode", "sd_ee_predraft").value
+        gamma = int(self.declare_parameter("gamma", 4).value)
+        adaptive = bool(self.declare_parameter("adaptive_gamma", False).value)
+        max_new = int(self.declare_parameter("max_new_tokens", 24).value)
+        self.instruction = self.declare_parameter("instruction", "go to the red box").value
+        server_key = self.declare_parameter("server_public_key", "").value
+        client_key = self.declare_parameter("client_secret_key", "").value
+        timeout = float(self.declare_parameter("request_timeout_s", 3.0).value)
+        self.heartbeat_s = float(self.declare_parameter("heartbeat_s", 0.5).value)
+        self.wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
+        self.settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
+
+        from spec_decode_ros.decoding.models import load_model
+
+        self.draft = load_model(resolve_draft_path(model_name))
+        self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
+                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout)
+        security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
+        if bool(server_key) != bool(client_key):
+            raise ValueError("server_public_key and client_secret_key go together (CURVE needs both)")
+        self.client = CloudClient(self.endpoint, security=security) if self.mode != "edge_only" else None
+
+        self.tokens = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
+        self.stats = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
+        self.link = self.create_publisher(LinkStatus, topics.LINK, LATCHED_QOS)
+        self.create_subscription(Image, topics.CAMERA_IMAGE, self.on_image, SENSOR_QOS)
+        self.create_subscription(String, topics.INSTRUCTION, self.on_instruction, RELIABLE_QOS)
+        self.create_subscription(UInt64, topics.MOTION_DONE, self.on_done, RELIABLE_QOS)
+
+        self.lock = threading.Condition()
+        self.image: Image | None = None
+        self.awaiting_done: int | None = None
+        self.ready_after_ns = 0
+        self.request_id = 0
+        self.link_state = -1
+        self.running = True
+        self.worker = threading.Thread(target=self.work, name="draft-worker", daemon=True)
+        self.worker.start()
+        self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, cloud {self.endpoint}")
+
+    # --- inputs -------------------------------------------------------------------------------------
+    def on_image(self, msg: Image) -> None:
+        with self.lock:
+            self.image = msg
+            self.lock.notify_all()
+
+    def on_instruction(self, msg: String) -> None:
+        with self.lock:
+            self.instruction = msg.data.strip()
+            self.awaiting_done = None  # a new task: do not wait for the old one's motion
+            self.lock.notify_all()
+        self.get_logger().info(f"instruction: {self.instruction!r}")
+
+    def on_done(self, msg: UInt64) -> None:
+        with self.lock:
+            if self.awaiting_done is not None and msg.data >= self.awaiting_done:
+                self.awaiting_done = None
+                self.ready_after_ns = self.get_clock().now().nanoseconds + self.settle_ns
+                self.lock.notify_all()
+
+    # --- worker ---------------------------------------------------------------------------------------
+    def next_request(self) -> tuple[Image, str] | None:
+        """Block until a request can start (or a heartbeat is due); None when it is time to ping."""
+        with self.lock:
+            ready = self.lock.wait_for(
+                lambda: not self.running or (self.instruction and self.awaiting_done is None
+                                             and self.image is not None
+                                             and time_to_ns(self.image.header.stamp) >= self.ready_after_ns),
+                timeout=self.heartbeat_s)
+            if not ready or not self.running:
+                return None
+            return self.image, self.instruction
+
+    def work(self) -> None:
+        self.heartbeat()
+        while self.running:
+            job = self.next_request()
+            if job is None:
+                if self.running:
+                    self.heartbeat()
+                continue
+            image, instruction = job
+            if self.link_state == LinkStatus.STATE_UNREACHABLE and not self.heartbeat():
+                continue
+            self.request_id += 1
+            self.decode(self.request_id, image, instruction)
+
+    def heartbeat(self) -> bool:
+        if self.client is None:
+            self.publish_link(LinkStatus.STATE_CONNECTED, "edge_only: no cloud", 0.0)
+            return True
+        t0 = time.monotonic()
+        ok = self.client.ping(timeout_s=max(self.heartbeat_s, 0.2))
+        rtt = (time.monotonic() - t0) * 1000
+        if ok:
+            self.publish_link(LinkStatus.STATE_CONNECTED, "pong", rtt)
+        else:
+            self.client.reset()
+            self.publish_link(LinkStatus.STATE_UNREACHABLE, f"no pong within {max(self.heartbeat_s, 0.2):.1f} s",
+                              math.nan)
+        return ok
+
+    def decode(self, request_id: int, image: Image, instruction: str) -> None:
+        image_stamp = image.header.stamp
+        sent_text = ""
+        last_round = 0
+
+        def on_token(event: TokenEvent) -> None:
+            nonlocal sent_text, last_round
+            text = self.draft.tokenizer.decode(session.committed[: event.index + 1], skip_special_tokens=True)
+            delta, sent_text = text[len(sent_text):], text
+            last_round = event.round
+            self.publish_tokens(request_id, event.round, [event.token], delta, False, image_stamp)
+            if self.link_state != LinkStatus.STATE_CONNECTED:
+                self.publish_link(LinkStatus.STATE_CONNECTED, "tokens arriving", math.nan)
+
+        def on_status(status: str) -> None:
+            if status == "unreachable":
+                self.publish_link(LinkStatus.STATE_UNREACHABLE, "cloud stopped answering mid-request", math.nan)
+            elif status == "connected":
+                self.publish_link(LinkStatus.STATE_CONNECTED, "cloud back", math.nan)
+
+        prompt = Prompt(text=instruction, image=image_to_rgb(image))
+        session = EdgeSession(self.client, self.draft, prompt, self.config, on_token=on_token, on_status=on_status,
+                              tokenizer=self.draft.tokenizer)
+        try:
+            result = session.run()
+        except CloudUnreachableError as err:
+            self.publish_link(LinkStatus.STATE_UNREACHABLE, str(err), math.nan)
+            self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
+            return
+        except CloudError as err:
+            self.get_logger().error(f"request {request_id} refused by the cloud: {err}")
+            self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
+            return
+        self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
+        self.publish_stats(request_id, result)
+        if self.wait_for_idle:
+            with self.lock:
+                self.awaiting_done = request_id
+        self.get_logger().info(f"request {request_id}: {result.text!r} in {result.latency_s * 1000:.0f} ms "
+                               f"({len(result.tokens)} tokens)")
+
+    # --- outputs -------------------------------------------------------------------------------------
+    def publish_tokens(self, request_id: int, round_: int, ids: list[int], text: str, final: bool,
+                       image_stamp: object) -> None:
+        msg = TokenStream(request_id=request_id, round=round_, token_ids=ids, text=text, final=final,
+                          image_stamp=image_stamp)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.tokens.publish(msg)
+
+    def publish_stats(self, request_id: int, result: EdgeResult) -> None:
+        m = result.metrics
+        msg = DecodeStats(request_id=request_id, mode=self.mode, round=m.num_drafts,
+                          num_drafts=m.num_drafts, num_draft_tokens=m.num_draft_tokens,
+                          num_accepted_tokens=m.num_accepted_tokens, num_committed_tokens=len(result.tokens),
+                          early_exit_hits=m.early_exit_hits, early_exit_misses=m.early_exit_misses,
+                          acceptance_rate=float(m.acceptance_rate),
+                          mean_acceptance_length=float(m.mean_acceptance_length),
+                          round_ms=float(result.latency_s * 1000))
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.stats.publish(msg)
+
+    def publish_link(self, state: int, detail: str, rtt_ms: float) -> None:
+        self.link_state = state
+        msg = LinkStatus(state=state, endpoint=self.endpoint, detail=detail, rtt_ms=float(rtt_ms))
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.link.publish(msg)
+
+    def close(self) -> None:
+        with self.lock:
+            self.running = False
+            self.lock.notify_all()
+        self.worker.join(timeout=5)
+        if self.client is not None:
+            self.client.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(DraftNode, args)
+
+
+if __name__ == "__main__":
+    main()
