@@ -33,14 +33,16 @@ COLORS: dict[str, tuple[float, float, float]] = {
     "purple": (0.60, 0.10, 0.80),
 }
 SHAPES: tuple[str, ...] = ("box", "ball", "cylinder")
-LANDMARK_SIZE = 0.5  # footprint width (m) used by random layouts
-CYLINDER_HEIGHT_RATIO = 1.6  # cylinders are tall pillars so that their silhouette differs from a box's
+LANDMARK_SIZE = 0.6  # footprint width (m) used by random layouts
+# silhouettes that differ even a few pixels wide: boxes are flat (wide), balls round, cylinders tall
+BOX_HEIGHT_RATIO = 0.6
+CYLINDER_HEIGHT_RATIO = 1.6
 NOSE_OFFSET = 0.30  # m from base centre to the front of the body
 BASE_HEIGHT = 0.27  # standing base height of the Go2 ("home" keyframe)
 CAMERA_POS = (0.32, 0.0, 0.05)  # on body "base"
 CAMERA_TILT_DEG = 15.0  # downwards
 CAMERA_FOVY_DEG = 90.0
-ARENA_HALF = 2.5  # landmarks and the robot start inside [-ARENA_HALF, ARENA_HALF]^2
+ARENA_HALF = 2.25  # landmarks and the robot start inside [-ARENA_HALF, ARENA_HALF]^2
 _PARK = (100.0, 100.0, -5.0)  # where unused landmark bodies wait
 
 
@@ -105,7 +107,7 @@ def random_layout(
     Distractors share the target's colour or its shape whenever possible, so that an instruction
     can only be followed by grounding both words. Landmarks are at least ``min_separation`` apart
     (centres) and the robot's base at least ``min_robot_clearance`` from every landmark centre, with
-    no other landmark within 0.5 m of the line from the robot to the target (the target is never hidden
+    no other landmark within 0.55 m of the line from the robot to the target (the target is never hidden
     at the start, so a search turn in place always finds it).
     """
     lo, hi = n_landmarks
@@ -229,7 +231,8 @@ def _shape_dims(shape: str, size: float) -> tuple[np.ndarray, float]:
     """MuJoCo geom size vector and centre height for a landmark of footprint width ``size``."""
     r = size / 2
     if shape == "box":
-        return np.array([r, r, r]), r
+        half_h = r * BOX_HEIGHT_RATIO
+        return np.array([r, r, half_h]), half_h
     if shape == "ball":
         return np.array([r, 0.0, 0.0]), r
     half_h = r * CYLINDER_HEIGHT_RATIO
