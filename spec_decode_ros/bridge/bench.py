@@ -16,6 +16,7 @@ per-robot ms/token and capacity (the most robots served within ``--latency-targe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -23,15 +24,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
-from spec_decode_ros.bridge.edge import MODES
+from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession
 from spec_decode_ros.bridge.link import LinkProcess, LinkProfile
 from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
-from spec_decode_ros.bridge.workload import PROMPTS, RobotJob, robot_process_main, summarize
+from spec_decode_ros.bridge.workload import PROMPTS, Phase, RobotJob, robot_process_main, summarize
+from spec_decode_ros.decoding.types import Prompt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,33 +85,46 @@ def _derive_draft(target: str, layers: int, folder: Path) -> str:
     return str(folder)
 
 
-def _run_robots(jobs: list[RobotJob], on_start: Any = None) -> tuple[list[dict[str, Any]], float]:
-    """Start one process per job; once all have loaded and warmed up (``ready`` barrier), run ``on_start()``
-    and release them together (``go``). Returns (results, wall seconds from the release to the last result)."""
+def _run_phases(jobs: list[RobotJob], active: list[int], before: Callable[[int], Any] | None = None,
+                after: Callable[[int], Any] | None = None) -> list[tuple[list[dict[str, Any]], float, Any]]:
+    """One process per job for all phases. Per phase k: wait until every robot is ready, ``before(k)``, release
+    the ``active[k]`` robots that take part, collect their results, ``after(k)``.
+    Returns (results, wall seconds, after's value) per phase."""
     ctx = mp.get_context("spawn")
     ready = ctx.Barrier(len(jobs) + 1)
-    go = ctx.Event()
+    go = [ctx.Event() for _ in active]
     results = ctx.Queue()
     procs = [ctx.Process(target=robot_process_main, args=(job, ready, go, results), daemon=True) for job in jobs]
     for proc in procs:
         proc.start()
+
+    def get() -> dict[str, Any]:
+        res = results.get(timeout=3600)
+        if "error" in res:
+            raise RuntimeError(f"robot {res['robot']} failed: {res['error']}")
+        return res
+
+    out = []
     try:
-        ready.wait(timeout=1800)
-    except threading.BrokenBarrierError:
-        failed = results.get(timeout=60)
-        raise RuntimeError(f"robot {failed.get('robot')} failed while loading: {failed.get('error')}") from None
-    if on_start is not None:
-        on_start()
-    t0 = time.monotonic()
-    go.set()
-    out = [results.get(timeout=3600) for _ in procs]
-    wall = time.monotonic() - t0
-    for proc in procs:
-        proc.join(30)
-    errors = [r for r in out if "error" in r]
-    if errors:
-        raise RuntimeError(f"robot {errors[0]['robot']} failed: {errors[0]['error']}")
-    return out, wall
+        for k, n in enumerate(active):
+            try:
+                ready.wait(timeout=1800)
+            except threading.BrokenBarrierError:
+                get()
+                raise
+            if before is not None:
+                before(k)
+            t0 = time.monotonic()
+            go[k].set()
+            phase_results = [get() for _ in range(n)]
+            wall = time.monotonic() - t0
+            out.append((phase_results, wall, after(k) if after is not None else None))
+    finally:
+        for proc in procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+    return out
 
 
 def _with_cloud(args: argparse.Namespace, target: str, max_batch: int, log_dir: Path, name: str) -> CloudProcess:
@@ -117,19 +133,39 @@ def _with_cloud(args: argparse.Namespace, target: str, max_batch: int, log_dir: 
                         log=log_dir / f"cloud_{name}.log")
 
 
+def _warm_cloud(endpoint: str) -> None:
+    """A few autoregressive tokens, so that no timed run pays the cloud's first forwards."""
+    client = CloudClient(endpoint)
+    try:
+        EdgeSession(client, None, Prompt("Say hello."), EdgeConfig(mode="cloud_ar", max_new_tokens=4,
+                                                                  reply_timeout_s=300)).run()
+    finally:
+        client.close()
+
+
+def _stats(endpoint: str, reset: bool) -> p.Stats:
+    client = CloudClient(endpoint)
+    try:
+        got = client.request(p.StatsRequest(reset=reset), p.Stats, 30.0)
+        assert isinstance(got, p.Stats)
+        return got
+    finally:
+        client.close()
+
+
 def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise ValueError(f"unknown mode(s) {bad}; choose from {MODES}")
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
-    prompts = PROMPTS[: args.prompts]
     with _with_cloud(args, target, args.max_batch, log_dir, "modes") as cloud:
+        _warm_cloud(cloud.endpoint)
         with LinkProcess(free_endpoint(), cloud.endpoint, profile) as link:
-            job = RobotJob(draft=draft, link_endpoint=link.front_endpoint, cloud_endpoint=cloud.endpoint,
-                           prompts=prompts, modes=modes, gamma=args.gamma, max_new_tokens=args.max_new_tokens,
-                           cpu=args.robot_cpu, reference_target=target)
-            (result,), _ = _run_robots([job])
+            job = RobotJob(draft=draft, phases=(Phase("modes", link.front_endpoint, cloud.endpoint),),
+                           prompts=PROMPTS[: args.prompts], modes=modes, gamma=args.gamma,
+                           max_new_tokens=args.max_new_tokens, cpu=args.robot_cpu, reference_target=target)
+            ((result,), _, _), = _run_phases([job], [1])
     records = result["records"]
     return {"modes": {m: summarize(records, m) for m in modes}, "runs": records}
 
@@ -140,36 +176,39 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
         raise ValueError(f"--robots needs positive counts, got {args.robots!r}")
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
     prompts = PROMPTS[: args.prompts]
-    out: dict[str, Any] = {}
-    for name, batch in (("batched", args.max_batch), ("unbatched", 1)):
-        out[name] = {}
-        with _with_cloud(args, target, batch, log_dir, name) as cloud:
-            with LinkProcess(free_endpoint(), cloud.endpoint, profile) as link:
-                for n in counts:
-                    jobs = [RobotJob(draft=draft, link_endpoint=link.front_endpoint, cloud_endpoint=cloud.endpoint,
-                                     prompts=tuple(prompts[(i + k) % len(prompts)] for k in range(len(prompts))),
-                                     modes=(args.robot_mode,), gamma=args.gamma, max_new_tokens=args.max_new_tokens,
-                                     cpu=args.robot_cpu, robot_index=i, warmup=True) for i in range(n)]
-                    stats = CloudClient(cloud.endpoint)
-                    results, wall = _run_robots(jobs, on_start=lambda s=stats: s.request(
-                        p.StatsRequest(reset=True), p.Stats, 30.0))
-                    server = stats.request(p.StatsRequest(reset=True), p.Stats, 30.0)
-                    stats.close()
-                    assert isinstance(server, p.Stats)
-                    records = [r for res in results for r in res["records"]]
-                    tokens = sum(len(r["tokens"]) for r in records)
-                    per_robot = [1000.0 * sum(r["latency_s"] for r in res["records"]) /
-                                 max(1, sum(len(r["tokens"]) for r in res["records"])) for res in results]
-                    out[name][str(n)] = {"robots": n, "tokens": tokens, "wall_s": wall,
-                                         "throughput_tok_s": tokens / wall if wall else 0.0,
-                                         "ms_per_token_mean": sum(per_robot) / n, "ms_per_token_max": max(per_robot),
-                                         "server_busy_s": server.busy_s, "server_forwards": server.forwards,
-                                         "server_rows_per_forward": server.rows / max(1, server.forwards),
-                                         "server_busy_s_per_token": server.busy_s / max(1, tokens)}
-                    print(f"  {name:9s} {n} robots: {tokens / wall:7.2f} tok/s, "
-                          f"{sum(per_robot) / n:7.1f} ms/token per robot", flush=True)
-        out[name]["capacity"] = max([n for n in counts
-                                     if out[name][str(n)]["ms_per_token_max"] <= args.latency_target_ms], default=0)
+    configs = (("batched", args.max_batch), ("unbatched", 1))
+    with contextlib.ExitStack() as stack:
+        clouds = {name: stack.enter_context(_with_cloud(args, target, batch, log_dir, name)) for name, batch in configs}
+        links = {name: stack.enter_context(LinkProcess(free_endpoint(), c.endpoint, profile)) for name, c in clouds.items()}
+        for cloud in clouds.values():
+            _warm_cloud(cloud.endpoint)
+        plan = [(name, n) for name, _ in configs for n in counts]  # one phase per (server, robot count)
+        jobs = [RobotJob(draft=draft, phases=tuple(Phase(f"{name}/{n}", links[name].front_endpoint,
+                                                         clouds[name].endpoint, active=i < n) for name, n in plan),
+                         prompts=tuple(prompts[(i + k) % len(prompts)] for k in range(len(prompts))),
+                         modes=(args.robot_mode,), gamma=args.gamma, max_new_tokens=args.max_new_tokens,
+                         cpu=args.robot_cpu, robot_index=i, warmup=False) for i in range(max(counts))]
+        phases = _run_phases(jobs, [n for _, n in plan],
+                             before=lambda k: _stats(clouds[plan[k][0]].endpoint, reset=True),
+                             after=lambda k: _stats(clouds[plan[k][0]].endpoint, reset=False))
+    out: dict[str, Any] = {name: {} for name, _ in configs}
+    for (name, n), (results, wall, server) in zip(plan, phases, strict=True):
+        records = [r for res in results for r in res["records"]]
+        tokens = sum(len(r["tokens"]) for r in records)
+        per_robot = [1000.0 * sum(r["latency_s"] for r in res["records"]) /
+                     max(1, sum(len(r["tokens"]) for r in res["records"])) for res in results]
+        out[name][str(n)] = {"robots": n, "tokens": tokens, "wall_s": wall,
+                             "throughput_tok_s": tokens / wall if wall else 0.0,
+                             "ms_per_token_mean": sum(per_robot) / n, "ms_per_token_max": max(per_robot),
+                             "server_busy_s": server.busy_s, "server_busy_fraction": server.busy_s / wall,
+                             "server_forwards": server.forwards,
+                             "server_rows_per_forward": server.rows / max(1, server.forwards),
+                             "server_busy_s_per_token": server.busy_s / max(1, tokens)}
+        print(f"  {name:9s} {n} robots: {tokens / wall:7.2f} tok/s, {sum(per_robot) / n:7.1f} ms/token per robot, "
+              f"{server.rows / max(1, server.forwards):.2f} rows/forward", flush=True)
+    for name, _ in configs:
+        out[name]["capacity"] = max([n for n in counts if out[name][str(n)]["ms_per_token_max"] <= args.latency_target_ms],
+                                    default=0)
     out["throughput_gain"] = {str(n): out["batched"][str(n)]["throughput_tok_s"] /
                               max(1e-9, out["unbatched"][str(n)]["throughput_tok_s"]) for n in counts}
     return out

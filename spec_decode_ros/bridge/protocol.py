@@ -447,8 +447,8 @@ class StatsRequest(Message):
 
 @dataclass(frozen=True)
 class Stats(Message):
-    """Server counters since the last reset: busy seconds in target forwards (prefill included), forwards,
-    rows verified, tokens committed, frames refused, sessions held."""
+    """Server counters since the last reset: busy seconds in target forwards (prefills included), batched
+    verification forwards, rows they verified, tokens committed, frames refused, sessions and KV bytes held."""
 
     TAG: ClassVar[str] = "stats_reply"
     busy_s: float

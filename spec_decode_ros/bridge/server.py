@@ -216,8 +216,7 @@ class VerifierServer:
             self.target.close(session)
             raise
         busy = time.perf_counter() - t0
-        self.stats.busy_s += busy
-        self.stats.forwards += 1 + (resumed > 0)
+        self.stats.busy_s += busy  # prefill is cloud work too; ``forwards`` counts verifications only
         entry = SessionEntry(sid=msg.session, route=route, owner=owner, target=session, request=msg)
         self.table.add(entry)
         self._send(route, p.Opened(session=msg.session, target=self.target.model.name,

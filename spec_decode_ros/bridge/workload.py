@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,12 +26,21 @@ PROMPTS = (
 
 
 @dataclass(frozen=True)
-class RobotJob:
-    """One robot process: which prompts, in which modes, against which endpoints, on which CPU."""
+class Phase:
+    """One measured stretch: a cloud (through its link) and whether this robot takes part."""
 
-    draft: str
+    name: str
     link_endpoint: str  # through the emulated link
     cloud_endpoint: str  # direct, for STATS only (outside the timed runs)
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class RobotJob:
+    """One robot process: which prompts, in which modes, over which phases, on which CPU."""
+
+    draft: str
+    phases: tuple[Phase, ...]
     prompts: tuple[str, ...]
     modes: tuple[str, ...]
     gamma: int = 4
@@ -39,7 +49,7 @@ class RobotJob:
     cpu: int | None = None
     threads: int = 1
     reference_target: str | None = None  # compute target_generate references here (untimed)
-    warmup: bool = True
+    warmup: bool = True  # one untimed run per mode before the first active phase (no other robot may be running)
     robot_index: int = 0
 
 
@@ -67,11 +77,12 @@ def _setup(job: RobotJob) -> None:
     torch.set_num_threads(job.threads)
 
 
-def run_robot(job: RobotJob, ready: Any = None, go: Any = None) -> dict[str, Any]:
-    """Run every (prompt, mode) of ``job``, modes interleaved per prompt; returns records and references.
+def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results: Any = None) -> list[dict[str, Any]]:
+    """Run every (prompt, mode) of ``job`` in each phase, modes interleaved per prompt.
 
-    ``ready`` (a Barrier) is passed after loading and warm-up, then ``go`` (an Event) is awaited: many-robot
-    runs start together."""
+    Per phase, every robot (active or not) passes the ``ready`` barrier after its warm-up, then an active one
+    waits for ``go[phase]`` and runs; so the robots of a phase start together and the parent can reset the
+    cloud's counters in between. Each active phase's result goes to ``results`` (a queue) and the list."""
     _setup(job)
     from spec_decode_ros.bridge import protocol as p
     from spec_decode_ros.bridge.client import CloudClient
@@ -87,54 +98,64 @@ def run_robot(job: RobotJob, ready: Any = None, go: Any = None) -> dict[str, Any
         target = load_model(job.reference_target)
         references = [target_generate(target, Prompt(t), job.max_new_tokens) for t in job.prompts]
         del target
-    stats = CloudClient(job.cloud_endpoint)
 
-    def server_counters() -> tuple[float, int]:
-        got = stats.request(p.StatsRequest(reset=False), p.Stats, 30.0)
-        assert isinstance(got, p.Stats)
-        return got.busy_s, got.tokens
-
-    def one(mode: str, text: str) -> tuple[Any, float, int]:
-        client = CloudClient(job.link_endpoint) if mode != "edge_only" else None
+    def one(phase: Phase, stats: CloudClient, mode: str, text: str) -> tuple[Any, float, int]:
+        client = CloudClient(phase.link_endpoint) if mode != "edge_only" else None
         cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
                          reply_timeout_s=job.reply_timeout_s)
-        busy0, tok0 = server_counters()
+        before = stats.request(p.StatsRequest(), p.Stats, 30.0)
         result = EdgeSession(client, draft, Prompt(text), cfg).run()
         if client is not None:
             client.close()
-        busy1, tok1 = server_counters()
-        return result, busy1 - busy0, tok1 - tok0
+        after = stats.request(p.StatsRequest(), p.Stats, 30.0)
+        assert isinstance(before, p.Stats) and isinstance(after, p.Stats)
+        return result, after.busy_s - before.busy_s, after.tokens - before.tokens
 
-    if job.warmup:
-        for mode in job.modes:
-            one(mode, "Say hello.")
-    if ready is not None:
-        ready.wait()
-    if go is not None:
-        go.wait()
-    t0 = time.monotonic()
-    records: list[dict[str, Any]] = []
-    for i, text in enumerate(job.prompts):
-        for mode in job.modes:
-            result, busy, server_tokens = one(mode, text)
-            identical = (result.tokens == references[i]) if references else None
-            records.append(asdict(RunRecord(mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
-                                            first_token_s=result.first_token_s, metrics=result.metrics.as_dict(),
-                                            server_busy_s=busy, server_tokens=server_tokens, identical=identical,
-                                            statuses=[s for _, s in result.statuses])))
-    wall = time.monotonic() - t0
-    stats.close()
-    return {"records": records, "references": references, "wall_s": wall, "robot": job.robot_index}
+    from spec_decode_ros.decoding.draft import DraftSession
+
+    DraftSession(draft, Prompt("Say hello.")).draft(job.gamma)  # first forwards are slow: not in a timed run
+    out: list[dict[str, Any]] = []
+    warm = not job.warmup
+    for k, phase in enumerate(job.phases):
+        stats = CloudClient(phase.cloud_endpoint)
+        if phase.active and not warm:  # every mode once, on the first phase this robot runs
+            warm = True
+            for mode in job.modes:
+                one(phase, stats, mode, "Say hello.")
+        if ready is not None:
+            ready.wait()
+        if not phase.active:
+            stats.close()
+            continue
+        if k < len(go):
+            go[k].wait()
+        t0 = time.monotonic()
+        records: list[dict[str, Any]] = []
+        for i, text in enumerate(job.prompts):
+            for mode in job.modes:
+                result, busy, server_tokens = one(phase, stats, mode, text)
+                identical = (result.tokens == references[i]) if references else None
+                records.append(asdict(RunRecord(
+                    mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
+                    first_token_s=result.first_token_s, metrics=result.metrics.as_dict(), server_busy_s=busy,
+                    server_tokens=server_tokens, identical=identical, statuses=[s for _, s in result.statuses])))
+        stats.close()
+        res = {"records": records, "references": references, "wall_s": time.monotonic() - t0,
+               "robot": job.robot_index, "phase": phase.name}
+        if results is not None:
+            results.put(res)
+        out.append(res)
+    return out
 
 
-def robot_process_main(job: RobotJob, ready: Any, go: Any, results: Any) -> None:
-    """multiprocessing target: run_robot, result (or the error) onto the ``results`` queue."""
+def robot_process_main(job: RobotJob, ready: Any, go: Sequence[Any], results: Any) -> None:
+    """multiprocessing target: run_robot; the error, if any, onto ``results`` (and the barrier broken)."""
     try:
-        results.put(run_robot(job, ready, go))
+        run_robot(job, ready, go, results)
     except Exception as e:  # reported by the parent, with the robot's index
         import traceback
 
-        ready.abort()  # do not leave the parent waiting for a robot that died while loading
+        ready.abort()  # do not leave the parent (and the other robots) waiting for a dead robot
         results.put({"robot": job.robot_index, "error": f"{type(e).__name__}: {e}\n{traceback.format_exc()}"})
 
 
