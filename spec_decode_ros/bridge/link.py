@@ -5,7 +5,8 @@ ROUTER. Each direction is a FIFO: a message (all its frames) first waits for the
 (bandwidth: ``bytes * 8 / bandwidth_bps`` seconds of transmission, one message after another), then
 travels ``delay_s`` ± ``jitter_s`` (uniform), and is delivered no earlier than its due time and never
 before a message sent earlier in the same direction (in order, as TCP would). The cloud sees one extra
-routing frame (the robot's identity), which its ROUTER handles as an ordinary envelope.
+routing frame (the robot's identity), which its ROUTER handles as an ordinary envelope. Against a CURVE
+cloud the proxy is the authenticated client (``back_security``); the robot–proxy hop is then local.
 
 Runs as a thread (``LinkEmulator``) or a process (``run_link`` / ``LinkProcess``) for benchmarks.
 """
@@ -21,6 +22,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import zmq
+
+from spec_decode_ros.bridge.security import ClientSecurity, make_curve_client
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class LinkEmulator:
     """The proxy as a thread. ``front`` is bound (``tcp://127.0.0.1:0`` picks a port; see ``front_endpoint``),
     ``back`` is the cloud's endpoint. Use as a context manager or ``start()``/``stop()``."""
 
-    def __init__(self, front: str, back: str, profile: LinkProfile, *, context: zmq.Context | None = None) -> None:
+    def __init__(self, front: str, back: str, profile: LinkProfile, *, context: zmq.Context | None = None,
+                 back_security: ClientSecurity | None = None) -> None:
         self.profile = profile
         self._ctx = context or zmq.Context.instance()
         self._front = self._ctx.socket(zmq.ROUTER)
@@ -85,6 +89,8 @@ class LinkEmulator:
         self.front_endpoint: str = self._front.getsockopt_string(zmq.LAST_ENDPOINT)
         self._back = self._ctx.socket(zmq.DEALER)
         self._back.linger = 0
+        if back_security is not None:  # the proxy authenticates to a CURVE cloud with its own key
+            make_curve_client(self._back, back_security)
         self._back.connect(back)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="link-emulator", daemon=True)

@@ -170,6 +170,7 @@ def summarize(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
     hits = sum(r["metrics"]["early_exit_hits"] for r in runs)
     misses = sum(r["metrics"]["early_exit_misses"] for r in runs)
     busy = sum(r["server_busy_s"] for r in runs)
+    rounds = sum(r["metrics"]["target_forward_passes"] for r in runs)
     identical = [r["identical"] for r in runs if r["identical"] is not None]
     return {
         "runs": len(runs),
@@ -185,5 +186,8 @@ def summarize(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
         "server_busy_s": busy,
         "server_busy_s_per_token": busy / tokens if tokens else 0.0,
         "draft_busy_s_per_token": sum(r["metrics"]["draft_busy_s"] for r in runs) / tokens if tokens else 0.0,
+        "rounds": rounds,
+        "ms_per_round": 1000.0 * latency / rounds if rounds else 0.0,
+        "server_busy_ms_per_round": 1000.0 * busy / rounds if rounds else 0.0,
         "identical_to_target": sum(identical) / len(identical) if identical else None,
     }

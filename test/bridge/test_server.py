@@ -188,3 +188,10 @@ def test_sampled_drafts_with_bad_probabilities_are_refused(target, bad):
         err = _expect(client, p.Error)
         assert err.code == "bad_field" and err.session == "s"
         client.close()
+
+
+def test_cloud_command_refuses_half_a_curve_configuration(tmp_path, capsys):
+    from spec_decode_ros.bridge import server
+
+    assert server.main(["--model", str(tmp_path), "--secret-key", str(tmp_path / "k")]) == 2
+    assert "--allow-dir" in capsys.readouterr().err
