@@ -39,7 +39,7 @@ def exit_agreement(model: LoadedModel, adapters: ExitAdapters, targets: TeacherT
 
 
 def train_exit_adapters(model: LoadedModel, layers: Sequence[int], targets: TeacherTargets, *,
-                        steps: int = 300, lr: float = 2e-3, batch_positions: int = 256, inner: int | None = None,
+                        steps: int = 300, lr: float = 2e-3, batch_positions: int = 128, inner: int | None = None,
                         seed: int = 0, progress: bool = True) -> ExitAdapters:
     """Distil the final distribution into one adapter per exit layer (from cached hidden states); the model
     stays frozen. ``targets`` must hold the hidden states of every layer in ``layers``."""

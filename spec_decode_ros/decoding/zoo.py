@@ -70,7 +70,7 @@ def build_target(force: bool = False) -> Path:
     return out
 
 
-def build_corpus(new_tokens: int = 96, rounds: int = 2, force: bool = False) -> list[torch.Tensor]:
+def build_corpus(new_tokens: int = 80, rounds: int = 1, force: bool = False) -> list[torch.Tensor]:
     """Text the target generates from the built-in chat prompts (cached beside the models)."""
     from spec_decode_ros.decoding.corpus import DEFAULT_PROMPTS, generate_corpus
     from spec_decode_ros.decoding.models import load_model
@@ -88,7 +88,7 @@ def build_corpus(new_tokens: int = 96, rounds: int = 2, force: bool = False) -> 
     return corpus
 
 
-def build_draft(layers: int = 4, steps: int = 150, force: bool = False) -> Path:
+def build_draft(layers: int = 4, steps: int = 100, force: bool = False) -> Path:
     """Truncate the target to its first ``layers`` layers and distil it briefly; report agreement."""
     from spec_decode_ros.decoding.corpus import split
     from spec_decode_ros.decoding.derive import truncated_copy
@@ -106,7 +106,7 @@ def build_draft(layers: int = 4, steps: int = 150, force: bool = False) -> Path:
     draft = truncated_copy(target, layers)
     before = draft_agreement(draft, t_held)
     t0 = time.perf_counter()
-    distill_draft(draft, t_train, steps=steps)
+    distill_draft(draft, t_train, steps=steps, batch_size=2)
     after = draft_agreement(draft, t_held)
     draft.model.save_pretrained(out)
     target.tokenizer.save_pretrained(out)
@@ -118,7 +118,7 @@ def build_draft(layers: int = 4, steps: int = 150, force: bool = False) -> Path:
     return out
 
 
-def build_adapters(layers: tuple[int, ...] = (10, 20), steps: int = 400, force: bool = False) -> Path:
+def build_adapters(layers: tuple[int, ...] = (10, 20), steps: int = 200, force: bool = False) -> Path:
     from spec_decode_ros.decoding.adapter_training import train_and_save
     from spec_decode_ros.decoding.adapters import ExitAdapters
     from spec_decode_ros.decoding.models import load_model
@@ -141,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="action", required=True)
     b = sub.add_parser("build", help="build the SmolLM2 target, draft and exit adapters (skips what exists)")
     b.add_argument("--draft-layers", type=int, default=4)
-    b.add_argument("--draft-steps", type=int, default=150)
+    b.add_argument("--draft-steps", type=int, default=100)
     b.add_argument("--exit-layers", default="10,20")
-    b.add_argument("--adapter-steps", type=int, default=400)
+    b.add_argument("--adapter-steps", type=int, default=200)
     b.add_argument("--force", action="store_true", help="rebuild everything")
-    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     sub.add_parser("list", help="show the local model folders")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
