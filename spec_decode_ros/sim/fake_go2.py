@@ -208,8 +208,11 @@ class FakeGo2:
         self._episode = episode_layout(seed, split)
         self._seed, self._split = seed, split
         world.reset(self._episode[0])
-        with self._lock:
+        jpeg = encode_jpeg(world.render(), self.jpeg_quality)
+        snapshot = self._snapshot(world, (0.0, 0.0, 0.0))
+        with self._lock:  # a GetState / GetImageSample after ResetLayout returns sees the new layout
             self._velocity, self._move_until = (0.0, 0.0, 0.0), 0.0
+            self._state, self._jpeg = snapshot, jpeg
         done.set()
 
     def _snapshot(self, world: Go2World, velocity: tuple[float, float, float]) -> dict[str, Any]:
