@@ -33,7 +33,15 @@ from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession
 from spec_decode_ros.bridge.link import LinkProcess, LinkProfile
 from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
-from spec_decode_ros.bridge.workload import PROMPTS, Phase, RobotJob, robot_process_main, summarize
+from spec_decode_ros.bridge.workload import (
+    PROMPTS,
+    Phase,
+    RobotJob,
+    robot_process_main,
+    sim_prompts,
+    summarize,
+    text_prompts,
+)
 from spec_decode_ros.decoding.types import Prompt
 
 
@@ -44,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--draft-layers", type=int, default=0,
                     help="no --draft: derive one from the target's first K layers (saved to a temp folder)")
     ap.add_argument("--modes", default=",".join(MODES), help=f"comma list from {MODES}")
-    ap.add_argument("--prompts", type=int, default=4, help=f"how many of the {len(PROMPTS)} built-in prompts")
+    ap.add_argument("--prompts", type=int, default=4, help=f"how many prompts (text: of the {len(PROMPTS)} built-in)")
+    ap.add_argument("--sim-prompts", action="store_true",
+                    help="VLM pairs: camera images + instructions from the simulated Go2 world instead of text")
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--gamma", type=int, default=4)
     ap.add_argument("--rtt-ms", type=float, default=80.0, help="emulated round trip (twice the one-way delay)")
@@ -133,12 +143,11 @@ def _with_cloud(args: argparse.Namespace, target: str, max_batch: int, log_dir: 
                         log=log_dir / f"cloud_{name}.log")
 
 
-def _warm_cloud(endpoint: str) -> None:
+def _warm_cloud(endpoint: str, prompt: Prompt) -> None:
     """A few autoregressive tokens, so that no timed run pays the cloud's first forwards."""
     client = CloudClient(endpoint)
     try:
-        EdgeSession(client, None, Prompt("Say hello."), EdgeConfig(mode="cloud_ar", max_new_tokens=4,
-                                                                  reply_timeout_s=300)).run()
+        EdgeSession(client, None, prompt, EdgeConfig(mode="cloud_ar", max_new_tokens=4, reply_timeout_s=300)).run()
     finally:
         client.close()
 
@@ -153,17 +162,32 @@ def _stats(endpoint: str, reset: bool) -> p.Stats:
         client.close()
 
 
+def _prompts(args: argparse.Namespace, target: str) -> tuple[Prompt, ...]:
+    if not args.sim_prompts:
+        if not 1 <= args.prompts <= len(PROMPTS):
+            raise ValueError(f"--prompts must be in [1, {len(PROMPTS)}] for the built-in text prompts")
+        return text_prompts(args.prompts)
+    from spec_decode_ros.decoding.models import load_model
+    from spec_decode_ros.embedded.evaluate import image_size_of
+
+    model = load_model(target)
+    if model.processor is None:
+        raise ValueError(f"--sim-prompts needs a VLM target; {target} is a text model")
+    return sim_prompts(args.prompts, image_size_of(model.processor))
+
+
 def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise ValueError(f"unknown mode(s) {bad}; choose from {MODES}")
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
+    prompts = _prompts(args, target)
     with _with_cloud(args, target, args.max_batch, log_dir, "modes") as cloud:
-        _warm_cloud(cloud.endpoint)
+        _warm_cloud(cloud.endpoint, prompts[0])
         with LinkProcess(free_endpoint(), cloud.endpoint, profile) as link:
             job = RobotJob(draft=draft, phases=(Phase("modes", link.front_endpoint, cloud.endpoint),),
-                           prompts=PROMPTS[: args.prompts], modes=modes, gamma=args.gamma,
+                           prompts=prompts, modes=modes, gamma=args.gamma,
                            max_new_tokens=args.max_new_tokens, cpu=args.robot_cpu, reference_target=target)
             ((result,), _, _), = _run_phases([job], [1])
     records = result["records"]
@@ -175,13 +199,13 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
     if not counts or min(counts) < 1:
         raise ValueError(f"--robots needs positive counts, got {args.robots!r}")
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
-    prompts = PROMPTS[: args.prompts]
+    prompts = _prompts(args, target)
     configs = (("batched", args.max_batch), ("unbatched", 1))
     with contextlib.ExitStack() as stack:
         clouds = {name: stack.enter_context(_with_cloud(args, target, batch, log_dir, name)) for name, batch in configs}
         links = {name: stack.enter_context(LinkProcess(free_endpoint(), c.endpoint, profile)) for name, c in clouds.items()}
         for cloud in clouds.values():
-            _warm_cloud(cloud.endpoint)
+            _warm_cloud(cloud.endpoint, prompts[0])
         plan = [(name, n) for name, _ in configs for n in counts]  # one phase per (server, robot count)
         jobs = [RobotJob(draft=draft, phases=tuple(Phase(f"{name}/{n}", links[name].front_endpoint,
                                                          clouds[name].endpoint, active=i < n) for name, n in plan),
@@ -250,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = {"target": target, "draft": draft, "rtt_ms": args.rtt_ms, "jitter_ms": args.jitter_ms,
               "bandwidth_mbps": args.bandwidth_mbps, "gamma": args.gamma, "max_new_tokens": args.max_new_tokens,
-              "prompts": args.prompts, "robot_cpu": args.robot_cpu, "cloud_cpu": args.cloud_cpu,
+              "prompts": args.prompts, "sim_prompts": args.sim_prompts, "robot_cpu": args.robot_cpu, "cloud_cpu": args.cloud_cpu,
               "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "threads_per_process": 1}
     if args.robots:
         config.update(robot_mode=args.robot_mode, latency_target_ms=args.latency_target_ms)

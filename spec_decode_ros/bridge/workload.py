@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from spec_decode_ros.decoding.types import Prompt
+
 PROMPTS = (
     "A robot dog stands in a room with a red box ahead and a blue ball on its left. In one sentence, what "
     "should it do to reach the box?",
@@ -41,7 +43,7 @@ class RobotJob:
 
     draft: str
     phases: tuple[Phase, ...]
-    prompts: tuple[str, ...]
+    prompts: tuple[Prompt, ...]
     modes: tuple[str, ...]
     gamma: int = 4
     max_new_tokens: int = 32
@@ -67,6 +69,26 @@ class RunRecord:
     statuses: list[str] = field(default_factory=list)
 
 
+def text_prompts(n: int) -> tuple[Prompt, ...]:
+    return tuple(Prompt(t) for t in PROMPTS[:n])
+
+
+def sim_prompts(n: int, image_size: int, seed: int = 12345) -> tuple[Prompt, ...]:
+    """Camera images and instructions from the simulated Go2 world (held-out split), for VLM pairs."""
+    from spec_decode_ros.embedded.data import take_examples
+
+    return tuple(Prompt(e.instruction, image=e.image) for e in take_examples(seed, "test", n, image_size))
+
+
+def as_cloud_sees_it(prompt: Prompt, quality: int = 90) -> Prompt:
+    """The prompt after the wire: the image JPEG-encoded and decoded, as the cloud's target receives it."""
+    if prompt.image is None:
+        return prompt
+    from spec_decode_ros.bridge.images import decode_jpeg, encode_jpeg
+
+    return Prompt(prompt.text, image=decode_jpeg(encode_jpeg(prompt.image, quality)), system=prompt.system)
+
+
 def _setup(job: RobotJob) -> None:
     if job.cpu is not None:
         os.sched_setaffinity(0, {job.cpu})
@@ -88,7 +110,6 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     from spec_decode_ros.bridge.client import CloudClient
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
     from spec_decode_ros.decoding.models import load_model
-    from spec_decode_ros.decoding.types import Prompt
 
     draft = load_model(job.draft)
     references: list[list[int]] = []
@@ -96,15 +117,15 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         from spec_decode_ros.decoding.local import target_generate
 
         target = load_model(job.reference_target)
-        references = [target_generate(target, Prompt(t), job.max_new_tokens) for t in job.prompts]
+        references = [target_generate(target, as_cloud_sees_it(pr), job.max_new_tokens) for pr in job.prompts]
         del target
 
-    def one(phase: Phase, stats: CloudClient, mode: str, text: str) -> tuple[Any, float, int]:
+    def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int]:
         client = CloudClient(phase.link_endpoint) if mode != "edge_only" else None
         cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
                          reply_timeout_s=job.reply_timeout_s)
         before = stats.request(p.StatsRequest(), p.Stats, 30.0)
-        result = EdgeSession(client, draft, Prompt(text), cfg).run()
+        result = EdgeSession(client, draft, prompt, cfg).run()
         if client is not None:
             client.close()
         after = stats.request(p.StatsRequest(), p.Stats, 30.0)
@@ -113,7 +134,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
 
     from spec_decode_ros.decoding.draft import DraftSession
 
-    DraftSession(draft, Prompt("Say hello.")).draft(job.gamma)  # first forwards are slow: not in a timed run
+    DraftSession(draft, job.prompts[0]).draft(job.gamma)  # first forwards are slow: not in a timed run
     out: list[dict[str, Any]] = []
     warm = not job.warmup
     for k, phase in enumerate(job.phases):
@@ -121,7 +142,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         if phase.active and not warm:  # every mode once, on the first phase this robot runs
             warm = True
             for mode in job.modes:
-                one(phase, stats, mode, "Say hello.")
+                one(phase, stats, mode, job.prompts[0])
         if ready is not None:
             ready.wait()
         if not phase.active:
@@ -131,9 +152,9 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
             go[k].wait()
         t0 = time.monotonic()
         records: list[dict[str, Any]] = []
-        for i, text in enumerate(job.prompts):
+        for i, prompt in enumerate(job.prompts):
             for mode in job.modes:
-                result, busy, server_tokens = one(phase, stats, mode, text)
+                result, busy, server_tokens = one(phase, stats, mode, prompt)
                 identical = (result.tokens == references[i]) if references else None
                 records.append(asdict(RunRecord(
                     mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
