@@ -41,7 +41,14 @@ class DraftSession:
             out = model.model(**enc.inputs(), past_key_values=self._cache, use_cache=True, logits_to_keep=1)
         self._prompt_len = enc.length
         self._base_pos = enc.length + rope_delta(model.model)  # position id of the first generated token
-        self._prompt_logits = out.logits[0, -1].float()
+        self._vocab: torch.Tensor | None = None
+        if model.draft_vocab is not None:  # pruned head: logits only for these ids, -inf elsewhere
+            self._vocab = torch.tensor(sorted(set(model.draft_vocab) | set(model.eos_token_ids)),
+                                       device=model.model.device)
+            head = model.model.get_output_embeddings()
+            self._head_w = head.weight[self._vocab].detach()  # [V', H]
+            self._head_b = head.bias[self._vocab].detach() if getattr(head, "bias", None) is not None else None
+        self._prompt_logits = self._restrict(out.logits[0, -1].float())
         self._cached: list[int] = []  # generated-token sequence held by the cache after the prompt
         self._logits = self._prompt_logits  # next-token logits after prompt + _cached
 
@@ -123,7 +130,22 @@ class DraftSession:
         dev = self.model.model.device
         ids = torch.tensor([tokens], device=dev)
         pos = self._base_pos + len(self._cached) + torch.arange(len(tokens), device=dev)[None]
-        out = self.model.model(input_ids=ids, position_ids=pos, past_key_values=self._cache, use_cache=True,
-                               logits_to_keep=1)
+        if self._vocab is None:
+            out = self.model.model(input_ids=ids, position_ids=pos, past_key_values=self._cache, use_cache=True,
+                                   logits_to_keep=1)
+            logits = out.logits[0, -1].float()
+        else:  # text decoder only (continuations are text tokens), then the pruned head
+            hidden = self.model.decoder(input_ids=ids, position_ids=pos, past_key_values=self._cache,
+                                        use_cache=True).last_hidden_state[0, -1]  # [H], final norm applied
+            sub = torch.nn.functional.linear(hidden, self._head_w, self._head_b).float()  # [V']
+            logits = torch.full((self.model.vocab_size,), float("-inf"), device=sub.device)
+            logits[self._vocab] = sub
         self._cached.extend(tokens)
-        self._logits = out.logits[0, -1].float()
+        self._logits = logits
+
+    def _restrict(self, logits: torch.Tensor) -> torch.Tensor:
+        if self._vocab is None:
+            return logits
+        out = torch.full_like(logits, float("-inf"))
+        out[self._vocab] = logits[self._vocab]
+        return out

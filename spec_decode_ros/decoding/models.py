@@ -21,6 +21,7 @@ from spec_decode_ros.decoding.types import Prompt
 
 # processor outputs laid out like input_ids ([1, L]): sliced together with it
 SEQUENCE_KEYS = ("attention_mask", "token_type_ids", "mm_token_type_ids")
+DRAFT_VOCAB = "draft_vocab.json"
 
 
 @dataclass
@@ -55,6 +56,9 @@ class LoadedModel:
     is_vlm: bool
     name: str
     eos_token_ids: frozenset[int]
+    # as a draft: predict only these token ids (a pruned LM head, far cheaper than the full vocabulary;
+    # lossless all the same, since the target verifies). From ``draft_vocab.json`` beside the model.
+    draft_vocab: tuple[int, ...] | None = None
 
     def encode(self, prompt: Prompt) -> EncodedPrompt:
         """Chat template (if the model has one) + tokenizer or processor; a batch of one."""
@@ -167,7 +171,9 @@ def load_model(name_or_path: str | Path, *, gguf_file: str | None = None,
         eos.update([value] if isinstance(value, int) else (value or []))
     if not eos:
         raise ValueError(f"{name}: no eos_token_id in its generation config, config or tokenizer")
-    return LoadedModel(model, tokenizer, processor, is_vlm, name, frozenset(eos))
+    vocab_file = Path(name) / DRAFT_VOCAB
+    vocab = tuple(int(t) for t in json.loads(vocab_file.read_text())["token_ids"]) if vocab_file.is_file() else None
+    return LoadedModel(model, tokenizer, processor, is_vlm, name, frozenset(eos), vocab)
 
 
 def _load_processor(name: str, config: transformers.PretrainedConfig) -> transformers.ProcessorMixin:

@@ -88,7 +88,19 @@ def build_corpus(new_tokens: int = 80, rounds: int = 1, force: bool = False) -> 
     return corpus
 
 
-def build_draft(layers: int = 4, steps: int = 100, force: bool = False) -> Path:
+def write_draft_vocab(folder: Path, corpus: list[torch.Tensor], first_ids: int) -> int:
+    """A pruned draft head: the first ``first_ids`` BPE ids (merge order ~ frequency) plus every token of the
+    corpus. Returns its size. The target still verifies against the full vocabulary (lossless)."""
+    from spec_decode_ros.decoding.models import DRAFT_VOCAB
+
+    ids = set(range(first_ids))
+    for seq in corpus:
+        ids.update(int(t) for t in seq)
+    (folder / DRAFT_VOCAB).write_text(json.dumps({"token_ids": sorted(ids)}) + "\n")
+    return len(ids)
+
+
+def build_draft(layers: int = 4, steps: int = 100, vocab_ids: int = 8192, force: bool = False) -> Path:
     """Truncate the target to its first ``layers`` layers and distil it briefly; report agreement."""
     from spec_decode_ros.decoding.corpus import split
     from spec_decode_ros.decoding.derive import truncated_copy
@@ -100,7 +112,8 @@ def build_draft(layers: int = 4, steps: int = 100, force: bool = False) -> Path:
         print(f"draft: {out} exists")
         return out
     target = load_model(smollm2_target_path())
-    train, held = split(build_corpus())
+    corpus = build_corpus()
+    train, held = split(corpus)
     t_train = teacher_targets(target, train, desc="teacher pass (train)")
     t_held = teacher_targets(target, held, desc="teacher pass (held-out)")
     draft = truncated_copy(target, layers)
@@ -110,7 +123,8 @@ def build_draft(layers: int = 4, steps: int = 100, force: bool = False) -> Path:
     after = draft_agreement(draft, t_held)
     draft.model.save_pretrained(out)
     target.tokenizer.save_pretrained(out)
-    report = {"layers": layers, "steps": steps, "train_seconds": time.perf_counter() - t0,
+    vocab = write_draft_vocab(out, train, vocab_ids) if vocab_ids else None
+    report = {"layers": layers, "steps": steps, "train_seconds": time.perf_counter() - t0, "head_vocab": vocab,
               "heldout_top1_agreement_truncated": before, "heldout_top1_agreement_distilled": after}
     (out / "derivation.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"draft: first {layers} layers; held-out top-1 agreement with the target {before:.3f} (truncated) -> "
@@ -142,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="build the SmolLM2 target, draft and exit adapters (skips what exists)")
     b.add_argument("--draft-layers", type=int, default=4)
     b.add_argument("--draft-steps", type=int, default=100)
+    b.add_argument("--draft-vocab", type=int, default=8192, help="pruned draft head: first N ids + corpus (0: full)")
     b.add_argument("--exit-layers", default="10,20")
     b.add_argument("--adapter-steps", type=int, default=200)
     b.add_argument("--force", action="store_true", help="rebuild everything")
@@ -161,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     build_target(args.force)
     build_corpus(force=args.force)
     build_adapters(tuple(int(x) for x in args.exit_layers.split(",")), args.adapter_steps, args.force)
-    build_draft(args.draft_layers, args.draft_steps, args.force)
+    build_draft(args.draft_layers, args.draft_steps, args.draft_vocab, args.force)
     return 0
 
 

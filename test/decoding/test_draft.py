@@ -82,3 +82,21 @@ def test_vlm_draft_session(pairs):
     ref = target_generate(pair.draft, prompt, 6)
     s = DraftSession(pair.draft, prompt)
     assert list(s.draft(6).tokens) == ref[:6]
+
+
+def test_pruned_head_draft_is_restricted_and_still_lossless(pairs):
+    import dataclasses
+
+    from spec_decode_ros.decoding.local import speculative_generate
+
+    pair = pairs["llama"]
+    ref = target_generate(pair.model, PROMPT, 10)
+    full = target_generate(pair.draft, PROMPT, 10)
+    vocab = tuple(sorted(set(ref[:4]) | set(full[:3])))
+    pruned = dataclasses.replace(pair.draft, draft_vocab=vocab)
+    block = DraftSession(pruned, PROMPT).draft(6)
+    assert set(block.tokens) <= set(vocab) | pair.model.eos_token_ids
+    assert block.tokens[:3] == tuple(full[:3])  # the full draft's picks, when they lie in the subset
+    for gamma in (1, 4):
+        out = speculative_generate(pruned, pair.target, PROMPT, gamma=gamma, max_new_tokens=10)
+        assert out.tokens == ref
