@@ -166,3 +166,13 @@ def test_process_runs_until_sigterm(clients):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_fake_layouts_match_the_closed_loop_episodes(world):
+    from spec_decode_ros.sim.episode import run_episode
+    from spec_decode_ros.sim.fake_go2 import episode_layout
+
+    for seed in (0, 5, 11):
+        layout, instruction = episode_layout(seed)
+        result = run_episode(seed, lambda _i, _t: "stop.", world=world, max_steps=1)
+        assert (result.layout, result.instruction) == (layout, instruction)
