@@ -68,6 +68,7 @@ class _Pass:
     rows: list[_Row]
     on_early: EarlyCallback | None
     fired: bool = False
+    callback_s: float = 0.0
 
 
 class EarlyExitTarget:
@@ -142,10 +143,18 @@ class EarlyExitTarget:
             rows.append(row)
         use_exit = early_exit and self.adapters is not None
         self._pass = _Pass(rows, on_early) if use_exit else None
+        callback_s = 0.0
         start = time.perf_counter()
         try:
             logits = self._forward(rows)  # [B, Q, V]
+        except BaseException:
+            for row in rows:  # a failed forward (or callback) leaves every session as it was
+                if row.session.cache is not None and row.session.cached_tokens() > row.old_len:
+                    kv.crop(row.session.cache, row.old_len)
+                row.session.last_early = None
+            raise
         finally:
+            callback_s = self._pass.callback_s if self._pass is not None else 0.0
             self._pass = None
         verdicts = []
         for i, row in enumerate(rows):
@@ -156,7 +165,7 @@ class EarlyExitTarget:
                 m.exit_agreement_total += n_tok
                 m.exit_agreement_matches += sum(a == b for a, b in zip(row.exit_top1, top1, strict=True))
             verdicts.append(verdict)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - callback_s  # the caller's on_early work is not target time
         for row, verdict in zip(rows, verdicts, strict=True):
             self._commit(row, verdict)
             row.session.metrics.target_forward_passes += 1
@@ -234,5 +243,7 @@ class EarlyExitTarget:
             row.session.last_early = verdict
             early.append(verdict)
         if p.on_early is not None:
+            t0 = time.perf_counter()
             p.on_early(early)
+            p.callback_s = time.perf_counter() - t0
 

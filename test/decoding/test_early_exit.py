@@ -123,3 +123,20 @@ def test_verify_rejects_bad_input(pairs):
         tgt.verify([s, s], [DraftBlock(()), DraftBlock(())])
     assert s.generated == []  # nothing lost: the session still works
     assert len(tgt.verify([s], [DraftBlock(())])) == 1
+
+
+def test_failing_callback_loses_nothing(pairs):
+    pair = pairs["llama"]
+    tgt = pair.target
+    prompt = Prompt("go to the red box")
+    s = tgt.open(prompt)
+    before = s.cached_tokens()
+
+    def boom(_: list[Verdict]) -> None:
+        raise RuntimeError("link down")
+
+    with pytest.raises(RuntimeError, match="link down"):
+        tgt.verify([s], [DraftBlock((3, 4, 5))], on_early=boom)
+    assert s.cached_tokens() == before and s.generated == []
+    tgt.verify([s], [DraftBlock(())], early_exit=False)
+    assert s.generated == target_generate(pair.model, prompt, 1)
