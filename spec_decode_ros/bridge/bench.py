@@ -91,7 +91,7 @@ def _derive_draft(target: str, layers: int, folder: Path) -> str:
 
     draft = truncated_copy(load_model(target), layers)
     draft.model.save_pretrained(folder)
-    draft.tokenizer.save_pretrained(folder)
+    (draft.processor or draft.tokenizer).save_pretrained(folder)
     return str(folder)
 
 
@@ -168,12 +168,22 @@ def _prompts(args: argparse.Namespace, target: str) -> tuple[Prompt, ...]:
             raise ValueError(f"--prompts must be in [1, {len(PROMPTS)}] for the built-in text prompts")
         return text_prompts(args.prompts)
     from spec_decode_ros.decoding.models import load_model
-    from spec_decode_ros.embedded.evaluate import image_size_of
 
     model = load_model(target)
     if model.processor is None:
         raise ValueError(f"--sim-prompts needs a VLM target; {target} is a text model")
-    return sim_prompts(args.prompts, image_size_of(model.processor))
+    return sim_prompts(args.prompts, _image_size(model.processor))
+
+
+def _image_size(processor: object) -> int:
+    """The side the VLM's image processor works at (the sim renders at that size)."""
+    ip = getattr(processor, "image_processor", None)
+    for attr in ("size", "crop_size"):
+        value = getattr(ip, attr, None) or {}
+        for key in ("height", "shortest_edge", "longest_edge"):
+            if isinstance(value, dict) and value.get(key):
+                return int(value[key])
+    return 224
 
 
 def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:

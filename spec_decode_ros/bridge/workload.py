@@ -77,7 +77,7 @@ def sim_prompts(n: int, image_size: int, seed: int = 12345) -> tuple[Prompt, ...
     """Camera images and instructions from the simulated Go2 world (held-out split), for VLM pairs."""
     from spec_decode_ros.embedded.data import take_examples
 
-    return tuple(Prompt(e.instruction, image=e.image) for e in take_examples(seed, "test", n, image_size))
+    return tuple(Prompt(e.instruction, image=e.image) for e in take_examples(seed, "heldout", n, image_size))
 
 
 def as_cloud_sees_it(prompt: Prompt, quality: int = 90) -> Prompt:
