@@ -77,7 +77,7 @@ class DraftNode(Node):
         self.stats = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
         self.link = self.create_publisher(LinkStatus, topics.LINK, LATCHED_QOS)
         self.create_subscription(Image, topics.CAMERA_IMAGE, self.on_image, SENSOR_QOS)
-        self.create_subscription(String, topics.INSTRUCTION, self.on_instruction, RELIABLE_QOS)
+        self.create_subscription(String, topics.INSTRUCTION, self.on_instruction, LATCHED_QOS)
         self.create_subscription(UInt64, topics.MOTION_DONE, self.on_done, RELIABLE_QOS)
 
         self.lock = threading.Condition()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from std_msgs.msg import String, UInt64
 from spec_decode_ros import topics
 from spec_decode_ros.go2.channel import init_channel
 from spec_decode_ros.msg import LocomotionCommand, TokenStream
-from spec_decode_ros.nodes.common import RELIABLE_QOS, run_node
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
 from spec_decode_ros.sim.episode import SUCCESS_DISTANCE
 
 
@@ -45,14 +46,14 @@ class Supervisor(Node):
         from spec_decode_ros.sim.fake_go2_client import FakeGo2Client
 
         self.go2 = FakeGo2Client(timeout_s=5.0)
-        self.instruction = self.create_publisher(String, topics.INSTRUCTION, RELIABLE_QOS)
+        self.instruction = self.create_publisher(String, topics.INSTRUCTION, LATCHED_QOS)
         self.create_subscription(TokenStream, topics.TOKENS, self.on_tokens, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.EXECUTED, self.on_executed, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
         self.create_subscription(UInt64, topics.MOTION_DONE, self.on_done, RELIABLE_QOS)
         self.cv = threading.Condition()
         self.in_flight: set[int] = set()  # requests whose tokens started but not ended
-        self.finished: list[int] = []  # requests whose answer is complete
+        self.answered: list[int] = []  # requests whose answer is complete
         self.answers: dict[int, str] = {}
         self.stopped_request: int | None = None  # a request whose "stop" command was issued
         self.done_up_to = 0
@@ -68,7 +69,7 @@ class Supervisor(Node):
             self.answers[rid] = self.answers.get(rid, "") + msg.text
             if msg.final:
                 self.in_flight.discard(rid)
-                self.finished.append(rid)
+                self.answered.append(rid)
             else:
                 self.in_flight.add(rid)
             self.cv.notify_all()
@@ -88,6 +89,15 @@ class Supervisor(Node):
             self.done_up_to = max(self.done_up_to, int(msg.data))
             self.cv.notify_all()
 
+    def wait_for_loop(self, timeout_s: float) -> None:
+        """Wait until the draft node listens for instructions and the motion/bridge nodes publish."""
+        deadline = time.monotonic() + timeout_s
+        while not (self.instruction.get_subscription_count() > 0 and self.count_publishers(topics.TOKENS) > 0
+                   and self.count_publishers(topics.EXECUTED) > 0):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the loop's nodes did not come up within {timeout_s:.0f} s")
+            time.sleep(0.1)
+
     # --- episodes --------------------------------------------------------------------------------
     def say(self, text: str) -> None:
         self.instruction.publish(String(data=text))
@@ -96,7 +106,7 @@ class Supervisor(Node):
         """Pause the loop and wait until no request is in flight and every answer has been executed."""
         self.say("")
         with self.cv:
-            self.cv.wait_for(lambda: not self.in_flight and (not self.finished or self.done_up_to >= max(self.finished)),
+            self.cv.wait_for(lambda: not self.in_flight and (not self.answered or self.done_up_to >= max(self.answered)),
                              timeout=timeout_s)
 
     def run_episode(self, index: int) -> dict[str, Any]:
@@ -105,16 +115,16 @@ class Supervisor(Node):
         self.go2.reset_layout(seed, self.split)
         state = self.go2.get_state()
         with self.cv:
-            first_request = max(self.finished, default=0) + 1
+            first_request = max(self.answered, default=0) + 1
             self.stopped_request = None
         t0 = time.monotonic()
         self.say(state["instruction"])
         with self.cv:
             self.cv.wait_for(lambda: (self.stopped_request is not None and self.stopped_request >= first_request
                                       and self.done_up_to >= self.stopped_request)
-                             or sum(r >= first_request for r in self.finished) >= self.max_steps
+                             or sum(r >= first_request for r in self.answered) >= self.max_steps
                              or not rclpy.ok(), timeout=self.timeout_s)
-            steps = sorted(r for r in self.finished if r >= first_request)
+            steps = sorted(r for r in self.answered if r >= first_request)
             said_stop = self.stopped_request is not None and self.stopped_request >= first_request
             answers = [self.answers.get(r, "") for r in steps]
         self.say("")
@@ -128,6 +138,7 @@ class Supervisor(Node):
     def run_episodes(self) -> None:
         try:
             self.go2.wait_ready(timeout_s=60.0)
+            self.wait_for_loop(timeout_s=300.0)
             for i in range(self.episodes):
                 result = self.run_episode(i)
                 self.results.append(result)
@@ -136,7 +147,7 @@ class Supervisor(Node):
                     f"episode {i + 1}/{self.episodes} seed {result['seed']}: {result['instruction']!r} -> {mark} "
                     f"({result['distance_m']:.2f} m, {result['steps']} answers, {result['seconds']:.0f} s)")
         except Exception as err:  # report, then end the run: a referee that hangs helps nobody
-            self.get_logger().error(f"supervisor failed: {err!r}")
+            self.get_logger().error(f"supervisor failed: {err!r}\n{traceback.format_exc()}")
         finally:
             if self.results_path:
                 Path(self.results_path).write_text(json.dumps({"episodes": self.results}, indent=2))

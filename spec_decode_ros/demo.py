@@ -1,0 +1,158 @@
+"""``spec-decode demo``: the closed loop on the embedded default, as the README's first command.
+
+Starts, per decoding mode, the same node graph as ``launch/sim.launch.py`` from the same YAML
+(``config/sim.yaml``) as separate processes — the fake Go2 (MuJoCo world behind the real
+unitree_sdk2py services on loopback), a local cloud verifier with the embedded target VLM, the
+camera, draft, motion, Go2-bridge and recorder nodes — plus the supervisor node, which runs scored
+episodes ("go to the red box", "find the blue ball", …). Then it prints what happened and where
+the bag and the latency report are. ``--compare cloud_ar`` runs the same episodes again with the
+cloud-autoregressive baseline and reports both side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from spec_decode_ros.procs import ProcessGroup, ros_environment
+
+ROOT = Path(__file__).resolve().parents[1]
+NODES = ("camera", "draft", "motion", "go2_bridge", "recorder")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def model_image_size(model_dir: Path, default: int = 96) -> int:
+    """The square image size the model's processor resizes to (render at it: no resampling loss)."""
+    config = model_dir / "preprocessor_config.json"
+    if config.exists():
+        size = json.loads(config.read_text()).get("size", {})
+        return int(size.get("height") or size.get("shortest_edge") or default)
+    return default
+
+
+def config_file(name: str) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    for base in (ROOT / "config", Path(sys.prefix) / "share" / "spec_decode_ros" / "config"):
+        if (base / name).exists():
+            return base / name
+    raise FileNotFoundError(f"no config {name!r} (looked in ./, {ROOT / 'config'})")
+
+
+def wait_for_line(group: ProcessGroup, name: str, text: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    log = group.log_dir / f"{name}.log"
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if name in group.dead():
+            raise RuntimeError(f"{name} exited early:\n{group.log_tail(name)}")
+        time.sleep(0.1)
+    raise TimeoutError(f"{name} did not print {text!r} within {timeout_s:.0f} s:\n{group.log_tail(name)}")
+
+
+def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) -> dict:
+    """One full graph for one decoding mode; returns the supervisor's results plus paths."""
+    from spec_decode_ros.embedded import default_draft_path, default_target_path
+
+    target = Path(args.target or default_target_path())
+    draft = Path(args.draft or default_draft_path())
+    size = args.image_size or model_image_size(target)
+    mode_dir = run_dir / mode
+    env = ros_environment(mode_dir, domain)
+    go2_domain = str(100 + domain)
+    group = ProcessGroup(mode_dir / "logs", env)
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    params = ["--ros-args", "--params-file", str(config_file(args.config))]
+    results_path = mode_dir / "episodes.json"
+    try:
+        group.python("fake_go2", "spec_decode_ros.sim.fake_go2", "--interface", "lo", "--domain-id", go2_domain,
+                     "--seed", str(args.first_seed), "--width", str(size), "--height", str(size))
+        group.python("cloud", "spec_decode_ros.cli", "cloud", "--model", str(target), "--bind", endpoint,
+                     "--threads", "1")
+        wait_for_line(group, "fake_go2", "READY", 120)
+        wait_for_line(group, "cloud", "spec-decode cloud:", 300)
+        overrides = {
+            "camera": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
+            "draft": ["-p", f"cloud_endpoint:={endpoint}", "-p", f"mode:={mode}", "-p", f"draft_model:={draft}",
+                      "-p", "instruction:=''"],
+            "motion": [],
+            "go2_bridge": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
+            "recorder": ["-p", f"bag_path:={mode_dir / 'bag'}"],
+        }
+        for node in NODES:
+            group.python(node, f"spec_decode_ros.nodes.{node}", *params, *overrides[node])
+        supervisor = group.python(
+            "supervisor", "spec_decode_ros.nodes.supervisor", *params, "-p", f"episodes:={args.episodes}",
+            "-p", f"first_seed:={args.first_seed}", "-p", f"max_steps:={args.max_steps}",
+            "-p", f"results_path:={results_path}", "-p", f"go2_domain_id:={go2_domain}")
+        print(f"[{mode}] running {args.episodes} episodes (logs: {group.log_dir})", flush=True)
+        seen = 0
+        deadline = time.monotonic() + args.timeout_s
+        while supervisor.poll() is None and time.monotonic() < deadline:
+            crashed = {n: rc for n, rc in group.dead().items() if n != "supervisor"}
+            if crashed:
+                raise RuntimeError(f"processes died: {crashed}\n" +
+                                   "\n".join(f"--- {n}\n{group.log_tail(n)}" for n in crashed))
+            lines = [ln for ln in group.log_tail("supervisor", 200).splitlines() if "episode " in ln]
+            for line in lines[seen:]:
+                print(f"[{mode}] {line.split('] ')[-1]}", flush=True)
+            seen = len(lines)
+            time.sleep(0.5)
+        if supervisor.poll() is None:
+            raise TimeoutError(f"episodes did not finish within {args.timeout_s:.0f} s")
+    finally:
+        group.stop_all()
+    episodes = json.loads(results_path.read_text())["episodes"] if results_path.exists() else []
+    return {"mode": mode, "episodes": episodes, "bag": str(mode_dir / "bag"), "logs": str(group.log_dir)}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="spec-decode demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="held-out layout seed of the first episode")
+    parser.add_argument("--max-steps", type=int, default=15, help="answers per episode before giving up")
+    parser.add_argument("--mode", default="sd_ee_predraft",
+                        choices=["sd_ee_predraft", "sd_ee", "sd", "cloud_ar", "edge_only"])
+    parser.add_argument("--compare", default="", help="comma-separated modes to run too, e.g. cloud_ar")
+    parser.add_argument("--config", default="sim.yaml", help="ROS parameter file (default config/sim.yaml)")
+    parser.add_argument("--target", default=None, help="target model folder (default: the embedded target)")
+    parser.add_argument("--draft", default=None, help="draft model folder (default: the embedded draft)")
+    parser.add_argument("--image-size", type=int, default=0, help="camera size (default: the model's own)")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs", help="where runs are written")
+    parser.add_argument("--timeout-s", type=float, default=3600.0, help="limit per mode")
+    args = parser.parse_args(argv)
+    modes = [args.mode] + [m for m in args.compare.split(",") if m and m != args.mode]
+    run_dir = args.out / datetime.now().strftime("demo_%Y%m%d_%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    domain = 1 + os.getpid() % 100
+    print(f"spec-decode demo: modes {', '.join(modes)}; run folder {run_dir}", flush=True)
+    runs = [run_mode(mode, args, run_dir, domain) for mode in modes]
+
+    from spec_decode_ros.analysis.report import build_report
+
+    bags = [Path(r["bag"]) for r in runs if Path(r["bag"]).exists()]
+    report = build_report(bags, run_dir / "report", [r["mode"] for r in runs if Path(r["bag"]).exists()])
+    print()
+    for r in runs:
+        eps = r["episodes"]
+        reached = sum(e["success"] for e in eps)
+        print(f"{r['mode']}: reached the named object in {reached}/{len(eps)} episodes "
+              f"(mean {sum(e['steps'] for e in eps) / max(len(eps), 1):.1f} answers each); bag {r['bag']}")
+    print("\n" + report["table"])
+    print(f"\nreport: {run_dir / 'report' / 'report.txt'} and plots {', '.join(report['plots'])}")
+    (run_dir / "summary.json").write_text(json.dumps({"runs": runs, "report": report["bags"]}, indent=2,
+                                                     default=float))
+    return 0
