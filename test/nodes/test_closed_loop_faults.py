@@ -1,0 +1,103 @@
+"""The loop with real nodes, real DDS, a real verifier process and the fake Go2 behind the real
+unitree_sdk2py clients: killing the verifier mid-run stops the robot (StopMove) within the deadman
+timeout, and a token stream of garbage never produces a Move."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from std_msgs.msg import String
+from support.fixed_answer_vlm import SPEC, build_fixed_answer_vlm
+from support.node_process import node_process, output_of
+from support.ros import spinning_node, wait_for
+
+from spec_decode_ros import topics
+from spec_decode_ros.msg import TokenStream
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS
+from spec_decode_ros.sim.fake_go2 import FakeGo2
+
+GO2_DOMAIN = int(os.environ["SPEC_DECODE_GO2_DOMAIN"])
+DEADMAN_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def fake():
+    go2 = FakeGo2(0, width=SPEC.image_size, height=SPEC.image_size, domain_id=GO2_DOMAIN, camera_hz=10.0).start()
+    yield go2
+    go2.stop()
+
+
+@pytest.fixture(scope="module")
+def forward_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_fixed_answer_vlm(tmp_path_factory.mktemp("vlm") / "forward", "forward 2.0.")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sport_calls(fake: FakeGo2, name: str, since: float = 0.0) -> list[float]:
+    return [c.t for c in fake.calls if c.service == "sport" and c.name == name and c.t >= since]
+
+
+def test_killing_the_verifier_mid_run_stops_the_robot_within_the_deadman(fake: FakeGo2, forward_model: Path):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    cloud = subprocess.Popen([sys.executable, "-m", "spec_decode_ros.cli", "cloud", "--model", str(forward_model),
+                              "--bind", endpoint, "--threads", "1"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    go2 = {"network_interface": "lo", "go2_domain_id": GO2_DOMAIN}
+    try:
+        with node_process("spec_decode_ros.nodes.camera", source="go2", rate_hz=10.0, **go2), \
+                node_process("spec_decode_ros.nodes.draft", cloud_endpoint=endpoint, draft_model=forward_model,
+                             mode="sd_ee_predraft", gamma=4, max_new_tokens=8, instruction="go to the red box",
+                             request_timeout_s=2.0, heartbeat_s=0.25, wait_for_idle=True) as draft, \
+                node_process("spec_decode_ros.nodes.motion", deadman_s=DEADMAN_S) as motion, \
+                node_process("spec_decode_ros.nodes.go2_bridge", deadman_s=DEADMAN_S, rate_hz=20.0, **go2) as bridge:
+            t_start = time.time()
+            procs = {"draft": draft, "motion": motion, "bridge": bridge, "cloud": cloud}
+            wait_for(lambda: bool(sport_calls(fake, "Move", t_start)) or any(p.poll() is not None
+                                                                              for p in procs.values()),
+                     240, "the robot to start moving on 'forward 2.0.'")
+            for name, proc in procs.items():
+                assert proc.poll() is None, f"{name} died:\n{output_of(proc)}"
+            first_move = sport_calls(fake, "Move", t_start)[0]
+            cloud.send_signal(signal.SIGKILL)
+            t_kill = time.time()
+            assert t_kill < first_move + 3.0, "the 4 s command ended before the verifier could be killed mid-run"
+            wait_for(lambda: bool(sport_calls(fake, "StopMove", t_kill)), 30, "StopMove after the verifier died")
+            t_stop = sport_calls(fake, "StopMove", t_kill)[0]
+    finally:
+        if cloud.poll() is None:
+            cloud.kill()
+        cloud.wait()
+    # forward 2.0 at 0.5 m/s would run for 4 s; the stop comes from the lost link, within the deadman
+    assert t_stop - t_kill <= DEADMAN_S + 1.0, f"StopMove came {t_stop - t_kill:.2f} s after the kill"
+    assert t_stop < first_move + 4.0
+
+
+def test_a_garbage_token_stream_never_moves_the_robot(fake: FakeGo2):
+    go2 = {"network_interface": "lo", "go2_domain_id": GO2_DOMAIN}
+    with node_process("spec_decode_ros.nodes.motion", deadman_s=5.0) as motion, \
+            node_process("spec_decode_ros.nodes.go2_bridge", deadman_s=5.0, require_link=False, **go2) as bridge, \
+            spinning_node("garbage_source") as node:
+        tokens = node.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
+        node.create_publisher(String, topics.INSTRUCTION, LATCHED_QOS)
+        wait_for(lambda: tokens.get_subscription_count() > 0 and node.count_subscribers(topics.MOTION) > 0
+                 or motion.poll() is not None or bridge.poll() is not None, 60, "motion and bridge to connect")
+        assert motion.poll() is None and bridge.poll() is None, output_of(motion) + output_of(bridge)
+        t0 = time.time()
+        garbage = ["turn", " left", " banana", ",", " forward", " -1.0", ",", " jump", " 3.0", ".", " forward 9.9."]
+        for i, delta in enumerate(garbage):
+            tokens.publish(TokenStream(request_id=1, round=i, text=delta, final=i == len(garbage) - 1))
+        tokens.publish(TokenStream(request_id=2, round=0, text="stop.", final=True))  # sentinel: an explicit stop
+        wait_for(lambda: bool(sport_calls(fake, "StopMove", t0)), 60, "the sentinel's StopMove")
+    assert sport_calls(fake, "Move", t0) == [], "garbage moved the robot"
