@@ -66,7 +66,7 @@ def train_exit_adapters(model: LoadedModel, layers: Sequence[int], targets: Teac
         loss.backward()
         opt.step()
         sched.step()
-        bar.set_postfix(kl=f"{loss.item() / len(data):.3f}")
+        bar.set_postfix(kl=f"{loss.detach().item() / len(data):.3f}")
     return adapters.eval()
 
 

@@ -95,7 +95,7 @@ def distill_draft(draft: LoadedModel, targets: TeacherTargets, *, steps: int = 2
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.detach().item())
         bar.set_postfix(kl=f"{losses[-1]:.3f}")
     model.eval().requires_grad_(False)
     return losses
