@@ -53,6 +53,7 @@ def build_target(force: bool = False) -> Path:
     """Dequantise the GGUF once into a plain LlamaForCausalLM folder."""
     out = smollm2_target_path()
     if (out / "config.json").is_file() and not force:
+        _strip_quantization(out)
         print(f"target: {out} exists")
         return out
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
@@ -66,8 +67,18 @@ def build_target(force: bool = False) -> Path:
     plain.generation_config = gg.generation_config
     plain.save_pretrained(out)
     tok.save_pretrained(out)
+    _strip_quantization(out)
     print(f"target: {out} built from {gguf} in {time.perf_counter() - t0:.0f} s")
     return out
+
+
+def _strip_quantization(folder: Path) -> None:
+    """The weights are plain fp32 now: drop the GGUF quantization note the config inherited (with it,
+    transformers treats the folder as quantized and refuses to save models derived from it)."""
+    cfg_path = folder / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    if cfg.pop("quantization_config", None) is not None:
+        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
 
 
 def build_corpus(new_tokens: int = 80, rounds: int = 1, force: bool = False) -> list[torch.Tensor]:
