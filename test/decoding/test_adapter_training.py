@@ -1,12 +1,12 @@
-"""The commands on tiny models: train-adapters (agreement improves, files saved, target loads them)
-and bench-local (prints the side-by-side table, every output lossless)."""
+"""spec-decode train-adapters on a tiny model (agreement improves, files saved, the target loads them), then
+bench-local on the result (prints the side-by-side table; every output lossless)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 
-from spec_decode_ros.decoding import adapter_training, bench, zoo
+from spec_decode_ros.decoding import adapter_training, bench
 from spec_decode_ros.decoding.derive import truncated_copy
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.models import load_model
@@ -36,12 +36,3 @@ def test_train_adapters_then_bench_local(model_dirs, tmp_path, capsys):
     modes = [r["mode"] for r in rows]
     assert "spec+exit+predraft γ=3" in modes and all(r["lossless"] is not False for r in rows)
     assert "tok/s" in capsys.readouterr().out
-
-
-def test_models_list_and_missing_models(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SPEC_DECODE_MODELS", str(tmp_path))
-    assert zoo.smollm2_target_path() == tmp_path / "smollm2-135m"
-    assert zoo.main(["list"]) == 0
-    assert "missing" in capsys.readouterr().out
-    assert bench.main([]) == 2  # clear message instead of a traceback when nothing is built
-    assert "spec-decode models build" in capsys.readouterr().err
