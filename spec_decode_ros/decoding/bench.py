@@ -84,34 +84,39 @@ def main(argv: list[str] | None = None) -> int:
         modes += [("spec+exit", True, False), ("spec+exit+predraft", True, True)]
 
     speculative_generate(draft, target, prompts[0], gamma=2, max_new_tokens=4)  # warm-up
-    refs, t_ref = [], 0.0
-    for p in tqdm(prompts, desc="target alone (generate)"):
+    # every mode runs on a prompt before the next prompt starts (interleaved), so a change in machine load
+    # affects all modes alike; per mode: [tokens, seconds, metrics, lossless]
+    names = ["target alone: HF generate (greedy)", "target alone: engine loop (γ=0)",
+             "draft alone (edge-only, not lossless)"]
+    runs = [(f"{name} γ={g}", g, early, pre) for g in gammas for name, early, pre in modes]
+    acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True] for n in names + [r[0] for r in runs]}
+
+    def add(name: str, tokens: list[int], seconds: float, ref: list[int] | None, m: SpecMetrics | None) -> None:
+        a = acc[name]
+        a[0] += len(tokens)
+        a[1] += seconds
+        a[3] = a[3] and (ref is None or tokens == ref)
+        if m is not None:
+            a[2] = a[2].merge(m)
+
+    for p in tqdm(prompts, desc="prompts (all modes each)"):
         t0 = time.perf_counter()
-        refs.append(target_generate(target, p, new))
-        t_ref += time.perf_counter() - t0
-    n_tokens = sum(len(r) for r in refs)
-    base = n_tokens / t_ref
-    rows = [_row("target alone: HF generate (greedy)", n_tokens, t_ref, base, None, True)]
-
-    def run(name: str, draft_model: object, gamma: int, early: bool, pre: bool) -> None:
-        total, seconds, metrics, ok = 0, 0.0, SpecMetrics(), True
-        for p, ref in zip(prompts, refs, strict=True):
+        ref = target_generate(target, p, new)
+        add(names[0], ref, time.perf_counter() - t0, None, None)
+        t0 = time.perf_counter()
+        out = speculative_generate(None, target, p, max_new_tokens=new)
+        add(names[1], out.tokens, time.perf_counter() - t0, ref, None)
+        t0 = time.perf_counter()
+        tokens = target_generate(draft, p, new)
+        add(names[2], tokens, time.perf_counter() - t0, None, None)
+        for name, gamma, early, pre in runs:
             t0 = time.perf_counter()
-            out = speculative_generate(draft_model, target, p, gamma=gamma, max_new_tokens=new,  # type: ignore[arg-type]
-                                       early_exit=early, predraft=pre)
-            seconds += time.perf_counter() - t0
-            total += len(out.tokens)
-            ok &= out.tokens == ref
-            metrics = metrics.merge(out.metrics)
-        rows.append(_row(name, total, seconds, base, metrics if gamma else None, ok))
-
-    run("target alone: engine loop (γ=0)", None, 0, False, False)
-    t0 = time.perf_counter()
-    drafted = sum(len(target_generate(draft, p, new)) for p in prompts)
-    rows.append(_row("draft alone (edge-only, not lossless)", drafted, time.perf_counter() - t0, base, None, None))
-    for gamma in tqdm(gammas, desc="speculative"):
-        for name, early, pre in modes:
-            run(f"{name} γ={gamma}", draft, gamma, early, pre)
+            out = speculative_generate(draft, target, p, gamma=gamma, max_new_tokens=new, early_exit=early,
+                                       predraft=pre)
+            add(name, out.tokens, time.perf_counter() - t0, ref, out.metrics)
+    base = acc[names[0]][0] / acc[names[0]][1]
+    rows = [_row(n, acc[n][0], acc[n][1], base, acc[n][2] if n.startswith("spec") else None,
+                 None if n == names[2] else acc[n][3]) for n in acc]
 
     header = ("mode", "tok/s", "speedup", "accept", "mean len", "exit agree", "early hit", "lossless")
     print(f"\ntarget {target_dir} ({target.model.num_layers} layers, exit {getattr(target, 'active_exit', '-')}), "
