@@ -216,7 +216,9 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
         links = {name: stack.enter_context(LinkProcess(free_endpoint(), c.endpoint, profile)) for name, c in clouds.items()}
         for cloud in clouds.values():
             _warm_cloud(cloud.endpoint, prompts[0])
-        plan = [(name, n) for name, _ in configs for n in counts]  # one phase per (server, robot count)
+        # one phase per (robot count, server), the two servers alternating so that drift in the machine's load
+        # does not favour either
+        plan = [(name, n) for n in counts for name, _ in configs]
         jobs = [RobotJob(draft=draft, phases=tuple(Phase(f"{name}/{n}", links[name].front_endpoint,
                                                          clouds[name].endpoint, active=i < n) for name, n in plan),
                          prompts=tuple(prompts[(i + k) % len(prompts)] for k in range(len(prompts))),
