@@ -111,7 +111,7 @@ def write_draft_vocab(folder: Path, corpus: list[torch.Tensor], first_ids: int) 
     return len(ids)
 
 
-def build_draft(layers: int = 4, steps: int = 100, vocab_ids: int = 8192, force: bool = False) -> Path:
+def build_draft(layers: int = 8, steps: int = 250, vocab_ids: int = 8192, force: bool = False) -> Path:
     """Truncate the target to its first ``layers`` layers and distil it briefly; report agreement."""
     from spec_decode_ros.decoding.corpus import split
     from spec_decode_ros.decoding.derive import truncated_copy
@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="spec-decode models", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="action", required=True)
     b = sub.add_parser("build", help="build the SmolLM2 target, draft and exit adapters (skips what exists)")
-    b.add_argument("--draft-layers", type=int, default=4)
-    b.add_argument("--draft-steps", type=int, default=100)
+    b.add_argument("--draft-layers", type=int, default=8)
+    b.add_argument("--draft-steps", type=int, default=250)
     b.add_argument("--draft-vocab", type=int, default=8192, help="pruned draft head: first N ids + corpus (0: full)")
     b.add_argument("--exit-layers", default="10,20")
     b.add_argument("--adapter-steps", type=int, default=200)
