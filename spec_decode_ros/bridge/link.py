@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import zmq
 
 from spec_decode_ros.bridge.security import ClientSecurity, make_curve_client
+from spec_decode_ros.bridge.sockets import bind_with_retry
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,7 @@ class LinkEmulator:
         self._ctx = context or zmq.Context.instance()
         self._front = self._ctx.socket(zmq.ROUTER)
         self._front.linger = 0
-        self._front.bind(front)
-        self.front_endpoint: str = self._front.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.front_endpoint: str = bind_with_retry(self._front, front)
         self._back = self._ctx.socket(zmq.DEALER)
         self._back.linger = 0
         if back_security is not None:  # the proxy authenticates to a CURVE cloud with its own key

@@ -30,6 +30,7 @@ from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
 from spec_decode_ros.bridge.images import decode_jpeg
 from spec_decode_ros.bridge.security import ServerSecurity, make_curve_server, start_authenticator
 from spec_decode_ros.bridge.sessions import Limits, SessionEntry, SessionTable
+from spec_decode_ros.bridge.sockets import bind_with_retry
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 
 if TYPE_CHECKING:
@@ -87,8 +88,7 @@ class VerifierServer:
         if config.security is not None:
             self._auth = start_authenticator(self._ctx, config.security.allow_dir)
             make_curve_server(self.sock, config.security)
-        self.sock.bind(config.bind)
-        self.endpoint: str = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.endpoint: str = bind_with_retry(self.sock, config.bind)
         self._stop = threading.Event()
         self._next_housekeeping = 0.0
 
