@@ -77,6 +77,28 @@ class TokenEvent:
     round: int
 
 
+@dataclass(frozen=True)
+class RoundEvent:
+    """One DRAFT/FINAL exchange, reported when its FINAL has been applied (times in seconds).
+
+    ``draft_s``: drafting of this block on the robot (for a kept pre-draft, the part not overlapped with the
+    previous round); ``early_s`` / ``final_s``: from sending DRAFT to EARLY / FINAL (network + server);
+    ``server_s``: the server's busy time of the batched forward; ``round_s``: start of drafting to FINAL.
+    Cloud-autoregressive rounds have ``gamma`` 0 and no EARLY."""
+
+    round: int
+    gamma: int
+    n_accepted: int
+    committed: int
+    early_sent: bool
+    early_hit: bool
+    draft_s: float
+    early_s: float
+    final_s: float
+    server_s: float
+    round_s: float
+
+
 @dataclass
 class EdgeResult:
     tokens: list[int]
@@ -107,7 +129,8 @@ class EdgeSession:
 
     def __init__(self, client: CloudClient | None, draft: LoadedModel | None, prompt: Prompt, config: EdgeConfig, *,
                  on_token: Callable[[TokenEvent], None] | None = None,
-                 on_status: Callable[[str], None] | None = None, tokenizer: object | None = None) -> None:
+                 on_status: Callable[[str], None] | None = None,
+                 on_round: Callable[[RoundEvent], None] | None = None, tokenizer: object | None = None) -> None:
         if config.mode != "edge_only" and client is None:
             raise ValueError(f"mode {config.mode} needs a CloudClient")
         if config.mode != "cloud_ar" and draft is None:
@@ -118,6 +141,8 @@ class EdgeSession:
         self.config = config
         self.on_token = on_token
         self.on_status = on_status
+        self.on_round = on_round
+        self._sent_at = self._early_at = 0.0
         self.tokenizer = tokenizer if tokenizer is not None else (draft.tokenizer if draft is not None else None)
         self._eos = set(draft.eos_token_ids) if draft is not None else set()
         if self.tokenizer is not None and not self._eos and getattr(self.tokenizer, "eos_token_id", None) is not None:
@@ -167,6 +192,7 @@ class EdgeSession:
     def _run_cloud_ar(self) -> None:
         assert self.client is not None
         self._start(autoregressive=True)
+        self._sent_at = time.monotonic()  # each token's "round" runs from the previous FINAL (or the open)
         while not self._finished:
             try:
                 final = self._await_final()
@@ -176,6 +202,8 @@ class EdgeSession:
             self._account(final)
             self.metrics.record_round(0, 0)
             self._commit((final.y,), final.round)
+            self._report_round(final, 0, None, 0.0, self._sent_at)
+            self._sent_at = time.monotonic()
             if final.finished:
                 self._finished = True
         self._close()
@@ -190,6 +218,7 @@ class EdgeSession:
         ds = self._draft_session()
         block: DraftBlock | None = None
         while not self._finished:
+            t_round = time.monotonic()
             if block is None:
                 block = self._timed_draft(ds, self._gamma(schedule.gamma))
             try:
@@ -206,6 +235,7 @@ class EdgeSession:
                 self.metrics.early_exit_misses += not hit
             self._commit(new, final.round)
             ds.commit(new)
+            self._report_round(final, block.gamma, early_msg, block.seconds, t_round)
             if final.finished:
                 self._finished = True
             if self._finished:
@@ -220,6 +250,7 @@ class EdgeSession:
         r = self._next_round
         self._next_round += 1
         self.client.send(p.Draft.from_block(self._sid, r, len(self.committed), block))
+        self._sent_at = time.monotonic()
         early: p.Early | None = None
         pre: DraftBlock | None = None
         deadline = time.monotonic() + self.config.reply_timeout_s
@@ -229,6 +260,7 @@ class EdgeSession:
                 continue
             if isinstance(msg, p.Early) and early is None:
                 early = msg
+                self._early_at = time.monotonic()
                 if self.config.mode == "sd_ee_predraft":
                     pre = self._predraft(block, msg)
             elif isinstance(msg, p.Final):
@@ -377,6 +409,18 @@ class EdgeSession:
     def _account(self, final: p.Final) -> None:
         self.metrics.target_busy_s += final.busy_s / final.batch
         self.metrics.target_forward_passes += 1
+
+    def _report_round(self, final: p.Final, gamma: int, early: p.Early | None, draft_s: float,
+                      t_round: float) -> None:
+        if self.on_round is None:
+            return
+        now = time.monotonic()
+        hit = early is not None and (early.n, early.y) == (final.n, final.y)
+        self.on_round(RoundEvent(
+            round=final.round, gamma=gamma, n_accepted=final.n, committed=len(self.committed),
+            early_sent=early is not None, early_hit=hit, draft_s=draft_s,
+            early_s=(self._early_at - self._sent_at) if early is not None else 0.0,
+            final_s=now - self._sent_at, server_s=final.busy_s, round_s=now - t_round))
 
     def _status(self, status: str) -> None:
         self._statuses.append((time.monotonic() - self._t0, status))

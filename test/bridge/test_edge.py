@@ -12,7 +12,7 @@ import zmq
 from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS
 from spec_decode_ros.bridge.client import CloudClient, CloudUnreachableError
-from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession, TokenEvent
+from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.types import Prompt, SamplingConfig
 
@@ -50,6 +50,27 @@ def test_every_mode_gives_the_target_output_and_streams_each_token_once(target, 
                 assert m.early_exit_hits + m.early_exit_misses > 0
             if mode != "edge_only":
                 assert m.target_busy_s > 0
+
+
+@pytest.mark.parametrize("mode", ["cloud_ar", "sd", "sd_ee_predraft"])
+def test_each_round_is_reported_with_what_it_committed_and_its_timings(target, draft, mode):
+    with serving(target) as server:
+        client = CloudClient(server.endpoint)
+        rounds: list[RoundEvent] = []
+        result = EdgeSession(client, draft, Prompt(PROMPTS[0]), EdgeConfig(mode=mode, max_new_tokens=MAX_NEW),
+                             on_round=rounds.append).run()
+        client.close()
+    m = result.metrics
+    assert rounds and rounds[-1].committed == len(result.tokens)
+    assert [r.committed for r in rounds] == sorted({r.committed for r in rounds})  # strictly growing
+    assert sum(r.gamma for r in rounds) == m.num_draft_tokens
+    assert sum(r.n_accepted for r in rounds) == m.num_accepted_tokens
+    assert sum(r.early_hit for r in rounds) == m.early_exit_hits
+    assert sum(r.early_sent and not r.early_hit for r in rounds) == m.early_exit_misses
+    for r in rounds:
+        assert 0 < r.final_s <= r.round_s and r.server_s > 0
+        assert (r.early_s > 0) == r.early_sent and r.early_s <= r.final_s
+        assert (r.gamma == 0) == (mode == "cloud_ar")
 
 
 def test_predraft_hits_are_used_and_the_output_stays_the_targets(target, draft, references):
