@@ -332,7 +332,8 @@ def resume_session(target: EarlyExitTarget, session: Any, committed: Sequence[in
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spec-decode cloud", description="Run the cloud verifier on ZeroMQ.")
     ap.add_argument("--model", required=True,
-                    help="target model folder (exit adapters beside it are loaded), or 'smollm2' for the zoo's target")
+                    help="target model folder (exit adapters beside it are loaded), 'embedded' for the bundled Go2 "
+                         "VLM target, or 'smollm2' for the zoo's target")
     ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s)")
     ap.add_argument("--max-batch", type=int, default=8, help="rows per batched verification (1: unbatched)")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for its batch to fill")
@@ -352,6 +353,10 @@ def resolve_target_path(name: str) -> str:
         from spec_decode_ros.decoding.zoo import smollm2_target_path
 
         return str(smollm2_target_path())
+    if name == "embedded":
+        from spec_decode_ros.embedded import default_target_path
+
+        return str(default_target_path())
     return name
 
 

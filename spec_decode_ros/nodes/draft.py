@@ -27,9 +27,9 @@ from std_msgs.msg import String, UInt64
 
 from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
-from spec_decode_ros.bridge.edge import EdgeConfig, EdgeResult, EdgeSession, TokenEvent
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.bridge.security import ClientSecurity
-from spec_decode_ros.decoding.types import Prompt
+from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run_node, time_to_ns
@@ -86,6 +86,7 @@ class DraftNode(Node):
         self.ready_after_ns = 0
         self.request_id = 0
         self.link_state = -1
+        self.link_published_at = 0.0
         self.running = True
         self.worker = threading.Thread(target=self.work, name="draft-worker", daemon=True)
         self.worker.start()
@@ -173,9 +174,14 @@ class DraftNode(Node):
             elif status == "connected":
                 self.publish_link(LinkStatus.STATE_CONNECTED, "cloud back", math.nan)
 
+        def on_round(event: RoundEvent) -> None:
+            self.publish_stats(request_id, event, session.metrics)
+            if time.monotonic() - self.link_published_at > self.heartbeat_s:  # a verdict is a heartbeat too
+                self.publish_link(LinkStatus.STATE_CONNECTED, "verdicts arriving", event.final_s * 1e3)
+
         prompt = Prompt(text=instruction, image=image_to_rgb(image))
         session = EdgeSession(self.client, self.draft, prompt, self.config, on_token=on_token, on_status=on_status,
-                              tokenizer=self.draft.tokenizer)
+                              on_round=on_round, tokenizer=self.draft.tokenizer)
         try:
             result = session.run()
         except CloudUnreachableError as err:
@@ -187,7 +193,6 @@ class DraftNode(Node):
             self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
             return
         self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
-        self.publish_stats(request_id, result)
         if self.wait_for_idle:
             with self.lock:
                 self.awaiting_done = request_id
@@ -202,20 +207,23 @@ class DraftNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         self.tokens.publish(msg)
 
-    def publish_stats(self, request_id: int, result: EdgeResult) -> None:
-        m = result.metrics
-        msg = DecodeStats(request_id=request_id, mode=self.mode, round=m.num_drafts,
-                          num_drafts=m.num_drafts, num_draft_tokens=m.num_draft_tokens,
-                          num_accepted_tokens=m.num_accepted_tokens, num_committed_tokens=len(result.tokens),
+    def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics) -> None:
+        """This round's figures plus the request's running totals (vLLM-style names)."""
+        msg = DecodeStats(request_id=request_id, mode=self.mode, round=event.round, draft_tokens=event.gamma,
+                          accepted_tokens=event.n_accepted, early_exit_sent=event.early_sent,
+                          early_exit_hit=event.early_hit, draft_ms=event.draft_s * 1e3, early_ms=event.early_s * 1e3,
+                          verify_ms=event.final_s * 1e3, server_ms=event.server_s * 1e3,
+                          round_ms=event.round_s * 1e3, num_drafts=m.num_drafts, num_draft_tokens=m.num_draft_tokens,
+                          num_accepted_tokens=m.num_accepted_tokens, num_committed_tokens=event.committed,
                           early_exit_hits=m.early_exit_hits, early_exit_misses=m.early_exit_misses,
                           acceptance_rate=float(m.acceptance_rate),
-                          mean_acceptance_length=float(m.mean_acceptance_length),
-                          round_ms=float(result.latency_s * 1000))
+                          mean_acceptance_length=float(m.mean_acceptance_length))
         msg.header.stamp = self.get_clock().now().to_msg()
         self.stats.publish(msg)
 
     def publish_link(self, state: int, detail: str, rtt_ms: float) -> None:
         self.link_state = state
+        self.link_published_at = time.monotonic()
         msg = LinkStatus(state=state, endpoint=self.endpoint, detail=detail, rtt_ms=float(rtt_ms))
         msg.header.stamp = self.get_clock().now().to_msg()
         self.link.publish(msg)

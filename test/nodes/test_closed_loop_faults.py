@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from std_msgs.msg import String
-from support.fixed_answer_vlm import SPEC, build_fixed_answer_vlm
+from support.fixed_answer_vlm import SPEC
 from support.node_process import node_process, output_of
 from support.ros import spinning_node, wait_for
 
@@ -34,26 +32,13 @@ def fake():
     go2.stop()
 
 
-@pytest.fixture(scope="module")
-def forward_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_fixed_answer_vlm(tmp_path_factory.mktemp("vlm") / "forward", "forward 2.0.")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def sport_calls(fake: FakeGo2, name: str, since: float = 0.0) -> list[float]:
     return [c.t for c in fake.calls if c.service == "sport" and c.name == name and c.t >= since]
 
 
-def test_killing_the_verifier_mid_run_stops_the_robot_within_the_deadman(fake: FakeGo2, forward_model: Path):
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    cloud = subprocess.Popen([sys.executable, "-m", "spec_decode_ros.cli", "cloud", "--model", str(forward_model),
-                              "--bind", endpoint, "--threads", "1"], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
+def test_killing_the_verifier_mid_run_stops_the_robot_within_the_deadman(fake: FakeGo2, forward_model: Path,
+                                                                         verifier: tuple[str, subprocess.Popen]):
+    endpoint, cloud = verifier
     go2 = {"network_interface": "lo", "go2_domain_id": GO2_DOMAIN}
     try:
         with node_process("spec_decode_ros.nodes.camera", source="go2", rate_hz=10.0, **go2), \
@@ -78,7 +63,6 @@ def test_killing_the_verifier_mid_run_stops_the_robot_within_the_deadman(fake: F
     finally:
         if cloud.poll() is None:
             cloud.kill()
-        cloud.wait()
     # forward 2.0 at 0.5 m/s would run for 4 s; the stop comes from the lost link, within the deadman
     assert t_stop - t_kill <= DEADMAN_S + 1.0, f"StopMove came {t_stop - t_kill:.2f} s after the kill"
     assert t_stop < first_move + 4.0
