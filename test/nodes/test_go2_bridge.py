@@ -88,7 +88,8 @@ def test_cloud_loss_stops_the_robot_mid_command(fake: FakeGo2, bridge: Harness):
     wait_for(lambda: "Move" in names(fake, t0), 30, "the first Move")
     bridge.link_state(LinkStatus.STATE_UNREACHABLE)
     wait_for(lambda: "StopMove" in after_first_move(fake, t0), 30, "StopMove after cloud loss")
-    stop_t = next(c.t for c in fake.calls if c.t >= t0 and c.name == "StopMove")
+    first_move = next(c.t for c in fake.calls if c.t >= t0 and c.name == "Move")
+    stop_t = next(c.t for c in fake.calls if c.t >= first_move and c.name == "StopMove")
     bridge.link_state(LinkStatus.STATE_CONNECTED)
     bridge.move(5, vx=0.2, duration=0.3)  # a new answer after the cloud came back
     wait_for(lambda: any(c.name == "Move" and c.params["x"] == pytest.approx(0.2) for c in fake.calls
