@@ -1,9 +1,10 @@
-"""Initialise the Go2 SDK's Cyclone DDS channel on a named network interface, once per process.
+"""Initialise the Go2 SDK's Cyclone DDS channel factory on a named network interface, once per process.
 
-The SDK's interface config makes Cyclone write a trace to a fixed ``/tmp/cdds.LOG`` shared by every
-process on the machine; we point it at a per-process file instead and keep it to warnings.
-Always name the interface (``lo`` for the fake Go2, the robot's ethernet interface on a Go2):
-without one Cyclone picks an interface itself and multicasts off the machine.
+``ChannelFactoryInitialize(domain, interface)`` builds a Cyclone config whose trace goes to a fixed
+``/tmp/cdds.LOG`` shared by every process on the machine; here it goes to a path of our choosing (by
+default a per-process file under ``$ROS_LOG_DIR``). Always name the interface (``lo`` for the fake Go2,
+the robot's ethernet interface on a Go2): without one Cyclone picks one itself and multicasts off the
+machine. The factory is a per-process singleton: the first call wins, later calls must agree with it.
 """
 
 from __future__ import annotations
@@ -18,31 +19,34 @@ _lock = threading.Lock()
 _initialised: tuple[int, str] | None = None
 
 
-def trace_path() -> Path:
+def default_trace_path() -> Path:
     base = Path(os.environ.get("ROS_LOG_DIR") or tempfile.gettempdir())
     return base / f"cdds-{os.getpid()}.log"
 
 
-def init_channel(interface: str, domain_id: int = 0) -> None:
-    """``ChannelFactoryInitialize(domain_id, interface)`` with a private trace file; idempotent.
+def init_channel(interface: str, domain_id: int = 0, trace_path: str | os.PathLike | None = None) -> bool:
+    """``ChannelFactoryInitialize(domain_id, interface)`` with Cyclone's trace at ``trace_path``.
 
-    Raises ValueError when called again with a different interface or domain (DDS allows one per process).
+    Returns True when this call initialised the factory, False when an earlier call with the same
+    interface and domain already had. Raises ValueError for a bad domain, no interface, or a second
+    call that disagrees with the first (DDS allows one factory per process).
     """
     global _initialised
     if not interface:
         raise ValueError("a network interface is required (e.g. 'lo' for the fake Go2, 'eth0' on the robot)")
+    if not 0 <= domain_id <= 232:
+        raise ValueError(f"DDS domain id must be 0..232, got {domain_id}")
     with _lock:
         if _initialised is not None:
             if _initialised != (domain_id, interface):
                 raise ValueError(f"Go2 DDS channel already initialised on {_initialised}, not {(domain_id, interface)}")
-            return
+            return False
         import unitree_sdk2py.core.channel as channel
 
-        trace = trace_path()
+        trace = Path(trace_path) if trace_path is not None else default_trace_path()
         trace.parent.mkdir(parents=True, exist_ok=True)
-        config = re.sub(r"<OutputFile>.*?</OutputFile>", f"<OutputFile>{trace}</OutputFile>",
-                        channel.ChannelConfigHasInterface)
-        channel.ChannelConfigHasInterface = config.replace("<Verbosity>config</Verbosity>",
-                                                           "<Verbosity>warning</Verbosity>")
+        channel.ChannelConfigHasInterface = re.sub(r"<OutputFile>.*?</OutputFile>", f"<OutputFile>{trace}</OutputFile>",
+                                                   channel.ChannelConfigHasInterface)
         channel.ChannelFactoryInitialize(domain_id, interface)
         _initialised = (domain_id, interface)
+        return True

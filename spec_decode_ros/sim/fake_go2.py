@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from spec_decode_ros.control.limits import get_limits
+from spec_decode_ros.go2.channel import init_channel
 from spec_decode_ros.sim.episode import SPLITS, layout_seed
 from spec_decode_ros.sim.expert import instruction_for
 from spec_decode_ros.sim.jpeg import encode_jpeg
-from spec_decode_ros.sim.sdk_channel import init_channel
 from spec_decode_ros.sim.world import Go2World, Layout, random_layout
 
 API_DAMP, API_BALANCESTAND, API_STOPMOVE, API_STANDUP, API_RECOVERYSTAND, API_MOVE = 1001, 1002, 1003, 1004, 1006, 1008

@@ -4,6 +4,7 @@ dead link stops the robot; shutdown stops it too."""
 
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
@@ -66,7 +67,7 @@ def bridge(fake: FakeGo2):
 
 
 def test_command_moves_for_its_duration_then_stops_once(fake: FakeGo2, bridge: Harness):
-    x0 = fake.state()["pose"][0]
+    x0, y0, yaw0 = fake.state()["pose"]
     t0 = fake.calls[-1].t if fake.calls else 0.0
     bridge.link_state(LinkStatus.STATE_CONNECTED)
     bridge.move(1, vx=0.5, duration=0.6)
@@ -76,7 +77,8 @@ def test_command_moves_for_its_duration_then_stops_once(fake: FakeGo2, bridge: H
     assert calls[-1] == "StopMove" and calls.count("StopMove") == 1
     moves = [c.params for c in fake.calls if c.t >= t0 and c.name == "Move"]
     assert all(m["x"] == pytest.approx(0.5) and m["y"] == 0 and m["z"] == 0 for m in moves)
-    assert fake.state()["pose"][0] > x0 + 0.1  # the robot went forward
+    x1, y1, _ = fake.state()["pose"]
+    assert (x1 - x0) * math.cos(yaw0) + (y1 - y0) * math.sin(yaw0) > 0.15  # it went forward (0.3 m commanded)
     wait_for(lambda: len(bridge.executed) == 1, 30, "the executed command")
     assert bridge.executed[0].request_id == 1 and bridge.executed[0].image_stamp.sec == 1
 
