@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target-steps", type=int, default=1000)
     p.add_argument("--draft-steps", type=int, default=400)
     p.add_argument("--adapter-steps", type=int, default=1000)
+    p.add_argument("--adapter-examples", type=int, default=2048, help="simulator examples for the exit adapters")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--new-per-step", type=int, default=16, help="fresh simulator examples joining the pool per step")
@@ -117,7 +118,8 @@ def train_adapters(args: argparse.Namespace, target_folder: Path) -> dict[str, o
 
     return train_exit_adapters(target_folder, steps=args.adapter_steps, seed=args.seed, image_size=TARGET_SPEC.image_size,
                                stream_seeds=[args.seed * 1000 + 200 + i for i in range(args.workers)],
-                               batch_size=args.batch_size)
+                               batch_size=args.batch_size, train_examples=args.adapter_examples,
+                               heldout_examples=args.heldout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         summary["draft"] = {"steps": rep.steps, "seconds": round(rep.seconds, 1),
                             "val_agreement_with_target": rep.heldout_accuracy}
     summary["total_seconds"] = round(time.perf_counter() - t0, 1)
+    if "adapters" in stages:
+        (target_folder / "exit_adapters_training.json").write_text(json.dumps(summary["adapters"], indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     return 0
 

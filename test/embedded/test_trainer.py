@@ -31,14 +31,14 @@ def test_target_training_lowers_the_answer_loss_and_checkpoints():
     with torch.no_grad():
         before = float(target_loss(model, training_batch(proc, probe)))
     seen = []
-    cfg = TrainConfig(steps=40, batch_size=16, lr=3e-3, warmup_steps=4, new_per_step=4, warm_pool=32,
-                      eval_every=20, stop_accuracy=None)
+    cfg = TrainConfig(steps=24, batch_size=16, lr=5e-3, warmup_steps=4, new_per_step=4, warm_pool=32,
+                      eval_every=12, stop_accuracy=None)
     with StreamPrefetcher([3], split="train", image_size=32) as stream:
         report = train(model, proc, stream, probe[:4], cfg, desc="test", on_eval=lambda r: seen.append(r.steps))
     with torch.no_grad():
         after = float(target_loss(model, training_batch(proc, probe)))
-    assert report.steps == 40 and seen == [20, 40]
-    assert report.fresh_examples == 32 + 40 * 4
+    assert report.steps == 24 and seen == [12, 24]
+    assert report.fresh_examples == 32 + 24 * 4
     assert after < 0.8 * before
 
 

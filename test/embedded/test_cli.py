@@ -1,0 +1,43 @@
+"""``spec-decode train`` and ``spec-decode eval`` end to end, at toy sizes (a few steps, few examples)."""
+
+from __future__ import annotations
+
+import json
+
+from transformers import LlavaForConditionalGeneration
+
+from spec_decode_ros.decoding.adapters import ExitAdapters
+from spec_decode_ros.embedded import DRAFT_NAME, TARGET_NAME
+from spec_decode_ros.embedded import evaluate as evaluate_cli
+from spec_decode_ros.embedded import train as train_cli
+
+
+def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
+    rc = train_cli.main(["--out", str(tmp_path), "--target-steps", "2", "--draft-steps", "2", "--adapter-steps", "5",
+                         "--adapter-examples", "16", "--batch-size", "8", "--heldout", "8", "--warm-pool", "16",
+                         "--new-per-step", "4", "--eval-every", "2"])
+    assert rc == 0
+    capsys.readouterr()
+    target, draft = tmp_path / TARGET_NAME, tmp_path / DRAFT_NAME
+    assert isinstance(LlavaForConditionalGeneration.from_pretrained(target), LlavaForConditionalGeneration)
+    assert ExitAdapters.exists(target) and (draft / "model.safetensors").is_file()
+    meta = json.loads((target / "training.json").read_text())
+    assert meta["report"]["steps"] == 2 and meta["spec"]["image_size"] == 96
+
+    rc = evaluate_cli.main(["--target", str(target), "--draft", str(draft), "--n", "8", "--n-spec", "2",
+                            "--episodes", "1", "--json"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{\n"):])
+    assert report["target_accuracy"]["n"] == 8
+    assert report["speculative"]["outputs_differing_from_target"] == 0
+    assert report["speculative"]["exit_layers"] == [2]
+    assert 0.0 <= report["closed_loop"]["success_rate"] <= 1.0
+
+
+def test_train_rejects_unknown_stages_and_eval_a_missing_model(tmp_path, capsys):
+    assert train_cli.main(["--out", str(tmp_path), "--stages", "target,dessert"]) == 2
+    assert "dessert" in capsys.readouterr().err
+    assert train_cli.main(["--out", str(tmp_path), "--stages", "draft"]) == 1
+    assert evaluate_cli.main(["--target", str(tmp_path / "nothing"), "--draft", str(tmp_path / "nothing")]) == 1
+    assert "config.json" in capsys.readouterr().err
