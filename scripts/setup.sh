@@ -53,7 +53,8 @@ if ! fresh messages "$msg_hash" || ! "$VENV/bin/python" -c 'import spec_decode_r
   NPINC=$("$VENV/bin/python" -c "import numpy; print(numpy.get_include())")
   grep -rl '/opt/python/cp311-cp311/' "$VENV/share" --include='*.cmake' 2>/dev/null | xargs -r sed -i \
     -e "s#/opt/python/cp311-cp311/include/python3.11#$PYINC#g" \
-    -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$NPINC#g"
+    -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$NPINC#g" \
+    || true  # nothing left to patch on a rebuild
   cmake -S . -B build -DCMAKE_PREFIX_PATH="$VENV" -DCMAKE_INSTALL_PREFIX="$VENV" \
     -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF -DINSTALL_PYTHON_SOURCES=OFF \
     -DCMAKE_BUILD_TYPE=Release > build.log 2>&1 || { cat build.log; exit 1; }
