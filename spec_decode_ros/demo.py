@@ -14,22 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-from spec_decode_ros.procs import ProcessGroup, ros_environment
+from spec_decode_ros.procs import ProcessGroup, free_port, ros_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES = ("camera", "draft", "motion", "go2_bridge", "recorder")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def model_image_size(model_dir: Path, default: int = 96) -> int:

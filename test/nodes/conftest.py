@@ -3,7 +3,6 @@ process serving it."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,16 +11,12 @@ from pathlib import Path
 import pytest
 from support.fixed_answer_vlm import build_fixed_answer_vlm
 
+from spec_decode_ros.procs import free_port
+
 
 @pytest.fixture(scope="session")
 def forward_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_fixed_answer_vlm(tmp_path_factory.mktemp("vlm") / "forward", "forward 2.0.")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
