@@ -25,6 +25,7 @@ class Example:
     image: np.ndarray
     instruction: str
     answer: str
+    object_map: np.ndarray | None = None  # (H, W) uint8 landmark kind per pixel, for auxiliary training only
 
 
 def _check_images(images: Sequence[np.ndarray]) -> None:

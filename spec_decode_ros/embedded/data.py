@@ -9,6 +9,7 @@ is seen a few times, and the pool keeps moving, so the model cannot memorise a f
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import queue
@@ -21,15 +22,18 @@ from spec_decode_ros.embedded.batching import Example
 _STOP = "__stop__"
 
 
-def iter_examples(seed: int, split: str, image_size: int, jpeg_quality: int | None) -> Iterator[Example]:
-    """Examples of one simulator stream, rendered at ``image_size``×``image_size``."""
+def iter_examples(seed: int, split: str, image_size: int, jpeg_quality: int | None, *,
+                  object_maps: bool = False) -> Iterator[Example]:
+    """Examples of one simulator stream, rendered at ``image_size``×``image_size`` (with object maps if asked)."""
     from spec_decode_ros.sim.dataset import sample_stream
 
-    kwargs: dict[str, object] = {"split": split, "width": image_size, "height": image_size}
+    kwargs: dict[str, object] = {"split": split, "width": image_size, "height": image_size,
+                                 "object_maps": object_maps}
     if jpeg_quality is not None:
         kwargs["jpeg_quality"] = jpeg_quality
     for sample in sample_stream(seed, **kwargs):
-        yield Example(image=np.ascontiguousarray(sample.image), instruction=sample.instruction, answer=sample.answer)
+        yield Example(image=np.ascontiguousarray(sample.image), instruction=sample.instruction, answer=sample.answer,
+                      object_map=sample.object_map)
 
 
 def take_examples(seed: int, split: str, n: int, image_size: int, jpeg_quality: int | None = None) -> list[Example]:
@@ -49,20 +53,22 @@ def _worker(source: Source, seed: int, split: str, image_size: int, jpeg_quality
     os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         for example in source(seed, split, image_size, jpeg_quality):
-            out.put((example.image, example.instruction, example.answer))
+            out.put((example.image, example.instruction, example.answer, example.object_map))
     except Exception as exc:  # surfaced to the trainer by take()
-        out.put((_STOP, f"{type(exc).__name__}: {exc}", ""))
+        out.put((_STOP, f"{type(exc).__name__}: {exc}", "", None))
         raise
-    out.put((_STOP, "stream ended", ""))
+    out.put((_STOP, "stream ended", "", None))
 
 
 class StreamPrefetcher:
     """Background workers rendering simulator examples ahead of the trainer, in a reproducible order."""
 
     def __init__(self, seeds: Sequence[int], *, split: str, image_size: int, jpeg_quality: int | None = None,
-                 queue_size: int = 2048, source: Source = iter_examples) -> None:
+                 queue_size: int = 2048, source: Source = iter_examples, object_maps: bool = False) -> None:
         if not seeds:
             raise ValueError("StreamPrefetcher: give at least one seed")
+        if object_maps:
+            source = functools.partial(source, object_maps=True)
         ctx = mp.get_context("spawn")
         self._queues: list[mp.Queue] = [ctx.Queue(maxsize=queue_size) for _ in seeds]
         self._procs = [
@@ -80,12 +86,12 @@ class StreamPrefetcher:
         while len(out) < n:
             q = self._queues[self._next % len(self._queues)]
             try:
-                image, instruction, answer = q.get(timeout=timeout_s)
+                image, instruction, answer, object_map = q.get(timeout=timeout_s)
             except queue.Empty as exc:
                 raise TimeoutError(f"simulator worker {self._next % len(self._queues)} gave nothing in {timeout_s} s") from exc
             if isinstance(image, str) and image == _STOP:
                 raise RuntimeError(f"simulator worker stopped: {instruction}")
-            out.append(Example(image=image, instruction=instruction, answer=answer))
+            out.append(Example(image=image, instruction=instruction, answer=answer, object_map=object_map))
             self._next += 1
         self.produced += n
         return out

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--new-per-step", type=int, default=16, help="fresh simulator examples joining the pool per step")
     p.add_argument("--warm-pool", type=int, default=1024, help="examples rendered before a stage's first step")
     p.add_argument("--workers", type=int, default=1, help="simulator worker processes")
+    p.add_argument("--object-map-weight", type=float, default=0.5,
+                   help="weight of the auxiliary which-landmark-is-in-each-patch loss (0: off)")
     p.add_argument("--heldout", type=int, default=256, help="validation examples for early stopping")
     p.add_argument("--stop-accuracy", type=float, default=0.985, help="stop a stage at this held-out exact match")
     p.add_argument("--eval-every", type=int, default=250)
@@ -60,14 +62,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace, steps: int, seed: int) -> TrainConfig:
     return TrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, new_per_step=args.new_per_step,
-                       warm_pool=args.warm_pool,
+                       warm_pool=args.warm_pool, object_map_weight=args.object_map_weight,
                        eval_every=args.eval_every, stop_accuracy=args.stop_accuracy, seed=seed,
                        warmup_steps=min(100, max(1, steps // 10)))
 
 
 def _stream(args: argparse.Namespace, spec: VLMSpec, stage: int) -> StreamPrefetcher:
     seeds = [args.seed * 1000 + stage * 100 + i for i in range(args.workers)]
-    return StreamPrefetcher(seeds, split=TRAIN_SPLIT, image_size=spec.image_size)
+    return StreamPrefetcher(seeds, split=TRAIN_SPLIT, image_size=spec.image_size,
+                            object_maps=args.object_map_weight > 0)
 
 
 def _save(model: torch.nn.Module, processor: object, folder: Path, spec: VLMSpec, report: TrainReport,

@@ -8,6 +8,9 @@ stopping early once it reaches ``stop_accuracy`` (a deterministic rule: runs sta
 * target: cross-entropy on the answer tokens and EOS only (``labels`` from ``training_batch``);
 * draft: KL(target ‖ draft) on the same answer positions plus cross-entropy on the target's
   argmax there, i.e. the draft learns what the target would say, not what the expert said.
+
+With ``object_map_weight > 0`` both add the ``ObjectMapProbe`` loss (which landmark each image patch
+shows, from the simulator's exact object maps) to make the vision features learn colour and shape fast.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from transformers import BatchFeature, PreTrainedModel, ProcessorMixin
 from spec_decode_ros.embedded.batching import IGNORE_INDEX, Example, training_batch
 from spec_decode_ros.embedded.data import ReplayPool, StreamPrefetcher
 from spec_decode_ros.embedded.inference import exact_match
+from spec_decode_ros.embedded.object_maps import ObjectMapProbe
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class TrainConfig:
     warm_pool: int = 1024  # examples rendered before the first step
     eval_every: int = 250
     stop_accuracy: float | None = 0.985  # stop once held-out exact match reaches this
+    object_map_weight: float = 0.0  # weight of the auxiliary object-map loss (0: off; examples need object maps)
     seed: int = 0
 
 
@@ -109,8 +114,10 @@ def train(model: PreTrainedModel, processor: ProcessorMixin, stream: StreamPrefe
     reference = list(heldout_labels) if heldout_labels is not None else [e.answer for e in heldout]
     eval_set = [Example(e.image, e.instruction, a) for e, a in zip(heldout, reference, strict=True)]
     distill = make_distill_loss(*distill_from) if distill_from is not None else None
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embed" in n]
+    probe = ObjectMapProbe(model) if cfg.object_map_weight > 0 else None
+    params = list(model.named_parameters()) + (list(probe.named_parameters()) if probe is not None else [])
+    decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
+    no_decay = [p for n, p in params if p.ndim < 2 or "embed" in n]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
     pool = ReplayPool(cfg.pool_capacity, seed=cfg.seed)
@@ -128,6 +135,8 @@ def train(model: PreTrainedModel, processor: ProcessorMixin, stream: StreamPrefe
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         loss = distill(model, batch, examples) if distill is not None else target_loss(model, batch)
+        if probe is not None:
+            loss = loss + cfg.object_map_weight * probe.loss(examples)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -150,6 +159,8 @@ def train(model: PreTrainedModel, processor: ProcessorMixin, stream: StreamPrefe
                 break
         bar.set_postfix(loss=f"{smooth:.4f}", acc=f"{report.heldout_accuracy:.3f}", lr=f"{lr_at(step, cfg):.1e}")
     bar.close()
+    if probe is not None:
+        probe.close()
     model.eval()
     report.seconds = time.perf_counter() - start
     return report

@@ -7,6 +7,8 @@ one sample, labelled with the expert's answer for that state. With probability
 ``perturb_prob`` a step executes a perturbed version of the expert's commands instead (amounts
 scaled by 0.5..1.5 and an extra random turn, or one random command), so the model also sees the
 recoverable mistakes it will make itself. Images pass the JPEG round trip of the robot's camera path.
+With ``object_maps=True`` each sample also carries the exact per-pixel landmark map of its image
+(``Go2World.render_object_map``), for auxiliary supervision of a model's vision features.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Sample:
     answer: str
     target: Landmark
     meta: dict = field(default_factory=dict, compare=False)
+    object_map: np.ndarray | None = field(default=None, compare=False)  # (H, W) uint8, see render_object_map
 
 
 def _perturbed(commands: list[Command], rng: np.random.Generator) -> list[Command]:
@@ -74,6 +77,7 @@ def sample_stream(
     facing_start: float = 0.5,
     max_steps: int = 12,
     limits: str = "go2_sport",
+    object_maps: bool = False,
 ) -> Iterator[Sample]:
     """Endless samples, deterministic per ``(seed, split)``; see the module docstring.
 
@@ -121,7 +125,8 @@ def sample_stream(
                 }
                 if commands != [SEARCH_TURN] or rng.random() < search_keep:
                     image = jpeg_round_trip(world.render(), jpeg_quality)
-                    yield Sample(image, instruction, format_answer(commands), target, meta)
+                    object_map = world.render_object_map() if object_maps else None
+                    yield Sample(image, instruction, format_answer(commands), target, meta, object_map)
                 if commands[0].action == "stop":
                     break
                 perturbed_before = False

@@ -33,6 +33,8 @@ COLORS: dict[str, tuple[float, float, float]] = {
     "purple": (0.60, 0.10, 0.80),
 }
 SHAPES: tuple[str, ...] = ("box", "ball", "cylinder")
+# every (colour, shape) a landmark can be; object maps label pixels 1 + index here (0 = floor or sky)
+LANDMARK_KINDS: tuple[tuple[str, str], ...] = tuple((c, s) for c in COLORS for s in SHAPES)
 LANDMARK_SIZE = 0.6  # footprint width (m) used by random layouts
 # silhouettes that differ even a few pixels wide: boxes are flat (wide), balls round, cylinders tall
 BOX_HEIGHT_RATIO = 0.6
@@ -265,6 +267,9 @@ class Go2World:
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
         self._camera_id = self.model.camera("front").id
+        self._kind_by_geom = np.zeros(self.model.ngeom, dtype=np.uint8)  # geom id -> 1 + LANDMARK_KINDS index
+        for kind, (_, geom_id) in self._geoms.items():
+            self._kind_by_geom[geom_id] = 1 + LANDMARK_KINDS.index(kind)
         self._velocity = (0.0, 0.0, 0.0)
         self._pose = (0.0, 0.0, 0.0)
         self.time = 0.0
@@ -367,6 +372,20 @@ class Go2World:
         """The front camera image, (H, W, 3) uint8 RGB."""
         self._renderer.update_scene(self.data, camera=self._camera_id, scene_option=self._scene_option)
         return self._renderer.render().copy()
+
+    def render_object_map(self) -> np.ndarray:
+        """What each pixel of ``render()`` shows: (H, W) uint8, 0 = floor or sky, k = ``LANDMARK_KINDS[k - 1]``."""
+        self._renderer.enable_segmentation_rendering()
+        try:
+            self._renderer.update_scene(self.data, camera=self._camera_id, scene_option=self._scene_option)
+            seg = self._renderer.render()  # (H, W, 2) int32: object id, object type (-1 where nothing)
+        finally:
+            self._renderer.disable_segmentation_rendering()
+        ids, types = seg[..., 0], seg[..., 1]
+        is_geom = (types == int(mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0)
+        out = np.zeros(ids.shape, dtype=np.uint8)
+        out[is_geom] = self._kind_by_geom[ids[is_geom]]
+        return out
 
     def close(self) -> None:
         self._renderer.close()

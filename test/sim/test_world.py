@@ -10,6 +10,7 @@ import pytest
 from spec_decode_ros.sim.world import (
     ARENA_HALF,
     COLORS,
+    LANDMARK_KINDS,
     NOSE_OFFSET,
     SHAPES,
     Go2World,
@@ -117,6 +118,23 @@ def test_camera_sees_what_is_in_front_and_not_the_robot(world):
     # the robot's own body is hidden: with nothing in view, the bottom rows are plain floor
     bottom = image[-8:].reshape(-1, 3).astype(int)
     assert bottom.std(axis=0).max() < 12
+
+
+def test_object_map_labels_exactly_the_pixels_of_each_landmark(world):
+    box, ball = Landmark("red", "box", 1.5, 0.4), Landmark("blue", "ball", 2.0, -0.6)
+    world.reset(Layout((box, ball), 0.0, 0.0, 0.0))
+    image, labels = world.render(), world.render_object_map()
+    assert labels.shape == image.shape[:2] and labels.dtype == np.uint8
+    red_k, blue_k = 1 + LANDMARK_KINDS.index(("red", "box")), 1 + LANDMARK_KINDS.index(("blue", "ball"))
+    assert set(np.unique(labels)) == {0, red_k, blue_k}
+    w = image.shape[1]
+    assert (labels[:, : w // 2] == red_k).sum() > (labels[:, w // 2:] == red_k).sum()  # the box is to the left
+    assert image[labels == red_k].mean(axis=0).argmax() == 0  # red pixels where the map says red box
+    assert image[labels == blue_k].mean(axis=0).argmax() == 2
+    assert red_fraction(image[labels == 0][None]) == 0.0  # nothing red outside the box's pixels
+    world.set_pose(0.0, 0.0, math.pi)  # facing away: only floor and sky
+    assert not world.render_object_map().any()
+    assert world.render().shape == image.shape  # normal rendering is back after the segmentation pass
 
 
 def test_visibility_accounts_for_occlusion(world):
