@@ -38,6 +38,11 @@ class MotionSequencer(Generic[Tag]):
     def idle(self) -> bool:
         return self._active is None and not self._queue
 
+    def remaining_s(self, now: float) -> float:
+        """Seconds of motion left at ``now``: the rest of the active motion plus everything queued."""
+        active = max(0.0, self._active[2] - now) if self._active is not None else 0.0
+        return active + sum(motion.duration_s for motion, _ in self._queue)
+
     def submit(self, motion: Motion, tag: Tag, *, replace: bool) -> None:
         """Queue a motion; ``replace`` drops the rest of the current answer first (a newer answer)."""
         if replace:

@@ -6,7 +6,8 @@ stamped when its first Move was sent, for latency analysis.
 
 Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``go2_domain_id``
 (0 on the robot), ``rate_hz``,
-``deadman_s`` (stop when no LinkStatus CONNECTED / command for this long), ``require_link``.
+``deadman_s`` (``control.deadman.Deadman``: stop when no LinkStatus CONNECTED or command for this long,
+or when motions outlast their duration by this much), ``require_link`` (False: only the latter).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from rclpy.node import Node
 
 from spec_decode_ros import topics
+from spec_decode_ros.control.deadman import STALE, Deadman
 from spec_decode_ros.control.primitives import STOP_MOTION, Motion
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.clients import Go2Sport
@@ -34,7 +36,7 @@ class Go2Bridge(Node):
         self.sport = Go2Sport(interface, domain_id=domain)
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
-        self.alive_at = time.monotonic() if not self.require_link else float("-inf")
+        self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
         self.link_state = LinkStatus.STATE_CONNECTING
         self.executed = self.create_publisher(LocomotionCommand, topics.EXECUTED, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
@@ -52,23 +54,28 @@ class Go2Bridge(Node):
             self.get_logger().error(f"ignoring command with unknown action {msg.action!r}")
             return
         self.request_id = msg.request_id
-        self.alive_at = time.monotonic()  # a fresh command proves the pipeline upstream is alive now
+        self.deadman.link_ok()  # a fresh command proves the pipeline upstream is alive now
+        self.deadman.command(self.seq.remaining_s(time.monotonic()))
         self.tick()
 
     def on_link(self, msg: LinkStatus) -> None:
         self.link_state = msg.state
         if msg.state == LinkStatus.STATE_CONNECTED:
-            self.alive_at = time.monotonic()
-        elif msg.state == LinkStatus.STATE_UNREACHABLE and not self.seq.idle:
-            self.get_logger().warning(f"cloud unreachable ({msg.detail}): stopping")
-            self.seq.stop()
-            self.tick()
+            self.deadman.link_ok()
+        elif msg.state == LinkStatus.STATE_UNREACHABLE:
+            self.deadman.link_lost(f"cloud unreachable: {msg.detail}")
+            if not self.seq.idle:
+                self.get_logger().warning(f"cloud unreachable ({msg.detail}): stopping")
+                self.seq.stop()
+                self.tick()
 
     def tick(self) -> None:
         now = time.monotonic()
-        if self.require_link and now - self.alive_at > self.deadman_s and not self.seq.idle:
-            self.get_logger().warning(f"no live link for {now - self.alive_at:.1f} s (deadman): stopping")
-            self.seq.stop()
+        if not self.seq.idle:
+            event = self.deadman.check()
+            if event is not None and (self.require_link or event.reason == STALE):
+                self.get_logger().warning(f"deadman ({event.reason}): {event.detail}: stopping")
+                self.seq.stop()
         step = self.seq.step(now)
         if step.motion is not None:
             self.sport.move(step.motion.vx, step.motion.vy, step.motion.vyaw)

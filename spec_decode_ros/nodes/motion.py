@@ -5,8 +5,10 @@ command is turned into a timed motion at the profile's nominal speeds, clamped t
 limits (Go2 sport mode on the robot, CHAMP's lower caps in Gazebo) and published at once on the
 motion topic. Text that is not a command moves nothing. The same motions drive ``cmd_vel``
 (Twist, for Gazebo/CHAMP) through ``control.sequencer``; ``motion/done`` reports each answer whose
-execution ended, so the draft node can look again. Deadman: a request whose tokens stop arriving,
-a link reported unreachable, or a link heartbeat older than ``deadman_s`` → an explicit stop.
+execution ended, so the draft node can look again. Deadman (``control.deadman.Deadman``, checked while
+anything streams or moves): tokens of a streaming request that stop arriving for ``deadman_s``, motions
+that outlast their own duration by ``deadman_s``, a link reported unreachable, or a link heartbeat
+older than ``deadman_s`` → an explicit stop.
 
 Parameters: ``limits`` (go2_sport | champ), ``deadman_s``, ``publish_cmd_vel``, ``cmd_vel_rate_hz``.
 """
@@ -20,6 +22,7 @@ from rclpy.node import Node
 from std_msgs.msg import UInt64
 
 from spec_decode_ros import topics
+from spec_decode_ros.control.deadman import Deadman
 from spec_decode_ros.control.limits import get_limits
 from spec_decode_ros.control.primitives import Motion, to_motion
 from spec_decode_ros.control.sequencer import MotionSequencer
@@ -44,8 +47,7 @@ class MotionNode(Node):
         self.parser: StreamingCommandParser | None = None
         self.request: TokenStream | None = None  # first message of the request being parsed
         self.streaming = False  # tokens of the current request are still coming
-        self.last_token_at = 0.0
-        self.link_alive_at = time.monotonic()
+        self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
         self.pending_done: list[int] = []  # requests whose motions are queued, to report when they end
         self.create_timer(1.0 / rate, self.tick)
         self.get_logger().info(f"motion: limits {self.limits.name}, deadman {self.deadman_s} s")
@@ -59,7 +61,7 @@ class MotionNode(Node):
             self.request, self.streaming = msg, True
         if not self.streaming:
             return  # this request was cut off (deadman) or has ended
-        self.last_token_at = time.monotonic()
+        self.deadman.command()  # the stream is fresh: more tokens are due within deadman_s
         for parsed in self.parser.feed(msg.text):
             self.emit(parsed)
         if msg.final:
@@ -67,6 +69,7 @@ class MotionNode(Node):
                 self.emit(parsed)
             self.streaming = False
             self.pending_done.append(int(msg.request_id))
+            self.deadman.command(self.seq.remaining_s(time.monotonic()))  # fresh until its motions end
 
     def on_reject(self, rejection: Rejection) -> None:
         self.get_logger().warning(f"not a command, nothing moves: {rejection.text!r} ({rejection.reason})")
@@ -87,8 +90,9 @@ class MotionNode(Node):
     # --- safety -------------------------------------------------------------------------------------
     def on_link(self, msg: LinkStatus) -> None:
         if msg.state == LinkStatus.STATE_CONNECTED:
-            self.link_alive_at = time.monotonic()
+            self.deadman.link_ok()
         elif msg.state == LinkStatus.STATE_UNREACHABLE:
+            self.deadman.link_lost(f"cloud unreachable: {msg.detail}")
             self.stop(f"cloud unreachable: {msg.detail}")
 
     def stop(self, reason: str) -> None:
@@ -109,10 +113,10 @@ class MotionNode(Node):
 
     def tick(self) -> None:
         now = time.monotonic()
-        if self.streaming and now - self.last_token_at > self.deadman_s:
-            self.stop(f"token stream stale for {now - self.last_token_at:.1f} s")
-        elif now - self.link_alive_at > self.deadman_s and (self.streaming or not self.seq.idle):
-            self.stop(f"no link heartbeat for {now - self.link_alive_at:.1f} s")
+        if self.streaming or not self.seq.idle:
+            event = self.deadman.check()
+            if event is not None:
+                self.stop(f"deadman ({event.reason}): {event.detail}")
         step = self.seq.step(now)
         if self.publish_cmd_vel and (step.motion is not None or step.stopped):
             m = step.motion or Motion(0.0, 0.0, 0.0, 0.0)

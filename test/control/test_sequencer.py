@@ -54,3 +54,17 @@ def test_stop_while_moving_is_reported_and_nothing_resumes():
     s = seq.step(0.1)
     assert s.motion is None and s.stopped
     assert seq.step(5.0).motion is None
+
+
+def test_remaining_time_counts_the_active_rest_and_the_queue():
+    seq: MotionSequencer[str] = MotionSequencer()
+    assert seq.remaining_s(0.0) == 0.0
+    seq.submit(TURN, "a0", replace=True)
+    seq.submit(FORWARD, "a1", replace=False)
+    assert seq.remaining_s(0.0) == 3.0  # nothing started yet: both durations
+    seq.step(0.0)
+    assert seq.remaining_s(0.25) == 2.75
+    seq.step(1.5)
+    assert seq.remaining_s(1.5) == 2.0  # the forward motion started at this step
+    seq.stop()
+    assert seq.remaining_s(1.6) == 0.0
