@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--cloud-cpu", type=int, default=1)
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
+                    help="the cloud pads each target forward to this long (emulating a large GPU target; 0: real)")
     ap.add_argument("--robots", default="", help="many-robot mode: e.g. 1,2,4,8 concurrent robot processes")
     ap.add_argument("--robot-mode", default="sd_ee_predraft", choices=MODES, help="mode of the many robots")
     ap.add_argument("--latency-target-ms", type=float, default=250.0, help="per-token target for capacity")
@@ -140,6 +142,7 @@ def _run_phases(jobs: list[RobotJob], active: list[int], before: Callable[[int],
 def _with_cloud(args: argparse.Namespace, target: str, max_batch: int, log_dir: Path, name: str) -> CloudProcess:
     return CloudProcess(target, free_endpoint(), "--cpus", str(args.cloud_cpu), "--max-batch", str(max_batch),
                         "--max-wait-ms", str(args.max_wait_ms), "--max-sessions", "256",
+                        "--emulate-forward-ms", str(args.emulate_forward_ms),
                         log=log_dir / f"cloud_{name}.log")
 
 
@@ -287,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     config = {"target": target, "draft": draft, "rtt_ms": args.rtt_ms, "jitter_ms": args.jitter_ms,
               "bandwidth_mbps": args.bandwidth_mbps, "gamma": args.gamma, "max_new_tokens": args.max_new_tokens,
               "prompts": args.prompts, "sim_prompts": args.sim_prompts, "robot_cpu": args.robot_cpu, "cloud_cpu": args.cloud_cpu,
-              "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "threads_per_process": 1}
+              "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "threads_per_process": 1,
+              "emulate_forward_ms": args.emulate_forward_ms}
     if args.robots:
         config.update(robot_mode=args.robot_mode, latency_target_ms=args.latency_target_ms)
         print(f"many robots ({args.robots}) in mode {args.robot_mode}, RTT {args.rtt_ms} ms", flush=True)

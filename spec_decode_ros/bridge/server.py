@@ -50,6 +50,9 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     security: ServerSecurity | None = None
     housekeeping_s: float = 0.5
+    # emulation of a larger target (benchmarks): every forward lasts at least this long, its early verdict
+    # goes out no sooner than the exit layer's share of it (0: off, the model's own time)
+    forward_floor_s: float = 0.0
 
 
 @dataclass
@@ -215,6 +218,7 @@ class VerifierServer:
         except Exception:
             self.target.close(session)
             raise
+        self._pad(t0, self.config.forward_floor_s)
         busy = time.perf_counter() - t0
         self.stats.busy_s += busy  # prefill is cloud work too; ``forwards`` counts verifications only
         entry = SessionEntry(sid=msg.session, route=route, owner=owner, target=session, request=msg)
@@ -239,6 +243,13 @@ class VerifierServer:
         return len(committed)
 
     # ------------------------------------------------------------------------------------------ batches
+    @staticmethod
+    def _pad(t0: float, floor_s: float) -> None:
+        """Sleep until ``floor_s`` after ``t0`` (``forward_floor_s`` emulation; nothing when already later)."""
+        left = t0 + floor_s - time.perf_counter()
+        if left > 0:
+            time.sleep(left)
+
     def _run_batch(self, batch: list[Request[SessionEntry]]) -> None:
         batch = [r for r in batch if r.sid in self.table and self.table.get(r.sid, r.entry.owner) is r.entry]
         if not batch:
@@ -249,6 +260,7 @@ class VerifierServer:
         started = time.monotonic()
 
         def on_early(verdicts: list[Verdict]) -> None:
+            self._pad(t0, self.config.forward_floor_s * verdicts[0].exit_layer / self.target.model.num_layers)
             for r, v, want in zip(batch, verdicts, wants_early, strict=True):
                 if want:
                     self._send(r.entry.route, p.Early(session=r.sid, round=r.draft.round, n=v.n_accepted,
@@ -259,6 +271,7 @@ class VerifierServer:
         try:
             verdicts = self.target.verify([r.entry.target for r in batch], drafts,
                                           on_early=on_early if use_early else None, early_exit=use_early)
+            self._pad(t0, self.config.forward_floor_s)
         except Exception as e:
             self.stats.busy_s += time.perf_counter() - t0
             for r in batch:  # their target state is unknown now: drop them; robots resume from what they hold
@@ -337,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s)")
     ap.add_argument("--max-batch", type=int, default=8, help="rows per batched verification (1: unbatched)")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for its batch to fill")
+    ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
+                    help="benchmarks: pad every target forward to at least this long (its early verdict to the exit "
+                         "layer's share), emulating a large target on a GPU, where a forward over a few tokens "
+                         "costs about as much as over one (0: off)")
     ap.add_argument("--max-sessions", type=int, default=64)
     ap.add_argument("--idle-timeout-s", type=float, default=300.0)
     ap.add_argument("--memory-cap-mb", type=float, default=4096.0, help="cap on all sessions' KV caches")
@@ -377,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     security = ServerSecurity(args.secret_key, args.allow_dir) if args.secret_key else None
     config = ServerConfig(bind=args.bind, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
                           limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20)),
-                          security=security)
+                          security=security, forward_floor_s=args.emulate_forward_ms / 1000.0)
     server = VerifierServer(target, config)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
