@@ -214,7 +214,9 @@ class EdgeSession:
         early = self.config.mode in ("sd_ee", "sd_ee_predraft")
         schedule = self._schedule = GammaSchedule(gamma=self.config.gamma, adaptive=self.config.adaptive_gamma,
                                                   max_gamma=max(self.config.gamma, 16))
-        self._start(autoregressive=False, early_exit=early, while_waiting=self._draft_session)
+        # pipelined: the first DRAFT follows the OPEN at once (the cloud handles a connection's frames in order,
+        # so it prefills, then verifies), and the answer's first round costs one round trip, not two
+        self._start(autoregressive=False, early_exit=early, while_waiting=self._draft_session, wait=False)
         ds = self._draft_session()
         block: DraftBlock | None = None
         while not self._finished:
@@ -318,16 +320,17 @@ class EdgeSession:
         return self._ds
 
     def _start(self, *, autoregressive: bool, early_exit: bool = False,
-               while_waiting: Callable[[], object] | None = None) -> None:
+               while_waiting: Callable[[], object] | None = None, wait: bool = True) -> None:
         """The first open; an unreachable cloud here is handled like one lost later."""
         try:
-            self._open(autoregressive=autoregressive, early_exit=early_exit, while_waiting=while_waiting)
+            self._open(autoregressive=autoregressive, early_exit=early_exit, while_waiting=while_waiting, wait=wait)
         except _Lost as lost:
             self._recover(lost, autoregressive=autoregressive, early_exit=early_exit)
 
     def _open(self, *, autoregressive: bool, early_exit: bool = False,
-              while_waiting: Callable[[], object] | None = None) -> p.Opened:
-        """Open (or resume, with the committed tokens) a cloud session under a fresh id."""
+              while_waiting: Callable[[], object] | None = None, wait: bool = True) -> p.Opened | None:
+        """Open (or resume, with the committed tokens) a cloud session under a fresh id. ``wait=False``
+        returns once sent: the OPENED reply (no round) is then skipped by ``_round``, an ERROR raised there."""
         assert self.client is not None
         self._opens += 1
         self._sid = f"{uuid.uuid4().hex[:16]}-{self._opens}"
@@ -339,6 +342,8 @@ class EdgeSession:
         self.client.send(msg)
         if while_waiting is not None:  # e.g. the draft's prefill, overlapping the cloud's
             while_waiting()
+        if not wait:
+            return None
         deadline = time.monotonic() + self.config.reply_timeout_s
         while True:
             got = self._recv_for_session(deadline)

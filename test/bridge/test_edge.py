@@ -165,3 +165,41 @@ class _ServerThread:
         self.server.stop()
         self.thread.join(10)
         self.server.close()
+
+
+@pytest.mark.parametrize("mode", ["sd", "sd_ee", "sd_ee_predraft"])
+def test_the_first_draft_follows_the_open_without_waiting_for_the_reply(draft, mode):
+    """Pipelined start: one round trip for the first round. A bare ROUTER that answers nothing still receives
+    OPEN and then DRAFT round 0 (committed 0) of the same session; the robot then times out cleanly."""
+    from spec_decode_ros.bridge import protocol as p
+
+    ctx = zmq.Context.instance()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    client = CloudClient(f"tcp://127.0.0.1:{port}")
+    config = EdgeConfig(mode=mode, max_new_tokens=MAX_NEW, reply_timeout_s=1.0, reconnect_timeout_s=1.0)
+    session = EdgeSession(client, draft, Prompt(PROMPTS[0]), config)
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=lambda: _run_catching(session, errors), daemon=True)
+    thread.start()
+    try:
+        received = []
+        for _ in range(2):
+            assert router.poll(10_000), f"got only {received}"
+            received.append(p.decode(router.recv_multipart()[-1]))
+        opened, first = received
+        assert isinstance(opened, p.Open) and isinstance(first, p.Draft)
+        assert (first.session, first.round, first.committed) == (opened.session, 0, 0) and first.tokens
+    finally:
+        thread.join(30)
+        client.close()
+        router.close()
+    assert errors and isinstance(errors[0], CloudUnreachableError)
+
+
+def _run_catching(session: EdgeSession, errors: list[BaseException]) -> None:
+    try:
+        session.run()
+    except BaseException as exc:  # handed to the test thread
+        errors.append(exc)
