@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
     ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
                     help="the cloud pads each target forward to this long (emulating a large GPU target; 0: real)")
+    ap.add_argument("--emulate-draft-ms", type=float, default=0.0,
+                    help="the robot pads each drafted token to this long (emulating a slower robot computer, "
+                         "e.g. a 2B draft VLM on a Jetson; 0: real)")
     ap.add_argument("--robots", default="", help="many-robot mode: e.g. 1,2,4,8 concurrent robot processes")
     ap.add_argument("--robot-mode", default="sd_ee_predraft", choices=MODES, help="mode of the many robots")
     ap.add_argument("--latency-target-ms", type=float, default=250.0, help="per-token target for capacity")
@@ -201,7 +204,8 @@ def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) 
         with LinkProcess(free_endpoint(), cloud.endpoint, profile) as link:
             job = RobotJob(draft=draft, phases=(Phase("modes", link.front_endpoint, cloud.endpoint),),
                            prompts=prompts, modes=modes, gamma=args.gamma,
-                           max_new_tokens=args.max_new_tokens, cpu=args.robot_cpu, reference_target=target)
+                           max_new_tokens=args.max_new_tokens, cpu=args.robot_cpu, reference_target=target,
+                           emulate_draft_ms=args.emulate_draft_ms)
             ((result,), _, _), = _run_phases([job], [1])
     records = result["records"]
     return {"modes": {m: summarize(records, m) for m in modes}, "runs": records}
@@ -226,7 +230,8 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
                                                          clouds[name].endpoint, active=i < n) for name, n in plan),
                          prompts=tuple(prompts[(i + k) % len(prompts)] for k in range(len(prompts))),
                          modes=(args.robot_mode,), gamma=args.gamma, max_new_tokens=args.max_new_tokens,
-                         cpu=args.robot_cpu, robot_index=i, warmup=False) for i in range(max(counts))]
+                         cpu=args.robot_cpu, robot_index=i, warmup=False, emulate_draft_ms=args.emulate_draft_ms)
+                for i in range(max(counts))]
         phases = _run_phases(jobs, [n for _, n in plan],
                              before=lambda k: _stats(clouds[plan[k][0]].endpoint, reset=True),
                              after=lambda k: _stats(clouds[plan[k][0]].endpoint, reset=False))
@@ -291,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
               "bandwidth_mbps": args.bandwidth_mbps, "gamma": args.gamma, "max_new_tokens": args.max_new_tokens,
               "prompts": args.prompts, "sim_prompts": args.sim_prompts, "robot_cpu": args.robot_cpu, "cloud_cpu": args.cloud_cpu,
               "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "threads_per_process": 1,
-              "emulate_forward_ms": args.emulate_forward_ms}
+              "emulate_forward_ms": args.emulate_forward_ms, "emulate_draft_ms": args.emulate_draft_ms}
     if args.robots:
         config.update(robot_mode=args.robot_mode, latency_target_ms=args.latency_target_ms)
         print(f"many robots ({args.robots}) in mode {args.robot_mode}, RTT {args.rtt_ms} ms", flush=True)

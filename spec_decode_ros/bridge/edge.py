@@ -57,6 +57,7 @@ class EdgeConfig:
     reconnect_timeout_s: float = 60.0
     ping_interval_s: float = 0.5
     jpeg_quality: int = 90
+    draft_token_floor_s: float = 0.0  # benchmarks: each drafted token takes at least this long (a slower robot)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -65,6 +66,8 @@ class EdgeConfig:
             raise ValueError(f"gamma must be in [1, {p.MAX_GAMMA}] and max_new_tokens in [1, {p.MAX_NEW_TOKENS}]")
         if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
             raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
+        if self.draft_token_floor_s < 0:
+            raise ValueError(f"draft_token_floor_s must be >= 0, got {self.draft_token_floor_s}")
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,8 @@ class EdgeSession:
 
             assert self.draft is not None
             t = time.perf_counter()
-            self._ds = DraftSession(self.draft, self.prompt, self.config.sampling)
+            self._ds = DraftSession(self.draft, self.prompt, self.config.sampling,
+                                    token_floor_s=self.config.draft_token_floor_s)
             self.metrics.draft_busy_s += time.perf_counter() - t
         return self._ds
 

@@ -53,6 +53,7 @@ class RobotJob:
     reference_target: str | None = None  # compute target_generate references here (untimed)
     warmup: bool = True  # one untimed run per mode before the first active phase (no other robot may be running)
     robot_index: int = 0
+    emulate_draft_ms: float = 0.0  # each drafted token takes at least this long (0: the real draft's speed)
 
 
 @dataclass
@@ -123,7 +124,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int]:
         client = CloudClient(phase.link_endpoint) if mode != "edge_only" else None
         cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
-                         reply_timeout_s=job.reply_timeout_s)
+                         reply_timeout_s=job.reply_timeout_s, draft_token_floor_s=job.emulate_draft_ms / 1000.0)
         before = stats.request(p.StatsRequest(), p.Stats, 30.0)
         result = EdgeSession(client, draft, prompt, cfg).run()
         if client is not None:

@@ -24,10 +24,14 @@ class DraftSession:
     """Drafts tokens after the committed generated tokens (plus a provisional ``after``)."""
 
     def __init__(self, model: LoadedModel, prompt: Prompt, sampling: SamplingConfig = GREEDY, *,
-                 max_support: int = 64) -> None:
+                 max_support: int = 64, token_floor_s: float = 0.0) -> None:
         validate(sampling)
         if max_support < 1:
             raise ValueError(f"max_support must be >= 1, got {max_support}")
+        if token_floor_s < 0:
+            raise ValueError(f"token_floor_s must be >= 0, got {token_floor_s}")
+        # benchmarks: each drafted token takes at least this long (emulates a slower robot computer)
+        self.token_floor_s = token_floor_s
         self.model = model
         self.sampling = sampling
         self.max_support = max_support  # sampling: the draft samples from its top-`max_support` (sent as is)
@@ -77,6 +81,7 @@ class DraftSession:
             else:
                 tok = int(self._logits.argmax())
             tokens.append(tok)
+            self._pad_until(start + len(tokens) * self.token_floor_s)
             if tok in self.model.eos_token_ids or i == gamma - 1:
                 break
             self._feed([tok])
@@ -91,10 +96,18 @@ class DraftSession:
     @torch.inference_mode()
     def next_token(self) -> int:
         """Edge-only baseline: the draft's own next token (greedy or sampled), committed."""
+        start = time.perf_counter()
         self._sync(self.generated)
         tok = self._sample(self._logits)[0] if self.sampling.do_sample else int(self._logits.argmax())
         self.commit([tok])
+        self._pad_until(start + self.token_floor_s)
         return tok
+
+    @staticmethod
+    def _pad_until(t: float) -> None:
+        left = t - time.perf_counter()
+        if left > 0:
+            time.sleep(left)
 
     def cached_tokens(self) -> int:
         return kv.cache_length(self._cache)

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import torch
@@ -55,9 +55,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-accuracy", type=float, default=0.985, help="stop a stage at this held-out exact match")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
+    p.add_argument("--target-spec", type=_spec_overrides, default={}, metavar="K=V,...",
+                   help="override target sizes, e.g. patch_size=12,vision_hidden=192 (fields of VLMSpec)")
+    p.add_argument("--draft-spec", type=_spec_overrides, default={}, metavar="K=V,...",
+                   help="override draft sizes (image_size must stay the target's)")
     p.add_argument("--stages", default="target,adapters,draft",
                    help="comma-separated subset of target,adapters,draft (later stages load earlier ones from --out)")
     return p
+
+
+def _spec_overrides(text: str) -> dict[str, int]:
+    """``"patch_size=12,vision_hidden=192"`` -> {"patch_size": 12, "vision_hidden": 192}; unknown fields rejected."""
+    known = {f.name for f in fields(VLMSpec)}
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected K=V with K one of {', '.join(sorted(known))}")
+        try:
+            out[key] = int(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{item!r}: {value!r} is not an integer") from exc
+    return out
+
+
+def target_spec(args: argparse.Namespace) -> VLMSpec:
+    return replace(TARGET_SPEC, **args.target_spec)
+
+
+def draft_spec(args: argparse.Namespace) -> VLMSpec:
+    return replace(DRAFT_SPEC, **args.draft_spec)
 
 
 def _config(args: argparse.Namespace, steps: int, seed: int) -> TrainConfig:
@@ -83,15 +110,16 @@ def _save(model: torch.nn.Module, processor: object, folder: Path, spec: VLMSpec
 
 
 def train_target(args: argparse.Namespace, folder: Path) -> TrainReport:
+    spec = target_spec(args)
     tokenizer = default_tokenizer()
-    model = build_model(TARGET_SPEC, tokenizer, seed=args.seed)
-    processor = build_processor(TARGET_SPEC, tokenizer)
-    heldout = take_examples(args.seed + 1, VAL_SPLIT, args.heldout, TARGET_SPEC.image_size)
+    model = build_model(spec, tokenizer, seed=args.seed)
+    processor = build_processor(spec, tokenizer)
+    heldout = take_examples(args.seed + 1, VAL_SPLIT, args.heldout, spec.image_size)
     extra = {"seed": args.seed, "stage": "target"}
-    with _stream(args, TARGET_SPEC, stage=1) as stream:
+    with _stream(args, spec, stage=1) as stream:
         report = train(model, processor, stream, heldout, _config(args, args.target_steps, args.seed), desc="target",
-                       on_eval=lambda rep: _save(model, processor, folder, TARGET_SPEC, rep, extra))
-    _save(model, processor, folder, TARGET_SPEC, report, extra)
+                       on_eval=lambda rep: _save(model, processor, folder, spec, rep, extra))
+    _save(model, processor, folder, spec, report, extra)
     return report
 
 
@@ -101,25 +129,30 @@ def train_draft(args: argparse.Namespace, target_folder: Path, folder: Path) -> 
     teacher = LlavaForConditionalGeneration.from_pretrained(target_folder, dtype=torch.float32).eval()
     teacher_processor = AutoProcessor.from_pretrained(target_folder)
     tokenizer = teacher_processor.tokenizer
-    model = build_model(DRAFT_SPEC, tokenizer, seed=args.seed + 7)
-    processor = build_processor(DRAFT_SPEC, tokenizer)
-    if DRAFT_SPEC.image_size != TARGET_SPEC.image_size:
-        raise ValueError("draft and target must see the same image size (one simulator stream feeds both)")
-    heldout = take_examples(args.seed + 2, VAL_SPLIT, args.heldout, DRAFT_SPEC.image_size)
+    spec = draft_spec(args)
+    model = build_model(spec, tokenizer, seed=args.seed + 7)
+    processor = build_processor(spec, tokenizer)
+    teacher_size = int(teacher.config.vision_config.image_size)
+    if spec.image_size != teacher_size:
+        raise ValueError(f"draft image size {spec.image_size} != target's {teacher_size} "
+                         "(one simulator stream feeds both)")
+    heldout = take_examples(args.seed + 2, VAL_SPLIT, args.heldout, spec.image_size)
     labels = greedy_answers(teacher, teacher_processor, [e.image for e in heldout], [e.instruction for e in heldout])
     extra = {"seed": args.seed, "stage": "draft", "teacher": TARGET_NAME}
-    with _stream(args, DRAFT_SPEC, stage=3) as stream:
+    with _stream(args, spec, stage=3) as stream:
         report = train(model, processor, stream, heldout, _config(args, args.draft_steps, args.seed + 7),
                        distill_from=(teacher, teacher_processor), desc="draft", heldout_labels=labels,
-                       on_eval=lambda rep: _save(model, processor, folder, DRAFT_SPEC, rep, extra))
-    _save(model, processor, folder, DRAFT_SPEC, report, extra)
+                       on_eval=lambda rep: _save(model, processor, folder, spec, rep, extra))
+    _save(model, processor, folder, spec, report, extra)
     return report
 
 
 def train_adapters(args: argparse.Namespace, target_folder: Path) -> dict[str, object]:
     from spec_decode_ros.embedded.exits import train_exit_adapters
 
-    return train_exit_adapters(target_folder, steps=args.adapter_steps, seed=args.seed, image_size=TARGET_SPEC.image_size,
+    config = json.loads((target_folder / "config.json").read_text())
+    image_size = int(config["vision_config"]["image_size"])
+    return train_exit_adapters(target_folder, steps=args.adapter_steps, seed=args.seed, image_size=image_size,
                                stream_seeds=[args.seed * 1000 + 200 + i for i in range(args.workers)],
                                batch_size=args.batch_size, train_examples=args.adapter_examples,
                                heldout_examples=args.heldout)
