@@ -26,11 +26,18 @@ NODES = ("camera", "draft", "motion", "go2_bridge", "recorder")
 
 
 def model_image_size(model_dir: Path, default: int = 96) -> int:
-    """The square image size the model's processor resizes to (render at it: no resampling loss)."""
-    config = model_dir / "preprocessor_config.json"
-    if config.exists():
-        size = json.loads(config.read_text()).get("size", {})
-        return int(size.get("height") or size.get("shortest_edge") or default)
+    """The square image size the model's processor resizes to (render at it: no resampling loss).
+
+    Read from ``preprocessor_config.json`` or, as transformers 5 saves a whole processor,
+    ``processor_config.json``'s ``image_processor``."""
+    for name, key in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
+        config = model_dir / name
+        if not config.exists():
+            continue
+        data = json.loads(config.read_text())
+        size = (data.get(key, {}) if key else data).get("size", {})
+        if size:
+            return int(size.get("height") or size.get("shortest_edge") or default)
     return default
 
 

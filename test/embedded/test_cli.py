@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from transformers import LlavaForConditionalGeneration
 
 from spec_decode_ros.decoding.adapters import ExitAdapters
+from spec_decode_ros.demo import model_image_size
 from spec_decode_ros.embedded import DRAFT_NAME, TARGET_NAME
 from spec_decode_ros.embedded import evaluate as evaluate_cli
 from spec_decode_ros.embedded import train as train_cli
@@ -15,7 +17,7 @@ from spec_decode_ros.embedded import train as train_cli
 def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     rc = train_cli.main(["--out", str(tmp_path), "--target-steps", "2", "--draft-steps", "2", "--adapter-steps", "5",
                          "--adapter-examples", "16", "--batch-size", "8", "--heldout", "8", "--warm-pool", "16",
-                         "--new-per-step", "4", "--eval-every", "2"])
+                         "--new-per-step", "4", "--eval-every", "2", "--target-spec", "text_layers=2,vision_hidden=64"])
     assert rc == 0
     capsys.readouterr()
     target, draft = tmp_path / TARGET_NAME, tmp_path / DRAFT_NAME
@@ -23,6 +25,8 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     assert ExitAdapters.exists(target) and (draft / "model.safetensors").is_file()
     meta = json.loads((target / "training.json").read_text())
     assert meta["report"]["steps"] == 2 and meta["spec"]["image_size"] == 96
+    assert meta["spec"]["text_layers"] == 2 and meta["spec"]["vision_hidden"] == 64  # --target-spec overrides
+    assert model_image_size(target, default=0) == 96  # the demo renders at the processor's size
 
     rc = evaluate_cli.main(["--target", str(target), "--draft", str(draft), "--n", "8", "--n-spec", "2",
                             "--episodes", "1", "--json"])
@@ -31,7 +35,7 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     report = json.loads(out[out.index("{\n"):])
     assert report["target_accuracy"]["n"] == 8
     assert report["speculative"]["outputs_differing_from_target"] == 0
-    assert report["speculative"]["exit_layers"] == [2]
+    assert report["speculative"]["exit_layers"] == [1]  # the middle of the 2-layer target
     assert 0.0 <= report["closed_loop"]["success_rate"] <= 1.0
 
 
@@ -39,5 +43,9 @@ def test_train_rejects_unknown_stages_and_eval_a_missing_model(tmp_path, capsys)
     assert train_cli.main(["--out", str(tmp_path), "--stages", "target,dessert"]) == 2
     assert "dessert" in capsys.readouterr().err
     assert train_cli.main(["--out", str(tmp_path), "--stages", "draft"]) == 1
+    for bad in ("text_layerz=2", "text_layers=two", "text_layers"):
+        with pytest.raises(SystemExit):
+            train_cli.main(["--out", str(tmp_path), "--target-spec", bad])
+        assert "--target-spec" in capsys.readouterr().err
     assert evaluate_cli.main(["--target", str(tmp_path / "nothing"), "--draft", str(tmp_path / "nothing")]) == 1
     assert "config.json" in capsys.readouterr().err
