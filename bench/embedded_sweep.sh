@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
-# Edge-cloud benchmark of the embedded Go2 VLM pair: every mode at RTT 40/80/120 ms, with the target's own
-# CPU cost and with an emulated large-target forward (--emulate-forward-ms), then 1/2/4/8 robots batched vs
-# unbatched. Robot on CPU 0, cloud on CPU 1. Results: bench/bridge_results/embedded_*.json (+ .txt tables).
-# Usage: bash bench/embedded_sweep.sh [prompts] [emulated forward ms]
+# Edge-cloud benchmark of the embedded Go2 VLM pair (robot on CPU 0, cloud on CPU 1, greedy, γ=4):
+#   1. every mode at RTT 40/80/120 ms with the models' real CPU costs;
+#   2. the same with an emulated large target (each cloud forward padded to FWD ms, as a GPU 7B VLM);
+#   3. RTT 80 ms, a slow target (SLOW_FWD ms) and a Jetson-class robot (each drafted token padded to DRAFT ms);
+#   4. 1/2/4/8 robots against one cloud, batched vs unbatched verification, real costs and FWD ms.
+# Results: bench/bridge_results/embedded_*.json and .txt; `python bench/summarize_sweep.py` tabulates them.
+# Usage: bash bench/embedded_sweep.sh [prompts] [FWD ms] [SLOW_FWD ms] [DRAFT ms]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROMPTS=${1:-24}
 FWD=${2:-30}
+SLOW_FWD=${3:-100}
+DRAFT=${4:-20}
 OUT=bench/bridge_results
 T=spec_decode_ros/assets/models/go2-vlm-target
 D=spec_decode_ros/assets/models/go2-vlm-draft
 BENCH=(.venv/bin/spec-decode bench --target "$T" --draft "$D" --sim-prompts --gamma 4)
 mkdir -p "$OUT"
+run() {  # run NAME ARGS...: one bench invocation, table to NAME.txt, figures to NAME.json
+  local name=$1; shift
+  "${BENCH[@]}" "$@" --json "$OUT/$name.json" | tee "$OUT/$name.txt"
+}
 for rtt in 40 80 120; do
-  "${BENCH[@]}" --prompts "$PROMPTS" --rtt-ms "$rtt" --json "$OUT/embedded_modes_rtt${rtt}.json" \
-    | tee "$OUT/embedded_modes_rtt${rtt}.txt"
-  "${BENCH[@]}" --prompts "$PROMPTS" --rtt-ms "$rtt" --emulate-forward-ms "$FWD" \
-    --json "$OUT/embedded_modes_rtt${rtt}_fwd${FWD}.json" | tee "$OUT/embedded_modes_rtt${rtt}_fwd${FWD}.txt"
+  run "embedded_modes_rtt${rtt}" --prompts "$PROMPTS" --rtt-ms "$rtt"
+  run "embedded_modes_rtt${rtt}_fwd${FWD}" --prompts "$PROMPTS" --rtt-ms "$rtt" --emulate-forward-ms "$FWD"
 done
+run "embedded_modes_rtt80_fwd${SLOW_FWD}_draft${DRAFT}" --prompts "$PROMPTS" --rtt-ms 80 \
+  --emulate-forward-ms "$SLOW_FWD" --emulate-draft-ms "$DRAFT"
 for fwd in 0 "$FWD"; do
-  "${BENCH[@]}" --prompts 8 --rtt-ms 80 --emulate-forward-ms "$fwd" --robots 1,2,4,8 --robot-mode sd_ee_predraft \
-    --max-wait-ms 5 --latency-target-ms 100 --json "$OUT/embedded_robots_rtt80_fwd${fwd}.json" \
-    | tee "$OUT/embedded_robots_rtt80_fwd${fwd}.txt"
+  run "embedded_robots_rtt80_fwd${fwd}" --prompts 8 --rtt-ms 80 --emulate-forward-ms "$fwd" --robots 1,2,4,8 \
+    --robot-mode sd_ee_predraft --max-wait-ms 5 --latency-target-ms 100
 done

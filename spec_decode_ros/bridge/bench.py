@@ -11,6 +11,11 @@ every mode sees the same machine state. The cloud's busy time comes from its own
 With ``--robots``, N robot processes run ``--robot-mode`` at once against one server, batched
 (``--max-batch``) and unbatched (batch 1), and the table gives server throughput (committed tokens/s),
 per-robot ms/token and capacity (the most robots served within ``--latency-target-ms`` per token).
+
+Hardware emulation (both are sleeps on top of the real work, recorded in the JSON's config):
+``--emulate-forward-ms`` pads each cloud forward (a large target on a GPU: one forward costs about the same
+for 1 or γ+1 tokens, and for one row or a batch), ``--emulate-draft-ms`` pads each drafted token (a draft VLM
+on a Jetson-class robot computer). Without them, the bundled models' real CPU costs are measured.
 """
 
 from __future__ import annotations

@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="override target sizes, e.g. patch_size=12,vision_hidden=192 (fields of VLMSpec)")
     p.add_argument("--draft-spec", type=_spec_overrides, default={}, metavar="K=V,...",
                    help="override draft sizes (image_size must stay the target's)")
+    p.add_argument("--init-target", type=Path, default=None, metavar="FOLDER",
+                   help="target stage: continue from this saved target (fresh data, a new LR schedule) instead of "
+                        "a random init; its training history is kept in training.json")
     p.add_argument("--stages", default="target,adapters,draft",
                    help="comma-separated subset of target,adapters,draft (later stages load earlier ones from --out)")
     return p
@@ -109,14 +112,32 @@ def _save(model: torch.nn.Module, processor: object, folder: Path, spec: VLMSpec
     (folder / "training.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
+def _continued(folder: Path) -> tuple[torch.nn.Module, object, VLMSpec, list[dict[str, object]]]:
+    """A saved target to train further: model, processor, its sizes and the runs that made it."""
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    meta = json.loads((folder / "training.json").read_text())
+    if meta.get("stage") != "target":
+        raise ValueError(f"{folder} is not a target saved by spec-decode train")
+    model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    runs = [*meta.get("previous_runs", []), {k: meta[k] for k in ("report", "seed") if k in meta}]
+    return model, AutoProcessor.from_pretrained(folder), VLMSpec(**meta["spec"]), runs
+
+
 def train_target(args: argparse.Namespace, folder: Path) -> TrainReport:
-    spec = target_spec(args)
-    tokenizer = default_tokenizer()
-    model = build_model(spec, tokenizer, seed=args.seed)
-    processor = build_processor(spec, tokenizer)
+    extra: dict[str, object] = {"seed": args.seed, "stage": "target"}
+    if args.init_target is not None:
+        model, processor, spec, runs = _continued(args.init_target)
+        extra["previous_runs"] = runs
+        stage = 1 + len(runs) * 10  # other simulator streams than the runs before
+    else:
+        spec = target_spec(args)
+        tokenizer = default_tokenizer()
+        model = build_model(spec, tokenizer, seed=args.seed)
+        processor = build_processor(spec, tokenizer)
+        stage = 1
     heldout = take_examples(args.seed + 1, VAL_SPLIT, args.heldout, spec.image_size)
-    extra = {"seed": args.seed, "stage": "target"}
-    with _stream(args, spec, stage=1) as stream:
+    with _stream(args, spec, stage=stage) as stream:
         report = train(model, processor, stream, heldout, _config(args, args.target_steps, args.seed), desc="target",
                        on_eval=lambda rep: _save(model, processor, folder, spec, rep, extra))
     _save(model, processor, folder, spec, report, extra)

@@ -28,6 +28,15 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     assert meta["spec"]["text_layers"] == 2 and meta["spec"]["vision_hidden"] == 64  # --target-spec overrides
     assert model_image_size(target, default=0) == 96  # the demo renders at the processor's size
 
+    more = tmp_path / "more"  # --init-target: the same target trained further, its history kept
+    rc = train_cli.main(["--out", str(more), "--stages", "target", "--init-target", str(target), "--target-steps", "1",
+                         "--batch-size", "8", "--heldout", "8", "--warm-pool", "16", "--new-per-step", "4"])
+    assert rc == 0
+    meta2 = json.loads((more / TARGET_NAME / "training.json").read_text())
+    assert meta2["spec"] == meta["spec"] and meta2["report"]["steps"] == 1
+    assert [run["report"]["steps"] for run in meta2["previous_runs"]] == [2]
+    capsys.readouterr()
+
     rc = evaluate_cli.main(["--target", str(target), "--draft", str(draft), "--n", "8", "--n-spec", "2",
                             "--episodes", "1", "--json"])
     assert rc == 0
