@@ -7,7 +7,9 @@ and ``b`` the bearing of the target centre from the base centre:
 1. ``g < 0`` and ``|b| <= 60 deg`` (the nose is in the target; only after a mistake): ``"back 0.25."``;
 2. target not visible (centre outside the camera view, or another landmark in front): the fixed
    search turn ``"turn left 45."``;
-3. ``g <= STOP_GAP`` (0.40 m): ``"stop."`` if ``|b| <= FACING_DEG`` (15 deg), else the turn towards it;
+3. ``g <= STOP_GAP`` (0.40 m): ``"stop."`` if ``|b| <= STOP_FACING_DEG`` (20 deg), else the turn towards it
+   (wider than the 15 deg turn threshold, so a 30 deg turn at the goal always ends in "stop": with the same
+   15 deg on both, a robot at -15 deg turned to +15 deg and back for ever);
 4. otherwise: the turn towards it (``b`` rounded to a multiple of ``TURN_STEP_DEG`` = 30 deg, so none
    below 15 deg) followed by ``forward`` the largest of ``FORWARD_BINS`` (0.25, 0.5, 1, 2 m) not
    above ``g - GOAL_GAP`` (GOAL_GAP = 0.15 m; never overshooting), e.g. ``"turn right 30, forward 1.0."``.
@@ -33,11 +35,13 @@ STOP_GAP = 0.40
 GOAL_GAP = 0.15
 BACK_GAP = 0.0
 FACING_DEG = 15.0
+STOP_FACING_DEG = 20.0  # > TURN_STEP_DEG - FACING_DEG: a turn at the goal lands inside it
 TURN_STEP_DEG = 30
 FORWARD_BINS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)  # a subset of the grammar's canonical metres
 SEARCH_TURN = Command("turn", "left", 45.0)
 BACK_STEP = Command("back", None, 0.25)
 assert set(FORWARD_BINS) <= set(CANONICAL_METRES) and TURN_STEP_DEG in CANONICAL_DEGREES
+assert STOP_FACING_DEG > TURN_STEP_DEG - FACING_DEG
 
 TEMPLATES: tuple[str, ...] = (
     "go to the {color} {shape}",
@@ -78,7 +82,7 @@ def expert_commands(world: Go2World, target: Landmark) -> list[Command]:
     if not world.is_visible(target):
         return [SEARCH_TURN]
     if gap <= STOP_GAP:
-        if abs(bearing) <= FACING_DEG:
+        if abs(bearing) <= STOP_FACING_DEG:
             return [Command("stop")]
         return _turn_towards(bearing)
     commands = _turn_towards(bearing)

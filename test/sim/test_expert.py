@@ -38,6 +38,8 @@ def test_rule_on_hand_made_states(world):
     assert expert_answer(world, BOX) == "stop."
     place(world, NOSE_OFFSET + 0.25 + STOP_GAP - 0.05, -25.0)
     assert expert_answer(world, BOX) == "turn right 30."
+    place(world, NOSE_OFFSET + 0.25 + STOP_GAP - 0.05, -18.0)  # at the goal, 20 deg counts as facing it
+    assert expert_answer(world, BOX) == "stop."
     place(world, NOSE_OFFSET + 0.25 + 0.5, 0.0)  # facing gap 0.5: forward the largest bin <= 0.35
     assert expert_answer(world, BOX) == "forward 0.25."
     place(world, NOSE_OFFSET + 0.1, 0.0)  # nose inside the box
@@ -69,3 +71,16 @@ def test_instructions_name_colour_and_shape():
         assert text.endswith("the green cylinder")
         seen.add(text)
     assert len(seen) >= 4
+
+
+def test_a_turn_at_the_goal_always_ends_in_stop(world):
+    """No answer loop at the goal: from any bearing the rule turns (or a policy mistakenly turns) 30 deg from,
+    the next answer is "stop" (a robot at -15 deg once turned to +15 deg and back for ever)."""
+    for bearing in np.linspace(-45.0, 45.0, 91):
+        for turn in (30.0, -30.0):
+            if not 14.0 <= abs(bearing) <= 45.0 or math.copysign(1.0, bearing) != math.copysign(1.0, turn):
+                continue
+            place(world, NOSE_OFFSET + 0.25 + STOP_GAP - 0.1, float(bearing))
+            x, y, yaw = world.pose
+            world.set_pose(x, y, yaw + math.radians(turn))  # turning towards it by one 30 deg step
+            assert expert_answer(world, BOX) == "stop.", (bearing, turn)
