@@ -1,7 +1,7 @@
 """The shipped embedded pair: loads through the standard classes, sees, and decodes losslessly.
 
-The accuracy threshold (0.5) is what the shipped target passes (77.6 % on 500 held-out examples) and an
-untrained model fails (0 %); it is below the issue's 95 % bar, which this checkpoint does not meet yet."""
+The accuracy threshold (0.8 on 64 examples) sits below what the shipped target scores (91.8 % on 500 held-out
+examples, `spec-decode eval`; 0.94 on these 64) and far above an untrained model (0 %)."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def test_target_has_middle_exit_adapters(target):
 
 def test_target_reads_fresh_heldout_scenes(target, heldout):
     acc, answers = exact_match(target.model.model, target.model.processor, heldout)
-    # measured 0.776 on 500 held-out scenes (spec-decode eval); an untrained model scores ~0
-    assert acc >= 0.5, list(zip([e.answer for e in heldout], answers, strict=True))
+    # measured 0.918 on 500 held-out scenes (spec-decode eval); an untrained model scores ~0
+    assert acc >= 0.8, list(zip([e.answer for e in heldout], answers, strict=True))
     for answer in answers:
         parse_answer(answer)  # every answer is in the command language
 
