@@ -1,11 +1,12 @@
 """go2_bridge node: locomotion commands → ``SportClient.Move(vx, vy, vyaw)`` held for each
-command's duration (re-sent at ``rate_hz``: the Go2 holds a Move for only about a second), and an
+command's duration (re-sent at ``rate_hz``: the Go2 holds a Move for only about a second; motions start and
+end on a ``control_hz`` clock, so a 30 deg turn at 1 rad/s is not 6 deg long at a 10 Hz tick), and an
 explicit ``StopMove()`` when a command ends, on a stop command, on cloud loss, when the link's
 heartbeat goes stale (deadman) and at shutdown. Each command is re-published on ``go2/executed``
 stamped when its first Move was sent, for latency analysis.
 
 Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``go2_domain_id``
-(0 on the robot), ``rate_hz``,
+(0 on the robot), ``rate_hz`` (Move re-send), ``control_hz`` (motion start/end resolution),
 ``deadman_s`` (``control.deadman.Deadman``: stop when no LinkStatus CONNECTED or command for this long,
 or when motions outlast their duration by this much), ``require_link`` (False: only the latter).
 """
@@ -31,6 +32,11 @@ class Go2Bridge(Node):
         interface = self.declare_parameter("network_interface", "eth0").value
         domain = int(self.declare_parameter("go2_domain_id", 0).value)
         rate = float(self.declare_parameter("rate_hz", 10.0).value)
+        control = float(self.declare_parameter("control_hz", 100.0).value)
+        if rate <= 0 or control < rate:
+            raise ValueError(f"need 0 < rate_hz <= control_hz, got rate_hz={rate}, control_hz={control}")
+        self.resend_s = 1.0 / rate
+        self.last_move = float("-inf")
         self.deadman_s = float(self.declare_parameter("deadman_s", 1.0).value)
         self.require_link = bool(self.declare_parameter("require_link", True).value)
         self.sport = Go2Sport(interface, domain_id=domain)
@@ -41,7 +47,7 @@ class Go2Bridge(Node):
         self.executed = self.create_publisher(LocomotionCommand, topics.EXECUTED, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
         self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
-        self.create_timer(1.0 / rate, self.tick)
+        self.create_timer(1.0 / control, self.tick)
         self.get_logger().info(f"Go2 sport client on {interface}; deadman {self.deadman_s} s")
 
     def on_command(self, msg: LocomotionCommand) -> None:
@@ -77,13 +83,15 @@ class Go2Bridge(Node):
                 self.get_logger().warning(f"deadman ({event.reason}): {event.detail}: stopping")
                 self.seq.stop()
         step = self.seq.step(now)
-        if step.motion is not None:
+        if step.motion is not None and (step.started or now - self.last_move >= self.resend_s):
             self.sport.move(step.motion.vx, step.motion.vy, step.motion.vyaw)
+            self.last_move = now
             if step.started and step.tag is not None:
                 executed = step.tag
                 executed.header.stamp = self.get_clock().now().to_msg()
                 self.executed.publish(executed)
         if step.stopped:
+            self.last_move = float("-inf")
             self.sport.stop_move()
             self.get_logger().info("StopMove")
 
