@@ -58,15 +58,18 @@ def vlm_teacher_targets(model: object, examples: Sequence[Example], layers: Sequ
     return out
 
 
-def train_exit_adapters(target_folder: Path, *, steps: int, seed: int, image_size: int, stream_seeds: Sequence[int],
+def train_exit_adapters(target_folder: Path, *, steps: int, seed: int, stream_seeds: Sequence[int],
                         batch_size: int = 64, train_examples: int = 2048, heldout_examples: int = 256,
                         layers: Sequence[int] | None = None, lr: float = 2e-3) -> dict[str, object]:
-    """Train exit adapter(s) (default: one at L/2) for the target in ``target_folder`` and save them beside it."""
+    """Train exit adapter(s) (default: one at L/2) for the target in ``target_folder`` and save them beside it,
+    on simulator images rendered at the size the target's processor works at."""
     from spec_decode_ros.decoding import adapter_training
     from spec_decode_ros.decoding.adapters import ExitAdapters
     from spec_decode_ros.decoding.models import load_model
+    from spec_decode_ros.embedded.evaluate import image_size_of
 
     model = load_model(target_folder)
+    image_size = image_size_of(model.processor)
     exit_layers = list(layers) if layers else [model.num_layers // 2]
     per_stream = -(-train_examples // len(stream_seeds))
     train: list[Example] = []

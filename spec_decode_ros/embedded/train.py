@@ -171,9 +171,7 @@ def train_draft(args: argparse.Namespace, target_folder: Path, folder: Path) -> 
 def train_adapters(args: argparse.Namespace, target_folder: Path) -> dict[str, object]:
     from spec_decode_ros.embedded.exits import train_exit_adapters
 
-    config = json.loads((target_folder / "config.json").read_text())
-    image_size = int(config["vision_config"]["image_size"])
-    return train_exit_adapters(target_folder, steps=args.adapter_steps, seed=args.seed, image_size=image_size,
+    return train_exit_adapters(target_folder, steps=args.adapter_steps, seed=args.seed,
                                stream_seeds=[args.seed * 1000 + 200 + i for i in range(args.workers)],
                                batch_size=args.batch_size, train_examples=args.adapter_examples,
                                heldout_examples=args.heldout)

@@ -91,7 +91,6 @@ class Go2Bridge(Node):
                 executed.header.stamp = self.get_clock().now().to_msg()
                 self.executed.publish(executed)
         if step.stopped:
-            self.last_move = float("-inf")
             self.sport.stop_move()
             self.get_logger().info("StopMove")
 
