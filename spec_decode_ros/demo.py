@@ -19,26 +19,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from spec_decode_ros.decoding.image_size import saved_image_size
 from spec_decode_ros.procs import ProcessGroup, free_port, ros_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES = ("camera", "draft", "motion", "go2_bridge", "recorder")
-
-
-def model_image_size(model_dir: Path, default: int = 96) -> int:
-    """The square image size the model's processor resizes to (render at it: no resampling loss).
-
-    Read from ``preprocessor_config.json`` or, as transformers 5 saves a whole processor,
-    ``processor_config.json``'s ``image_processor``."""
-    for name, key in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
-        config = model_dir / name
-        if not config.exists():
-            continue
-        data = json.loads(config.read_text())
-        size = (data.get(key, {}) if key else data).get("size", {})
-        if size:
-            return int(size.get("height") or size.get("shortest_edge") or default)
-    return default
 
 
 def config_file(name: str) -> Path:
@@ -69,7 +54,7 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
 
     target = Path(args.target or default_target_path())
     draft = Path(args.draft or default_draft_path())
-    size = args.image_size or model_image_size(target)
+    size = args.image_size or saved_image_size(target)
     mode_dir = run_dir / mode
     env = ros_environment(mode_dir, domain)
     go2_domain = str(100 + domain)

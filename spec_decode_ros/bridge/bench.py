@@ -178,23 +178,13 @@ def _prompts(args: argparse.Namespace, target: str) -> tuple[Prompt, ...]:
         if not 1 <= args.prompts <= len(PROMPTS):
             raise ValueError(f"--prompts must be in [1, {len(PROMPTS)}] for the built-in text prompts")
         return text_prompts(args.prompts)
+    from spec_decode_ros.decoding.image_size import processor_image_size
     from spec_decode_ros.decoding.models import load_model
 
     model = load_model(target)
     if model.processor is None:
         raise ValueError(f"--sim-prompts needs a VLM target; {target} is a text model")
-    return sim_prompts(args.prompts, _image_size(model.processor))
-
-
-def _image_size(processor: object) -> int:
-    """The side the VLM's image processor works at (the sim renders at that size)."""
-    ip = getattr(processor, "image_processor", None)
-    for attr in ("size", "crop_size"):
-        value = getattr(ip, attr, None) or {}
-        for key in ("height", "shortest_edge", "longest_edge"):
-            if isinstance(value, dict) and value.get(key):
-                return int(value[key])
-    return 224
+    return sim_prompts(args.prompts, processor_image_size(model.processor))
 
 
 def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:

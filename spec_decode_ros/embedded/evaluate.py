@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from spec_decode_ros.decoding.image_size import processor_image_size
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 from spec_decode_ros.embedded.batching import Example
 from spec_decode_ros.embedded.data import take_examples
@@ -41,11 +42,6 @@ def answer_kind(answer: str) -> str:
     if answer == format_answer([SEARCH_TURN]):
         return "search"
     return "stop" if answer == "stop." else "move"
-
-
-def image_size_of(processor: object) -> int:
-    size = processor.image_processor.size  # type: ignore[attr-defined]
-    return int(size["height"])
 
 
 def target_accuracy(target: object, examples: list[Example]) -> dict[str, object]:
@@ -144,7 +140,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
             raise FileNotFoundError(f"{name} model folder {path} has no config.json (run `spec-decode train`?)")
     target = EarlyExitTarget.from_pretrained(target_path)
     draft = load_model(draft_path)
-    size = image_size_of(target.model.processor)
+    size = processor_image_size(target.model.processor)
     examples = take_examples(args.seed, EVAL_SPLIT, max(args.n, args.n_spec), size)
     report: dict[str, object] = {"target": str(target_path), "draft": str(draft_path), "split": EVAL_SPLIT,
                                  "stream_seed": args.seed}

@@ -65,11 +65,11 @@ def train_exit_adapters(target_folder: Path, *, steps: int, seed: int, stream_se
     on simulator images rendered at the size the target's processor works at."""
     from spec_decode_ros.decoding import adapter_training
     from spec_decode_ros.decoding.adapters import ExitAdapters
+    from spec_decode_ros.decoding.image_size import processor_image_size
     from spec_decode_ros.decoding.models import load_model
-    from spec_decode_ros.embedded.evaluate import image_size_of
 
     model = load_model(target_folder)
-    image_size = image_size_of(model.processor)
+    image_size = processor_image_size(model.processor)
     exit_layers = list(layers) if layers else [model.num_layers // 2]
     per_stream = -(-train_examples // len(stream_seeds))
     train: list[Example] = []

@@ -8,7 +8,7 @@ import pytest
 from transformers import LlavaForConditionalGeneration
 
 from spec_decode_ros.decoding.adapters import ExitAdapters
-from spec_decode_ros.demo import model_image_size
+from spec_decode_ros.decoding.image_size import saved_image_size
 from spec_decode_ros.embedded import DRAFT_NAME, TARGET_NAME
 from spec_decode_ros.embedded import evaluate as evaluate_cli
 from spec_decode_ros.embedded import train as train_cli
@@ -26,7 +26,7 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     meta = json.loads((target / "training.json").read_text())
     assert meta["report"]["steps"] == 2 and meta["spec"]["image_size"] == 96
     assert meta["spec"]["text_layers"] == 2 and meta["spec"]["vision_hidden"] == 64  # --target-spec overrides
-    assert model_image_size(target, default=0) == 96  # the demo renders at the processor's size
+    assert saved_image_size(target, default=0) == 96  # the demo renders at the processor's size
 
     more = tmp_path / "more"  # --init-target: the same target trained further, its history kept
     rc = train_cli.main(["--out", str(more), "--stages", "target", "--init-target", str(target), "--target-steps", "1",

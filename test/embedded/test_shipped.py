@@ -10,12 +10,12 @@ from transformers import LlavaForConditionalGeneration
 
 from spec_decode_ros.control.grammar import parse_answer
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
+from spec_decode_ros.decoding.image_size import processor_image_size
 from spec_decode_ros.decoding.local import speculative_generate, target_generate
 from spec_decode_ros.decoding.models import load_model
 from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.embedded import VLMPolicy, default_draft_path, default_target_path
 from spec_decode_ros.embedded.data import take_examples
-from spec_decode_ros.embedded.evaluate import image_size_of
 from spec_decode_ros.embedded.inference import exact_match
 
 HELDOUT_SEED = 4242  # not the seeds training validated on
@@ -33,7 +33,7 @@ def draft():
 
 @pytest.fixture(scope="module")
 def heldout(target):
-    return take_examples(HELDOUT_SEED, "heldout", 64, image_size_of(target.model.processor))
+    return take_examples(HELDOUT_SEED, "heldout", 64, processor_image_size(target.model.processor))
 
 
 def test_shipped_folders_are_small_standard_llava_checkpoints(target, draft):
