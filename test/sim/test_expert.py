@@ -44,6 +44,9 @@ def test_rule_on_hand_made_states(world):
     assert expert_answer(world, BOX) == "forward 0.25."
     place(world, NOSE_OFFSET + 0.1, 0.0)  # nose inside the box
     assert expert_answer(world, BOX) == "back 0.25."
+    place(world, NOSE_OFFSET + 0.1, 55.0)  # nose in the box, but the box is beside the camera, not in view
+    assert not world.is_visible(BOX)
+    assert expert_answer(world, BOX) == "turn left 45."  # what the image shows: nothing to see, search
 
 
 def test_answers_are_canonical_and_never_overshoot(world):
