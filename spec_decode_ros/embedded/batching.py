@@ -26,6 +26,7 @@ class Example:
     instruction: str
     answer: str
     object_map: np.ndarray | None = None  # (H, W) uint8 landmark kind per pixel, for auxiliary training only
+    state: str = ""  # sim.margins.state_kind of the state behind it, for error breakdowns ("" if unknown)
 
 
 def _check_images(images: Sequence[np.ndarray]) -> None:

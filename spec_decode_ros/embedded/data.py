@@ -33,7 +33,7 @@ def iter_examples(seed: int, split: str, image_size: int, jpeg_quality: int | No
         kwargs["jpeg_quality"] = jpeg_quality
     for sample in sample_stream(seed, **kwargs):
         yield Example(image=np.ascontiguousarray(sample.image), instruction=sample.instruction, answer=sample.answer,
-                      object_map=sample.object_map)
+                      object_map=sample.object_map, state=sample.meta.get("state", ""))
 
 
 def take_examples(seed: int, split: str, n: int, image_size: int, jpeg_quality: int | None = None) -> list[Example]:

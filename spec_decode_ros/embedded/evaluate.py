@@ -45,21 +45,25 @@ def answer_kind(answer: str) -> str:
 
 
 def target_accuracy(target: object, examples: list[Example]) -> dict[str, object]:
-    """Greedy exact match of the target (a ``LoadedModel``) against the expert, overall and per answer kind."""
+    """Greedy exact match of the target (a ``LoadedModel``) against the expert: overall, per answer kind and
+    per state kind (``sim.margins``: how near the state is to one of the expert's thresholds)."""
     answers = greedy_answers(target.model, target.processor, [e.image for e in examples],  # type: ignore[attr-defined]
                              [e.instruction for e in examples])
-    total: Counter[str] = Counter()
-    hits: Counter[str] = Counter()
-    for example, answer in zip(examples, answers, strict=True):
-        kind = answer_kind(example.answer)
-        total[kind] += 1
-        hits[kind] += int(answer == example.answer)
+    hits = [answer == example.answer for example, answer in zip(examples, answers, strict=True)]
     return {
         "n": len(examples),
-        "exact_match": sum(hits.values()) / len(examples),
-        "by_kind": {k: {"n": total[k], "exact_match": hits[k] / total[k]} for k in sorted(total)},
+        "exact_match": sum(hits) / len(examples),
+        "by_kind": _grouped([answer_kind(e.answer) for e in examples], hits),
+        "by_state": _grouped([e.state or "unknown" for e in examples], hits),
         "answers": answers,
     }
+
+
+def _grouped(keys: list[str], hits: list[bool]) -> dict[str, dict[str, float]]:
+    """{key: {"n", "share", "exact_match"}} over parallel lists, largest group first."""
+    total: Counter[str] = Counter(keys)
+    right: Counter[str] = Counter(k for k, hit in zip(keys, hits, strict=True) if hit)
+    return {k: {"n": n, "share": n / len(keys), "exact_match": right[k] / n} for k, n in total.most_common()}
 
 
 def speculative_figures(draft: object, target: object, examples: list[Example], gamma: int,
@@ -162,6 +166,9 @@ def _table(report: dict[str, object]) -> str:
              f"target exact match       {acc['exact_match']:.3f}  (n={acc['n']})"]
     for kind, row in acc["by_kind"].items():
         lines.append(f"  {kind:<22} {row['exact_match']:.3f}  (n={row['n']})")
+    lines.append("by state (sim.margins)")
+    for state, row in acc["by_state"].items():
+        lines.append(f"  {state:<22} {row['exact_match']:.3f}  (n={row['n']}, {row['share']:.0%})")
     lines += [f"draft exact match (expert) {report['draft_exact_match_vs_expert']:.3f}",
               f"draft acceptance rate    {spec['acceptance_rate']:.3f}  (γ={spec['gamma']}, n={spec['n']})",
               f"mean acceptance length   {spec['mean_acceptance_length']:.3f}",

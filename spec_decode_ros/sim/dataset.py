@@ -24,6 +24,7 @@ from spec_decode_ros.control.limits import get_limits
 from spec_decode_ros.sim.episode import SPLITS, execute, layout_seed
 from spec_decode_ros.sim.expert import SEARCH_TURN, expert_commands, format_answer, instruction_for
 from spec_decode_ros.sim.jpeg import jpeg_round_trip
+from spec_decode_ros.sim.margins import state_kind
 from spec_decode_ros.sim.world import Go2World, Landmark, random_layout
 
 MIN_PERTURBED_GAP = 0.05  # a perturbation never puts the nose closer than this to any landmark
@@ -31,7 +32,8 @@ MIN_PERTURBED_GAP = 0.05  # a perturbation never puts the nose closer than this 
 
 @dataclass(frozen=True)
 class Sample:
-    """One training example. ``meta`` holds the state behind it (episode, step, pose, bearing, gap ...)."""
+    """One training example. ``meta`` holds the state behind it (episode, step, pose, bearing, visibility,
+    ``state``: where it lies relative to the expert's thresholds, see ``sim.margins``)."""
 
     image: np.ndarray  # (H, W, 3) uint8 RGB, after the JPEG round trip
     instruction: str
@@ -124,6 +126,7 @@ def sample_stream(
                     "perturbed_before": perturbed_before,
                 }
                 if commands != [SEARCH_TURN] or rng.random() < search_keep:
+                    meta["state"] = state_kind(world, target)
                     image = jpeg_round_trip(world.render(), jpeg_quality)
                     object_map = world.render_object_map() if object_maps else None
                     yield Sample(image, instruction, format_answer(commands), target, meta, object_map)

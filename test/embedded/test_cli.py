@@ -12,6 +12,7 @@ from spec_decode_ros.decoding.image_size import saved_image_size
 from spec_decode_ros.embedded import DRAFT_NAME, TARGET_NAME
 from spec_decode_ros.embedded import evaluate as evaluate_cli
 from spec_decode_ros.embedded import train as train_cli
+from spec_decode_ros.sim.margins import STATE_KINDS
 
 
 def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
@@ -43,6 +44,8 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{\n"):])
     assert report["target_accuracy"]["n"] == 8
+    by_state = report["target_accuracy"]["by_state"]  # the error breakdown by the expert's thresholds
+    assert set(by_state) <= set(STATE_KINDS) and sum(row["n"] for row in by_state.values()) == 8
     assert report["speculative"]["outputs_differing_from_target"] == 0
     assert report["speculative"]["exit_layers"] == [1]  # the middle of the 2-layer target
     assert 0.0 <= report["closed_loop"]["success_rate"] <= 1.0

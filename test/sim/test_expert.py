@@ -6,19 +6,10 @@ import math
 
 import numpy as np
 
+from sim.hand_made import BOX, place
 from spec_decode_ros.control.grammar import parse_answer
 from spec_decode_ros.sim.expert import STOP_GAP, expert_answer, expert_commands, instruction_for
-from spec_decode_ros.sim.world import NOSE_OFFSET, Landmark, Layout, random_layout
-
-BOX = Landmark("red", "box", 0.0, 0.0)
-
-
-def place(world, distance_centre: float, bearing_deg: float) -> None:
-    """Robot at ``distance_centre`` from BOX with the box at ``bearing_deg`` (left positive)."""
-    world.reset(Layout((BOX, Landmark("blue", "ball", 0.0, 4.0)), 0.0, 0.0, 0.0))
-    yaw = math.radians(30.0)  # heading of the robot
-    away = yaw + math.radians(bearing_deg)  # direction from robot to box
-    world.set_pose(-distance_centre * math.cos(away), -distance_centre * math.sin(away), yaw)
+from spec_decode_ros.sim.world import NOSE_OFFSET, Landmark, random_layout
 
 
 def test_rule_on_hand_made_states(world):
