@@ -23,12 +23,13 @@ _STOP = "__stop__"
 
 
 def iter_examples(seed: int, split: str, image_size: int, jpeg_quality: int | None, *,
-                  object_maps: bool = False) -> Iterator[Example]:
-    """Examples of one simulator stream, rendered at ``image_size``×``image_size`` (with object maps if asked)."""
+                  object_maps: bool = False, clear_keep: float = 1.0) -> Iterator[Example]:
+    """Examples of one simulator stream, rendered at ``image_size``×``image_size`` (with object maps if asked;
+    ``clear_keep`` < 1 thins out the states clear of the expert's thresholds, see ``sim.dataset``)."""
     from spec_decode_ros.sim.dataset import sample_stream
 
     kwargs: dict[str, object] = {"split": split, "width": image_size, "height": image_size,
-                                 "object_maps": object_maps}
+                                 "object_maps": object_maps, "clear_keep": clear_keep}
     if jpeg_quality is not None:
         kwargs["jpeg_quality"] = jpeg_quality
     for sample in sample_stream(seed, **kwargs):
@@ -64,11 +65,14 @@ class StreamPrefetcher:
     """Background workers rendering simulator examples ahead of the trainer, in a reproducible order."""
 
     def __init__(self, seeds: Sequence[int], *, split: str, image_size: int, jpeg_quality: int | None = None,
-                 queue_size: int = 2048, source: Source = iter_examples, object_maps: bool = False) -> None:
+                 queue_size: int = 2048, source: Source = iter_examples, object_maps: bool = False,
+                 clear_keep: float = 1.0) -> None:
         if not seeds:
             raise ValueError("StreamPrefetcher: give at least one seed")
         if object_maps:
             source = functools.partial(source, object_maps=True)
+        if clear_keep < 1.0:
+            source = functools.partial(source, clear_keep=clear_keep)
         ctx = mp.get_context("spawn")
         self._queues: list[mp.Queue] = [ctx.Queue(maxsize=queue_size) for _ in seeds]
         self._procs = [

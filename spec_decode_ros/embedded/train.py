@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="simulator worker processes")
     p.add_argument("--object-map-weight", type=float, default=0.5,
                    help="weight of the auxiliary which-landmark-is-in-each-patch loss (0: off)")
+    p.add_argument("--clear-keep", type=_share, default=1.0,
+                   help="target stage: share of states clear of the expert's thresholds kept in its stream "
+                        "(below 1: more of the threshold states where it errs; validation keeps the natural mix)")
     p.add_argument("--heldout", type=int, default=256, help="validation examples for early stopping")
     p.add_argument("--stop-accuracy", type=float, default=0.985, help="stop a stage at this held-out exact match")
     p.add_argument("--eval-every", type=int, default=250)
@@ -82,6 +85,17 @@ def _spec_overrides(text: str) -> dict[str, int]:
     return out
 
 
+def _share(text: str) -> float:
+    """A share in (0, 1], for --clear-keep."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not in (0, 1]")
+    return value
+
+
 def target_spec(args: argparse.Namespace) -> VLMSpec:
     return replace(TARGET_SPEC, **args.target_spec)
 
@@ -97,10 +111,15 @@ def _config(args: argparse.Namespace, steps: int, seed: int) -> TrainConfig:
                        warmup_steps=min(100, max(1, steps // 10)))
 
 
-def _stream(args: argparse.Namespace, spec: VLMSpec, stage: int) -> StreamPrefetcher:
+def _stream(args: argparse.Namespace, spec: VLMSpec, stage: int, clear_keep: float = 1.0) -> StreamPrefetcher:
     seeds = [args.seed * 1000 + stage * 100 + i for i in range(args.workers)]
     return StreamPrefetcher(seeds, split=TRAIN_SPLIT, image_size=spec.image_size,
-                            object_maps=args.object_map_weight > 0)
+                            object_maps=args.object_map_weight > 0, clear_keep=clear_keep)
+
+
+def _options(args: argparse.Namespace, *names: str) -> dict[str, object]:
+    """The options a stage ran with, for training.json (what the recipe needs to repeat it)."""
+    return {name: str(v) if isinstance(v := getattr(args, name), Path) else v for name in names}
 
 
 def _save(model: torch.nn.Module, processor: object, folder: Path, spec: VLMSpec, report: TrainReport,
@@ -120,12 +139,14 @@ def _continued(folder: Path) -> tuple[torch.nn.Module, object, VLMSpec, list[dic
     if meta.get("stage") != "target":
         raise ValueError(f"{folder} is not a target saved by spec-decode train")
     model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
-    runs = [*meta.get("previous_runs", []), {k: meta[k] for k in ("report", "seed") if k in meta}]
+    runs = [*meta.get("previous_runs", []), {k: meta[k] for k in ("report", "seed", "options") if k in meta}]
     return model, AutoProcessor.from_pretrained(folder), VLMSpec(**meta["spec"]), runs
 
 
 def train_target(args: argparse.Namespace, folder: Path) -> TrainReport:
-    extra: dict[str, object] = {"seed": args.seed, "stage": "target"}
+    extra: dict[str, object] = {"seed": args.seed, "stage": "target",
+                                "options": _options(args, "target_steps", "batch_size", "lr", "new_per_step",
+                                                    "clear_keep", "init_target")}
     if args.init_target is not None:
         model, processor, spec, runs = _continued(args.init_target)
         extra["previous_runs"] = runs
@@ -137,7 +158,7 @@ def train_target(args: argparse.Namespace, folder: Path) -> TrainReport:
         processor = build_processor(spec, tokenizer)
         stage = 1
     heldout = take_examples(args.seed + 1, VAL_SPLIT, args.heldout, spec.image_size)
-    with _stream(args, spec, stage=stage) as stream:
+    with _stream(args, spec, stage=stage, clear_keep=args.clear_keep) as stream:
         report = train(model, processor, stream, heldout, _config(args, args.target_steps, args.seed), desc="target",
                        on_eval=lambda rep: _save(model, processor, folder, spec, rep, extra))
     _save(model, processor, folder, spec, report, extra)
@@ -159,7 +180,8 @@ def train_draft(args: argparse.Namespace, target_folder: Path, folder: Path) -> 
                          "(one simulator stream feeds both)")
     heldout = take_examples(args.seed + 2, VAL_SPLIT, args.heldout, spec.image_size)
     labels = greedy_answers(teacher, teacher_processor, [e.image for e in heldout], [e.instruction for e in heldout])
-    extra = {"seed": args.seed, "stage": "draft", "teacher": TARGET_NAME}
+    extra = {"seed": args.seed, "stage": "draft", "teacher": TARGET_NAME,
+             "options": _options(args, "draft_steps", "batch_size", "lr", "new_per_step")}
     with _stream(args, spec, stage=3) as stream:
         report = train(model, processor, stream, heldout, _config(args, args.draft_steps, args.seed + 7),
                        distill_from=(teacher, teacher_processor), desc="draft", heldout_labels=labels,

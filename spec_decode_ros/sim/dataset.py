@@ -24,7 +24,7 @@ from spec_decode_ros.control.limits import get_limits
 from spec_decode_ros.sim.episode import SPLITS, execute, layout_seed
 from spec_decode_ros.sim.expert import SEARCH_TURN, expert_commands, format_answer, instruction_for
 from spec_decode_ros.sim.jpeg import jpeg_round_trip
-from spec_decode_ros.sim.margins import state_kind
+from spec_decode_ros.sim.margins import CLEAR_KINDS, state_kind
 from spec_decode_ros.sim.world import Go2World, Landmark, random_layout
 
 MIN_PERTURBED_GAP = 0.05  # a perturbation never puts the nose closer than this to any landmark
@@ -80,18 +80,22 @@ def sample_stream(
     max_steps: int = 12,
     limits: str = "go2_sport",
     object_maps: bool = False,
+    clear_keep: float = 1.0,
 ) -> Iterator[Sample]:
     """Endless samples, deterministic per ``(seed, split)``; see the module docstring.
 
     ``search_keep``: the share of search-turn states ("turn left 45.", the most common answer by far)
     that are yielded (the others are still stepped through). ``facing_start``: the share of episodes
     whose start heading puts the target at a bearing uniform in +-50 deg (symmetric left/right turns and
-    more approach states); the rest start at the layout's random heading.
+    more approach states); the rest start at the layout's random heading. ``clear_keep``: the share of states
+    clear of the expert's thresholds (``sim.margins.CLEAR_KINDS``) that are yielded; below 1 the stream dwells
+    on the states near a threshold, where models err (at 1 it draws nothing extra: the same stream as before).
     Owns one ``Go2World`` (one offscreen GL context) for its lifetime; closing the generator closes it.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
-    for name, p in (("perturb_prob", perturb_prob), ("search_keep", search_keep), ("facing_start", facing_start)):
+    for name, p in (("perturb_prob", perturb_prob), ("search_keep", search_keep), ("facing_start", facing_start),
+                    ("clear_keep", clear_keep)):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {p}")
     lim = get_limits(limits)
@@ -125,8 +129,11 @@ def sample_stream(
                     "visible": world.is_visible(target),
                     "perturbed_before": perturbed_before,
                 }
-                if commands != [SEARCH_TURN] or rng.random() < search_keep:
+                keep = commands != [SEARCH_TURN] or rng.random() < search_keep
+                if keep:
                     meta["state"] = state_kind(world, target)
+                    keep = clear_keep >= 1.0 or meta["state"] not in CLEAR_KINDS or rng.random() < clear_keep
+                if keep:
                     image = jpeg_round_trip(world.render(), jpeg_quality)
                     object_map = world.render_object_map() if object_maps else None
                     yield Sample(image, instruction, format_answer(commands), target, meta, object_map)

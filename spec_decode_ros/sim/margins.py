@@ -20,6 +20,7 @@ GAP_BAND = 0.06  # facing gap within 6 % of a bin edge: "distance threshold"
 DISTANCE_EDGES: tuple[float, ...] = (STOP_GAP, *(GOAL_GAP + b for b in FORWARD_BINS[1:]))  # 0.40 0.65 1.15 2.15
 
 STATE_KINDS = ("clear", "out of view", "occluded", "view edge", "turn threshold", "distance threshold")
+CLEAR_KINDS = frozenset({"clear", "out of view"})  # no threshold near: a degree or a centimetre changes nothing
 
 
 def state_kind(world: Go2World, target: Landmark) -> str:

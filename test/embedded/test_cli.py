@@ -31,11 +31,14 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
 
     more = tmp_path / "more"  # --init-target: the same target trained further, its history kept
     rc = train_cli.main(["--out", str(more), "--stages", "target", "--init-target", str(target), "--target-steps", "1",
-                         "--batch-size", "8", "--heldout", "8", "--warm-pool", "16", "--new-per-step", "4"])
+                         "--batch-size", "8", "--heldout", "8", "--warm-pool", "16", "--new-per-step", "4",
+                         "--clear-keep", "0.5", "--lr", "3e-4"])
     assert rc == 0
     meta2 = json.loads((more / TARGET_NAME / "training.json").read_text())
     assert meta2["spec"] == meta["spec"] and meta2["report"]["steps"] == 1
     assert [run["report"]["steps"] for run in meta2["previous_runs"]] == [2]
+    assert meta2["options"]["clear_keep"] == 0.5 and meta2["options"]["init_target"] == str(target)
+    assert meta2["previous_runs"][0]["options"]["lr"] == 2e-3  # each run's options kept for the recipe
     capsys.readouterr()
 
     rc = evaluate_cli.main(["--target", str(target), "--draft", str(draft), "--n", "8", "--n-spec", "2",
@@ -55,6 +58,10 @@ def test_train_rejects_unknown_stages_and_eval_a_missing_model(tmp_path, capsys)
     assert train_cli.main(["--out", str(tmp_path), "--stages", "target,dessert"]) == 2
     assert "dessert" in capsys.readouterr().err
     assert train_cli.main(["--out", str(tmp_path), "--stages", "draft"]) == 1
+    for bad in ("0", "1.5", "half"):
+        with pytest.raises(SystemExit):
+            train_cli.main(["--out", str(tmp_path), "--clear-keep", bad])
+        assert "--clear-keep" in capsys.readouterr().err
     for bad in ("text_layerz=2", "text_layers=two", "text_layers"):
         with pytest.raises(SystemExit):
             train_cli.main(["--out", str(tmp_path), "--target-spec", bad])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sim.hand_made import BOX, place
 from spec_decode_ros.sim.dataset import sample_stream
 from spec_decode_ros.sim.expert import GOAL_GAP, STOP_GAP
-from spec_decode_ros.sim.margins import STATE_KINDS, state_kind
+from spec_decode_ros.sim.margins import CLEAR_KINDS, STATE_KINDS, state_kind
 from spec_decode_ros.sim.world import NOSE_OFFSET
 
 HALF = BOX.size / 2
@@ -37,3 +37,17 @@ def test_every_sample_carries_its_state_kind():
     stream.close()
     assert kinds <= set(STATE_KINDS)
     assert {"clear", "out of view", "turn threshold", "distance threshold"} <= kinds
+
+
+def test_clear_keep_thins_out_clear_states_and_leaves_the_default_stream_alone():
+    def first(n: int, **kwargs: float) -> list:
+        stream = sample_stream(5, split="train", width=32, height=32, **kwargs)
+        out = [next(stream) for _ in range(n)]
+        stream.close()
+        return out
+
+    natural, again, focused = first(200), first(200), first(200, clear_keep=0.3)
+    assert [s.answer for s in natural] == [s.answer for s in again]  # seeded; clear_keep=1 draws nothing extra
+    share = {name: sum(s.meta["state"] in CLEAR_KINDS for s in run) / len(run)
+             for name, run in (("natural", natural), ("focused", focused))}
+    assert share["focused"] < share["natural"] - 0.2  # ~0.7 -> ~0.4 clear
