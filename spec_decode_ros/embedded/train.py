@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override draft sizes (image_size must stay the target's)")
     p.add_argument("--init-target", type=Path, default=None, metavar="FOLDER",
                    help="target stage: continue from this saved target (fresh data, a new LR schedule) instead of "
-                        "a random init; its training history is kept in training.json")
+                        "a random init; its training history is kept in training.json. With --target-spec image_size=N it "
+                        "continues at N px (vision positions resampled, see embedded.resize)")
     p.add_argument("--stages", default="target,adapters,draft",
                    help="comma-separated subset of target,adapters,draft (later stages load earlier ones from --out)")
     return p
@@ -150,6 +151,11 @@ def train_target(args: argparse.Namespace, folder: Path) -> TrainReport:
     if args.init_target is not None:
         model, processor, spec, runs = _continued(args.init_target)
         extra["previous_runs"] = runs
+        if args.target_spec.get("image_size", spec.image_size) != spec.image_size:
+            from spec_decode_ros.embedded.resize import resized_target
+
+            extra["resized_from_image_size"] = spec.image_size
+            model, processor, spec = resized_target(model, processor, spec, args.target_spec["image_size"])
         stage = 1 + len(runs) * 10  # other simulator streams than the runs before
     else:
         spec = target_spec(args)
@@ -205,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(stages) - {"target", "adapters", "draft"})
     if unknown:
         print(f"spec-decode train: unknown stage(s) {unknown}; use target, adapters, draft", file=sys.stderr)
+        return 2
+    if args.init_target is not None and set(args.target_spec) - {"image_size"}:
+        print("spec-decode train: with --init-target, --target-spec may only change image_size "
+              "(the saved target's other sizes are its own)", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: simulator workers are stopped, not orphaned
