@@ -7,10 +7,11 @@ the processor's ``size`` (then ``crop_size``) the way Hugging Face image process
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 SIZE_KEYS = ("height", "shortest_edge", "longest_edge")
+SIZE_ATTRS = ("size", "crop_size")  # in this order
 
 
 def side_of(size: object) -> int | None:
@@ -23,14 +24,15 @@ def side_of(size: object) -> int | None:
     return None
 
 
+def _first_side(sizes: Iterable[object]) -> int | None:
+    """The side of the first of (``size``, ``crop_size``) that names one."""
+    return next((side for side in map(side_of, sizes) if side), None)
+
+
 def processor_image_size(processor: object, default: int = 224) -> int:
     """The side a loaded processor (e.g. ``LlavaProcessor``) resizes images to."""
     image_processor = getattr(processor, "image_processor", processor)
-    for attr in ("size", "crop_size"):
-        side = side_of(getattr(image_processor, attr, None))
-        if side:
-            return side
-    return default
+    return _first_side(getattr(image_processor, attr, None) for attr in SIZE_ATTRS) or default
 
 
 def saved_image_size(model_dir: Path, default: int = 96) -> int:
@@ -42,8 +44,7 @@ def saved_image_size(model_dir: Path, default: int = 96) -> int:
             continue
         data = json.loads(config.read_text())
         section = data.get(key, {}) if key else data
-        for attr in ("size", "crop_size"):
-            side = side_of(section.get(attr))
-            if side:
-                return side
+        side = _first_side(section.get(attr) for attr in SIZE_ATTRS)
+        if side:
+            return side
     return default

@@ -17,6 +17,7 @@ from transformers import LlavaForConditionalGeneration, LlavaProcessor
 from spec_decode_ros.embedded.architecture import VLMSpec, build_model, build_processor
 
 POSITION_SUFFIX = "embeddings.position_embedding.weight"  # the vision tower's (the text model uses RoPE)
+TEXT_ROOM = 32  # positions left for the prompt and the answer beside the image tokens
 
 
 def resample_positions(table: torch.Tensor, old_grid: int, new_grid: int) -> torch.Tensor:
@@ -34,7 +35,7 @@ def resized_target(model: LlavaForConditionalGeneration, processor: LlavaProcess
     if image_size % spec.patch_size:
         raise ValueError(f"image size {image_size} is not a multiple of the patch size {spec.patch_size}")
     new_spec = replace(spec, image_size=image_size)
-    if new_spec.image_tokens + 32 > spec.max_positions:
+    if new_spec.image_tokens + TEXT_ROOM > spec.max_positions:
         raise ValueError(f"{new_spec.image_tokens} image tokens leave no room in {spec.max_positions} positions")
     tokenizer = processor.tokenizer  # type: ignore[attr-defined]
     state = model.state_dict()

@@ -131,7 +131,7 @@ def sample_stream(
                 }
                 keep = commands != [SEARCH_TURN] or rng.random() < search_keep
                 if keep:
-                    meta["state"] = state_kind(world, target)
+                    meta["state"] = state_kind(world, target, visible=meta["visible"])
                     keep = clear_keep >= 1.0 or meta["state"] not in CLEAR_KINDS or rng.random() < clear_keep
                 if keep:
                     image = jpeg_round_trip(world.render(), jpeg_quality)

@@ -43,6 +43,7 @@ NOSE_OFFSET = 0.30  # m from base centre to the front of the body
 BASE_HEIGHT = 0.27  # standing base height of the Go2 ("home" keyframe)
 CAMERA_POS = (0.32, 0.0, 0.05)  # on body "base"
 CAMERA_TILT_DEG = 15.0  # downwards
+VIEW_MARGIN_DEG = 5.0  # is_visible: the target centre must be this far inside the view's edge
 CAMERA_FOVY_DEG = 90.0
 ARENA_HALF = 2.25  # landmarks and the robot start inside [-ARENA_HALF, ARENA_HALF]^2
 _PARK = (100.0, 100.0, -5.0)  # where unused landmark bodies wait
@@ -351,7 +352,7 @@ class Go2World:
         half_v = math.radians(CAMERA_FOVY_DEG) / 2
         return 2 * math.atan(math.tan(half_v) * self.width / self.height)
 
-    def is_visible(self, landmark: Landmark, *, margin_deg: float = 5.0) -> bool:
+    def is_visible(self, landmark: Landmark, *, margin_deg: float = VIEW_MARGIN_DEG) -> bool:
         """True when the landmark centre is inside the camera's horizontal view (less a margin)
         and the ray from the camera to its centre hits it first (no other landmark in front)."""
         if abs(self.camera_bearing(landmark)) > self.hfov / 2 - math.radians(margin_deg):
