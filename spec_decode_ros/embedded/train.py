@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target-spec", type=_spec_overrides, default={}, metavar="K=V,...",
                    help="override target sizes, e.g. patch_size=12,vision_hidden=192 (fields of VLMSpec)")
     p.add_argument("--draft-spec", type=_spec_overrides, default={}, metavar="K=V,...",
-                   help="override draft sizes (image_size must stay the target's)")
+                   help="override draft sizes (image_size follows the target's; another one is an error)")
     p.add_argument("--init-target", type=Path, default=None, metavar="FOLDER",
                    help="target stage: continue from this saved target (fresh data, a new LR schedule) instead of "
                         "a random init; its training history is kept in training.json. With --target-spec image_size=N it "
@@ -101,8 +101,9 @@ def target_spec(args: argparse.Namespace) -> VLMSpec:
     return replace(TARGET_SPEC, **args.target_spec)
 
 
-def draft_spec(args: argparse.Namespace) -> VLMSpec:
-    return replace(DRAFT_SPEC, **args.draft_spec)
+def draft_spec(args: argparse.Namespace, target_image_size: int) -> VLMSpec:
+    """The draft's sizes: DRAFT_SPEC with --draft-spec overrides, at the target's image size unless told."""
+    return replace(DRAFT_SPEC, **{"image_size": target_image_size, **args.draft_spec})
 
 
 def _config(args: argparse.Namespace, steps: int, seed: int) -> TrainConfig:
@@ -177,10 +178,10 @@ def train_draft(args: argparse.Namespace, target_folder: Path, folder: Path) -> 
     teacher = LlavaForConditionalGeneration.from_pretrained(target_folder, dtype=torch.float32).eval()
     teacher_processor = AutoProcessor.from_pretrained(target_folder)
     tokenizer = teacher_processor.tokenizer
-    spec = draft_spec(args)
+    teacher_size = int(teacher.config.vision_config.image_size)
+    spec = draft_spec(args, teacher_size)
     model = build_model(spec, tokenizer, seed=args.seed + 7)
     processor = build_processor(spec, tokenizer)
-    teacher_size = int(teacher.config.vision_config.image_size)
     if spec.image_size != teacher_size:
         raise ValueError(f"draft image size {spec.image_size} != target's {teacher_size} "
                          "(one simulator stream feeds both)")
@@ -219,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: simulator workers are stopped, not orphaned
     torch.set_num_threads(args.threads)
+    try:
+        return _run_stages(args, stages)
+    except ValueError as err:  # a folder that is not a saved target, a draft size the target cannot feed
+        print(f"spec-decode train: {err}", file=sys.stderr)
+        return 2
+
+
+def _run_stages(args: argparse.Namespace, stages: list[str]) -> int:
     target_folder, draft_folder = args.out / TARGET_NAME, args.out / DRAFT_NAME
     summary: dict[str, object] = {}
     t0 = time.perf_counter()

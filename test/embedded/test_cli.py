@@ -18,16 +18,21 @@ from spec_decode_ros.sim.margins import STATE_KINDS
 def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     rc = train_cli.main(["--out", str(tmp_path), "--target-steps", "2", "--draft-steps", "2", "--adapter-steps", "5",
                          "--adapter-examples", "16", "--batch-size", "8", "--heldout", "8", "--warm-pool", "16",
-                         "--new-per-step", "4", "--eval-every", "2", "--target-spec", "text_layers=2,vision_hidden=64"])
+                         "--new-per-step", "4", "--eval-every", "2", "--target-spec", "text_layers=2,vision_hidden=64,image_size=64"])
     assert rc == 0
     capsys.readouterr()
     target, draft = tmp_path / TARGET_NAME, tmp_path / DRAFT_NAME
     assert isinstance(LlavaForConditionalGeneration.from_pretrained(target), LlavaForConditionalGeneration)
     assert ExitAdapters.exists(target) and (draft / "model.safetensors").is_file()
     meta = json.loads((target / "training.json").read_text())
-    assert meta["report"]["steps"] == 2 and meta["spec"]["image_size"] == 96
+    assert meta["report"]["steps"] == 2 and meta["spec"]["image_size"] == 64
     assert meta["spec"]["text_layers"] == 2 and meta["spec"]["vision_hidden"] == 64  # --target-spec overrides
-    assert saved_image_size(target, default=0) == 96  # the demo renders at the processor's size
+    assert saved_image_size(target, default=0) == 64  # the demo renders at the processor's size
+    draft_meta = json.loads((draft / "training.json").read_text())
+    assert draft_meta["spec"]["image_size"] == 64 and saved_image_size(draft, default=0) == 64  # follows the target
+
+    assert train_cli.main(["--out", str(tmp_path), "--stages", "draft", "--draft-spec", "image_size=32"]) == 2
+    assert "draft image size 32 != target's 64" in capsys.readouterr().err
 
     more = tmp_path / "more"  # --init-target: the same target trained further, its history kept
     rc = train_cli.main(["--out", str(more), "--stages", "target", "--init-target", str(target), "--target-steps", "1",
