@@ -3,18 +3,23 @@
 Figures (all on the simulator's "heldout" split, whose layouts training never sees):
 
 * target exact match of the answer against the expert (greedy, the model's own ``generate``),
-  overall and per kind of answer (search turn / stop / move);
+  overall with its 95 % (Wilson) interval, per kind of answer (search turn / stop / move) and per
+  state kind (``sim.margins``);
 * draft against target through the engine's ``speculative_generate`` (greedy, γ fixed): acceptance
   rate, mean acceptance length, and the number of outputs that differ from ``target_generate``
   (must be 0: speculative decoding is lossless);
 * early exit: top-1 agreement of the exit with the final layer and the hit rate of early verdicts;
 * closed loop without ROS: ``run_episode`` with the target as policy, success = stopped within 0.5 m.
+
+``--render-size`` renders the camera larger than the model's input, as a Go2's camera is, so that the
+processor resizes every frame (the default renders at the model's own size, as training does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -53,10 +58,22 @@ def target_accuracy(target: object, examples: list[Example]) -> dict[str, object
     return {
         "n": len(examples),
         "exact_match": sum(hits) / len(examples),
+        "interval_95": wilson_interval(sum(hits), len(examples)),
         "by_kind": _grouped([answer_kind(e.answer) for e in examples], hits),
         "by_state": _grouped([e.state or "unknown" for e in examples], hits),
         "answers": answers,
     }
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial share (95 % at z = 1.96): where the true rate lies."""
+    if n <= 0:
+        raise ValueError("an interval needs at least one trial")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _grouped(keys: list[str], hits: list[bool]) -> dict[str, dict[str, float]]:
@@ -110,6 +127,7 @@ def closed_loop(policy: object, episodes: int, first_seed: int, image_size: int)
     successes = sum(r.success for r in results)
     return {
         "episodes": episodes,
+        "first_seed": first_seed,
         "success_rate": successes / episodes,
         "stopped_rate": sum(r.stopped for r in results) / episodes,
         "mean_steps": sum(r.n_steps for r in results) / episodes,
@@ -122,9 +140,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spec-decode eval", description=__doc__.split("\n\n")[0])
     p.add_argument("--target", type=Path, default=None, help="target VLM folder (default: the shipped one)")
     p.add_argument("--draft", type=Path, default=None, help="draft VLM folder (default: the shipped one)")
-    p.add_argument("--n", type=int, default=500, help="held-out examples for target exact match")
+    p.add_argument("--n", type=int, default=2000, help="held-out examples for target exact match (2000: ±1 %%)")
     p.add_argument("--n-spec", type=int, default=150, help="held-out examples for speculative decoding figures")
     p.add_argument("--episodes", type=int, default=50, help="closed-loop episodes (0: skip)")
+    p.add_argument("--first-episode", type=int, default=0, help="layout seed of the first closed-loop episode")
+    p.add_argument("--render-size", type=int, default=0,
+                   help="camera render size in px (default 0: the model's own; larger: the processor resizes)")
     p.add_argument("--gamma", type=int, default=4)
     p.add_argument("--seed", type=int, default=EVAL_STREAM_SEED, help="held-out stream seed")
     p.add_argument("--threads", type=int, default=2)
@@ -144,10 +165,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
             raise FileNotFoundError(f"{name} model folder {path} has no config.json (run `spec-decode train`?)")
     target = EarlyExitTarget.from_pretrained(target_path)
     draft = load_model(draft_path)
-    size = processor_image_size(target.model.processor)
+    size = args.render_size or processor_image_size(target.model.processor)
     examples = take_examples(args.seed, EVAL_SPLIT, max(args.n, args.n_spec), size)
     report: dict[str, object] = {"target": str(target_path), "draft": str(draft_path), "split": EVAL_SPLIT,
-                                 "stream_seed": args.seed}
+                                 "stream_seed": args.seed, "render_size": size}
     acc = target_accuracy(target.model, examples[: args.n])
     acc.pop("answers")
     report["target_accuracy"] = acc
@@ -155,15 +176,17 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
     report["speculative"] = speculative_figures(draft, target, examples[: args.n_spec], args.gamma, early_exit=True)
     if args.episodes > 0:
         policy = VLMPolicy(target_path)
-        report["closed_loop"] = closed_loop(policy, args.episodes, first_seed=0, image_size=size)
+        report["closed_loop"] = closed_loop(policy, args.episodes, first_seed=args.first_episode, image_size=size)
     return report
 
 
 def _table(report: dict[str, object]) -> str:
     acc = report["target_accuracy"]
     spec = report["speculative"]
-    lines = [f"held-out split {report['split']!r}, stream seed {report['stream_seed']}",
-             f"target exact match       {acc['exact_match']:.3f}  (n={acc['n']})"]
+    low, high = acc["interval_95"]
+    lines = [f"held-out split {report['split']!r}, stream seed {report['stream_seed']}, "
+             f"rendered at {report['render_size']} px",
+             f"target exact match       {acc['exact_match']:.3f}  (n={acc['n']}, 95 % interval {low:.3f}-{high:.3f})"]
     for kind, row in acc["by_kind"].items():
         lines.append(f"  {kind:<22} {row['exact_match']:.3f}  (n={row['n']})")
     lines.append("by state (sim.margins)")
@@ -179,7 +202,8 @@ def _table(report: dict[str, object]) -> str:
     lines.append(f"early verdict hit rate   {hit:.3f}" if hit is not None else "early verdict hit rate   n/a")
     if "closed_loop" in report:
         cl = report["closed_loop"]
-        lines.append(f"closed-loop success      {cl['success_rate']:.3f}  ({cl['episodes']} episodes, "
+        lines.append(f"closed-loop success      {cl['success_rate']:.3f}  ({cl['episodes']} episodes from seed "
+                     f"{cl['first_seed']}, "
                      f"mean {cl['mean_steps']:.1f} steps, mean final gap {cl['mean_final_distance_m']:.2f} m)")
     return "\n".join(lines)
 

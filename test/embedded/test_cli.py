@@ -47,11 +47,15 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     capsys.readouterr()
 
     rc = evaluate_cli.main(["--target", str(target), "--draft", str(draft), "--n", "8", "--n-spec", "2",
-                            "--episodes", "1", "--json"])
+                            "--episodes", "1", "--first-episode", "3", "--render-size", "80", "--json"])
     assert rc == 0
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{\n"):])
     assert report["target_accuracy"]["n"] == 8
+    low, high = report["target_accuracy"]["interval_95"]
+    assert low <= report["target_accuracy"]["exact_match"] <= high
+    assert report["render_size"] == 80  # a camera larger than the 64 px model: the processor resizes
+    assert report["closed_loop"]["first_seed"] == 3
     by_state = report["target_accuracy"]["by_state"]  # the error breakdown by the expert's thresholds
     assert set(by_state) <= set(STATE_KINDS) and sum(row["n"] for row in by_state.values()) == 8
     assert report["speculative"]["outputs_differing_from_target"] == 0
