@@ -21,7 +21,10 @@ def test_the_shipped_target_loads_at_its_saved_size():
     from spec_decode_ros.embedded import default_target_path
 
     folder = default_target_path()
-    assert processor_image_size(load_model(folder).processor) == saved_image_size(folder) == 96  # a SizeDict
+    loaded = load_model(folder)
+    vision_size = loaded.model.config.vision_config.image_size  # 128 for the shipped pair
+    assert processor_image_size(loaded.processor) == saved_image_size(folder) == vision_size  # a SizeDict
+    assert saved_image_size(folder, default=0) == vision_size  # read from the saved processor, not defaulted
 
 
 def test_a_loaded_processor_falls_back_to_crop_size_then_the_default():
