@@ -24,6 +24,11 @@ from transformers import (
 from spec_decode_ros.embedded.tokenizer import CHAT_TEMPLATE
 
 
+class SetupError(ValueError):
+    """A model that cannot be made as asked (sizes that do not fit together, a folder that is not a saved
+    model): the user's to fix, so ``spec-decode train`` reports it in one line, without a traceback."""
+
+
 @dataclass(frozen=True)
 class VLMSpec:
     """The sizes of one embedded VLM."""

@@ -55,10 +55,11 @@ def target_accuracy(target: object, examples: list[Example]) -> dict[str, object
     answers = greedy_answers(target.model, target.processor, [e.image for e in examples],  # type: ignore[attr-defined]
                              [e.instruction for e in examples])
     hits = [answer == example.answer for example, answer in zip(examples, answers, strict=True)]
+    right = sum(hits)
     return {
         "n": len(examples),
-        "exact_match": sum(hits) / len(examples),
-        "interval_95": wilson_interval(sum(hits), len(examples)),
+        "exact_match": right / len(examples),
+        "interval_95": wilson_interval(right, len(examples)),
         "by_kind": _grouped([answer_kind(e.answer) for e in examples], hits),
         "by_state": _grouped([e.state or "unknown" for e in examples], hits),
         "answers": answers,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
-from spec_decode_ros.embedded.architecture import VLMSpec, build_model, build_processor
+from spec_decode_ros.embedded.architecture import SetupError, VLMSpec, build_model, build_processor
 
 POSITION_SUFFIX = "embeddings.position_embedding.weight"  # the vision tower's (the text model uses RoPE)
 TEXT_ROOM = 32  # positions left for the prompt and the answer beside the image tokens
@@ -33,10 +33,10 @@ def resized_target(model: LlavaForConditionalGeneration, processor: LlavaProcess
                    image_size: int) -> tuple[LlavaForConditionalGeneration, LlavaProcessor, VLMSpec]:
     """The same target working on ``image_size`` px images: model, processor and sizes."""
     if image_size % spec.patch_size:
-        raise ValueError(f"image size {image_size} is not a multiple of the patch size {spec.patch_size}")
+        raise SetupError(f"image size {image_size} is not a multiple of the patch size {spec.patch_size}")
     new_spec = replace(spec, image_size=image_size)
     if new_spec.image_tokens + TEXT_ROOM > spec.max_positions:
-        raise ValueError(f"{new_spec.image_tokens} image tokens leave no room in {spec.max_positions} positions")
+        raise SetupError(f"{new_spec.image_tokens} image tokens leave no room in {spec.max_positions} positions")
     tokenizer = processor.tokenizer  # type: ignore[attr-defined]
     state = model.state_dict()
     (key,) = [k for k in state if k.endswith(POSITION_SUFFIX)]

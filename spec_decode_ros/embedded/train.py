@@ -26,7 +26,14 @@ from pathlib import Path
 import torch
 
 from spec_decode_ros.embedded import ASSETS_DIR, DRAFT_NAME, TARGET_NAME
-from spec_decode_ros.embedded.architecture import DRAFT_SPEC, TARGET_SPEC, VLMSpec, build_model, build_processor
+from spec_decode_ros.embedded.architecture import (
+    DRAFT_SPEC,
+    TARGET_SPEC,
+    SetupError,
+    VLMSpec,
+    build_model,
+    build_processor,
+)
 from spec_decode_ros.embedded.data import StreamPrefetcher, take_examples
 from spec_decode_ros.embedded.inference import greedy_answers
 from spec_decode_ros.embedded.tokenizer import default_tokenizer
@@ -137,9 +144,10 @@ def _continued(folder: Path) -> tuple[torch.nn.Module, object, VLMSpec, list[dic
     """A saved target to train further: model, processor, its sizes and the runs that made it."""
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-    meta = json.loads((folder / "training.json").read_text())
+    saved = folder / "training.json"
+    meta = json.loads(saved.read_text()) if saved.is_file() else {}
     if meta.get("stage") != "target":
-        raise ValueError(f"{folder} is not a target saved by spec-decode train")
+        raise SetupError(f"{folder} is not a target saved by spec-decode train")
     model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
     runs = [*meta.get("previous_runs", []), {k: meta[k] for k in ("report", "seed", "options") if k in meta}]
     return model, AutoProcessor.from_pretrained(folder), VLMSpec(**meta["spec"]), runs
@@ -180,11 +188,11 @@ def train_draft(args: argparse.Namespace, target_folder: Path, folder: Path) -> 
     tokenizer = teacher_processor.tokenizer
     teacher_size = int(teacher.config.vision_config.image_size)
     spec = draft_spec(args, teacher_size)
+    if spec.image_size != teacher_size:
+        raise SetupError(f"draft image size {spec.image_size} != target's {teacher_size} "
+                         "(one simulator stream feeds both)")
     model = build_model(spec, tokenizer, seed=args.seed + 7)
     processor = build_processor(spec, tokenizer)
-    if spec.image_size != teacher_size:
-        raise ValueError(f"draft image size {spec.image_size} != target's {teacher_size} "
-                         "(one simulator stream feeds both)")
     heldout = take_examples(args.seed + 2, VAL_SPLIT, args.heldout, spec.image_size)
     labels = greedy_answers(teacher, teacher_processor, [e.image for e in heldout], [e.instruction for e in heldout])
     extra = {"seed": args.seed, "stage": "draft", "teacher": TARGET_NAME,
@@ -222,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         return _run_stages(args, stages)
-    except ValueError as err:  # a folder that is not a saved target, a draft size the target cannot feed
+    except SetupError as err:  # a folder that is not a saved target, sizes that do not fit; other errors are bugs
         print(f"spec-decode train: {err}", file=sys.stderr)
         return 2
 

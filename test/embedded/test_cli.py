@@ -69,6 +69,8 @@ def test_train_rejects_unknown_stages_and_eval_a_missing_model(tmp_path, capsys)
     assert train_cli.main(["--out", str(tmp_path), "--stages", "draft"]) == 1
     assert train_cli.main(["--out", str(tmp_path), "--init-target", str(tmp_path), "--target-spec", "text_layers=2"]) == 2
     assert "only change image_size" in capsys.readouterr().err
+    assert train_cli.main(["--out", str(tmp_path), "--stages", "target", "--init-target", str(tmp_path / "none")]) == 2
+    assert "is not a target saved by spec-decode train" in capsys.readouterr().err
     for bad in ("0", "1.5", "half"):
         with pytest.raises(SystemExit):
             train_cli.main(["--out", str(tmp_path), "--clear-keep", bad])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spec_decode_ros.decoding.image_size import processor_image_size
-from spec_decode_ros.embedded.architecture import VLMSpec, build_model, build_processor
+from spec_decode_ros.embedded.architecture import SetupError, VLMSpec, build_model, build_processor
 from spec_decode_ros.embedded.inference import greedy_answers
 from spec_decode_ros.embedded.resize import resample_positions, resized_target
 from spec_decode_ros.embedded.tokenizer import default_tokenizer
@@ -36,5 +36,5 @@ def test_a_resized_target_keeps_its_weights_and_answers_at_the_new_size(tmp_path
     image = np.zeros((64, 64, 3), np.uint8)
     (answer,) = greedy_answers(grown, grown_proc, [image], ["go to the red box"])  # 16 image tokens fit
     assert isinstance(answer, str)
-    with pytest.raises(ValueError, match="multiple of the patch size"):
+    with pytest.raises(SetupError, match="multiple of the patch size"):
         resized_target(model, proc, TINY, 40)
