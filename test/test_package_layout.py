@@ -9,6 +9,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "spec_decode_ros"
 ROS_MODULES = ("rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "builtin_interfaces", "std_srvs",
@@ -57,6 +59,7 @@ def test_ros_is_imported_only_in_nodes():
     assert not offenders, "ROS imported outside nodes/: " + ", ".join(offenders)
 
 
+@pytest.mark.slow  # starts a Python process per subpackage
 def test_non_ros_subpackages_import_with_ros_unavailable():
     """The cloud side must run on a server without ROS: import every non-node module with ROS blocked."""
     code = (

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from spec_decode_ros.bridge import bench
 from spec_decode_ros.bridge.edge import MODES
+
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
 FIELDS = ("tokens", "latency_s", "ms_per_token", "acceptance_rate", "mean_acceptance_length", "early_hit_rate",
           "server_busy_s_per_token", "identical_to_target")

@@ -22,6 +22,8 @@ from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
 from spec_decode_ros.bridge.security import ClientSecurity
 from spec_decode_ros.decoding.types import Prompt
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 
 def _generate(endpoint: str, draft, text: str, *, security: ClientSecurity | None = None, **config: object):
     client = CloudClient(endpoint, security=security)

@@ -14,6 +14,8 @@ from spec_decode_ros.embedded import evaluate as evaluate_cli
 from spec_decode_ros.embedded import train as train_cli
 from spec_decode_ros.sim.margins import STATE_KINDS
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 
 def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     rc = train_cli.main(["--out", str(tmp_path), "--target-steps", "2", "--draft-steps", "2", "--adapter-steps", "5",

@@ -8,6 +8,8 @@ import pytest
 from spec_decode_ros.embedded.batching import Example
 from spec_decode_ros.embedded.data import ReplayPool, StreamPrefetcher, take_examples
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 
 def test_prefetcher_hands_out_the_stream_in_order():
     direct = take_examples(5, "train", 6, image_size=48)

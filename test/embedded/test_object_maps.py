@@ -13,6 +13,8 @@ from spec_decode_ros.embedded.object_maps import ObjectMapProbe, n_object_classe
 from spec_decode_ros.embedded.tokenizer import default_tokenizer
 from spec_decode_ros.embedded.trainer import TrainConfig, target_loss, train
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 TINY = VLMSpec(image_size=32, patch_size=16, vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32,
                text_layers=2, text_heads=2, text_kv_heads=2)
 

@@ -18,6 +18,8 @@ from spec_decode_ros.embedded import VLMPolicy, default_draft_path, default_targ
 from spec_decode_ros.embedded.data import take_examples
 from spec_decode_ros.embedded.inference import exact_match
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 HELDOUT_SEED = 4242  # not the seeds training validated on
 
 

@@ -11,6 +11,8 @@ from spec_decode_ros.embedded.data import StreamPrefetcher, take_examples
 from spec_decode_ros.embedded.tokenizer import default_tokenizer
 from spec_decode_ros.embedded.trainer import TrainConfig, lr_at, make_distill_loss, target_loss, train
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 TINY = VLMSpec(image_size=32, patch_size=16, vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32,
                text_layers=2, text_heads=2, text_kv_heads=2)
 

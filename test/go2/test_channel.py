@@ -11,6 +11,8 @@ import pytest
 
 from spec_decode_ros.go2.channel import init_channel
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 
 def test_trace_goes_to_the_given_path(tmp_path):
     trace = tmp_path / "trace.log"

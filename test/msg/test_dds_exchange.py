@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support.ros import spinning_node, wait_for
 from support.sample_messages import as_plain, build_samples
+
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
 TEST_DIR = Path(__file__).resolve().parents[1]
 

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from sensor_msgs.msg import Image
 from support.ros import spinning_node, wait_for
 
 from spec_decode_ros import topics
 from spec_decode_ros.nodes.camera import image_to_rgb
 from spec_decode_ros.nodes.common import SENSOR_QOS
+
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
 
 def write_video(path: Path, frames: int = 40) -> Path:

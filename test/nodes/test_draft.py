@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sensor_msgs.msg import Image
 from support.node_process import node_process, output_of
 from support.ros import spinning_node, wait_for
@@ -15,6 +16,8 @@ from support.ros import spinning_node, wait_for
 from spec_decode_ros import topics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
 
 def test_draft_node_streams_tokens_stats_and_link_status(forward_model: Path,

@@ -16,6 +16,8 @@ from spec_decode_ros.msg import LinkStatus, LocomotionCommand
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS
 from spec_decode_ros.sim.fake_go2 import FakeGo2
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 GO2_DOMAIN = int(os.environ["SPEC_DECODE_GO2_DOMAIN"])
 
 

@@ -13,6 +13,8 @@ from spec_decode_ros import topics
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand, TokenStream
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 
 class Harness:
     def __init__(self, node) -> None:

@@ -18,6 +18,8 @@ from spec_decode_ros import topics
 from spec_decode_ros.analysis.report import build_report
 from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 
 def test_recorder_bag_is_read_back_by_the_report(tmp_path: Path):
     bag = tmp_path / "loop"

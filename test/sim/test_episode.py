@@ -9,6 +9,8 @@ import pytest
 from spec_decode_ros.control.grammar import Command
 from spec_decode_ros.sim.episode import expert_policy, layout_seed, run_episode
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 
 def test_expert_policy_reaches_every_target(world):
     policy = expert_policy(world)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from sim.hand_made import BOX, place
 from spec_decode_ros.control.grammar import parse_answer
 from spec_decode_ros.sim.expert import STOP_GAP, expert_answer, expert_commands, instruction_for
 from spec_decode_ros.sim.world import NOSE_OFFSET, Landmark, random_layout
+
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
 
 def test_rule_on_hand_made_states(world):

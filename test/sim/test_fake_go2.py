@@ -21,6 +21,8 @@ from spec_decode_ros.sim.fake_go2 import API_MOVE, API_STOPMOVE, FakeGo2
 from spec_decode_ros.sim.fake_go2_client import FakeGo2Client, FakeGo2Error
 from spec_decode_ros.sim.jpeg import decode_jpeg
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 DOMAIN = 101 + os.getpid() % 100  # a DDS domain of this test run's own (the channel factory is per process)
 
 

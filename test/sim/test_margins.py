@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sim.hand_made import BOX, place
 from spec_decode_ros.sim.dataset import sample_stream
 from spec_decode_ros.sim.expert import GOAL_GAP, STOP_GAP
 from spec_decode_ros.sim.margins import CLEAR_KINDS, STATE_KINDS, state_kind
 from spec_decode_ros.sim.world import NOSE_OFFSET
+
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
 HALF = BOX.size / 2
 

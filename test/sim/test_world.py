@@ -20,6 +20,8 @@ from spec_decode_ros.sim.world import (
     random_layout,
 )
 
+pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
 
 def test_random_layouts_are_deterministic_and_follow_the_rules():
     assert random_layout(5) == random_layout(5)
