@@ -9,6 +9,7 @@ from typing import Any
 
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagData, stamp_ns
+from spec_decode_ros.analysis.stats import percentile
 
 HOPS = ("capture_to_first_token", "first_token_to_first_command", "first_command_to_move", "capture_to_move")
 
@@ -48,15 +49,6 @@ class BagSummary:
     requests: list[RequestTimeline] = field(default_factory=list)
     rounds: list[dict[str, Any]] = field(default_factory=list)  # one per DecodeStats message
     figures: dict[str, float] = field(default_factory=dict)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def summarize(bag: BagData, label: str | None = None) -> BagSummary:
@@ -101,7 +93,7 @@ def _figures(s: BagSummary) -> dict[str, float]:
     for hop in HOPS:
         values = [v for t in s.requests for k, v in t.hops_ms().items() if k == hop]
         fig[f"{hop}_ms_median"] = median(values) if values else float("nan")
-        fig[f"{hop}_ms_p90"] = _percentile(values, 0.9)
+        fig[f"{hop}_ms_p90"] = percentile(values, 0.9)
     tokens = sum(t.tokens for t in s.requests)
     decode_s = sum((t.last_token_ns - t.image_ns) / 1e9 for t in s.requests if t.last_token_ns is not None)
     fig["tokens"] = float(tokens)

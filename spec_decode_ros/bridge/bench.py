@@ -254,8 +254,9 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
 
 
 def format_modes(result: dict[str, Any]) -> str:
-    cols = ("tokens", "ms_per_token", "latency_s", "acceptance_rate", "mean_acceptance_length", "early_hit_rate",
-            "server_busy_s_per_token", "identical_to_target")
+    cols = ("tokens", "ms_per_token", "first_token_s", "first_command_s", "answer_s", "rounds_per_answer",
+            "acceptance_rate", "mean_acceptance_length", "early_hit_rate", "server_busy_s_per_token",
+            "identical_to_target")
     head = f"{'mode':16s}" + "".join(f"{c[:14]:>16s}" for c in cols)
     rows = [head]
     for mode, m in result["modes"].items():
@@ -268,6 +269,10 @@ def format_modes(result: dict[str, Any]) -> str:
     if base:
         rows.append("speed-up vs cloud_ar: " + ", ".join(
             f"{mode} {base / m['ms_per_token']:.2f}x" for mode, m in result["modes"].items() if m["ms_per_token"]))
+    first = result["modes"].get("cloud_ar", {}).get("first_command_s")
+    if first:
+        rows.append("first command vs cloud_ar: " + ", ".join(
+            f"{mode} {m['first_command_s'] / first:.2f}x" for mode, m in result["modes"].items() if m["first_command_s"]))
     return "\n".join(rows)
 
 

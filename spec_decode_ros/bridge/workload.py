@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from spec_decode_ros.analysis.stats import mean_or_none, percentile
+from spec_decode_ros.control.command_timing import command_times, text_deltas
 from spec_decode_ros.decoding.types import Prompt
 
 PROMPTS = (
@@ -68,6 +70,8 @@ class RunRecord:
     server_tokens: int
     identical: bool | None = None
     statuses: list[str] = field(default_factory=list)
+    first_command_s: float | None = None  # request start -> the streaming parser's first complete command
+    answer_s: float | None = None  # -> its last command (None: the answer holds no command)
 
 
 def text_prompts(n: int) -> tuple[Prompt, ...]:
@@ -133,6 +137,9 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         assert isinstance(before, p.Stats) and isinstance(after, p.Stats)
         return result, after.busy_s - before.busy_s, after.tokens - before.tokens
 
+    def decode(ids: list[int]) -> str:
+        return draft.tokenizer.decode(ids, skip_special_tokens=True)
+
     from spec_decode_ros.decoding.draft import DraftSession
 
     DraftSession(draft, job.prompts[0]).draft(job.gamma)  # first forwards are slow: not in a timed run
@@ -157,10 +164,13 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
             for mode in job.modes:
                 result, busy, server_tokens = one(phase, stats, mode, prompt)
                 identical = (result.tokens == references[i]) if references else None
+                times = command_times(text_deltas(decode, result.tokens), result.token_times, result.latency_s)
                 records.append(asdict(RunRecord(
                     mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
                     first_token_s=result.first_token_s, metrics=result.metrics.as_dict(), server_busy_s=busy,
-                    server_tokens=server_tokens, identical=identical, statuses=[s for _, s in result.statuses])))
+                    server_tokens=server_tokens, identical=identical, statuses=[s for _, s in result.statuses],
+                    first_command_s=times.first_command_s if times else None,
+                    answer_s=times.answer_s if times else None)))
         stats.close()
         res = {"records": records, "references": references, "wall_s": time.monotonic() - t0,
                "robot": job.robot_index, "phase": phase.name}
@@ -194,6 +204,8 @@ def summarize(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
     busy = sum(r["server_busy_s"] for r in runs)
     rounds = sum(r["metrics"]["target_forward_passes"] for r in runs)
     identical = [r["identical"] for r in runs if r["identical"] is not None]
+    first_command = [r["first_command_s"] for r in runs if r.get("first_command_s") is not None]
+    answer = [r["answer_s"] for r in runs if r.get("answer_s") is not None]
     return {
         "runs": len(runs),
         "tokens": tokens,
@@ -212,4 +224,13 @@ def summarize(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
         "ms_per_round": 1000.0 * latency / rounds if rounds else 0.0,
         "server_busy_ms_per_round": 1000.0 * busy / rounds if rounds else 0.0,
         "identical_to_target": sum(identical) / len(identical) if identical else None,
+        # what the robot feels (VLM pairs with --sim-prompts: only runs whose answer parses into commands)
+        "answers_with_commands": len(first_command),
+        "first_command_s": mean_or_none(first_command),
+        "first_command_s_p95": percentile(first_command, 0.95) if first_command else None,
+        "answer_s": mean_or_none(answer),
+        "answer_s_p95": percentile(answer, 0.95) if answer else None,
+        "rounds_per_answer": rounds / len(runs) if runs else 0.0,
     }
+
+

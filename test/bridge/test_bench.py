@@ -52,3 +52,22 @@ def test_bench_refuses_bad_arguments(target_dir, capsys):
     assert bench.main(["--target", str(target_dir)]) == 2
     assert "--draft" in capsys.readouterr().err
     assert bench.main(["--target", str(target_dir), "--draft-layers", "2", "--robot-cpu", "64"]) == 2
+
+
+def test_bench_reports_when_the_robot_gets_its_first_command(tmp_path, capsys):
+    """The shipped Go2 pair on simulator prompts: every answer parses, so each mode has first_command_s and
+    answer_s, ordered as the stream is (first token <= first command <= last command <= whole generation)."""
+    from pathlib import Path
+
+    models = Path(bench.__file__).resolve().parents[1] / "assets" / "models"
+    out = tmp_path / "first_command.json"
+    assert bench.main(["--target", str(models / "go2-vlm-target"), "--draft", str(models / "go2-vlm-draft"),
+                       "--sim-prompts", "--prompts", "2", "--modes", "cloud_ar,sd_ee_predraft", "--rtt-ms", "10",
+                       "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for mode, m in result["modes"].items():
+        assert m["identical_to_target"] == 1.0, mode
+        assert m["answers_with_commands"] == 2, mode
+        assert m["first_token_s"] <= m["first_command_s"] <= m["answer_s"] <= m["latency_s"] + 1e-9, mode
+        assert m["first_command_s_p95"] >= m["first_command_s"] - 1e-9 and m["rounds_per_answer"] >= 1, mode
+    assert "first command vs cloud_ar" in capsys.readouterr().out
