@@ -3,8 +3,9 @@
 For the SmolLM2 pair (``spec-decode models build``) or any --target/--draft folders, on a handful of
 chat prompts: tokens/s of target-alone greedy (HF generate, and the engine's own γ=0 loop), of the
 draft alone, and of speculative decoding for each γ with/without early exit and pre-drafting, with
-acceptance rate, mean acceptance length, exit agreement and early hit rate. Every speculative
-output is checked against the target's greedy output. In-process pre-drafting runs inside the
+acceptance rate, mean acceptance length, exit agreement and early hit rate; and, as the peer on the same
+pair and prompts, transformers' own assisted generation (``generate(assistant_model=draft)``) for each γ.
+Every speculative output, ours and the peer's, is checked against the target's greedy output. In-process pre-drafting runs inside the
 target's forward (one CPU), so it cannot save time here; it pays off only when draft and target run
 on different machines (``spec-decode bench``).
 """
@@ -22,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
-from spec_decode_ros.decoding.local import speculative_generate, target_generate
+from spec_decode_ros.decoding.local import assisted_generate, speculative_generate, target_generate
 from spec_decode_ros.decoding.models import load_model
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 
@@ -84,12 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         modes += [("spec+exit", True, False), ("spec+exit+predraft", True, True)]
 
     speculative_generate(draft, target, prompts[0], gamma=2, max_new_tokens=4)  # warm-up
+    assisted_generate(target, draft, prompts[0], 4, gamma=2)
     # every mode runs on a prompt before the next prompt starts (interleaved), so a change in machine load
     # affects all modes alike; per mode: [tokens, seconds, metrics, lossless]
     names = ["target alone: HF generate (greedy)", "target alone: engine loop (γ=0)",
              "draft alone (edge-only, not lossless)"]
     runs = [(f"{name} γ={g}", g, early, pre) for g in gammas for name, early, pre in modes]
-    acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True] for n in names + [r[0] for r in runs]}
+    peers = [(f"transformers assisted γ={g}", g) for g in gammas]  # generate(assistant_model=draft)
+    acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True] for n in names + [r[0] for r in runs] + [n for n, _ in peers]}
 
     def add(name: str, tokens: list[int], seconds: float, ref: list[int] | None, m: SpecMetrics | None) -> None:
         a = acc[name]
@@ -102,10 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     for p in tqdm(prompts, desc="prompts (all modes each)"):
         t0 = time.perf_counter()
         ref = target_generate(target, p, new)
-        add(names[0], ref, time.perf_counter() - t0, None, None)
+        ref_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = speculative_generate(None, target, p, max_new_tokens=new)
         add(names[1], out.tokens, time.perf_counter() - t0, ref, None)
+        add(names[0], ref, ref_s, out.tokens, None)  # the reference too is compared (with the engine's own loop)
         t0 = time.perf_counter()
         tokens = target_generate(draft, p, new)
         add(names[2], tokens, time.perf_counter() - t0, None, None)
@@ -114,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             out = speculative_generate(draft, target, p, gamma=gamma, max_new_tokens=new, early_exit=early,
                                        predraft=pre)
             add(name, out.tokens, time.perf_counter() - t0, ref, out.metrics)
+        for name, gamma in peers:
+            t0 = time.perf_counter()
+            tokens = assisted_generate(target, draft, p, new, gamma=gamma)
+            add(name, tokens, time.perf_counter() - t0, ref, None)
     base = acc[names[0]][0] / acc[names[0]][1]
     rows = [_row(n, acc[n][0], acc[n][1], base, acc[n][2] if n.startswith("spec") else None,
                  None if n == names[2] else acc[n][3]) for n in acc]

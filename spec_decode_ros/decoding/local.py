@@ -85,14 +85,31 @@ def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, pro
     return Generation(tokens, target.model.decode(tokens), metrics)
 
 
+def _cut_after_eos(tokens: list[int], eos: set[int] | frozenset[int] | tuple[int, ...]) -> list[int]:
+    for i, t in enumerate(tokens):
+        if t in eos:
+            return tokens[: i + 1]
+    return tokens
+
+
+@torch.inference_mode()
+def assisted_generate(target: EarlyExitTarget | LoadedModel, draft: LoadedModel, prompt: Prompt,
+                      max_new_tokens: int, gamma: int = 4) -> list[int]:
+    """The peer: transformers' own assisted generation (``generate(assistant_model=...)``, greedy, a constant
+    ``gamma`` draft tokens per round), cut after the first EOS; it must equal ``target_generate``."""
+    lm = target.model if isinstance(target, EarlyExitTarget) else target
+    enc = lm.encode(prompt)
+    config = reference_generation_config(lm, max_new_tokens)
+    config.num_assistant_tokens = gamma
+    config.num_assistant_tokens_schedule = "constant"
+    out = lm.model.generate(**enc.inputs(), generation_config=config, assistant_model=draft.model)
+    return _cut_after_eos(out[0, enc.length:].tolist(), lm.eos_token_ids)
+
+
 @torch.inference_mode()
 def target_generate(target: EarlyExitTarget | LoadedModel, prompt: Prompt, max_new_tokens: int) -> list[int]:
     """The reference: the model's own ``generate(do_sample=False)``, cut after the first EOS."""
     lm = target.model if isinstance(target, EarlyExitTarget) else target
     enc = lm.encode(prompt)
     out = lm.model.generate(**enc.inputs(), generation_config=reference_generation_config(lm, max_new_tokens))
-    tokens = out[0, enc.length:].tolist()
-    for i, t in enumerate(tokens):
-        if t in lm.eos_token_ids:
-            return tokens[: i + 1]
-    return tokens
+    return _cut_after_eos(out[0, enc.length:].tolist(), lm.eos_token_ids)

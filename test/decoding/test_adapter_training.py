@@ -35,4 +35,6 @@ def test_train_adapters_then_bench_local(model_dirs, tmp_path, capsys):
     rows = json.loads(out.read_text())["rows"]
     modes = [r["mode"] for r in rows]
     assert "spec+exit+predraft γ=3" in modes and all(r["lossless"] is not False for r in rows)
+    peer = next(r for r in rows if r["mode"] == "transformers assisted γ=3")  # the peer's tokens were compared
+    assert peer["lossless"] is True and peer["tokens"] > 0
     assert "tok/s" in capsys.readouterr().out
