@@ -45,6 +45,7 @@ class TargetSession:
         self.finished = False
         self.cache: DynamicCache | None = cache
         self.deferred = deferred  # the prompt, not prefilled yet: the first verification prefills it
+        self.reserved_bytes = 0  # a deferred prompt's KV bytes, counted before they are allocated
         self.pending = pending  # fed first at the next verification, not cached yet
         self.next_pos = next_pos  # position id of the pending token
         self.sampling = sampling
@@ -56,7 +57,7 @@ class TargetSession:
         return kv.cache_length(self.cache) if self.cache is not None else 0
 
     def memory_bytes(self) -> int:
-        return kv.memory_bytes(self.cache) if self.cache is not None else 0
+        return kv.memory_bytes(self.cache) if self.cache is not None else self.reserved_bytes
 
 
 @dataclass
@@ -128,6 +129,8 @@ class EarlyExitTarget:
         if enc.length < 2:
             raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
         session = TargetSession(None, int(enc.input_ids[0, -1]), enc.length - 1, sampling, deferred=enc)
+        element = next(self.model.model.parameters()).element_size()
+        session.reserved_bytes = enc.length * kv.bytes_per_token(self.model.model.config, element)
         if not defer:
             self._prefill(session)
         return session
@@ -143,7 +146,8 @@ class EarlyExitTarget:
         session.next_pos = enc.length - 1 + rope_delta(model)
 
     def close(self, session: TargetSession) -> None:
-        session.cache = None
+        session.cache = session.deferred = None
+        session.reserved_bytes = 0
         session.finished = True
 
     # --- verification ----------------------------------------------------------------------------------
