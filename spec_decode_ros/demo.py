@@ -66,13 +66,20 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         group.python("fake_go2", "spec_decode_ros.sim.fake_go2", "--interface", "lo", "--domain-id", go2_domain,
                      "--seed", str(args.first_seed), "--width", str(size), "--height", str(size))
         group.python("cloud", "spec_decode_ros.cli", "cloud", "--model", str(target), "--bind", endpoint,
-                     "--threads", "1")
+                     "--threads", "1", "--emulate-forward-ms", str(args.emulate_forward_ms))
         wait_for_line(group, "fake_go2", "READY", 120)
         wait_for_line(group, "cloud", "spec-decode cloud:", 300)
+        if args.rtt_ms > 0:  # the robot reaches the cloud through an emulated network link
+            front = f"tcp://127.0.0.1:{free_port()}"
+            group.python("link", "spec_decode_ros.bridge.link", "--front", front, "--back", endpoint,
+                         "--rtt-ms", str(args.rtt_ms))
+            wait_for_line(group, "link", "READY", 60)
+            endpoint = front
         overrides = {
             "camera": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
             "draft": ["-p", f"cloud_endpoint:={endpoint}", "-p", f"mode:={mode}", "-p", f"draft_model:={draft}",
-                      "-p", "instruction:=''"],
+                      "-p", "instruction:=''", "-p", f"emulate_draft_ms:={float(args.emulate_draft_ms)}",
+                      *(["-p", f"gamma:={args.gamma}"] if args.gamma else [])],
             "motion": [],
             "go2_bridge": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
             "recorder": ["-p", f"bag_path:={mode_dir / 'bag'}"],
@@ -118,12 +125,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--image-size", type=int, default=0, help="camera size (default: the model's own)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs", help="where runs are written")
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="limit per mode")
+    parser.add_argument("--gamma", type=int, default=0, help="draft tokens per round (default: the config's)")
+    emulation = parser.add_argument_group("emulation (as in spec-decode bench: compare modes over a real-world link)")
+    emulation.add_argument("--rtt-ms", type=float, default=0.0,
+                           help="put an emulated network link of this round trip between robot and cloud (0: none)")
+    emulation.add_argument("--emulate-forward-ms", type=float, default=0.0,
+                           help="each cloud forward lasts at least this long (a large GPU target; 0: real)")
+    emulation.add_argument("--emulate-draft-ms", type=float, default=0.0,
+                           help="each drafted token takes at least this long (a Jetson-class robot; 0: real)")
     args = parser.parse_args(argv)
     modes = [args.mode] + [m for m in args.compare.split(",") if m and m != args.mode]
     run_dir = args.out / datetime.now().strftime("demo_%Y%m%d_%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     domain = 1 + os.getpid() % 100
     print(f"spec-decode demo: modes {', '.join(modes)}; run folder {run_dir}", flush=True)
+    if args.rtt_ms or args.emulate_forward_ms or args.emulate_draft_ms:
+        print(f"emulated: RTT {args.rtt_ms} ms, cloud forward >= {args.emulate_forward_ms} ms, "
+              f"draft token >= {args.emulate_draft_ms} ms", flush=True)
     runs = [run_mode(mode, args, run_dir, domain) for mode in modes]
 
     from spec_decode_ros.analysis.report import build_report

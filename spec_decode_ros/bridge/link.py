@@ -190,3 +190,30 @@ class LinkProcess:
         self._proc.join(5)
         if self._proc.is_alive():
             self._proc.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m spec_decode_ros.bridge.link --front EP --back EP --rtt-ms MS``: the proxy as a command (the demo
+    puts it between the draft node and a local cloud); prints READY once it listens, runs until SIGTERM/SIGINT."""
+    import argparse
+    import signal
+
+    ap = argparse.ArgumentParser(prog="python -m spec_decode_ros.bridge.link", description=main.__doc__)
+    ap.add_argument("--front", required=True, help="where robots connect (a loopback endpoint)")
+    ap.add_argument("--back", required=True, help="the cloud's endpoint")
+    ap.add_argument("--rtt-ms", type=float, required=True)
+    ap.add_argument("--jitter-ms", type=float, default=0.0)
+    ap.add_argument("--bandwidth-mbps", type=float, default=0.0, help="0: unlimited")
+    args = ap.parse_args(argv)
+    profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with LinkEmulator(args.front, args.back, profile):
+        print(f"READY link {args.front} -> {args.back}, RTT {args.rtt_ms} ms", flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

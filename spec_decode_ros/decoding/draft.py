@@ -38,11 +38,13 @@ class DraftSession:
         self.generated: list[int] = []
         self.generator = torch.Generator().manual_seed(sampling.seed + 7919)  # not the target's stream
         self.busy_s = 0.0
+        start = time.perf_counter()
         enc = model.encode(prompt)
         self._cache = DynamicCache(config=model.model.config)
         with torch.inference_mode():
             reset_rope_deltas(model.model)
             out = model.model(**enc.inputs(), past_key_values=self._cache, use_cache=True, logits_to_keep=1)
+        self._pad_until(start + token_floor_s)  # emulation: the prefill is one forward, as long as a token's
         self._prompt_len = enc.length
         self._base_pos = enc.length + rope_delta(model.model)  # position id of the first generated token
         self._vocab: torch.Tensor | None = None

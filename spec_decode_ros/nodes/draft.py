@@ -11,7 +11,8 @@ Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), 
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
 ``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain), ``request_timeout_s``,
-``heartbeat_s``, ``wait_for_idle``, ``settle_s``.
+``heartbeat_s``, ``wait_for_idle``, ``settle_s``; ``emulate_draft_ms`` (benchmarks and the demo's emulation only:
+each drafted token, and the draft's prompt prefill, takes at least this long, as on a slower robot computer; 0: off).
 """
 
 from __future__ import annotations
@@ -62,12 +63,14 @@ class DraftNode(Node):
         self.heartbeat_s = float(self.declare_parameter("heartbeat_s", 0.5).value)
         self.wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
         self.settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
+        emulate_draft_s = float(self.declare_parameter("emulate_draft_ms", 0.0).value) / 1000.0
 
         from spec_decode_ros.decoding.models import load_model
 
         self.draft = load_model(resolve_draft_path(model_name))
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
-                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout)
+                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout,
+                                 draft_token_floor_s=emulate_draft_s)
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
         if bool(server_key) != bool(client_key):
             raise ValueError("server_public_key and client_secret_key go together (CURVE needs both)")

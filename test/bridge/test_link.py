@@ -115,3 +115,29 @@ def test_bad_profiles_are_refused():
     with pytest.raises(ValueError, match="must not exceed"):
         LinkProfile(delay_s=0.01, jitter_s=0.02)
     assert LinkProfile.from_rtt_ms(80).delay_s == pytest.approx(0.04)
+
+
+@pytest.mark.slow  # starts a process
+def test_the_link_command_delays_both_ways_and_stops_on_sigterm(cloud):
+    """``python -m spec_decode_ros.bridge.link`` (what the demo starts between robot and cloud)."""
+    import signal
+    import subprocess
+    import sys
+
+    from spec_decode_ros.procs import free_port
+
+    ctx, cloud_sock, endpoint = cloud
+    front = f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([sys.executable, "-m", "spec_decode_ros.bridge.link", "--front", front, "--back", endpoint,
+                             "--rtt-ms", "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "READY" in proc.stdout.readline()
+        robot = _robot(ctx, front)
+        sent = time.monotonic()
+        robot.send(b"ping")
+        got = _echo_until(cloud_sock, robot, 1)
+        assert got and got[0][1] == b"ping" and got[0][0] - sent >= 0.06
+        robot.close(0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
