@@ -12,6 +12,7 @@ import signal
 import time
 
 import pytest
+from rclpy.duration import Duration
 from support.node_process import OutputLines, node_process
 from support.ros import spinning_node, wait_for
 
@@ -57,6 +58,8 @@ class Harness:
     def start_heartbeats(self) -> None:
         """CONNECTED every HEARTBEAT_S, as the draft node sends while the cloud answers."""
         self.link_state(LinkStatus.STATE_CONNECTED)
+        # the bridge refuses commands without a recent CONNECTED: let this one land before any command
+        assert self.link.wait_for_all_acked(Duration(seconds=10))
         self.heartbeat.reset()
 
     def stop_heartbeats(self) -> None:
