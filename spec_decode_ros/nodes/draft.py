@@ -4,14 +4,16 @@ decoding against the cloud verifier (``bridge.edge.EdgeSession``) → every comm
 ``decoder/link`` (latched; UNREACHABLE makes the motion and Go2 bridge nodes stop the robot).
 
 A worker thread runs one request at a time: it waits for an instruction, for the previous answer to
-have been executed (``motion/done``, when ``wait_for_idle``) and for an image captured at least
-``settle_s`` after that; between requests it pings the cloud every ``heartbeat_s``.
+have been executed (``motion/done``, when ``wait_for_idle``; ``control.request_gate``: a done that came
+before the wait began counts, and after ``done_timeout_s`` without one the wait is given up, logged) and
+for an image captured at least ``settle_s`` after that; between requests it pings the cloud every
+``heartbeat_s``.
 
 Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
 ``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain), ``request_timeout_s``,
-``heartbeat_s``, ``wait_for_idle``, ``settle_s``.
+``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``done_timeout_s``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.bridge.security import ClientSecurity
+from spec_decode_ros.control.request_gate import RequestGate
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
@@ -61,7 +64,8 @@ class DraftNode(Node):
         timeout = float(self.declare_parameter("request_timeout_s", 3.0).value)
         self.heartbeat_s = float(self.declare_parameter("heartbeat_s", 0.5).value)
         self.wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
-        self.settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
+        settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
+        done_timeout = float(self.declare_parameter("done_timeout_s", 30.0).value)
 
         from spec_decode_ros.decoding.models import load_model
 
@@ -82,8 +86,7 @@ class DraftNode(Node):
 
         self.lock = threading.Condition()
         self.image: Image | None = None
-        self.awaiting_done: int | None = None
-        self.ready_after_ns = 0
+        self.gate = RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout)  # guarded by self.lock
         self.request_id = 0
         self.link_state = -1
         self.link_published_at = 0.0
@@ -101,28 +104,30 @@ class DraftNode(Node):
     def on_instruction(self, msg: String) -> None:
         with self.lock:
             self.instruction = msg.data.strip()
-            self.awaiting_done = None  # a new task: do not wait for the old one's motion
+            self.gate.new_task()
             self.lock.notify_all()
         self.get_logger().info(f"instruction: {self.instruction!r}")
 
     def on_done(self, msg: UInt64) -> None:
         with self.lock:
-            if self.awaiting_done is not None and msg.data >= self.awaiting_done:
-                self.awaiting_done = None
-                self.ready_after_ns = self.get_clock().now().nanoseconds + self.settle_ns
-                self.lock.notify_all()
+            self.gate.done(int(msg.data), self.get_clock().now().nanoseconds)
+            self.lock.notify_all()
 
     # --- worker ---------------------------------------------------------------------------------------
     def next_request(self) -> tuple[Image, str] | None:
         """Block until a request can start (or a heartbeat is due); None when it is time to ping."""
         with self.lock:
             ready = self.lock.wait_for(
-                lambda: not self.running or (self.instruction and self.awaiting_done is None
-                                             and self.image is not None
-                                             and time_to_ns(self.image.header.stamp) >= self.ready_after_ns),
+                lambda: not self.running or (bool(self.instruction) and self.image is not None
+                                             and self.gate.ready(time_to_ns(self.image.header.stamp),
+                                                                 time.monotonic())),
                 timeout=self.heartbeat_s)
             if not ready or not self.running:
                 return None
+            given_up = self.gate.start(time.monotonic())
+            if given_up is not None:
+                self.get_logger().warning(f"no motion/done for request {given_up} within "
+                                          f"{self.gate.done_timeout_s:.1f} s: not waiting any longer")
             return self.image, self.instruction
 
     def work(self) -> None:
@@ -195,7 +200,7 @@ class DraftNode(Node):
         self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
         if self.wait_for_idle:
             with self.lock:
-                self.awaiting_done = request_id
+                self.gate.answer_sent(request_id, time.monotonic())
         self.get_logger().info(f"request {request_id}: {result.text!r} in {result.latency_s * 1000:.0f} ms "
                                f"({len(result.tokens)} tokens)")
 
