@@ -7,7 +7,7 @@ A worker thread runs one request at a time: it waits for an instruction, for the
 have been executed (``motion/done``, when ``wait_for_idle``; ``control.request_gate``: a done that came
 before the wait began counts, and after ``done_timeout_s`` without one the wait is given up, logged) and
 for an image captured at least ``settle_s`` after that; between requests it pings the cloud every
-``heartbeat_s``.
+``heartbeat_s``. What link status is reported when is ``control.link_monitor``'s to decide.
 
 Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
@@ -18,7 +18,6 @@ Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), 
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.bridge.security import ClientSecurity
+from spec_decode_ros.control.link_monitor import CONNECTED, LinkMonitor, LinkUpdate
 from spec_decode_ros.control.request_gate import RequestGate
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
@@ -77,9 +77,9 @@ class DraftNode(Node):
             raise ValueError("server_public_key and client_secret_key go together (CURVE needs both)")
         self.client = CloudClient(self.endpoint, security=security) if self.mode != "edge_only" else None
 
-        self.tokens = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
-        self.stats = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
-        self.link = self.create_publisher(LinkStatus, topics.LINK, LATCHED_QOS)
+        self.tokens_pub = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
+        self.stats_pub = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
+        self.link_pub = self.create_publisher(LinkStatus, topics.LINK, LATCHED_QOS)
         self.create_subscription(Image, topics.CAMERA_IMAGE, self.on_image, SENSOR_QOS)
         self.create_subscription(String, topics.INSTRUCTION, self.on_instruction, LATCHED_QOS)
         self.create_subscription(UInt64, topics.MOTION_DONE, self.on_done, RELIABLE_QOS)
@@ -88,8 +88,7 @@ class DraftNode(Node):
         self.image: Image | None = None
         self.gate = RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout)  # guarded by self.lock
         self.request_id = 0
-        self.link_state = -1
-        self.link_published_at = 0.0
+        self.link = LinkMonitor(self.heartbeat_s)  # used by the worker thread only
         self.running = True
         self.worker = threading.Thread(target=self.work, name="draft-worker", daemon=True)
         self.worker.start()
@@ -139,24 +138,22 @@ class DraftNode(Node):
                     self.heartbeat()
                 continue
             image, instruction = job
-            if self.link_state == LinkStatus.STATE_UNREACHABLE and not self.heartbeat():
+            if self.link.unreachable and not self.heartbeat():
                 continue
             self.request_id += 1
             self.decode(self.request_id, image, instruction)
 
     def heartbeat(self) -> bool:
         if self.client is None:
-            self.publish_link(LinkStatus.STATE_CONNECTED, "edge_only: no cloud", 0.0)
+            self.publish_link(self.link.no_cloud())
             return True
+        timeout = max(self.heartbeat_s, 0.2)
         t0 = time.monotonic()
-        ok = self.client.ping(timeout_s=max(self.heartbeat_s, 0.2))
+        ok = self.client.ping(timeout_s=timeout)
         rtt = (time.monotonic() - t0) * 1000
-        if ok:
-            self.publish_link(LinkStatus.STATE_CONNECTED, "pong", rtt)
-        else:
+        if not ok:
             self.client.reset()
-            self.publish_link(LinkStatus.STATE_UNREACHABLE, f"no pong within {max(self.heartbeat_s, 0.2):.1f} s",
-                              math.nan)
+        self.publish_link(self.link.ping(ok, rtt, timeout))
         return ok
 
     def decode(self, request_id: int, image: Image, instruction: str) -> None:
@@ -170,19 +167,14 @@ class DraftNode(Node):
             delta, sent_text = text[len(sent_text):], text
             last_round = event.round
             self.publish_tokens(request_id, event.round, [event.token], delta, False, image_stamp)
-            if self.link_state != LinkStatus.STATE_CONNECTED:
-                self.publish_link(LinkStatus.STATE_CONNECTED, "tokens arriving", math.nan)
+            self.publish_link(self.link.token())
 
         def on_status(status: str) -> None:
-            if status == "unreachable":
-                self.publish_link(LinkStatus.STATE_UNREACHABLE, "cloud stopped answering mid-request", math.nan)
-            elif status == "connected":
-                self.publish_link(LinkStatus.STATE_CONNECTED, "cloud back", math.nan)
+            self.publish_link(self.link.transport(status))
 
         def on_round(event: RoundEvent) -> None:
             self.publish_stats(request_id, event, session.metrics)
-            if time.monotonic() - self.link_published_at > self.heartbeat_s:  # a verdict is a heartbeat too
-                self.publish_link(LinkStatus.STATE_CONNECTED, "verdicts arriving", event.final_s * 1e3)
+            self.publish_link(self.link.verdict(event.final_s * 1e3))
 
         prompt = Prompt(text=instruction, image=image_to_rgb(image))
         session = EdgeSession(self.client, self.draft, prompt, self.config, on_token=on_token, on_status=on_status,
@@ -190,7 +182,7 @@ class DraftNode(Node):
         try:
             result = session.run()
         except CloudUnreachableError as err:
-            self.publish_link(LinkStatus.STATE_UNREACHABLE, str(err), math.nan)
+            self.publish_link(self.link.lost(str(err)))
             self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
             return
         except CloudError as err:
@@ -210,7 +202,7 @@ class DraftNode(Node):
         msg = TokenStream(request_id=request_id, round=round_, token_ids=ids, text=text, final=final,
                           image_stamp=image_stamp)
         msg.header.stamp = self.get_clock().now().to_msg()
-        self.tokens.publish(msg)
+        self.tokens_pub.publish(msg)
 
     def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics) -> None:
         """This round's figures plus the request's running totals (vLLM-style names)."""
@@ -224,14 +216,16 @@ class DraftNode(Node):
                           acceptance_rate=float(m.acceptance_rate),
                           mean_acceptance_length=float(m.mean_acceptance_length))
         msg.header.stamp = self.get_clock().now().to_msg()
-        self.stats.publish(msg)
+        self.stats_pub.publish(msg)
 
-    def publish_link(self, state: int, detail: str, rtt_ms: float) -> None:
-        self.link_state = state
-        self.link_published_at = time.monotonic()
-        msg = LinkStatus(state=state, endpoint=self.endpoint, detail=detail, rtt_ms=float(rtt_ms))
+    def publish_link(self, update: LinkUpdate | None) -> None:
+        """Publish the link monitor's update (None: nothing new to say)."""
+        if update is None:
+            return
+        state = LinkStatus.STATE_CONNECTED if update.state == CONNECTED else LinkStatus.STATE_UNREACHABLE
+        msg = LinkStatus(state=state, endpoint=self.endpoint, detail=update.detail, rtt_ms=float(update.rtt_ms))
         msg.header.stamp = self.get_clock().now().to_msg()
-        self.link.publish(msg)
+        self.link_pub.publish(msg)
 
     def close(self) -> None:
         with self.lock:

@@ -41,9 +41,9 @@ class MotionNode(Node):
         self.deadman_s = float(self.declare_parameter("deadman_s", 1.5).value)
         self.publish_cmd_vel = bool(self.declare_parameter("publish_cmd_vel", True).value)
         rate = float(self.declare_parameter("cmd_vel_rate_hz", 20.0).value)
-        self.commands = self.create_publisher(LocomotionCommand, topics.MOTION, RELIABLE_QOS)
-        self.cmd_vel = self.create_publisher(Twist, topics.CMD_VEL, 10)
-        self.done = self.create_publisher(UInt64, topics.MOTION_DONE, RELIABLE_QOS)
+        self.commands_pub = self.create_publisher(LocomotionCommand, topics.MOTION, RELIABLE_QOS)
+        self.cmd_vel_pub = self.create_publisher(Twist, topics.CMD_VEL, 10)
+        self.done_pub = self.create_publisher(UInt64, topics.MOTION_DONE, RELIABLE_QOS)
         self.create_subscription(TokenStream, topics.TOKENS, self.on_tokens, RELIABLE_QOS)
         self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
         self.seq: MotionSequencer[int] = MotionSequencer()
@@ -95,7 +95,7 @@ class MotionNode(Node):
         out.action = LocomotionCommand.ACTION_STOP if motion.is_stop else LocomotionCommand.ACTION_MOVE
         out.header.stamp = self.get_clock().now().to_msg()
         out.header.frame_id = "base_link"
-        self.commands.publish(out)
+        self.commands_pub.publish(out)
         self.seq.submit(motion, int(self.request.request_id), replace=parsed.index == 0)
 
     # --- safety -------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class MotionNode(Node):
             out.image_stamp = self.request.image_stamp
         out.header.stamp = self.get_clock().now().to_msg()
         out.header.frame_id = "base_link"
-        self.commands.publish(out)
+        self.commands_pub.publish(out)
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -136,13 +136,13 @@ class MotionNode(Node):
             self.publish_twist(step.motion or STOP_MOTION)
         if self.pending_done and self.seq.idle and not self.streaming:
             for request_id in dict.fromkeys(self.pending_done):
-                self.done.publish(UInt64(data=request_id))
+                self.done_pub.publish(UInt64(data=request_id))
             self.pending_done.clear()
 
     def publish_twist(self, m: Motion) -> None:
         twist = Twist()
         twist.linear.x, twist.linear.y, twist.angular.z = m.vx, m.vy, m.vyaw
-        self.cmd_vel.publish(twist)
+        self.cmd_vel_pub.publish(twist)
 
     def close(self) -> None:
         """Shutdown: a stop command and a zero Twist, whatever the state, delivered before the node goes."""
@@ -151,7 +151,7 @@ class MotionNode(Node):
         self.get_logger().info("shutting down: stop command and zero Twist")
         self.publish_stop()
         self.publish_twist(STOP_MOTION)
-        for publisher in (self.commands, self.cmd_vel):
+        for publisher in (self.commands_pub, self.cmd_vel_pub):
             if not publisher.wait_for_all_acked(Duration(seconds=2.0)):
                 self.get_logger().warning(f"shutdown stop on {publisher.topic_name} not acknowledged by every reader")
 
