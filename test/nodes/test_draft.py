@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rclpy.duration import Duration
 from sensor_msgs.msg import Image
 from std_msgs.msg import UInt64
 from support.node_process import OutputLines, node_process, output_of
@@ -67,9 +68,10 @@ def test_draft_node_streams_tokens_stats_and_link_status(forward_model: Path,
 
 def test_a_done_before_the_wait_counts_and_a_lost_done_is_given_up_on(forward_model: Path,
                                                                        verifier: tuple[str, subprocess.Popen]):
-    """Request 1's motion/done arrives before its answer is even complete (before the node could start
-    waiting): request 2 follows without waiting for the timeout. Request 2's done never comes: after
-    done_timeout_s the node gives up on it, says so, and request 3 follows."""
+    """Request 1's motion/done arrives before the node could start waiting for it (here: before the
+    request even began, so the order is certain): request 2 follows without waiting for the timeout.
+    Request 2's done never comes: after done_timeout_s the node gives up on it, says so, and request 3
+    follows."""
     endpoint, _ = verifier
     finals: list[int] = []
     with node_process("spec_decode_ros.nodes.draft", cloud_endpoint=endpoint, draft_model=forward_model,
@@ -80,12 +82,13 @@ def test_a_done_before_the_wait_counts_and_a_lost_done_is_given_up_on(forward_mo
         done = node.create_publisher(UInt64, topics.MOTION_DONE, RELIABLE_QOS)
 
         def on_tokens(msg: TokenStream) -> None:
-            if msg.request_id == 1 and not msg.final and not finals:
-                done.publish(UInt64(data=1))  # the motion node was quicker than the draft node's bookkeeping
             if msg.final:
                 finals.append(msg.request_id)
 
         node.create_subscription(TokenStream, topics.TOKENS, on_tokens, RELIABLE_QOS)
+        wait_for(lambda: done.get_subscription_count() > 0 or draft.poll() is not None, 120, "the draft node")
+        done.publish(UInt64(data=1))  # the motion node was quicker than the draft node's bookkeeping
+        assert done.wait_for_all_acked(Duration(seconds=10))
         camera = node.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS)
         rgb = np.zeros((32, 32, 3), np.uint8)
         image = Image(height=32, width=32, encoding="rgb8", step=96, data=rgb.tobytes())
