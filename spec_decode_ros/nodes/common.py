@@ -14,6 +14,7 @@ from builtin_interfaces.msg import Time
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 
 SENSOR_QOS = qos_profile_sensor_data
 RELIABLE_QOS = QoSProfile(depth=50, reliability=QoSReliabilityPolicy.RELIABLE)
@@ -41,10 +42,13 @@ def time_to_ns(stamp: Any) -> int:
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """The standard ``main()`` body: init, spin until SIGINT/SIGTERM or until the node sets
-    ``finished = True``, then shut down in the safe order (the node's ``close()`` first)."""
-    rclpy.init(args=sys.argv if args is None else args)
+    ``finished = True``, then shut down in the safe order (the node's ``close()`` first, while the
+    context is still up, so ``close()`` can still publish a stop: rclpy's own SIGINT handler, which
+    would shut the context down first, is not installed)."""
+    rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     node = factory()
     executor = SingleThreadedExecutor()
     executor.add_node(node)

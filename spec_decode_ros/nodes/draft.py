@@ -4,20 +4,22 @@ decoding against the cloud verifier (``bridge.edge.EdgeSession``) → every comm
 ``decoder/link`` (latched; UNREACHABLE makes the motion and Go2 bridge nodes stop the robot).
 
 A worker thread runs one request at a time: it waits for an instruction, for the previous answer to
-have been executed (``motion/done``, when ``wait_for_idle``) and for an image captured at least
-``settle_s`` after that; between requests it pings the cloud every ``heartbeat_s``.
+have been executed (``motion/done``, when ``wait_for_idle``; ``control.request_gate``: a done that came
+before the wait began counts, and after ``done_timeout_s`` without one the wait is given up, logged) and
+for an image captured at least ``settle_s`` after that; between requests it pings the cloud every
+``heartbeat_s``. What link status is reported when is ``control.link_monitor``'s to decide.
 
 Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
 ``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain), ``request_timeout_s``,
-``heartbeat_s``, ``wait_for_idle``, ``settle_s``; ``emulate_draft_ms`` (benchmarks and the demo's emulation only:
-each drafted token, and the draft's prompt prefill, takes at least this long, as on a slower robot computer; 0: off).
+``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``done_timeout_s``; ``emulate_draft_ms`` (benchmarks and the
+demo's emulation only: each drafted token, and the draft's prompt prefill, takes at least this long, as on a slower
+robot computer; 0: off).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -30,6 +32,8 @@ from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.bridge.security import ClientSecurity
+from spec_decode_ros.control.link_monitor import CONNECTED, LinkMonitor, LinkUpdate
+from spec_decode_ros.control.request_gate import RequestGate
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
@@ -62,7 +66,8 @@ class DraftNode(Node):
         timeout = float(self.declare_parameter("request_timeout_s", 3.0).value)
         self.heartbeat_s = float(self.declare_parameter("heartbeat_s", 0.5).value)
         self.wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
-        self.settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
+        settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
+        done_timeout = float(self.declare_parameter("done_timeout_s", 30.0).value)
         emulate_draft_s = float(self.declare_parameter("emulate_draft_ms", 0.0).value) / 1000.0
 
         from spec_decode_ros.decoding.models import load_model
@@ -76,20 +81,18 @@ class DraftNode(Node):
             raise ValueError("server_public_key and client_secret_key go together (CURVE needs both)")
         self.client = CloudClient(self.endpoint, security=security) if self.mode != "edge_only" else None
 
-        self.tokens = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
-        self.stats = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
-        self.link = self.create_publisher(LinkStatus, topics.LINK, LATCHED_QOS)
+        self.tokens_pub = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
+        self.stats_pub = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
+        self.link_pub = self.create_publisher(LinkStatus, topics.LINK, LATCHED_QOS)
         self.create_subscription(Image, topics.CAMERA_IMAGE, self.on_image, SENSOR_QOS)
         self.create_subscription(String, topics.INSTRUCTION, self.on_instruction, LATCHED_QOS)
         self.create_subscription(UInt64, topics.MOTION_DONE, self.on_done, RELIABLE_QOS)
 
         self.lock = threading.Condition()
         self.image: Image | None = None
-        self.awaiting_done: int | None = None
-        self.ready_after_ns = 0
+        self.gate = RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout)  # guarded by self.lock
         self.request_id = 0
-        self.link_state = -1
-        self.link_published_at = 0.0
+        self.link = LinkMonitor(self.heartbeat_s)  # used by the worker thread only
         self.running = True
         self.worker = threading.Thread(target=self.work, name="draft-worker", daemon=True)
         self.worker.start()
@@ -104,28 +107,30 @@ class DraftNode(Node):
     def on_instruction(self, msg: String) -> None:
         with self.lock:
             self.instruction = msg.data.strip()
-            self.awaiting_done = None  # a new task: do not wait for the old one's motion
+            self.gate.new_task()
             self.lock.notify_all()
         self.get_logger().info(f"instruction: {self.instruction!r}")
 
     def on_done(self, msg: UInt64) -> None:
         with self.lock:
-            if self.awaiting_done is not None and msg.data >= self.awaiting_done:
-                self.awaiting_done = None
-                self.ready_after_ns = self.get_clock().now().nanoseconds + self.settle_ns
-                self.lock.notify_all()
+            self.gate.done(int(msg.data), self.get_clock().now().nanoseconds)
+            self.lock.notify_all()
 
     # --- worker ---------------------------------------------------------------------------------------
     def next_request(self) -> tuple[Image, str] | None:
         """Block until a request can start (or a heartbeat is due); None when it is time to ping."""
         with self.lock:
             ready = self.lock.wait_for(
-                lambda: not self.running or (self.instruction and self.awaiting_done is None
-                                             and self.image is not None
-                                             and time_to_ns(self.image.header.stamp) >= self.ready_after_ns),
+                lambda: not self.running or (bool(self.instruction) and self.image is not None
+                                             and self.gate.ready(time_to_ns(self.image.header.stamp),
+                                                                 time.monotonic())),
                 timeout=self.heartbeat_s)
             if not ready or not self.running:
                 return None
+            given_up = self.gate.start(time.monotonic())
+            if given_up is not None:
+                self.get_logger().warning(f"no motion/done for request {given_up} within "
+                                          f"{self.gate.done_timeout_s:.1f} s: not waiting any longer")
             return self.image, self.instruction
 
     def work(self) -> None:
@@ -137,24 +142,22 @@ class DraftNode(Node):
                     self.heartbeat()
                 continue
             image, instruction = job
-            if self.link_state == LinkStatus.STATE_UNREACHABLE and not self.heartbeat():
+            if self.link.unreachable and not self.heartbeat():
                 continue
             self.request_id += 1
             self.decode(self.request_id, image, instruction)
 
     def heartbeat(self) -> bool:
         if self.client is None:
-            self.publish_link(LinkStatus.STATE_CONNECTED, "edge_only: no cloud", 0.0)
+            self.publish_link(self.link.no_cloud())
             return True
+        timeout = max(self.heartbeat_s, 0.2)
         t0 = time.monotonic()
-        ok = self.client.ping(timeout_s=max(self.heartbeat_s, 0.2))
+        ok = self.client.ping(timeout_s=timeout)
         rtt = (time.monotonic() - t0) * 1000
-        if ok:
-            self.publish_link(LinkStatus.STATE_CONNECTED, "pong", rtt)
-        else:
+        if not ok:
             self.client.reset()
-            self.publish_link(LinkStatus.STATE_UNREACHABLE, f"no pong within {max(self.heartbeat_s, 0.2):.1f} s",
-                              math.nan)
+        self.publish_link(self.link.ping(ok, rtt, timeout))
         return ok
 
     def decode(self, request_id: int, image: Image, instruction: str) -> None:
@@ -168,19 +171,14 @@ class DraftNode(Node):
             delta, sent_text = text[len(sent_text):], text
             last_round = event.round
             self.publish_tokens(request_id, event.round, [event.token], delta, False, image_stamp)
-            if self.link_state != LinkStatus.STATE_CONNECTED:
-                self.publish_link(LinkStatus.STATE_CONNECTED, "tokens arriving", math.nan)
+            self.publish_link(self.link.token())
 
         def on_status(status: str) -> None:
-            if status == "unreachable":
-                self.publish_link(LinkStatus.STATE_UNREACHABLE, "cloud stopped answering mid-request", math.nan)
-            elif status == "connected":
-                self.publish_link(LinkStatus.STATE_CONNECTED, "cloud back", math.nan)
+            self.publish_link(self.link.transport(status))
 
         def on_round(event: RoundEvent) -> None:
             self.publish_stats(request_id, event, session.metrics)
-            if time.monotonic() - self.link_published_at > self.heartbeat_s:  # a verdict is a heartbeat too
-                self.publish_link(LinkStatus.STATE_CONNECTED, "verdicts arriving", event.final_s * 1e3)
+            self.publish_link(self.link.verdict(event.final_s * 1e3))
 
         prompt = Prompt(text=instruction, image=image_to_rgb(image))
         session = EdgeSession(self.client, self.draft, prompt, self.config, on_token=on_token, on_status=on_status,
@@ -188,7 +186,7 @@ class DraftNode(Node):
         try:
             result = session.run()
         except CloudUnreachableError as err:
-            self.publish_link(LinkStatus.STATE_UNREACHABLE, str(err), math.nan)
+            self.publish_link(self.link.lost(str(err)))
             self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
             return
         except CloudError as err:
@@ -198,7 +196,7 @@ class DraftNode(Node):
         self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
         if self.wait_for_idle:
             with self.lock:
-                self.awaiting_done = request_id
+                self.gate.answer_sent(request_id, time.monotonic())
         self.get_logger().info(f"request {request_id}: {result.text!r} in {result.latency_s * 1000:.0f} ms "
                                f"({len(result.tokens)} tokens)")
 
@@ -208,7 +206,7 @@ class DraftNode(Node):
         msg = TokenStream(request_id=request_id, round=round_, token_ids=ids, text=text, final=final,
                           image_stamp=image_stamp)
         msg.header.stamp = self.get_clock().now().to_msg()
-        self.tokens.publish(msg)
+        self.tokens_pub.publish(msg)
 
     def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics) -> None:
         """This round's figures plus the request's running totals (vLLM-style names)."""
@@ -222,14 +220,16 @@ class DraftNode(Node):
                           acceptance_rate=float(m.acceptance_rate),
                           mean_acceptance_length=float(m.mean_acceptance_length))
         msg.header.stamp = self.get_clock().now().to_msg()
-        self.stats.publish(msg)
+        self.stats_pub.publish(msg)
 
-    def publish_link(self, state: int, detail: str, rtt_ms: float) -> None:
-        self.link_state = state
-        self.link_published_at = time.monotonic()
-        msg = LinkStatus(state=state, endpoint=self.endpoint, detail=detail, rtt_ms=float(rtt_ms))
+    def publish_link(self, update: LinkUpdate | None) -> None:
+        """Publish the link monitor's update (None: nothing new to say)."""
+        if update is None:
+            return
+        state = LinkStatus.STATE_CONNECTED if update.state == CONNECTED else LinkStatus.STATE_UNREACHABLE
+        msg = LinkStatus(state=state, endpoint=self.endpoint, detail=update.detail, rtt_ms=float(update.rtt_ms))
         msg.header.stamp = self.get_clock().now().to_msg()
-        self.link.publish(msg)
+        self.link_pub.publish(msg)
 
     def close(self) -> None:
         with self.lock:

@@ -5,6 +5,14 @@ explicit ``StopMove()`` when a command ends, on a stop command, on cloud loss, w
 heartbeat goes stale (deadman) and at shutdown. Each command is re-published on ``go2/executed``
 stamped when its first Move was sent, for latency analysis.
 
+Safety (the bridge trusts no publisher): every move is checked by ``control.command_check`` first: a
+NaN/inf velocity or duration, or a duration that is not positive, is refused with an error log line and
+never reaches ``Move``; finite velocities outside the Go2 sport ranges are clamped and a duration longer than
+the longest grammatical command (``longest_command_s``, 10 s) is bounded, both with a warning. Only a
+CONNECTED ``LinkStatus`` re-arms the bridge after an UNREACHABLE one (commands do not). A ``StopMove`` that
+fails is retried every ``1 / rate_hz`` until it succeeds (each failure logged; no Move is sent meanwhile),
+at shutdown too, until it succeeds or the process is killed.
+
 Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``go2_domain_id``
 (0 on the robot), ``rate_hz`` (Move re-send), ``control_hz`` (motion start/end resolution),
 ``deadman_s`` (``control.deadman.Deadman``: stop when no LinkStatus CONNECTED or command for this long,
@@ -18,8 +26,10 @@ import time
 from rclpy.node import Node
 
 from spec_decode_ros import topics
+from spec_decode_ros.control.command_check import CommandRefused, check_move, longest_command_s
 from spec_decode_ros.control.deadman import STALE, Deadman
-from spec_decode_ros.control.primitives import STOP_MOTION, Motion
+from spec_decode_ros.control.limits import get_limits
+from spec_decode_ros.control.primitives import STOP_MOTION
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.clients import Go2Sport
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
@@ -39,6 +49,10 @@ class Go2Bridge(Node):
         self.last_move = float("-inf")
         self.deadman_s = float(self.declare_parameter("deadman_s", 1.0).value)
         self.require_link = bool(self.declare_parameter("require_link", True).value)
+        self.limits = get_limits("go2_sport")
+        self.max_duration_s = longest_command_s(self.limits)
+        self.stop_pending = False  # a StopMove is owed to the robot (the last one failed, or none was sent yet)
+        self.next_stop_try = float("-inf")
         self.sport = Go2Sport(interface, domain_id=domain)
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
@@ -54,13 +68,19 @@ class Go2Bridge(Node):
         if msg.action == LocomotionCommand.ACTION_STOP:
             self.seq.submit(STOP_MOTION, msg, replace=True)
         elif msg.action == LocomotionCommand.ACTION_MOVE:
-            motion = Motion(msg.vx, msg.vy, msg.vyaw, max(float(msg.duration), 0.0))
-            self.seq.submit(motion, msg, replace=msg.request_id != self.request_id)
+            try:
+                checked = check_move(msg.vx, msg.vy, msg.vyaw, msg.duration, self.limits, self.max_duration_s)
+            except CommandRefused as err:
+                self.get_logger().error(f"refusing command {msg.text!r} of request {msg.request_id}: {err}")
+                return
+            for note in checked.notes:
+                self.get_logger().warning(f"command {msg.text!r} of request {msg.request_id}: {note}")
+            self.seq.submit(checked.motion, msg, replace=msg.request_id != self.request_id)
         else:
             self.get_logger().error(f"ignoring command with unknown action {msg.action!r}")
             return
         self.request_id = msg.request_id
-        self.deadman.link_ok()  # a fresh command proves the pipeline upstream is alive now
+        # only a CONNECTED LinkStatus re-arms the link: a command may come after the cloud was reported lost
         self.deadman.command(self.seq.remaining_s(time.monotonic()))
         self.tick()
 
@@ -83,20 +103,39 @@ class Go2Bridge(Node):
                 self.get_logger().warning(f"deadman ({event.reason}): {event.detail}: stopping")
                 self.seq.stop()
         step = self.seq.step(now)
+        if step.stopped:
+            self.stop_pending = True
+            self.next_stop_try = now
+        if self.stop_pending and (now < self.next_stop_try or not self.try_stop_move()):
+            return  # the robot must be known stopped before anything moves it again
         if step.motion is not None and (step.started or now - self.last_move >= self.resend_s):
-            self.sport.move(step.motion.vx, step.motion.vy, step.motion.vyaw)
+            try:
+                self.sport.move(step.motion.vx, step.motion.vy, step.motion.vyaw)
+            except Exception as err:  # an SDK failure must not kill the node that stops the robot
+                self.get_logger().error(f"Move failed: {err!r}")
             self.last_move = now
             if step.started and step.tag is not None:
                 executed = step.tag
                 executed.header.stamp = self.get_clock().now().to_msg()
                 self.executed.publish(executed)
-        if step.stopped:
+
+    def try_stop_move(self) -> bool:
+        """One StopMove attempt; on failure it is logged and retried ``resend_s`` later (by ``tick``)."""
+        try:
             self.sport.stop_move()
-            self.get_logger().info("StopMove")
+        except Exception as err:  # whatever failed, the stop is owed until it succeeds
+            self.next_stop_try = time.monotonic() + self.resend_s
+            self.get_logger().error(f"StopMove failed, retrying in {self.resend_s:.2f} s: {err!r}")
+            return False
+        self.stop_pending = False
+        self.get_logger().info("StopMove")
+        return True
 
     def close(self) -> None:
+        """Shutdown: StopMove until it succeeds (or the process is killed)."""
         self.seq.stop()
-        self.sport.stop_move()
+        while not self.try_stop_move():
+            time.sleep(self.resend_s)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -8,7 +8,9 @@ motion topic. Text that is not a command moves nothing. The same motions drive `
 execution ended, so the draft node can look again. Deadman (``control.deadman.Deadman``, checked while
 anything streams or moves): tokens of a streaming request that stop arriving for ``deadman_s``, motions
 that outlast their own duration by ``deadman_s``, a link reported unreachable, or a link heartbeat
-older than ``deadman_s`` → an explicit stop.
+older than ``deadman_s`` → an explicit stop. The deadman is checked again before each command is
+published (not only on the timer): a command parsed after the link was lost is never published. At
+shutdown (SIGINT/SIGTERM) the node publishes a stop command and a zero Twist before it exits.
 
 Parameters: ``limits`` (go2_sport | champ), ``deadman_s``, ``publish_cmd_vel``, ``cmd_vel_rate_hz``.
 """
@@ -18,13 +20,14 @@ from __future__ import annotations
 import time
 
 from geometry_msgs.msg import Twist
+from rclpy.duration import Duration
 from rclpy.node import Node
 from std_msgs.msg import UInt64
 
 from spec_decode_ros import topics
 from spec_decode_ros.control.deadman import Deadman
 from spec_decode_ros.control.limits import get_limits
-from spec_decode_ros.control.primitives import Motion, to_motion
+from spec_decode_ros.control.primitives import STOP_MOTION, Motion, to_motion
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.control.stream_parser import ParsedCommand, Rejection, StreamingCommandParser
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand, TokenStream
@@ -38,9 +41,9 @@ class MotionNode(Node):
         self.deadman_s = float(self.declare_parameter("deadman_s", 1.5).value)
         self.publish_cmd_vel = bool(self.declare_parameter("publish_cmd_vel", True).value)
         rate = float(self.declare_parameter("cmd_vel_rate_hz", 20.0).value)
-        self.commands = self.create_publisher(LocomotionCommand, topics.MOTION, RELIABLE_QOS)
-        self.cmd_vel = self.create_publisher(Twist, topics.CMD_VEL, 10)
-        self.done = self.create_publisher(UInt64, topics.MOTION_DONE, RELIABLE_QOS)
+        self.commands_pub = self.create_publisher(LocomotionCommand, topics.MOTION, RELIABLE_QOS)
+        self.cmd_vel_pub = self.create_publisher(Twist, topics.CMD_VEL, 10)
+        self.done_pub = self.create_publisher(UInt64, topics.MOTION_DONE, RELIABLE_QOS)
         self.create_subscription(TokenStream, topics.TOKENS, self.on_tokens, RELIABLE_QOS)
         self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
         self.seq: MotionSequencer[int] = MotionSequencer()
@@ -67,6 +70,8 @@ class MotionNode(Node):
         if msg.final:
             for parsed in self.parser.finish():
                 self.emit(parsed)
+            if not self.streaming:
+                return  # the deadman cut this answer off while it was being parsed
             self.streaming = False
             self.pending_done.append(int(msg.request_id))
             self.deadman.command(self.seq.remaining_s(time.monotonic()))  # fresh until its motions end
@@ -75,6 +80,12 @@ class MotionNode(Node):
         self.get_logger().warning(f"not a command, nothing moves: {rejection.text!r} ({rejection.reason})")
 
     def emit(self, parsed: ParsedCommand) -> None:
+        if not self.streaming:
+            return  # cut off by the deadman below, earlier in this same message
+        event = self.deadman.check()
+        if event is not None:
+            self.stop(f"deadman ({event.reason}) before {parsed.text!r}: {event.detail}")
+            return
         motion = to_motion(parsed.command, self.limits)
         vx, vy, vyaw = self.limits.clamp(motion.vx, motion.vy, motion.vyaw)
         motion = Motion(vx, vy, vyaw, motion.duration_s)
@@ -84,7 +95,7 @@ class MotionNode(Node):
         out.action = LocomotionCommand.ACTION_STOP if motion.is_stop else LocomotionCommand.ACTION_MOVE
         out.header.stamp = self.get_clock().now().to_msg()
         out.header.frame_id = "base_link"
-        self.commands.publish(out)
+        self.commands_pub.publish(out)
         self.seq.submit(motion, int(self.request.request_id), replace=parsed.index == 0)
 
     # --- safety -------------------------------------------------------------------------------------
@@ -101,15 +112,18 @@ class MotionNode(Node):
         self.seq.stop()
         if busy:
             self.get_logger().warning(f"stopping: {reason}")
-            out = LocomotionCommand(action=LocomotionCommand.ACTION_STOP, text="stop",
-                                    request_id=self.request.request_id if self.request else 0)
-            if self.request is not None:
-                out.image_stamp = self.request.image_stamp
-            out.header.stamp = self.get_clock().now().to_msg()
-            out.header.frame_id = "base_link"
-            self.commands.publish(out)
+            self.publish_stop()
             if self.request is not None:
                 self.pending_done.append(int(self.request.request_id))
+
+    def publish_stop(self) -> None:
+        out = LocomotionCommand(action=LocomotionCommand.ACTION_STOP, text="stop",
+                                request_id=self.request.request_id if self.request else 0)
+        if self.request is not None:
+            out.image_stamp = self.request.image_stamp
+        out.header.stamp = self.get_clock().now().to_msg()
+        out.header.frame_id = "base_link"
+        self.commands_pub.publish(out)
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -119,14 +133,27 @@ class MotionNode(Node):
                 self.stop(f"deadman ({event.reason}): {event.detail}")
         step = self.seq.step(now)
         if self.publish_cmd_vel and (step.motion is not None or step.stopped):
-            m = step.motion or Motion(0.0, 0.0, 0.0, 0.0)
-            twist = Twist()
-            twist.linear.x, twist.linear.y, twist.angular.z = m.vx, m.vy, m.vyaw
-            self.cmd_vel.publish(twist)
+            self.publish_twist(step.motion or STOP_MOTION)
         if self.pending_done and self.seq.idle and not self.streaming:
             for request_id in dict.fromkeys(self.pending_done):
-                self.done.publish(UInt64(data=request_id))
+                self.done_pub.publish(UInt64(data=request_id))
             self.pending_done.clear()
+
+    def publish_twist(self, m: Motion) -> None:
+        twist = Twist()
+        twist.linear.x, twist.linear.y, twist.angular.z = m.vx, m.vy, m.vyaw
+        self.cmd_vel_pub.publish(twist)
+
+    def close(self) -> None:
+        """Shutdown: a stop command and a zero Twist, whatever the state, delivered before the node goes."""
+        self.streaming = False
+        self.seq.stop()
+        self.get_logger().info("shutting down: stop command and zero Twist")
+        self.publish_stop()
+        self.publish_twist(STOP_MOTION)
+        for publisher in (self.commands_pub, self.cmd_vel_pub):
+            if not publisher.wait_for_all_acked(Duration(seconds=2.0)):
+                self.get_logger().warning(f"shutdown stop on {publisher.topic_name} not acknowledged by every reader")
 
 
 def main(args: list[str] | None = None) -> int:

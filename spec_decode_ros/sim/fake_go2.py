@@ -9,7 +9,8 @@ Services (the robot's own names, so ``SportClient`` and ``VideoClient`` work unc
   and ignore Moves until then. Extra APIs for tests and the demo (``FakeGo2Client``):
   GetState 9001 (pose, velocity, mode, landmarks with their distances, target, instruction),
   ResetLayout 9002 (``{"seed": n, "split": "heldout"}``: a new layout, robot at its start) and
-  GetCalls 9003 (every call received: api id, parameters, time).
+  GetCalls 9003 (every call received: api id, parameters, time). ``fail_next`` makes the next calls of an
+  API fail with an error code (fault injection for the bridge's StopMove retry test).
 - ``videohub``: GetImageSample 1001 -> the latest front-camera JPEG.
 
 The world runs in its own real-time loop thread (integrates the velocity at ``rate_hz`` = 50 Hz,
@@ -96,6 +97,7 @@ class FakeGo2:
         self.limits = get_limits("go2_sport")
         self._lock = threading.Lock()
         self._calls: list[CallRecord] = []
+        self._failures: dict[int, tuple[int, int]] = {}  # api id -> (calls left to fail, code): fault injection
         self._velocity = (0.0, 0.0, 0.0)
         self._move_until = 0.0
         self._mode = "balance"
@@ -147,6 +149,15 @@ class FakeGo2:
     def calls(self) -> list[CallRecord]:
         with self._lock:
             return list(self._calls)
+
+    def fail_next(self, api_id: int, count: int = 1, code: int = ERR_NOT_READY) -> None:
+        """Fault injection (tests): the next ``count`` sport calls of ``api_id`` answer ``code`` and do nothing."""
+        with self._lock:
+            self._failures[api_id] = (count, code)
+
+    def failures_left(self, api_id: int) -> int:
+        with self._lock:
+            return self._failures.get(api_id, (0, 0))[0]
 
     def state(self) -> dict[str, Any]:
         """Latest ground-truth snapshot of the loop (pose and the velocity it integrated), current mode."""
@@ -252,6 +263,11 @@ class FakeGo2:
         return handle
 
     def _handle_sport(self, api_id: int, params: dict) -> tuple[int, str]:
+        with self._lock:
+            left, code = self._failures.get(api_id, (0, 0))
+            if left > 0:
+                self._failures[api_id] = (left - 1, code)
+                return code, ""
         if api_id == API_MOVE:
             try:
                 v = tuple(float(params[k]) for k in ("x", "y", "z"))

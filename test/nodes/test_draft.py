@@ -1,6 +1,7 @@
 """The draft node, as its own process against a real verifier process: every committed token is
 published with its text and the camera frame's stamp, each round's statistics add up to the answer,
-and the link status follows the cloud (connected, then unreachable once it is killed)."""
+and the link status follows the cloud (connected, then unreachable once it is killed); the next request
+waits for the previous answer's motion/done, which counts even when it came early, and not forever."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rclpy.duration import Duration
 from sensor_msgs.msg import Image
-from support.node_process import node_process, output_of
+from std_msgs.msg import UInt64
+from support.node_process import OutputLines, node_process, output_of
 from support.ros import spinning_node, wait_for
 
 from spec_decode_ros import topics
@@ -18,6 +21,8 @@ from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
+DONE_TIMEOUT_S = 2.0
 
 
 def test_draft_node_streams_tokens_stats_and_link_status(forward_model: Path,
@@ -59,3 +64,42 @@ def test_draft_node_streams_tokens_stats_and_link_status(forward_model: Path,
         cloud.kill()
         wait_for(lambda: links[-1].state == LinkStatus.STATE_UNREACHABLE, 30, "UNREACHABLE after the cloud died")
         assert endpoint == links[-1].endpoint
+
+
+def test_a_done_before_the_wait_counts_and_a_lost_done_is_given_up_on(forward_model: Path,
+                                                                       verifier: tuple[str, subprocess.Popen]):
+    """Request 1's motion/done arrives before the node could start waiting for it (here: before the
+    request even began, so the order is certain): request 2 follows without waiting for the timeout.
+    Request 2's done never comes: after done_timeout_s the node gives up on it, says so, and request 3
+    follows."""
+    endpoint, _ = verifier
+    finals: list[int] = []
+    with node_process("spec_decode_ros.nodes.draft", cloud_endpoint=endpoint, draft_model=forward_model,
+                      mode="sd", gamma=2, max_new_tokens=8, instruction="go to the red box", request_timeout_s=5.0,
+                      heartbeat_s=0.25, wait_for_idle=True, settle_s=0.0, done_timeout_s=DONE_TIMEOUT_S) as draft, \
+            spinning_node("draft_gate_harness") as node:
+        log = OutputLines(draft)
+        done = node.create_publisher(UInt64, topics.MOTION_DONE, RELIABLE_QOS)
+
+        def on_tokens(msg: TokenStream) -> None:
+            if msg.final:
+                finals.append(msg.request_id)
+
+        node.create_subscription(TokenStream, topics.TOKENS, on_tokens, RELIABLE_QOS)
+        wait_for(lambda: done.get_subscription_count() > 0 or draft.poll() is not None, 120, "the draft node")
+        done.publish(UInt64(data=1))  # the motion node was quicker than the draft node's bookkeeping
+        assert done.wait_for_all_acked(Duration(seconds=10))
+        camera = node.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS)
+        rgb = np.zeros((32, 32, 3), np.uint8)
+        image = Image(height=32, width=32, encoding="rgb8", step=96, data=rgb.tobytes())
+
+        def publish_image() -> None:
+            image.header.stamp = node.get_clock().now().to_msg()
+            camera.publish(image)
+
+        node.create_timer(0.1, publish_image)
+        wait_for(lambda: 3 in finals or draft.poll() is not None, 240, "three answers")
+        assert draft.poll() is None, log.text()
+    assert finals[:3] == [1, 2, 3]
+    assert log.count("no motion/done for request 2") == 1, log.text()
+    assert log.count("no motion/done for request 1") == 0, "request 1's early done was missed: " + log.text()

@@ -1,10 +1,16 @@
 """The motion node, as its own process over real DDS: commands leave as soon as their text is
-complete, garbage moves nothing, and a lost link or a stale token stream produces an explicit stop."""
+complete, garbage moves nothing, a lost link (long before the deadman could fire) or a stale token
+stream produces an explicit stop, no command is published once the link is lost, and SIGINT
+publishes a stop and a zero Twist."""
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 from geometry_msgs.msg import Twist
+from rclpy.duration import Duration
 from std_msgs.msg import UInt64
 from support.node_process import node_process, output_of
 from support.ros import spinning_node, wait_for
@@ -14,6 +20,9 @@ from spec_decode_ros.msg import LinkStatus, LocomotionCommand, TokenStream
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
+
+LONG_DEADMAN_S = 10.0  # for tests that must show a stop came from something other than the deadman
+HEARTBEAT_S = 0.2
 
 
 class Harness:
@@ -27,6 +36,7 @@ class Harness:
         node.create_subscription(LocomotionCommand, topics.MOTION, self.commands.append, RELIABLE_QOS)
         node.create_subscription(Twist, topics.CMD_VEL, self.twists.append, 10)
         node.create_subscription(UInt64, topics.MOTION_DONE, lambda m: self.done.append(m.data), RELIABLE_QOS)
+        self.heartbeat = node.create_timer(HEARTBEAT_S, lambda: self.link_state(LinkStatus.STATE_CONNECTED))
 
     def connect(self, proc) -> None:
         wait_for(lambda: self.tokens.get_subscription_count() > 0 and self.link.get_subscription_count() > 0
@@ -34,6 +44,12 @@ class Harness:
                  "the motion node to match")
         assert proc.poll() is None, output_of(proc)
         self.link_state(LinkStatus.STATE_CONNECTED)
+        # the node refuses commands without a recent CONNECTED: let this one land before any tokens
+        assert self.link.wait_for_all_acked(Duration(seconds=10))
+
+    def stop_heartbeats(self) -> None:
+        """Until now CONNECTED went out every HEARTBEAT_S, as the draft node sends while the cloud answers."""
+        self.heartbeat.cancel()
 
     def link_state(self, state: int) -> None:
         msg = LinkStatus(state=state, endpoint="tcp://127.0.0.1:1", detail="test")
@@ -48,11 +64,13 @@ class Harness:
 
 
 @pytest.fixture
-def harness():
-    with node_process("spec_decode_ros.nodes.motion", limits="champ", deadman_s=1.0) as proc, \
-            spinning_node("motion_harness") as node:
+def harness(request: pytest.FixtureRequest):
+    """The motion process (deadman 1 s, or ``@pytest.mark.parametrize("harness", [s], indirect=True)``)."""
+    with node_process("spec_decode_ros.nodes.motion", limits="champ", deadman_s=getattr(request, "param", 1.0)) \
+            as proc, spinning_node("motion_harness") as node:
         h = Harness(node)
         h.connect(proc)
+        h.proc = proc
         yield h
 
 
@@ -82,12 +100,46 @@ def test_garbage_moves_nothing(harness: Harness):
     assert [(c.request_id, c.action) for c in harness.commands] == [(8, "stop")]
 
 
-def test_cloud_loss_mid_answer_stops_the_robot(harness: Harness):
+@pytest.mark.parametrize("harness", [LONG_DEADMAN_S], indirect=True)
+def test_cloud_loss_mid_answer_stops_the_robot_long_before_the_deadman(harness: Harness):
     harness.send(3, "forward 2.0,")
     wait_for(lambda: len(harness.commands) >= 1, 30, "the forward command")
+    harness.stop_heartbeats()
+    t_lost = time.monotonic()
     harness.link_state(LinkStatus.STATE_UNREACHABLE)
     wait_for(lambda: any(c.action == "stop" for c in harness.commands), 30, "a stop after cloud loss")
+    # heartbeats kept the link fresh up to the loss; stream and link deadman are 10 s: only UNREACHABLE
+    # can stop it this early (a generous bound)
+    assert time.monotonic() - t_lost < LONG_DEADMAN_S / 2
     assert harness.commands[-1].request_id == 3
+
+
+@pytest.mark.parametrize("harness", [LONG_DEADMAN_S], indirect=True)
+def test_no_command_is_published_after_the_link_was_lost(harness: Harness):
+    harness.send(5, "forward 2.0,")
+    wait_for(lambda: len(harness.commands) >= 1, 30, "the forward command")
+    harness.stop_heartbeats()
+    harness.link_state(LinkStatus.STATE_UNREACHABLE)
+    wait_for(lambda: any(c.action == "stop" for c in harness.commands), 30, "the motion node to take the loss in")
+    harness.send(6, "turn left 30.", final=True)  # a whole answer arrives between two deadman ticks
+    wait_for(lambda: any(c.request_id == 6 for c in harness.commands), 30, "the motion node's reply to request 6")
+    assert [c.action for c in harness.commands if c.request_id == 6] == ["stop"]
+
+
+@pytest.mark.parametrize("harness", [LONG_DEADMAN_S], indirect=True)
+def test_shutdown_publishes_a_stop_and_a_zero_twist(harness: Harness):
+    harness.send(9, "forward 2.0.", final=True)
+    wait_for(lambda: any(t.linear.x > 0 for t in harness.twists), 30, "cmd_vel moving forward")
+    assert [c.action for c in harness.commands] == ["move"]
+    n_commands, n_twists = len(harness.commands), len(harness.twists)
+    harness.proc.send_signal(signal.SIGINT)
+    assert harness.proc.wait(timeout=20) == 0, output_of(harness.proc)
+    wait_for(lambda: len(harness.commands) > n_commands, 10, "a stop command after the signal")
+    assert [c.action for c in harness.commands[n_commands:]] == ["stop"]
+    assert harness.commands[-1].request_id == 9
+    wait_for(lambda: harness.twists[-1].linear.x == 0, 10, "a zero Twist after the signal")
+    last = harness.twists[-1]
+    assert len(harness.twists) > n_twists and (last.linear.x, last.linear.y, last.angular.z) == (0, 0, 0)
 
 
 def test_stale_token_stream_stops_the_robot(harness: Harness):

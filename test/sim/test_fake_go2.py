@@ -50,6 +50,11 @@ def clients(tmp_path_factory):
     return sport, video, FakeGo2Client(timeout_s=3.0), trace if first else None
 
 
+def state_after(ground: FakeGo2Client, t: float) -> dict:
+    """The first world snapshot taken after wall time ``t`` (the world loop stamps each one)."""
+    return wait_for(lambda: (st := ground.get_state())["time"] > t and st, what=f"a world step after {t:.2f}")
+
+
 def forward_progress(start: list[float], pose: list[float]) -> float:
     return (pose[0] - start[0]) * math.cos(start[2]) + (pose[1] - start[1]) * math.sin(start[2])
 
@@ -72,8 +77,7 @@ class TestInProcess:
         assert sport.StopMove() == 0
         state = wait_for(lambda: (st := ground.get_state())["velocity"] == [0.0, 0.0, 0.0] and st, what="stop")
         stopped_at = state["pose"]
-        time.sleep(0.2)
-        assert ground.get_state()["pose"] == stopped_at
+        assert state_after(ground, state["time"] + 0.2)["pose"] == stopped_at  # 0.2 s of world steps later
         pose = ground.get_state()["pose"]
         assert abs(pose[2] - start[2]) < 1e-9  # no turning
         names = [c["name"] for c in ground.get_calls()]
@@ -112,9 +116,10 @@ class TestInProcess:
         assert sport.Damp() == 0
         wait_for(lambda: ground.get_state()["velocity"] == [0.0, 0.0, 0.0], what="damp stops")
         assert ground.get_state()["mode"] == "damp"
-        sport.Move(0.5, 0.0, 0.0)
-        time.sleep(0.1)
-        assert ground.get_state()["velocity"] == [0.0, 0.0, 0.0]
+        n_moves = sum(c.api_id == API_MOVE for c in fake.calls)
+        sport.Move(0.5, 0.0, 0.0)  # fire-and-forget: wait until the fake has it, then for a world step after
+        move = wait_for(lambda: ([c for c in fake.calls if c.api_id == API_MOVE] + [None])[n_moves], what="the Move")
+        assert state_after(ground, move.t + 0.05)["velocity"] == [0.0, 0.0, 0.0]
         assert sport.BalanceStand() == 0 and ground.get_state()["mode"] == "balance"
 
     def test_image_sample_is_a_jpeg_of_the_configured_size(self, fake, clients):

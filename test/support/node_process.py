@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,3 +34,28 @@ def output_of(proc: subprocess.Popen) -> str:
     if proc.poll() is None or proc.stdout is None:
         return ""
     return proc.stdout.read().decode(errors="replace")
+
+
+class OutputLines:
+    """A process's output lines as they come (read by a daemon thread), for tests that wait on a log line.
+    Use instead of ``output_of`` for that process (both read the same pipe)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._proc = proc
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            self.lines.append(raw.decode(errors="replace"))
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in list(self.lines))
+
+    def text(self) -> str:
+        """Everything read so far; once the process has ended, everything it wrote."""
+        if self._proc.poll() is not None:
+            self._thread.join(timeout=10)
+        return "".join(self.lines)
