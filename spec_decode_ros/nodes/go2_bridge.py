@@ -3,18 +3,22 @@ command's duration (re-sent at ``rate_hz``: the Go2 holds a Move for only about 
 end on a ``control_hz`` clock, so a 30 deg turn at 1 rad/s is not 6 deg long at a 10 Hz tick), and an
 explicit ``StopMove()`` when a command ends, on a stop command, on cloud loss, when the link's
 heartbeat goes stale (deadman) and at shutdown. Each command is re-published on ``go2/executed``
-stamped when its first Move was sent, for latency analysis.
+stamped when its first Move was sent, for latency analysis. The Go2's sport-mode state
+(``rt/sportmodestate``, ``go2.state``) becomes ``nav_msgs/Odometry`` on ``odom`` (frame ``odom`` → child
+``base_link``, stamped on receipt), one per state received.
 
 Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``go2_domain_id``
 (0 on the robot), ``rate_hz`` (Move re-send), ``control_hz`` (motion start/end resolution),
 ``deadman_s`` (``control.deadman.Deadman``: stop when no LinkStatus CONNECTED or command for this long,
-or when motions outlast their duration by this much), ``require_link`` (False: only the latter).
+or when motions outlast their duration by this much), ``require_link`` (False: only the latter),
+``publish_odom`` (default true), ``odom_frame`` / ``base_frame`` (``odom`` / ``base_link``).
 """
 
 from __future__ import annotations
 
 import time
 
+from nav_msgs.msg import Odometry
 from rclpy.node import Node
 
 from spec_decode_ros import topics
@@ -22,8 +26,22 @@ from spec_decode_ros.control.deadman import STALE, Deadman
 from spec_decode_ros.control.primitives import STOP_MOTION, Motion
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.clients import Go2Sport
+from spec_decode_ros.go2.state import Go2StateSubscriber, SportState
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run_node
+
+
+def odometry(state: SportState, stamp, frame: str, child: str) -> Odometry:  # noqa: ANN001 (builtin Time)
+    """``nav_msgs/Odometry`` of a sport state: pose in ``frame``, twist in ``child`` (the base)."""
+    msg = Odometry()
+    msg.header.stamp, msg.header.frame_id, msg.child_frame_id = stamp, frame, child
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    p.x, p.y, p.z = state.position
+    q.w, q.x, q.y, q.z = state.quaternion
+    t = msg.twist.twist
+    t.linear.x, t.linear.y, t.linear.z = state.body_velocity()
+    t.angular.z = state.yaw_speed
+    return msg
 
 
 class Go2Bridge(Node):
@@ -40,6 +58,12 @@ class Go2Bridge(Node):
         self.deadman_s = float(self.declare_parameter("deadman_s", 1.0).value)
         self.require_link = bool(self.declare_parameter("require_link", True).value)
         self.sport = Go2Sport(interface, domain_id=domain)
+        self.odom_frames = (self.declare_parameter("odom_frame", "odom").value,
+                            self.declare_parameter("base_frame", "base_link").value)
+        self.odom = self.create_publisher(Odometry, topics.ODOM, SENSOR_QOS)
+        self.state: Go2StateSubscriber | None = None
+        if self.declare_parameter("publish_odom", True).value:
+            self.state = Go2StateSubscriber(interface, domain, on_state=self.on_state)
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
         self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
@@ -75,6 +99,10 @@ class Go2Bridge(Node):
                 self.seq.stop()
                 self.tick()
 
+    def on_state(self, state: SportState) -> None:
+        """From the SDK's reader thread: one odometry message per sport state."""
+        self.odom.publish(odometry(state, self.get_clock().now().to_msg(), *self.odom_frames))
+
     def tick(self) -> None:
         now = time.monotonic()
         if not self.seq.idle:
@@ -95,6 +123,8 @@ class Go2Bridge(Node):
             self.get_logger().info("StopMove")
 
     def close(self) -> None:
+        if self.state is not None:
+            self.state.close()
         self.seq.stop()
         self.sport.stop_move()
 

@@ -1,7 +1,11 @@
 """recorder node: writes the loop's topics to an MCAP rosbag2 with `rosbags` (no ``ros2 bag``
-needed). Raw subscriptions hand CDR bytes straight to the writer; the log time is the receive time.
+needed), under their absolute names (``/odom``, as ``ros2 bag record`` names them). Raw subscriptions
+hand CDR bytes to ``analysis.derived.DerivedStreams``, which adds what lab tools want (the camera as JPEG,
+``decoder/answer``, ``/tf`` from ``odom``); the log time is the receive time. Every message definition
+(this package's too) is embedded in the MCAP, so tools without this package decode the bag.
 
-Parameters: ``bag_path`` (required; must not exist), ``topics`` (default: every topic of the loop).
+Parameters: ``bag_path`` (required; must not exist), ``topics`` (default: every topic of the loop),
+``camera_format`` (``jpeg``, the default, or ``raw``), ``jpeg_quality`` (default 90).
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from rclpy.node import Node
 
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagWriter
+from spec_decode_ros.analysis.derived import DerivedStreams, absolute
 from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS, message_class, run_node
+
+SENSOR_TOPICS = (topics.CAMERA_IMAGE, topics.ODOM)  # published with sensor-data QoS
 
 
 class Recorder(Node):
@@ -18,20 +25,31 @@ class Recorder(Node):
         super().__init__("recorder")
         path = self.declare_parameter("bag_path", "").value
         wanted = self.declare_parameter("topics", list(topics.TYPES)).value
+        camera = self.declare_parameter("camera_format", "jpeg").value
+        quality = int(self.declare_parameter("jpeg_quality", 90).value)
         if not path:
             raise ValueError("parameter bag_path is required")
         unknown = [t for t in wanted if t not in topics.TYPES]
         if unknown:
             raise ValueError(f"no known message type for topics {unknown}")
-        self.writer = BagWriter(path, {t: topics.TYPES[t] for t in wanted})
+        self.derived = DerivedStreams(camera, quality)
+        self.namespace = self.get_namespace()
+        self.writer = BagWriter(path, {absolute(t, self.namespace): ty for t, ty in self.derived.types(wanted).items()})
         for topic in wanted:
-            qos = SENSOR_QOS if topic == topics.CAMERA_IMAGE else RELIABLE_QOS
+            qos = SENSOR_QOS if topic in SENSOR_TOPICS else RELIABLE_QOS
             self.create_subscription(message_class(topics.TYPES[topic]), topic,
                                      lambda raw, topic=topic: self._on_message(topic, raw), qos, raw=True)
-        self.get_logger().info(f"recording {len(wanted)} topics to {path}")
+        self.get_logger().info(f"recording {len(wanted)} topics to {path} (camera as {camera})")
 
     def _on_message(self, topic: str, raw: bytes) -> None:
-        self.writer.write(topic, self.get_clock().now().nanoseconds, raw)
+        now = self.get_clock().now().nanoseconds
+        try:
+            out = self.derived.feed(topic, raw)
+        except ValueError as err:  # keep the message as it came, say why it was not derived
+            self.get_logger().error(f"{topic}: {err}")
+            out = [(topic, raw)] if topic != topics.CAMERA_IMAGE or self.derived.camera == "raw" else []
+        for name, cdr in out:
+            self.writer.write(absolute(name, self.namespace), now, cdr)
 
     def close(self) -> None:
         self.writer.close()
