@@ -7,11 +7,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from support.loop_messages import T0_NS, _time, loop_trace
-
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagWriter
 from spec_decode_ros.analysis.derived import DerivedStreams, absolute
+from support.loop_messages import T0_NS, _time, loop_trace
 
 
 def odom_trace(seconds: float = 3.0, hz: float = 20.0) -> list[tuple[int, Any]]:
