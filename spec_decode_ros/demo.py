@@ -6,7 +6,8 @@ unitree_sdk2py services on loopback), a local cloud verifier with the embedded t
 camera, draft, motion, Go2-bridge and recorder nodes — plus the supervisor node, which runs scored
 episodes ("go to the red box", "find the blue ball", …). Then it prints what happened and where
 the bag and the latency report are. ``--compare cloud_ar`` runs the same episodes again with the
-cloud-autoregressive baseline and reports both side by side.
+cloud-autoregressive baseline and reports both side by side. ``--live`` also starts the live view
+(Foxglove WebSocket on 127.0.0.1, ``--live-port``): connect Foxglove to watch the run as it happens.
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         }
         for node in NODES:
             group.python(node, f"spec_decode_ros.nodes.{node}", *params, *overrides[node])
+        if args.live:
+            group.python("live_view", "spec_decode_ros.nodes.live_view", *params, "-p", f"port:={args.live_port}")
+            wait_for_line(group, "live_view", "live view on", 60)
+            print(f"[{mode}] live view: open Foxglove, connect to ws://127.0.0.1:{args.live_port} "
+                  f"(layout: {config_file('foxglove/spec_decode.json')})", flush=True)
         supervisor = group.python(
             "supervisor", "spec_decode_ros.nodes.supervisor", *params, "-p", f"episodes:={args.episodes}",
             "-p", f"first_seed:={args.first_seed}", "-p", f"max_steps:={args.max_steps}",
@@ -118,6 +124,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--image-size", type=int, default=0, help="camera size (default: the model's own)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs", help="where runs are written")
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="limit per mode")
+    parser.add_argument("--live", action="store_true", help="stream the run over the Foxglove WebSocket protocol")
+    parser.add_argument("--live-port", type=int, default=8765, help="live view port on 127.0.0.1")
     args = parser.parse_args(argv)
     modes = [args.mode] + [m for m in args.compare.split(",") if m and m != args.mode]
     run_dir = args.out / datetime.now().strftime("demo_%Y%m%d_%H%M%S")
