@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from datetime import datetime
@@ -83,7 +84,8 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         if args.live:
             group.python("live_view", "spec_decode_ros.nodes.live_view", *params, "-p", f"port:={args.live_port}")
             wait_for_line(group, "live_view", "live view on", 60)
-            print(f"[{mode}] live view: open Foxglove, connect to ws://127.0.0.1:{args.live_port} "
+            url = re.search(r"live view on (ws://\S+)", group.log_tail("live_view", 50)).group(1)
+            print(f"[{mode}] live view: open Foxglove, connect to {url} "
                   f"(layout: {config_file('foxglove/spec_decode.json')})", flush=True)
         supervisor = group.python(
             "supervisor", "spec_decode_ros.nodes.supervisor", *params, "-p", f"episodes:={args.episodes}",
@@ -125,7 +127,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs", help="where runs are written")
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="limit per mode")
     parser.add_argument("--live", action="store_true", help="stream the run over the Foxglove WebSocket protocol")
-    parser.add_argument("--live-port", type=int, default=8765, help="live view port on 127.0.0.1")
+    parser.add_argument("--live-port", type=int, default=8765, help="live view port on 127.0.0.1 (0: any free one)")
     args = parser.parse_args(argv)
     modes = [args.mode] + [m for m in args.compare.split(",") if m and m != args.mode]
     run_dir = args.out / datetime.now().strftime("demo_%Y%m%d_%H%M%S")
