@@ -123,10 +123,10 @@ class Go2Bridge(Node):
             self.get_logger().info("StopMove")
 
     def close(self) -> None:
-        if self.state is not None:
-            self.state.close()
         self.seq.stop()
         self.sport.stop_move()
+        if self.state is not None:  # after the StopMove: nothing may delay or prevent that
+            self.state.close()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import struct
 import time
+from pathlib import Path
 
 import pytest
 from nav_msgs.msg import Odometry
@@ -30,6 +31,18 @@ pytestmark = pytest.mark.slow  # starts processes and DDS
 SUBPROTOCOLS = ["foxglove.websocket.v1", "foxglove.sdk.v1"]
 WANTED = {"/camera/image_raw/compressed": "sensor_msgs/msg/CompressedImage",
           "/decoder/answer": "std_msgs/msg/String", "/odom": "nav_msgs/msg/Odometry"}
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses of the TCP sockets listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                out.add(address)
+    return out
 
 
 def connect_when_up(url: str, proc, timeout_s: float = 60.0):
@@ -66,6 +79,7 @@ def test_a_websocket_client_receives_camera_answer_and_odometry():
                  60, "the live view to subscribe")
         assert proc.poll() is None, output_of(proc)
         with connect_when_up(f"ws://127.0.0.1:{port}", proc) as ws:
+            assert listening_addresses(port) == {"0100007F"}, "the live view must listen on loopback only by default"
             assert ws.subprotocol in SUBPROTOCOLS
             channels = advertised(ws)
             for topic, msgtype in WANTED.items():
