@@ -147,7 +147,8 @@ def main(argv: list[str]) -> int:
         print(f"{r['mode']}: reached the named object in {reached}/{len(eps)} episodes "
               f"(mean {sum(e['steps'] for e in eps) / max(len(eps), 1):.1f} answers each); bag {r['bag']}")
     print("\n" + report["table"])
-    print(f"\nreport: {run_dir / 'report' / 'report.txt'} and plots {', '.join(report['plots'])}")
+    print(f"\nreport: {report['html']} (maps and camera frames of each episode), {run_dir / 'report' / 'report.txt'}"
+          f" and plots {', '.join(report['plots'])}")
     (run_dir / "summary.json").write_text(json.dumps({"runs": runs, "report": report["bags"]}, indent=2,
                                                      default=float))
     return 0

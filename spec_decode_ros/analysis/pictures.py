@@ -15,7 +15,25 @@ from matplotlib.patches import Circle, Rectangle
 
 from spec_decode_ros.analysis.episodes import EpisodeView
 
-MAX_FRAMES = 12  # frames per camera strip
+MAX_FRAMES = 12  # frames per camera strip (the first ones)
+PER_ROW = 6
+
+
+def _command_labels(starts: list, radius_m: float = 0.05) -> list[tuple[str, tuple[float, float]]]:
+    """One label per run of consecutive commands that started at about the same spot (turns in place)."""
+    groups: list[list[tuple[int, object]]] = []
+    for n, c in enumerate(starts, 1):
+        if groups and math.dist(groups[-1][0][1].pose[:2], c.pose[:2]) <= radius_m:
+            groups[-1].append((n, c))
+        else:
+            groups.append([(n, c)])
+    labels = []
+    for group in groups:
+        first, last = group[0][0], group[-1][0]
+        texts = list(dict.fromkeys(c.text for _, c in group))
+        what = ", ".join(texts[:2]) + (", ..." if len(texts) > 2 else "")
+        labels.append((f"{first} {what}" if first == last else f"{first}-{last}: {what}", group[0][1].pose[:2]))
+    return labels
 
 
 def plot_episode_map(view: EpisodeView, path: Path) -> Path:
@@ -50,9 +68,8 @@ def plot_episode_map(view: EpisodeView, path: Path) -> Path:
     if starts:
         ax.plot([c.pose[0] for c in starts], [c.pose[1] for c in starts], "x", color="#1f77b4", ms=7,
                 label="command started")
-        for n, c in enumerate(starts, 1):
-            ax.annotate(f"{n} {c.text}", c.pose[:2], xytext=(4, 4), textcoords="offset points", fontsize=6,
-                        color="#1f77b4")
+        for label, xy in _command_labels(starts):
+            ax.annotate(label, xy, xytext=(4, 4), textcoords="offset points", fontsize=6, color="#1f77b4")
     ax.set_aspect("equal")
     ax.autoscale_view()
     x0, x1 = ax.get_xlim()
@@ -81,14 +98,19 @@ def plot_camera_strip(view: EpisodeView, path: Path) -> Path | None:
     answers = [a for a in view.answers if a.frame is not None][:MAX_FRAMES]
     if not answers:
         return None
-    fig, axes = plt.subplots(1, len(answers), figsize=(1.9 * len(answers), 2.6), squeeze=False)
-    for n, (ax, answer) in enumerate(zip(axes[0], answers, strict=True), 1):
+    cols = min(len(answers), PER_ROW)
+    rows = math.ceil(len(answers) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.5 * rows + 0.3), squeeze=False)
+    for ax in axes.flat[len(answers):]:
+        ax.axis("off")
+    for n, (ax, answer) in enumerate(zip(axes.flat, answers, strict=False), 1):
         ax.imshow(answer.frame)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{n}", fontsize=8)
         ax.set_xlabel(textwrap.fill(answer.text or "(no answer)", 22), fontsize=7)
-    fig.suptitle(textwrap.fill(view.title, 110), fontsize=8)
+    shown = len(answers) if len(answers) == len(view.answers) else f"the first {len(answers)} of {len(view.answers)}"
+    fig.suptitle(textwrap.fill(f"{view.title}: {shown} answers and their frames", 110), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
