@@ -1,5 +1,6 @@
 """The recorder node, in its own process, writes what real DDS publishers send into an MCAP bag
-that the report then reads back."""
+that the report then reads back, under absolute names, with the camera as JPEG, the answers and /tf
+derived from odometry."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from pathlib import Path
 
 import pytest
 from rclpy.duration import Duration
+from rosbags.rosbag2 import Reader
+from support.loop_bag import odom_trace
 from support.loop_messages import HOP_MS, loop_trace
 from support.ros import spinning_node, wait_for
 
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.report import build_report
 from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS
+from spec_decode_ros.nodes.recorder import SENSOR_TOPICS
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
@@ -27,8 +31,8 @@ def test_recorder_bag_is_read_back_by_the_report(tmp_path: Path):
                                  "-p", f"bag_path:={bag}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         with spinning_node("trace_publisher") as node:
-            trace = loop_trace(3)
-            pubs = {t: node.create_publisher(type(m), t, SENSOR_QOS if t == topics.CAMERA_IMAGE else RELIABLE_QOS)
+            trace = loop_trace(3) + [(topics.ODOM, m) for _, m in odom_trace(seconds=0.5)]
+            pubs = {t: node.create_publisher(type(m), t, SENSOR_QOS if t in SENSOR_TOPICS else RELIABLE_QOS)
                     for t, m in trace}
             wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()) or recorder.poll() is not None,
                      60, "the recorder to subscribe to every topic")
@@ -36,13 +40,23 @@ def test_recorder_bag_is_read_back_by_the_report(tmp_path: Path):
             for topic, msg in trace:
                 pubs[topic].publish(msg)
             for topic, pub in pubs.items():
-                if topic != topics.CAMERA_IMAGE:
+                if topic not in SENSOR_TOPICS:
                     assert pub.wait_for_all_acked(Duration(seconds=10)), topic
+            frame = next(m for t, m in trace if t == topics.CAMERA_IMAGE)
+            for _, msg in odom_trace(seconds=1.0):  # best effort, like a robot's: keep sending for a while
+                pubs[topics.ODOM].publish(msg)
+                pubs[topics.CAMERA_IMAGE].publish(frame)
+                time.sleep(0.05)
             time.sleep(0.5)  # grace for the recorder's callbacks to drain; nothing is timed
     finally:
         recorder.send_signal(signal.SIGINT)
         out, _ = recorder.communicate(timeout=20)
     assert recorder.returncode == 0, out.decode()
+    with Reader(bag) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts["/decoder/answer"] == 3 and counts["/go2/executed"] == 3
+    assert counts["/odom"] >= 1 and counts["/tf"] == counts["/odom"]  # odometry is best effort, as on a robot
+    assert "/camera/image_raw" not in counts and counts.get("/camera/image_raw/compressed", 0) >= 1
     content = build_report([bag], tmp_path / "report")
     figures = content["bags"]["loop"]["figures"]
     assert figures["requests"] == 3
