@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,24 +88,35 @@ def from_sample(msg: Any) -> SportState:
 
 
 class Go2StateSubscriber:
-    """Subscribes to ``rt/sportmodestate``; ``latest()`` is the newest state (None before the first),
-    ``on_state`` (optional) is called with each one from the SDK's reader thread."""
+    """Subscribes to the sport state (``rt/sportmodestate``); ``latest()`` is the newest state kept (None
+    before the first), ``on_state`` (optional) is called with each one from the SDK's reader thread.
+    ``min_interval_s`` drops states that come sooner than that after the last one kept (the robot
+    publishes far faster than odometry needs)."""
 
     def __init__(self, interface: str, domain_id: int = 0,
-                 on_state: Callable[[SportState], None] | None = None) -> None:
+                 on_state: Callable[[SportState], None] | None = None, *, topic: str = SPORT_STATE_TOPIC,
+                 min_interval_s: float = 0.0) -> None:
         from unitree_sdk2py.core.channel import ChannelSubscriber
         from unitree_sdk2py.idl.unitree_go.msg.dds_ import SportModeState_
 
+        if min_interval_s < 0:
+            raise ValueError(f"min_interval_s must be >= 0, got {min_interval_s}")
         init_channel(interface, domain_id)
         self._lock = threading.Lock()
         self._latest: SportState | None = None
         self._on_state = on_state
+        self._min_interval_s = min_interval_s
+        self._last_kept = float("-inf")
         self.received = 0
         self.rejected = 0
-        self._sub = ChannelSubscriber(SPORT_STATE_TOPIC, SportModeState_)
+        self._sub = ChannelSubscriber(topic, SportModeState_)
         self._sub.Init(self._handle, 10)
 
     def _handle(self, msg: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_kept < self._min_interval_s:
+            return
+        self._last_kept = now
         try:
             state = from_sample(msg)
         except ValueError:

@@ -5,13 +5,14 @@ explicit ``StopMove()`` when a command ends, on a stop command, on cloud loss, w
 heartbeat goes stale (deadman) and at shutdown. Each command is re-published on ``go2/executed``
 stamped when its first Move was sent, for latency analysis. The Go2's sport-mode state
 (``rt/sportmodestate``, ``go2.state``) becomes ``nav_msgs/Odometry`` on ``odom`` (frame ``odom`` → child
-``base_link``, stamped on receipt), one per state received.
+``base_link``, stamped on receipt), at most ``odom_hz`` a second.
 
 Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``go2_domain_id``
 (0 on the robot), ``rate_hz`` (Move re-send), ``control_hz`` (motion start/end resolution),
 ``deadman_s`` (``control.deadman.Deadman``: stop when no LinkStatus CONNECTED or command for this long,
 or when motions outlast their duration by this much), ``require_link`` (False: only the latter),
-``publish_odom`` (default true), ``odom_frame`` / ``base_frame`` (``odom`` / ``base_link``).
+``publish_odom`` (default true), ``odom_hz`` (default 20; 0: every state), ``state_topic`` (default
+``rt/sportmodestate``), ``odom_frame`` / ``base_frame`` (``odom`` / ``base_link``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import time
 
 from nav_msgs.msg import Odometry
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 
 from spec_decode_ros import topics
@@ -26,7 +28,7 @@ from spec_decode_ros.control.deadman import STALE, Deadman
 from spec_decode_ros.control.primitives import STOP_MOTION, Motion
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.clients import Go2Sport
-from spec_decode_ros.go2.state import Go2StateSubscriber, SportState
+from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, Go2StateSubscriber, SportState
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run_node
 
@@ -62,8 +64,13 @@ class Go2Bridge(Node):
                             self.declare_parameter("base_frame", "base_link").value)
         self.odom = self.create_publisher(Odometry, topics.ODOM, SENSOR_QOS)
         self.state: Go2StateSubscriber | None = None
+        odom_hz = float(self.declare_parameter("odom_hz", 20.0).value)
+        state_topic = self.declare_parameter("state_topic", SPORT_STATE_TOPIC).value
+        if odom_hz < 0:
+            raise ValueError(f"odom_hz must be >= 0 (0: every state), got {odom_hz}")
         if self.declare_parameter("publish_odom", True).value:
-            self.state = Go2StateSubscriber(interface, domain, on_state=self.on_state)
+            self.state = Go2StateSubscriber(interface, domain, on_state=self.on_state, topic=state_topic,
+                                            min_interval_s=1.0 / odom_hz if odom_hz else 0.0)
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
         self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
@@ -100,8 +107,11 @@ class Go2Bridge(Node):
                 self.tick()
 
     def on_state(self, state: SportState) -> None:
-        """From the SDK's reader thread: one odometry message per sport state."""
-        self.odom.publish(odometry(state, self.get_clock().now().to_msg(), *self.odom_frames))
+        """From the SDK's reader thread: one odometry message per sport state kept."""
+        try:
+            self.odom.publish(odometry(state, self.get_clock().now().to_msg(), *self.odom_frames))
+        except RCLError:  # the context went down (SIGINT) before close() stopped the reader: nothing to publish to
+            pass
 
     def tick(self) -> None:
         now = time.monotonic()

@@ -90,7 +90,7 @@ class FakeGo2:
         jpeg_quality: int = 80,
         rate_hz: float = 50.0,
         camera_hz: float = 15.0,
-        state_hz: float = 50.0,
+        state_hz: float = 20.0,
         move_hold_s: float = 1.0,
         interface: str = "lo",
         domain_id: int = 0,
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=224)
     parser.add_argument("--jpeg-quality", type=int, default=80)
     parser.add_argument("--camera-hz", type=float, default=15.0)
-    parser.add_argument("--state-hz", type=float, default=50.0, help="rt/sportmodestate rate")
+    parser.add_argument("--state-hz", type=float, default=20.0, help="rt/sportmodestate rate")
     parser.add_argument("--trace-file", default=None, help="Cyclone DDS trace file (default: discarded)")
     args = parser.parse_args(argv)
     done = threading.Event()
