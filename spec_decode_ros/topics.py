@@ -15,6 +15,7 @@ CMD_VEL = "cmd_vel"  # geometry_msgs/Twist for Gazebo / CHAMP
 EXECUTED = "go2/executed"  # spec_decode_ros/LocomotionCommand re-stamped when the SDK call was made
 MOTION_DONE = "motion/done"  # std_msgs/UInt64: request_id of an answer whose execution ended
 ODOM = "odom"  # nav_msgs/Odometry from the Go2's sport state: frame "odom" -> child "base_link"
+SENSOR_DATA = (CAMERA_IMAGE, ODOM)  # published with sensor-data QoS (best effort); every other one reliable
 
 # derived by the recorder and the live view (spec_decode_ros/analysis/derived.py), not published on ROS
 CAMERA_JPEG = CAMERA_IMAGE + "/compressed"  # sensor_msgs/CompressedImage (JPEG) of the camera

@@ -3,24 +3,19 @@ command's duration (re-sent at ``rate_hz``: the Go2 holds a Move for only about 
 end on a ``control_hz`` clock, so a 30 deg turn at 1 rad/s is not 6 deg long at a 10 Hz tick), and an
 explicit ``StopMove()`` when a command ends, on a stop command, on cloud loss, when the link's
 heartbeat goes stale (deadman) and at shutdown. Each command is re-published on ``go2/executed``
-stamped when its first Move was sent, for latency analysis. The Go2's sport-mode state
-(``rt/sportmodestate``, ``go2.state``) becomes ``nav_msgs/Odometry`` on ``odom`` (frame ``odom`` → child
-``base_link``, stamped on receipt), at most ``odom_hz`` a second.
+stamped when its first Move was sent, for latency analysis. The Go2's sport-mode state becomes
+``nav_msgs/Odometry`` on ``odom`` (``nodes.odometry``, whose parameters this node declares too).
 
 Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``go2_domain_id``
 (0 on the robot), ``rate_hz`` (Move re-send), ``control_hz`` (motion start/end resolution),
 ``deadman_s`` (``control.deadman.Deadman``: stop when no LinkStatus CONNECTED or command for this long,
-or when motions outlast their duration by this much), ``require_link`` (False: only the latter),
-``publish_odom`` (default true), ``odom_hz`` (default 20; 0: every state), ``state_topic`` (default
-``rt/sportmodestate``), ``odom_frame`` / ``base_frame`` (``odom`` / ``base_link``).
+or when motions outlast their duration by this much), ``require_link`` (False: only the latter).
 """
 
 from __future__ import annotations
 
 import time
 
-from nav_msgs.msg import Odometry
-from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 
 from spec_decode_ros import topics
@@ -28,22 +23,9 @@ from spec_decode_ros.control.deadman import STALE, Deadman
 from spec_decode_ros.control.primitives import STOP_MOTION, Motion
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.clients import Go2Sport
-from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, Go2StateSubscriber, SportState
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run_node
-
-
-def odometry(state: SportState, stamp, frame: str, child: str) -> Odometry:  # noqa: ANN001 (builtin Time)
-    """``nav_msgs/Odometry`` of a sport state: pose in ``frame``, twist in ``child`` (the base)."""
-    msg = Odometry()
-    msg.header.stamp, msg.header.frame_id, msg.child_frame_id = stamp, frame, child
-    p, q = msg.pose.pose.position, msg.pose.pose.orientation
-    p.x, p.y, p.z = state.position
-    q.w, q.x, q.y, q.z = state.quaternion
-    t = msg.twist.twist
-    t.linear.x, t.linear.y, t.linear.z = state.body_velocity()
-    t.angular.z = state.yaw_speed
-    return msg
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
+from spec_decode_ros.nodes.odometry import OdometryPublisher
 
 
 class Go2Bridge(Node):
@@ -60,17 +42,7 @@ class Go2Bridge(Node):
         self.deadman_s = float(self.declare_parameter("deadman_s", 1.0).value)
         self.require_link = bool(self.declare_parameter("require_link", True).value)
         self.sport = Go2Sport(interface, domain_id=domain)
-        self.odom_frames = (self.declare_parameter("odom_frame", "odom").value,
-                            self.declare_parameter("base_frame", "base_link").value)
-        self.odom = self.create_publisher(Odometry, topics.ODOM, SENSOR_QOS)
-        self.state: Go2StateSubscriber | None = None
-        odom_hz = float(self.declare_parameter("odom_hz", 20.0).value)
-        state_topic = self.declare_parameter("state_topic", SPORT_STATE_TOPIC).value
-        if odom_hz < 0:
-            raise ValueError(f"odom_hz must be >= 0 (0: every state), got {odom_hz}")
-        if self.declare_parameter("publish_odom", True).value:
-            self.state = Go2StateSubscriber(interface, domain, on_state=self.on_state, topic=state_topic,
-                                            min_interval_s=1.0 / odom_hz if odom_hz else 0.0)
+        self.odometry = OdometryPublisher(self, interface, domain)
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
         self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
@@ -106,13 +78,6 @@ class Go2Bridge(Node):
                 self.seq.stop()
                 self.tick()
 
-    def on_state(self, state: SportState) -> None:
-        """From the SDK's reader thread: one odometry message per sport state kept."""
-        try:
-            self.odom.publish(odometry(state, self.get_clock().now().to_msg(), *self.odom_frames))
-        except RCLError:  # the context went down (SIGINT) before close() stopped the reader: nothing to publish to
-            pass
-
     def tick(self) -> None:
         now = time.monotonic()
         if not self.seq.idle:
@@ -135,8 +100,7 @@ class Go2Bridge(Node):
     def close(self) -> None:
         self.seq.stop()
         self.sport.stop_move()
-        if self.state is not None:  # after the StopMove: nothing may delay or prevent that
-            self.state.close()
+        self.odometry.close()  # after the StopMove: nothing may delay or prevent that
 
 
 def main(args: list[str] | None = None) -> int:

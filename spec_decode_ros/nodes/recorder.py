@@ -17,8 +17,6 @@ from spec_decode_ros.analysis.bag import BagWriter
 from spec_decode_ros.analysis.derived import DerivedStreams, absolute
 from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS, message_class, run_node
 
-SENSOR_TOPICS = (topics.CAMERA_IMAGE, topics.ODOM)  # published with sensor-data QoS
-
 
 class Recorder(Node):
     def __init__(self) -> None:
@@ -36,7 +34,7 @@ class Recorder(Node):
         self.namespace = self.get_namespace()
         self.writer = BagWriter(path, {absolute(t, self.namespace): ty for t, ty in self.derived.types(wanted).items()})
         for topic in wanted:
-            qos = SENSOR_QOS if topic in SENSOR_TOPICS else RELIABLE_QOS
+            qos = SENSOR_QOS if topic in topics.SENSOR_DATA else RELIABLE_QOS
             self.create_subscription(message_class(topics.TYPES[topic]), topic,
                                      lambda raw, topic=topic: self._on_message(topic, raw), qos, raw=True)
         self.get_logger().info(f"recording {len(wanted)} topics to {path} (camera as {camera})")

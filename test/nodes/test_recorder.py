@@ -20,7 +20,6 @@ from support.ros import spinning_node, wait_for
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.report import build_report
 from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS
-from spec_decode_ros.nodes.recorder import SENSOR_TOPICS
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
@@ -32,7 +31,7 @@ def test_recorder_bag_is_read_back_by_the_report(tmp_path: Path):
     try:
         with spinning_node("trace_publisher") as node:
             trace = loop_trace(3) + [(topics.ODOM, m) for _, m in odom_trace(seconds=0.5)]
-            pubs = {t: node.create_publisher(type(m), t, SENSOR_QOS if t in SENSOR_TOPICS else RELIABLE_QOS)
+            pubs = {t: node.create_publisher(type(m), t, SENSOR_QOS if t in topics.SENSOR_DATA else RELIABLE_QOS)
                     for t, m in trace}
             wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()) or recorder.poll() is not None,
                      60, "the recorder to subscribe to every topic")
@@ -40,7 +39,7 @@ def test_recorder_bag_is_read_back_by_the_report(tmp_path: Path):
             for topic, msg in trace:
                 pubs[topic].publish(msg)
             for topic, pub in pubs.items():
-                if topic not in SENSOR_TOPICS:
+                if topic not in topics.SENSOR_DATA:
                     assert pub.wait_for_all_acked(Duration(seconds=10)), topic
             frame = next(m for t, m in trace if t == topics.CAMERA_IMAGE)
             for _, msg in odom_trace(seconds=1.0):  # best effort, like a robot's: keep sending for a while
