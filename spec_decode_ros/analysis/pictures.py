@@ -13,15 +13,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Circle, Rectangle
 
-from spec_decode_ros.analysis.episodes import EpisodeView
+from spec_decode_ros.analysis.episodes import CommandStart, EpisodeView
 
 MAX_FRAMES = 12  # frames per camera strip (the first ones)
 PER_ROW = 6
 
 
-def _command_labels(starts: list, radius_m: float = 0.05) -> list[tuple[str, tuple[float, float]]]:
+def _command_labels(starts: list[CommandStart], radius_m: float = 0.05) -> list[tuple[str, tuple[float, float]]]:
     """One label per run of consecutive commands that started at about the same spot (turns in place)."""
-    groups: list[list[tuple[int, object]]] = []
+    groups: list[list[tuple[int, CommandStart]]] = []
     for n, c in enumerate(starts, 1):
         if groups and math.dist(groups[-1][0][1].pose[:2], c.pose[:2]) <= radius_m:
             groups[-1].append((n, c))
