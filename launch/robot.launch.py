@@ -2,6 +2,8 @@
 parser + limits + deadman) and the Go2 bridge (SportClient), all from config/robot.yaml.
 
     ros2 launch spec_decode_ros robot.launch.py cloud_endpoint:=tcp://10.0.0.5:5555 network_interface:=eth0
+
+``live:=true`` adds the live view (Foxglove WebSocket on ``live_host``:``live_port``, loopback by default).
 """
 
 from pathlib import Path
@@ -24,6 +26,9 @@ def generate_launch_description():
         DeclareLaunchArgument("instruction", default_value="go to the red box"),
         DeclareLaunchArgument("record", default_value="false"),
         DeclareLaunchArgument("bag_path", default_value="go2_run"),
+        DeclareLaunchArgument("live", default_value="false", description="Foxglove live view"),
+        DeclareLaunchArgument("live_host", default_value="127.0.0.1"),
+        DeclareLaunchArgument("live_port", default_value="8765"),
         Node(package="spec_decode_ros", executable="camera_node", name="camera",
              parameters=[config, {"network_interface": iface}]),
         Node(package="spec_decode_ros", executable="draft_node", name="draft",
@@ -34,4 +39,7 @@ def generate_launch_description():
         Node(package="spec_decode_ros", executable="recorder_node", name="recorder",
              parameters=[config, {"bag_path": LaunchConfiguration("bag_path")}],
              condition=IfCondition(LaunchConfiguration("record"))),
+        Node(package="spec_decode_ros", executable="live_view_node", name="live_view",
+             parameters=[config, {"host": LaunchConfiguration("live_host"), "port": LaunchConfiguration("live_port")}],
+             condition=IfCondition(LaunchConfiguration("live"))),
     ])

@@ -24,6 +24,8 @@ def generate_launch_description():
         DeclareLaunchArgument("local_cloud", default_value="true"),
         DeclareLaunchArgument("record", default_value="true"),
         DeclareLaunchArgument("bag_path", default_value="sim_run"),
+        DeclareLaunchArgument("live", default_value="false", description="Foxglove live view on 127.0.0.1"),
+        DeclareLaunchArgument("live_port", default_value="8765"),
         Node(package="spec_decode_ros", executable="fake_go2", name="fake_go2",
              arguments=["--interface", "lo", "--seed", LaunchConfiguration("seed")]),
         Node(package="spec_decode_ros", executable="cloud_verifier", name="cloud_verifier",
@@ -38,4 +40,7 @@ def generate_launch_description():
         Node(package="spec_decode_ros", executable="recorder_node", name="recorder",
              parameters=[config, {"bag_path": LaunchConfiguration("bag_path")}],
              condition=IfCondition(LaunchConfiguration("record"))),
+        Node(package="spec_decode_ros", executable="live_view_node", name="live_view",
+             parameters=[config, {"port": LaunchConfiguration("live_port")}],
+             condition=IfCondition(LaunchConfiguration("live"))),
     ])

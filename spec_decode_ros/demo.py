@@ -6,7 +6,8 @@ unitree_sdk2py services on loopback), a local cloud verifier with the embedded t
 camera, draft, motion, Go2-bridge and recorder nodes — plus the supervisor node, which runs scored
 episodes ("go to the red box", "find the blue ball", …). Then it prints what happened and where
 the bag and the latency report are. ``--compare cloud_ar`` runs the same episodes again with the
-cloud-autoregressive baseline and reports both side by side.
+cloud-autoregressive baseline and reports both side by side. ``--live`` also starts the live view
+(Foxglove WebSocket on 127.0.0.1, ``--live-port``): connect Foxglove to watch the run as it happens.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from datetime import datetime
@@ -86,6 +88,12 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         }
         for node in NODES:
             group.python(node, f"spec_decode_ros.nodes.{node}", *params, *overrides[node])
+        if args.live:
+            group.python("live_view", "spec_decode_ros.nodes.live_view", *params, "-p", f"port:={args.live_port}")
+            wait_for_line(group, "live_view", "live view on", 60)
+            url = re.search(r"live view on (ws://\S+)", group.log_tail("live_view", 50)).group(1)
+            print(f"[{mode}] live view: open Foxglove, connect to {url} "
+                  f"(layout: {config_file('foxglove/spec_decode.json')})", flush=True)
         supervisor = group.python(
             "supervisor", "spec_decode_ros.nodes.supervisor", *params, "-p", f"episodes:={args.episodes}",
             "-p", f"first_seed:={args.first_seed}", "-p", f"max_steps:={args.max_steps}",
@@ -133,6 +141,8 @@ def main(argv: list[str]) -> int:
                            help="each cloud forward lasts at least this long (a large GPU target; 0: real)")
     emulation.add_argument("--emulate-draft-ms", type=float, default=0.0,
                            help="each drafted token takes at least this long (a Jetson-class robot; 0: real)")
+    parser.add_argument("--live", action="store_true", help="stream the run over the Foxglove WebSocket protocol")
+    parser.add_argument("--live-port", type=int, default=8765, help="live view port on 127.0.0.1 (0: any free one)")
     args = parser.parse_args(argv)
     modes = [args.mode] + [m for m in args.compare.split(",") if m and m != args.mode]
     run_dir = args.out / datetime.now().strftime("demo_%Y%m%d_%H%M%S")
@@ -155,7 +165,8 @@ def main(argv: list[str]) -> int:
         print(f"{r['mode']}: reached the named object in {reached}/{len(eps)} episodes "
               f"(mean {sum(e['steps'] for e in eps) / max(len(eps), 1):.1f} answers each); bag {r['bag']}")
     print("\n" + report["table"])
-    print(f"\nreport: {run_dir / 'report' / 'report.txt'} and plots {', '.join(report['plots'])}")
+    print(f"\nreport: {report['html']} (maps and camera frames of each episode), {run_dir / 'report' / 'report.txt'}"
+          f" and plots {', '.join(report['plots'])}")
     (run_dir / "summary.json").write_text(json.dumps({"runs": runs, "report": report["bags"]}, indent=2,
                                                      default=float))
     return 0

@@ -14,6 +14,13 @@ MOTION = "motion/command"  # spec_decode_ros/LocomotionCommand: parsed, clamped 
 CMD_VEL = "cmd_vel"  # geometry_msgs/Twist for Gazebo / CHAMP
 EXECUTED = "go2/executed"  # spec_decode_ros/LocomotionCommand re-stamped when the SDK call was made
 MOTION_DONE = "motion/done"  # std_msgs/UInt64: request_id of an answer whose execution ended
+ODOM = "odom"  # nav_msgs/Odometry from the Go2's sport state: frame "odom" -> child "base_link"
+SENSOR_DATA = (CAMERA_IMAGE, ODOM)  # published with sensor-data QoS (best effort); every other one reliable
+
+# derived by the recorder and the live view (spec_decode_ros/analysis/derived.py), not published on ROS
+CAMERA_JPEG = CAMERA_IMAGE + "/compressed"  # sensor_msgs/CompressedImage (JPEG) of the camera
+ANSWER = "decoder/answer"  # std_msgs/String: one request's whole answer text, when its last token is final
+TF = "/tf"  # tf2_msgs/TFMessage: odom -> base_link from ``odom`` (absolute, as every tf tool expects)
 
 # topic -> rosbag2 message type, for the recorder and the report
 TYPES: dict[str, str] = {
@@ -26,4 +33,10 @@ TYPES: dict[str, str] = {
     CMD_VEL: "geometry_msgs/msg/Twist",
     EXECUTED: "spec_decode_ros/msg/LocomotionCommand",
     MOTION_DONE: "std_msgs/msg/UInt64",
+    ODOM: "nav_msgs/msg/Odometry",
+}
+DERIVED_TYPES: dict[str, str] = {
+    CAMERA_JPEG: "sensor_msgs/msg/CompressedImage",
+    ANSWER: "std_msgs/msg/String",
+    TF: "tf2_msgs/msg/TFMessage",
 }

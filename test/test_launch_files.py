@@ -42,7 +42,13 @@ def _module_of(executable: str) -> Path:
 
 
 def _declared_parameters(module: Path) -> set[str]:
-    return set(re.findall(r'declare_parameter\(\s*"(\w+)"', module.read_text()))
+    """Parameters the node module declares, itself or through the node parts it imports (nodes/*.py)."""
+    text = module.read_text()
+    names = set(re.findall(r'declare_parameter\(\s*"(\w+)"', text))
+    for part in re.findall(r"from spec_decode_ros\.nodes\.(\w+) import", text):
+        if part != "common":
+            names |= _declared_parameters(module.parent / f"{part}.py")
+    return names
 
 
 def test_there_are_launch_files_for_robot_sim_gazebo_and_recording():

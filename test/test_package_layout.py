@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "spec_decode_ros"
-ROS_MODULES = ("rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "builtin_interfaces", "std_srvs",
+ROS_MODULES = ("rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "nav_msgs", "builtin_interfaces", "std_srvs",
                "launch", "launch_ros", "rosidl_runtime_py", "spec_decode_ros.msg")
 
 

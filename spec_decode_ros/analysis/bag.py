@@ -14,6 +14,7 @@ from typing import Any
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from spec_decode_ros.analysis.typestore import typestore
+from spec_decode_ros.topics import TF
 
 
 class BagWriter:
@@ -62,17 +63,23 @@ class BagData:
         return self.topics.get(topic, [])
 
 
-def read_bag(path: str | Path, topics: set[str] | None = None) -> BagData:
-    """Read (a subset of) a bag's topics. Bulky payloads (Image.data) are dropped after decoding."""
+def topic_key(name: str) -> str:
+    """A bag's topic name as ``topics`` spells it: ``/odom`` -> ``odom``; ``/tf`` stays absolute."""
+    return name if name == TF else name.lstrip("/")
+
+
+def read_bag(path: str | Path, topics: set[str] | None = None, keep_pixels: bool = False) -> BagData:
+    """Read (a subset of) a bag's topics, keyed as ``topics`` names them (relative, whether the bag's
+    names are absolute or not). Bulky payloads (Image.data) are dropped unless ``keep_pixels``."""
     store = typestore()
     data = BagData(Path(path))
     with Reader(path) as reader:
-        conns = [c for c in reader.connections if topics is None or c.topic in topics]
+        conns = [c for c in reader.connections if topics is None or topic_key(c.topic) in topics]
         for conn, log_time, raw in reader.messages(connections=conns):
             msg = store.deserialize_cdr(raw, conn.msgtype)
-            if conn.msgtype == "sensor_msgs/msg/Image":
+            if conn.msgtype == "sensor_msgs/msg/Image" and not keep_pixels:
                 msg.data = None  # keep stamps and sizes, not pixels
-            data.topics.setdefault(conn.topic, []).append((log_time, msg))
+            data.topics.setdefault(topic_key(conn.topic), []).append((log_time, msg))
     return data
 
 

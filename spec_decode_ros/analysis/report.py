@@ -1,15 +1,19 @@
 """``spec-decode report BAG...``: per-hop latency, tokens/s, acceptance and early-exit hit rate of
-recorded runs, printed as a table (bags side by side) and drawn as PNG plots."""
+recorded runs, printed as a table (bags side by side) and drawn as PNG plots; per episode a top-down
+map and a camera strip (``analysis.pictures``); everything on one ``report.html`` beside the PNGs."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import read_bag
+from spec_decode_ros.analysis.episodes import episode_views, load_episodes
+from spec_decode_ros.analysis.html import write_html
 from spec_decode_ros.analysis.latency import HOPS, BagSummary, summarize
 from spec_decode_ros.analysis.plots import plot_latency_distribution, plot_round_timeline
 
@@ -41,6 +45,25 @@ def format_table(summaries: list[BagSummary]) -> str:
     return "\n".join(lines)
 
 
+def episode_pictures(bag: Path, label: str, out_dir: Path) -> list[dict]:
+    """Map and camera strip of each episode of ``bag`` (the episodes from ``episodes.json`` beside it)."""
+    from spec_decode_ros.analysis.pictures import plot_camera_strip, plot_episode_map
+
+    wanted = {topics.ODOM, topics.TOKENS, topics.EXECUTED, topics.CAMERA_JPEG, topics.CAMERA_IMAGE}
+    views = episode_views(read_bag(bag, wanted, keep_pixels=True), load_episodes(bag))
+    out = []
+    for i, view in enumerate(views, 1):
+        stem = re.sub(r"[^\w.-]", "_", label) + f"_episode{i:02d}"
+        info = view.info
+        outcome = "" if "success" not in info else (
+            f"{'reached' if info['success'] else 'missed'}: {info['distance_m']:.2f} m from the target, "
+            f"{info['steps']} answers, {info['seconds']:.0f} s")
+        out.append({"title": view.title, "outcome": outcome,
+                    "map": plot_episode_map(view, out_dir / f"{stem}_map.png"),
+                    "camera": plot_camera_strip(view, out_dir / f"{stem}_camera.png")})
+    return out
+
+
 def build_report(bags: list[Path], out_dir: Path, labels: list[str] | None = None) -> dict:
     """Summarize bags, write plots and a JSON summary into ``out_dir``; return the JSON content."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -49,11 +72,17 @@ def build_report(bags: list[Path], out_dir: Path, labels: list[str] | None = Non
                  for i, b in enumerate(bags)]
     timeline = plot_round_timeline(summaries, out_dir / "round_timeline.png")
     latency = plot_latency_distribution(summaries, out_dir / "latency_distribution.png")
+    episodes = {s.label: episode_pictures(b, s.label, out_dir) for s, b in zip(summaries, bags, strict=True)}
+    table = format_table(summaries)
+    page = write_html(out_dir, table, [timeline, latency], episodes)
     content = {
         "bags": {s.label: {"path": str(b), "mode": s.mode, "figures": s.figures} for s, b in
                  zip(summaries, bags, strict=True)},
         "plots": [str(timeline), str(latency)],
-        "table": format_table(summaries),
+        "episodes": {label: [{k: str(v) if isinstance(v, Path) else v for k, v in ep.items()} for ep in eps]
+                     for label, eps in episodes.items()},
+        "html": str(page),
+        "table": table,
     }
     (out_dir / "report.json").write_text(json.dumps(content, indent=2, default=float))
     (out_dir / "report.txt").write_text(content["table"] + "\n")
@@ -72,5 +101,5 @@ def main(argv: list[str]) -> int:
     out = args.out or args.bags[0].with_name(args.bags[0].name + "_report")
     content = build_report(args.bags, out, args.labels.split(",") if args.labels else None)
     print(content["table"])
-    print(f"\nplots: {', '.join(content['plots'])}\nsummary: {out / 'report.json'}")
+    print(f"\nplots: {', '.join(content['plots'])}\nsummary: {out / 'report.json'}\npage: {content['html']}")
     return 0

@@ -3,7 +3,8 @@ command's duration (re-sent at ``rate_hz``: the Go2 holds a Move for only about 
 end on a ``control_hz`` clock, so a 30 deg turn at 1 rad/s is not 6 deg long at a 10 Hz tick), and an
 explicit ``StopMove()`` when a command ends, on a stop command, on cloud loss, when the link's
 heartbeat goes stale (deadman) and at shutdown. Each command is re-published on ``go2/executed``
-stamped when its first Move was sent, for latency analysis.
+stamped when its first Move was sent, for latency analysis. The Go2's sport-mode state becomes
+``nav_msgs/Odometry`` on ``odom`` (``nodes.odometry``, whose parameters this node declares too).
 
 Safety (the bridge trusts no publisher): every move is checked by ``control.command_check`` first: a
 NaN/inf velocity or duration, or a duration that is not positive, is refused with an error log line and
@@ -34,6 +35,7 @@ from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.clients import Go2Sport
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
+from spec_decode_ros.nodes.odometry import OdometryPublisher
 
 
 class Go2Bridge(Node):
@@ -54,6 +56,7 @@ class Go2Bridge(Node):
         self.stop_pending = False  # a StopMove is owed to the robot (the last one failed, or none was sent yet)
         self.next_stop_try = float("-inf")
         self.sport = Go2Sport(interface, domain_id=domain)
+        self.odometry = OdometryPublisher(self, interface, domain)
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
         self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
@@ -136,6 +139,7 @@ class Go2Bridge(Node):
         self.seq.stop()
         while not self.try_stop_move():
             time.sleep(self.resend_s)
+        self.odometry.close()  # after the StopMove: nothing may delay or prevent that
 
 
 def main(args: list[str] | None = None) -> int:

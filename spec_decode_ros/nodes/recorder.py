@@ -1,11 +1,15 @@
 """recorder node: writes the loop's topics to an MCAP rosbag2 with `rosbags` (no ``ros2 bag``
-needed). Raw subscriptions hand CDR bytes straight to the writer; the log time is the receive time.
+needed), under their absolute names (``/odom``, as ``ros2 bag record`` names them). Raw subscriptions
+hand CDR bytes to ``analysis.derived.DerivedStreams``, which adds what lab tools want (the camera as JPEG,
+``decoder/answer``, ``/tf`` from ``odom``); the log time is the receive time. Every message definition
+(this package's too) is embedded in the MCAP, so tools without this package decode the bag.
 
 Every ``status_s`` seconds in which something new was recorded it logs ``recorded N messages: {topic: n}``
 (shows the recording is alive; tests wait on it).
 
 Parameters: ``bag_path`` (required; must not exist), ``topics`` (default: every topic of the loop),
-``status_s`` (5.0).
+``status_s`` (5.0), ``camera_format`` (``jpeg``, the default, or ``raw``),
+``jpeg_quality`` (default 90).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from rclpy.node import Node
 
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagWriter
+from spec_decode_ros.analysis.derived import DerivedStreams, absolute
 from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS, message_class, run_node
 
 
@@ -23,6 +28,8 @@ class Recorder(Node):
         path = self.declare_parameter("bag_path", "").value
         wanted = self.declare_parameter("topics", list(topics.TYPES)).value
         status_s = float(self.declare_parameter("status_s", 5.0).value)
+        camera = self.declare_parameter("camera_format", "jpeg").value
+        quality = int(self.declare_parameter("jpeg_quality", 90).value)
         if not path:
             raise ValueError("parameter bag_path is required")
         unknown = [t for t in wanted if t not in topics.TYPES]
@@ -30,17 +37,26 @@ class Recorder(Node):
             raise ValueError(f"no known message type for topics {unknown}")
         if not status_s > 0:
             raise ValueError(f"status_s must be positive, got {status_s}")
-        self.writer = BagWriter(path, {t: topics.TYPES[t] for t in wanted})
+        self.derived = DerivedStreams(camera, quality)
+        self.namespace = self.get_namespace()
+        self.writer = BagWriter(path, {absolute(t, self.namespace): ty for t, ty in self.derived.types(wanted).items()})
         for topic in wanted:
-            qos = SENSOR_QOS if topic == topics.CAMERA_IMAGE else RELIABLE_QOS
+            qos = SENSOR_QOS if topic in topics.SENSOR_DATA else RELIABLE_QOS
             self.create_subscription(message_class(topics.TYPES[topic]), topic,
                                      lambda raw, topic=topic: self._on_message(topic, raw), qos, raw=True)
         self.logged_total = 0
         self.create_timer(status_s, self._log_status)
-        self.get_logger().info(f"recording {len(wanted)} topics to {path}")
+        self.get_logger().info(f"recording {len(wanted)} topics to {path} (camera as {camera})")
 
     def _on_message(self, topic: str, raw: bytes) -> None:
-        self.writer.write(topic, self.get_clock().now().nanoseconds, raw)
+        now = self.get_clock().now().nanoseconds
+        try:
+            out = self.derived.feed(topic, raw)
+        except ValueError as err:  # keep the message as it came, say why it was not derived
+            self.get_logger().error(f"{topic}: {err}")
+            out = [(topic, raw)] if topic != topics.CAMERA_IMAGE or self.derived.camera == "raw" else []
+        for name, cdr in out:
+            self.writer.write(absolute(name, self.namespace), now, cdr)
 
     def _log_status(self) -> None:
         counts = dict(self.writer.counts)

@@ -5,7 +5,10 @@ episode's layout through the fake Go2's ResetLayout API, publishes that layout's
 watches the loop: the episode ends when a "stop" command has been executed, after ``max_steps``
 answers, or after ``episode_timeout_s``. Success is the same as in ``sim.episode``: the loop said
 stop and the robot's nose is within 0.5 m of the named landmark (ground truth from GetState).
-Results go to ``results_path`` (JSON) and the log; the node exits when all episodes are done.
+Results go to ``results_path`` (JSON) and the log; the node exits when all episodes are done. Each
+episode's result also carries what the report's pictures need and a bag lacks: the layout (landmarks,
+target, start pose, in the fake Go2's world frame, which is its odometry frame) and the episode's
+time window (``t_start_ns``, ``t_end_ns``, ROS time, as the bag's stamps).
 
 Parameters: ``episodes``, ``first_seed``, ``split``, ``max_steps``, ``episode_timeout_s``,
 ``results_path``, ``go2_interface``, ``go2_domain_id``.
@@ -114,10 +117,13 @@ class Supervisor(Node):
         self.quiesce()
         self.go2.reset_layout(seed, self.split)
         state = self.go2.get_state()
+        layout = {"landmarks": [{k: lm[k] for k in ("color", "shape", "x", "y", "size")} for lm in state["landmarks"]],
+                  "target": state["target"], "start_pose": state["pose"]}
         with self.cv:
             first_request = max(self.answered, default=0) + 1
             self.stopped_request = None
         t0 = time.monotonic()
+        t_start_ns = self.get_clock().now().nanoseconds
         self.say(state["instruction"])
         with self.cv:
             self.cv.wait_for(lambda: (self.stopped_request is not None and self.stopped_request >= first_request
@@ -128,12 +134,14 @@ class Supervisor(Node):
             said_stop = self.stopped_request is not None and self.stopped_request >= first_request
             answers = [self.answers.get(r, "") for r in steps]
         self.say("")
+        t_end_ns = self.get_clock().now().nanoseconds
         state = self.go2.get_state()
         target = state["landmarks"][state["target"]]
         success = said_stop and target["distance"] <= SUCCESS_DISTANCE
         return {"episode": index, "seed": seed, "instruction": state["instruction"], "success": success,
                 "said_stop": said_stop, "distance_m": round(target["distance"], 3), "steps": len(steps),
-                "seconds": round(time.monotonic() - t0, 2), "answers": answers}
+                "seconds": round(time.monotonic() - t0, 2), "answers": answers, "layout": layout,
+                "final_pose": state["pose"], "t_start_ns": t_start_ns, "t_end_ns": t_end_ns}
 
     def run_episodes(self) -> None:
         try:

@@ -13,6 +13,10 @@ Services (the robot's own names, so ``SportClient`` and ``VideoClient`` work unc
   API fail with an error code (fault injection for the bridge's StopMove retry test).
 - ``videohub``: GetImageSample 1001 -> the latest front-camera JPEG.
 
+It also publishes ``SportModeState_`` on ``rt/sportmodestate`` at ``state_hz`` (as the robot does; see
+``go2.state``): the world's x, y, yaw and velocity, so odometry's frame is the world's (a ResetLayout
+moves the robot, and its odometry, to the new start pose).
+
 The world runs in its own real-time loop thread (integrates the velocity at ``rate_hz`` = 50 Hz,
 renders the camera at ``camera_hz``); DDS handlers only read its latest snapshot and JPEG (rendering
 inside a handler failed with error 3202 on these machines). ``python -m spec_decode_ros.sim.fake_go2
@@ -36,10 +40,11 @@ import numpy as np
 
 from spec_decode_ros.control.limits import get_limits
 from spec_decode_ros.go2.channel import init_channel
+from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, sport_state_sample
 from spec_decode_ros.sim.episode import SPLITS, layout_seed
 from spec_decode_ros.sim.expert import instruction_for
 from spec_decode_ros.sim.jpeg import encode_jpeg
-from spec_decode_ros.sim.world import Go2World, Layout, random_layout
+from spec_decode_ros.sim.world import BASE_HEIGHT, Go2World, Layout, random_layout
 
 API_DAMP, API_BALANCESTAND, API_STOPMOVE, API_STANDUP, API_RECOVERYSTAND, API_MOVE = 1001, 1002, 1003, 1004, 1006, 1008
 API_GET_STATE, API_RESET_LAYOUT, API_GET_CALLS = 9001, 9002, 9003
@@ -48,6 +53,8 @@ SPORT_API_VERSION = "1.0.0.1"
 VIDEO_API_VERSION = "1.0.0.1"
 ERR_BAD_PARAMETER = 4301
 ERR_NOT_READY = 4302
+# SportModeState_.mode of the robot's modes (moving in balance stand is locomotion)
+SPORT_MODES = {"balance": 1, "locomotion": 3, "stand": 6, "damp": 7}
 API_NAMES = {API_DAMP: "Damp", API_BALANCESTAND: "BalanceStand", API_STOPMOVE: "StopMove", API_STANDUP: "StandUp",
              API_RECOVERYSTAND: "RecoveryStand", API_MOVE: "Move", API_GET_STATE: "GetState",
              API_RESET_LAYOUT: "ResetLayout", API_GET_CALLS: "GetCalls"}
@@ -84,15 +91,17 @@ class FakeGo2:
         jpeg_quality: int = 80,
         rate_hz: float = 50.0,
         camera_hz: float = 15.0,
+        state_hz: float = 20.0,
         move_hold_s: float = 1.0,
         interface: str = "lo",
         domain_id: int = 0,
         trace_path: str | None = None,
     ) -> None:
-        if rate_hz <= 0 or camera_hz <= 0 or move_hold_s <= 0:
-            raise ValueError("rate_hz, camera_hz and move_hold_s must be positive")
+        if rate_hz <= 0 or camera_hz <= 0 or state_hz <= 0 or move_hold_s <= 0:
+            raise ValueError("rate_hz, camera_hz, state_hz and move_hold_s must be positive")
         self.width, self.height, self.jpeg_quality = width, height, jpeg_quality
-        self.rate_hz, self.camera_hz, self.move_hold_s = rate_hz, camera_hz, move_hold_s
+        self.rate_hz, self.camera_hz, self.state_hz, self.move_hold_s = rate_hz, camera_hz, state_hz, move_hold_s
+        self._state_pub: Any = None
         self.interface, self.domain_id, self.trace_path = interface, domain_id, trace_path
         self.limits = get_limits("go2_sport")
         self._lock = threading.Lock()
@@ -122,21 +131,32 @@ class FakeGo2:
         if self._error is not None:
             raise RuntimeError(f"fake Go2 world failed to start: {self._error!r}") from self._error
         init_channel(self.interface, self.domain_id, self.trace_path)
+        from unitree_sdk2py.core.channel import ChannelPublisher
+        from unitree_sdk2py.idl.unitree_go.msg.dds_ import SportModeState_
+
+        publisher = ChannelPublisher(SPORT_STATE_TOPIC, SportModeState_)
+        publisher.Init()
         self._servers = [self._make_sport_server(), self._make_video_server()]
         for server in self._servers:
             server.Start(False)
+        with self._lock:
+            self._state_pub = publisher
         return self
 
     def stop(self) -> None:
         """Stop the loop and take both servers off the bus (their DDS readers and writers are closed)."""
         self._stop.set()
+        if self._thread is not None:  # the loop writes the sport state: end it before closing that writer
+            self._thread.join(timeout=5.0)
+        with self._lock:
+            publisher, self._state_pub = self._state_pub, None
+        if publisher is not None:
+            publisher.Close()
         for server in self._servers:
             stub = server._ServerBase__serverStub  # the SDK has no way to stop a server; close its channels
             stub._ServerStub__recvChannel.CloseReader()
             stub._ServerStub__sendChannel.CloseWriter()
         self._servers = []
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
 
     def __enter__(self) -> FakeGo2:
         return self.start()
@@ -183,6 +203,7 @@ class FakeGo2:
         try:
             dt = 1.0 / self.rate_hz
             frame_every = max(1, round(self.rate_hz / self.camera_hz))
+            state_every = max(1, round(self.rate_hz / self.state_hz))
             tick, next_t = 0, time.monotonic()
             last = next_t
             while not self._stop.is_set():
@@ -201,6 +222,9 @@ class FakeGo2:
                     self._state = snapshot
                     if jpeg is not None:
                         self._jpeg = jpeg
+                    publisher = self._state_pub if tick % state_every == 0 else None
+                if publisher is not None:
+                    publisher.Write(self._sport_state(snapshot))
                 self._ready.set()
                 tick += 1
                 next_t += dt
@@ -243,6 +267,17 @@ class FakeGo2:
                 for lm in layout.landmarks
             ],
         }
+
+    @staticmethod
+    def _sport_state(snapshot: dict[str, Any]) -> Any:
+        """The ``SportModeState_`` the robot would publish in this snapshot's state."""
+        x, y, yaw = snapshot["pose"]
+        vx, vy, vyaw = snapshot["velocity"]
+        mode = snapshot["mode"]
+        if mode == "balance" and any(snapshot["velocity"]):
+            mode = "locomotion"
+        return sport_state_sample(x, y, yaw, vx, vy, vyaw, z=BASE_HEIGHT, mode=SPORT_MODES[mode],
+                                  stamp_s=snapshot["time"])
 
     # ---- handlers (DDS server threads) -------------------------------------------------------
     def _record(self, service: str, api_id: int, params: dict | None) -> None:
@@ -344,13 +379,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=224)
     parser.add_argument("--jpeg-quality", type=int, default=80)
     parser.add_argument("--camera-hz", type=float, default=15.0)
+    parser.add_argument("--state-hz", type=float, default=20.0, help="rt/sportmodestate rate")
     parser.add_argument("--trace-file", default=None, help="Cyclone DDS trace file (default: discarded)")
     args = parser.parse_args(argv)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     fake = FakeGo2(args.seed, split=args.split, width=args.width, height=args.height, jpeg_quality=args.jpeg_quality,
-                   camera_hz=args.camera_hz, interface=args.interface, domain_id=args.domain_id,
+                   camera_hz=args.camera_hz, state_hz=args.state_hz, interface=args.interface, domain_id=args.domain_id,
                    trace_path=args.trace_file)
     fake.start()
     print(f"READY fake Go2 on {args.interface} domain {args.domain_id}: {fake.state()['instruction']!r}", flush=True)
