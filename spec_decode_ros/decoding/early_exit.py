@@ -111,7 +111,7 @@ class EarlyExitTarget:
             raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
         cache = DynamicCache(config=self.model.model.config)
         reset_rope_deltas(self.model.model)
-        self.model.model(**enc.prefix(enc.length - 1), past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.model.model(**enc.prefix(enc.length - 1), cache=cache, use_cache=True, logits_to_keep=1)
         delta = rope_delta(self.model.model)
         return TargetSession(cache, int(enc.input_ids[0, -1]), enc.length - 1 + delta, sampling)
 
@@ -178,7 +178,7 @@ class EarlyExitTarget:
             row = rows[0]
             ids = torch.tensor([row.tokens], device=model.device)
             pos = row.session.next_pos + torch.arange(len(row.tokens), device=model.device)[None]
-            out = model(input_ids=ids, position_ids=pos, past_key_values=row.session.cache, use_cache=True)
+            out = model(input_ids=ids, position_ids=pos, cache=row.session.cache, use_cache=True)
             row.out_cache = row.session.cache
             return out.logits.float()
         lengths = [r.old_len for r in rows]
@@ -195,7 +195,7 @@ class EarlyExitTarget:
             pos[i] = r.session.next_pos + torch.arange(width_q)
         dev = model.device
         out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
-                    past_key_values=cache, use_cache=True)
+                    cache=cache, use_cache=True)
         for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):
             r.out_cache, r.out_row, r.out_offset = cache, i, width_c - n
         return out.logits.float()
