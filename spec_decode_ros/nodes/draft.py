@@ -11,7 +11,8 @@ Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), 
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
 ``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain), ``request_timeout_s``,
-``heartbeat_s``, ``wait_for_idle``, ``settle_s``.
+``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``dtype`` (auto | float32 | bfloat16 | float16; auto:
+bfloat16 on a CUDA GPU that supports it, else float32) and ``device`` (auto | cpu | cuda | cuda:N) of the draft model.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.bridge.security import ClientSecurity
+from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
@@ -62,10 +64,12 @@ class DraftNode(Node):
         self.heartbeat_s = float(self.declare_parameter("heartbeat_s", 0.5).value)
         self.wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
         self.settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
+        dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
+        device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
 
         from spec_decode_ros.decoding.models import load_model
 
-        self.draft = load_model(resolve_draft_path(model_name))
+        self.draft = load_model(resolve_draft_path(model_name), dtype=dtype, device=device)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout)
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None

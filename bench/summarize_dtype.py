@@ -1,0 +1,51 @@
+"""Tabulate ``bench/dtype_cpu.sh`` results: ms/token of each mode in float32 and bfloat16, side by side.
+
+Usage: ``.venv/bin/python bench/summarize_dtype.py [results folder]`` (default: bench/results). With several
+rounds per precision, the ms/token is the total time over the total tokens of all rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+DTYPES = ("float32", "bfloat16")
+
+
+def table(folder: Path) -> list[str]:
+    totals: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
+    lossless: dict[str, bool] = {}
+    rounds: dict[str, int] = defaultdict(int)
+    for path in sorted(folder.glob("dtype_embedded_*.json")):
+        data = json.loads(path.read_text())
+        rounds[data["dtype"]] += 1
+        for row in data["rows"]:
+            acc = totals[row["mode"]][data["dtype"]]
+            acc[0] += row["seconds"]
+            acc[1] += row["tokens"]
+            if row["lossless"] is not None:
+                lossless[data["dtype"]] = lossless.get(data["dtype"], True) and row["lossless"]
+    if not totals:
+        raise SystemExit(f"no dtype_embedded_*.json in {folder}: run bash bench/dtype_cpu.sh")
+    rows = ["| mode | " + " | ".join(f"{d} ms/token" for d in DTYPES) + " | bfloat16 / float32 |", "|---" * 4 + "|"]
+    for mode, by_dtype in totals.items():
+        ms = {d: 1000.0 * s / n if n else float("nan") for d, (s, n) in by_dtype.items()}
+        cells = [f"{ms[d]:.2f}" if d in ms else "-" for d in DTYPES]
+        ratio = ms["bfloat16"] / ms["float32"] if all(d in ms for d in DTYPES) else float("nan")
+        rows.append(f"| {mode} | " + " | ".join(cells) + f" | {ratio:.2f}× |")
+    rows.append("")
+    rows.append("rounds: " + ", ".join(f"{d} {rounds[d]}" for d in DTYPES) + "; speculative output identical to the "
+                "same-precision target: " + ", ".join(f"{d} {lossless.get(d)}" for d in DTYPES))
+    return rows
+
+
+def main() -> int:
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results"
+    print("\n".join(table(folder)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
