@@ -4,11 +4,11 @@
 # change in the machine's load affects both alike. Every speculative output is checked against the target's own
 # greedy output in the same precision. Results: bench/results/dtype_embedded_<dtype>_<round>.json and .txt;
 # `python bench/summarize_dtype.py` puts the ms/token side by side.
-# Usage: bash bench/dtype_cpu.sh [prompts (default 12)] [rounds (default 2)]
+# Usage: bash bench/dtype_cpu.sh [prompts (default 12)] [rounds (default 3)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROMPTS=${1:-12}
-ROUNDS=${2:-2}
+ROUNDS=${2:-3}
 OUT=bench/results
 T=spec_decode_ros/assets/models/go2-vlm-target
 D=spec_decode_ros/assets/models/go2-vlm-draft

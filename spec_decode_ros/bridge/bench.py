@@ -154,9 +154,8 @@ def _run_phases(jobs: list[RobotJob], active: list[int], before: Callable[[int],
 def _with_cloud(args: argparse.Namespace, target: str, max_batch: int, log_dir: Path, name: str) -> CloudProcess:
     return CloudProcess(target, free_endpoint(), "--cpus", str(args.cloud_cpu), "--max-batch", str(max_batch),
                         "--max-wait-ms", str(args.max_wait_ms), "--max-sessions", "256",
-                        "--emulate-forward-ms", str(args.emulate_forward_ms), "--dtype", args.dtype,
-                        "--device", args.device,
-                        log=log_dir / f"cloud_{name}.log")
+                        "--emulate-forward-ms", str(args.emulate_forward_ms),
+                        log=log_dir / f"cloud_{name}.log", dtype=args.dtype, device=args.device)
 
 
 def _warm_cloud(endpoint: str, prompt: Prompt) -> None:
