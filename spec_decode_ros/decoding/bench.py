@@ -39,10 +39,13 @@ PROMPTS = (
 
 
 def _row(name: str, tokens: int, seconds: float, base_tps: float | None, m: SpecMetrics | None,
-         lossless: bool | None) -> dict[str, object]:
+         lossless: bool | None, cpu_seconds: float) -> dict[str, object]:
     tps = tokens / seconds if seconds > 0 else 0.0
     row: dict[str, object] = {"mode": name, "tokens": tokens, "seconds": round(seconds, 3),
-                              "tokens_per_s": round(tps, 2), "ms_per_token": round(1000.0 / tps, 2) if tps else None, "speedup": round(tps / base_tps, 3) if base_tps else 1.0,
+                              "tokens_per_s": round(tps, 2), "ms_per_token": round(1000.0 / tps, 2) if tps else None,
+                              # this process's CPU time: what the work costs, whatever else the machine runs
+                              "cpu_seconds": round(cpu_seconds, 3),
+                              "cpu_ms_per_token": round(1000.0 * cpu_seconds / tokens, 2) if tokens else None, "speedup": round(tps / base_tps, 3) if base_tps else 1.0,
                               "lossless": lossless}
     if m is not None:
         row.update({"acceptance_rate": round(m.acceptance_rate, 3),
@@ -100,40 +103,46 @@ def main(argv: list[str] | None = None) -> int:
 
     speculative_generate(draft, target, prompts[0], gamma=2, max_new_tokens=4)  # warm-up
     # every mode runs on a prompt before the next prompt starts (interleaved), so a change in machine load
-    # affects all modes alike; per mode: [tokens, seconds, metrics, lossless]
+    # affects all modes alike; per mode: [tokens, seconds, metrics, lossless, CPU seconds]
     names = ["target alone: HF generate (greedy)", "target alone: engine loop (γ=0)",
              "draft alone (edge-only, not lossless)"]
     runs = [(f"{name} γ={g}", g, early, pre) for g in gammas for name, early, pre in modes]
-    acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True] for n in names + [r[0] for r in runs]}
+    acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True, 0.0] for n in names + [r[0] for r in runs]}
 
-    def add(name: str, tokens: list[int], seconds: float, ref: list[int] | None, m: SpecMetrics | None) -> None:
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def add(name: str, tokens: list[int], start: tuple[float, float], ref: list[int] | None,
+            m: SpecMetrics | None) -> None:
+        wall, cpu = clock()
         a = acc[name]
         a[0] += len(tokens)
-        a[1] += seconds
+        a[1] += wall - start[0]
+        a[4] += cpu - start[1]
         a[3] = a[3] and (ref is None or tokens == ref)
         if m is not None:
             a[2] = a[2].merge(m)
 
     for p in tqdm(prompts, desc="prompts (all modes each)"):
-        t0 = time.perf_counter()
+        t0 = clock()
         ref = target_generate(target, p, new)
-        add(names[0], ref, time.perf_counter() - t0, None, None)
-        t0 = time.perf_counter()
+        add(names[0], ref, t0, None, None)
+        t0 = clock()
         out = speculative_generate(None, target, p, max_new_tokens=new)
-        add(names[1], out.tokens, time.perf_counter() - t0, ref, None)
-        t0 = time.perf_counter()
+        add(names[1], out.tokens, t0, ref, None)
+        t0 = clock()
         tokens = target_generate(draft, p, new)
-        add(names[2], tokens, time.perf_counter() - t0, None, None)
+        add(names[2], tokens, t0, None, None)
         for name, gamma, early, pre in runs:
-            t0 = time.perf_counter()
+            t0 = clock()
             out = speculative_generate(draft, target, p, gamma=gamma, max_new_tokens=new, early_exit=early,
                                        predraft=pre)
-            add(name, out.tokens, time.perf_counter() - t0, ref, out.metrics)
+            add(name, out.tokens, t0, ref, out.metrics)
     base = acc[names[0]][0] / acc[names[0]][1]
     rows = [_row(n, acc[n][0], acc[n][1], base, acc[n][2] if n.startswith("spec") else None,
-                 None if n == names[2] else acc[n][3]) for n in acc]
+                 None if n == names[2] else acc[n][3], acc[n][4]) for n in acc]
 
-    header = ("mode", "ms/token", "tok/s", "speedup", "accept", "mean len", "exit agree", "early hit", "lossless")
+    header = ("mode", "ms/token", "cpu ms/tok", "tok/s", "speedup", "accept", "mean len", "exit agree", "early hit", "lossless")
     base_dir = args.json.parent if args.json else None
     target_name, draft_name = portable_path(target_dir, base_dir), portable_path(draft_dir, base_dir)
     dtype, device = str(target.model.model.dtype).removeprefix("torch."), str(target.model.model.device)
@@ -142,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{dtype} on {device}, {torch.get_num_threads()} threads")
     print(f"{header[0]:<38} " + " ".join(f"{h:>10}" for h in header[1:]))
     for r in rows:
-        cells = [r["ms_per_token"], r["tokens_per_s"], r["speedup"], r.get("acceptance_rate"), r.get("mean_acceptance_length"),
+        cells = [r["ms_per_token"], r["cpu_ms_per_token"], r["tokens_per_s"], r["speedup"], r.get("acceptance_rate"), r.get("mean_acceptance_length"),
                  r.get("exit_agreement"), r.get("early_hit_rate"), r["lossless"]]
         print(f"{r['mode']:<38} " + " ".join(f"{'-' if c is None else c!s:>10}" for c in cells))
     if args.json:

@@ -51,10 +51,19 @@ def resolve_dtype(dtype: str | torch.dtype = DEFAULT_DTYPE, device: str | torch.
     return torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
 
 
+def device_argument(text: str) -> str:
+    """argparse type of ``--device``: a device this machine has (else a one-line usage error)."""
+    try:
+        resolve_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--dtype`` and ``--device`` for a command that loads models (pass them on to ``load_model``)."""
     parser.add_argument("--dtype", choices=DTYPES, default=DEFAULT_DTYPE,
                         help="model weights and activations (default auto: bfloat16 on a CUDA GPU that supports it, "
                              "else float32)")
-    parser.add_argument("--device", default=DEFAULT_DEVICE,
+    parser.add_argument("--device", type=device_argument, default=DEFAULT_DEVICE,
                         help="torch device, e.g. cpu, cuda, cuda:1 (default auto: cuda when present, else cpu)")

@@ -41,6 +41,9 @@ def test_bad_names_are_clear_errors():
     assert vars(ap.parse_args([])) == {"dtype": "auto", "device": "auto"}
     with pytest.raises(SystemExit):
         ap.parse_args(["--dtype", "half"])
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--device", "gpu0"])
+    assert ap.parse_args(["--dtype", "bfloat16", "--device", "cpu"]).device == "cpu"
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
