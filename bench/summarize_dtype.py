@@ -1,7 +1,7 @@
 """Tabulate ``bench/dtype_cpu.sh`` results: ms/token of each mode in float32 and bfloat16, side by side.
 
-Usage: ``.venv/bin/python bench/summarize_dtype.py [results folder]`` (default: bench/results). With several
-rounds per precision, a figure is the total time over the total tokens of all rounds: wall-clock ms/token and
+Usage: ``.venv/bin/python bench/summarize_dtype.py [results folder] [pair]`` (default: bench/results, embedded).
+With several rounds per precision, a figure is the total time over the total tokens of all rounds: wall-clock ms/token and
 the process's CPU ms/token (the work's own cost; on a shared machine the wall clock also counts waiting for a core).
 """
 
@@ -15,11 +15,11 @@ from pathlib import Path
 DTYPES = ("float32", "bfloat16")
 
 
-def table(folder: Path) -> list[str]:
+def table(folder: Path, pair: str = "embedded") -> list[str]:
     totals: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0, 0.0]))
     lossless: dict[str, bool] = {}
     rounds: dict[str, int] = defaultdict(int)
-    for path in sorted(folder.glob("dtype_embedded_*.json")):
+    for path in sorted(folder.glob(f"dtype_{pair}_*_*.json")):
         data = json.loads(path.read_text())
         rounds[data["dtype"]] += 1
         for row in data["rows"]:
@@ -30,7 +30,7 @@ def table(folder: Path) -> list[str]:
             if row["lossless"] is not None:
                 lossless[data["dtype"]] = lossless.get(data["dtype"], True) and row["lossless"]
     if not totals:
-        raise SystemExit(f"no dtype_embedded_*.json in {folder}: run bash bench/dtype_cpu.sh")
+        raise SystemExit(f"no dtype_{pair}_*.json in {folder}: run bash bench/dtype_cpu.sh")
     rows = ["| mode | " + " | ".join(f"{d} {kind}" for kind in ("ms/token", "CPU ms/token") for d in DTYPES) +
             " | bfloat16 / float32 (wall, CPU) |", "|---" * 6 + "|"]
     for mode, by_dtype in totals.items():
@@ -48,7 +48,7 @@ def table(folder: Path) -> list[str]:
 
 def main() -> int:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results"
-    print("\n".join(table(folder)))
+    print("\n".join(table(folder, sys.argv[2] if len(sys.argv) > 2 else "embedded")))
     return 0
 
 
