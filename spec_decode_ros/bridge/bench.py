@@ -47,7 +47,10 @@ from spec_decode_ros.bridge.workload import (
     summarize,
     text_prompts,
 )
+from spec_decode_ros.decoding import precision
+from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
 from spec_decode_ros.decoding.types import Prompt
+from spec_decode_ros.paths import portable_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--latency-target-ms", type=float, default=250.0, help="per-token target for capacity")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--log-dir", type=Path, default=None, help="cloud logs (default: a temp folder)")
+    precision.add_arguments(ap)  # the cloud's target and the robots' drafts (and their reference target)
     return ap
 
 
@@ -151,7 +155,7 @@ def _with_cloud(args: argparse.Namespace, target: str, max_batch: int, log_dir: 
     return CloudProcess(target, free_endpoint(), "--cpus", str(args.cloud_cpu), "--max-batch", str(max_batch),
                         "--max-wait-ms", str(args.max_wait_ms), "--max-sessions", "256",
                         "--emulate-forward-ms", str(args.emulate_forward_ms),
-                        log=log_dir / f"cloud_{name}.log")
+                        log=log_dir / f"cloud_{name}.log", dtype=args.dtype, device=args.device)
 
 
 def _warm_cloud(endpoint: str, prompt: Prompt) -> None:
@@ -200,7 +204,7 @@ def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) 
             job = RobotJob(draft=draft, phases=(Phase("modes", link.front_endpoint, cloud.endpoint),),
                            prompts=prompts, modes=modes, gamma=args.gamma,
                            max_new_tokens=args.max_new_tokens, cpu=args.robot_cpu, reference_target=target,
-                           emulate_draft_ms=args.emulate_draft_ms)
+                           emulate_draft_ms=args.emulate_draft_ms, dtype=args.dtype, device=args.device)
             ((result,), _, _), = _run_phases([job], [1])
     records = result["records"]
     return {"modes": {m: summarize(records, m) for m in modes}, "runs": records}
@@ -225,7 +229,8 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
                                                          clouds[name].endpoint, active=i < n) for name, n in plan),
                          prompts=tuple(prompts[(i + k) % len(prompts)] for k in range(len(prompts))),
                          modes=(args.robot_mode,), gamma=args.gamma, max_new_tokens=args.max_new_tokens,
-                         cpu=args.robot_cpu, robot_index=i, warmup=False, emulate_draft_ms=args.emulate_draft_ms)
+                         cpu=args.robot_cpu, robot_index=i, warmup=False, emulate_draft_ms=args.emulate_draft_ms,
+                         dtype=args.dtype, device=args.device)
                 for i in range(max(counts))]
         phases = _run_phases(jobs, [n for _, n in plan],
                              before=lambda k: _stats(clouds[plan[k][0]].endpoint, reset=True),
@@ -292,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("spec-decode bench: give --draft or --draft-layers", file=sys.stderr)
         return 2
-    config = {"target": target, "draft": draft, "rtt_ms": args.rtt_ms, "jitter_ms": args.jitter_ms,
+    where = args.json.parent if args.json is not None else None
+    config = {"target": portable_path(target, where), "draft": portable_path(draft, where),
+              "dtype": str(resolve_dtype(args.dtype, args.device)).removeprefix("torch."),
+              "device": str(resolve_device(args.device)), "rtt_ms": args.rtt_ms, "jitter_ms": args.jitter_ms,
               "bandwidth_mbps": args.bandwidth_mbps, "gamma": args.gamma, "max_new_tokens": args.max_new_tokens,
               "prompts": args.prompts, "sim_prompts": args.sim_prompts, "robot_cpu": args.robot_cpu, "cloud_cpu": args.cloud_cpu,
               "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "threads_per_process": 1,

@@ -23,12 +23,13 @@ def free_endpoint() -> str:
 
 
 class CloudProcess:
-    """``python -m spec_decode_ros.cli cloud --model DIR --bind ENDPOINT ...``; ``start()`` waits until it answers."""
+    """``python -m spec_decode_ros.cli cloud --model DIR --bind ENDPOINT ...``; ``start()`` waits until it answers.
+    The target runs in ``dtype`` on ``device`` (float32 on the CPU unless told: the same on any machine)."""
 
     def __init__(self, model: str | Path, endpoint: str, *extra: str, client_security: ClientSecurity | None = None,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, dtype: str = "float32", device: str = "cpu") -> None:
         self.args = [sys.executable, "-m", "spec_decode_ros.cli", "cloud", "--model", str(model), "--bind", endpoint,
-                     "--threads", "1", *extra]
+                     "--threads", "1", "--dtype", dtype, "--device", device, *extra]
         self.log = log
         self.endpoint = endpoint
         self.client_security = client_security

@@ -31,6 +31,7 @@ from spec_decode_ros.bridge.images import decode_jpeg
 from spec_decode_ros.bridge.security import ServerSecurity, make_curve_server, start_authenticator
 from spec_decode_ros.bridge.sessions import Limits, SessionEntry, SessionTable
 from spec_decode_ros.bridge.sockets import bind_with_retry
+from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 
 if TYPE_CHECKING:
@@ -342,7 +343,7 @@ def resume_session(target: EarlyExitTarget, session: Any, committed: Sequence[in
     with torch.inference_mode():
         ids = torch.tensor([tokens], device=model.device)
         pos = session.next_pos + torch.arange(len(tokens), device=model.device)[None]
-        model(input_ids=ids, position_ids=pos, past_key_values=session.cache, use_cache=True, logits_to_keep=1)
+        model(input_ids=ids, position_ids=pos, cache=session.cache, use_cache=True, logits_to_keep=1)
     session.generated.extend(int(t) for t in committed)
     session.pending = int(committed[-1])
     session.next_pos += len(tokens)
@@ -371,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--allow-dir", type=Path, default=None, help="folder of allowed robot public *.key files")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--cpus", default="", help="pin the process to these CPUs, e.g. '1' or '0,1'")
-    ap.add_argument("--device", default="cpu")
+    precision.add_arguments(ap)
     return ap
 
 
@@ -400,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    target = EarlyExitTarget.from_pretrained(resolve_target_path(args.model), device=args.device)
+    target = EarlyExitTarget.from_pretrained(resolve_target_path(args.model), dtype=args.dtype, device=args.device)
     security = ServerSecurity(args.secret_key, args.allow_dir) if args.secret_key else None
     config = ServerConfig(bind=args.bind, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
                           limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20)),

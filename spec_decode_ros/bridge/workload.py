@@ -56,6 +56,8 @@ class RobotJob:
     warmup: bool = True  # one untimed run per mode before the first active phase (no other robot may be running)
     robot_index: int = 0
     emulate_draft_ms: float = 0.0  # each drafted token takes at least this long (0: the real draft's speed)
+    dtype: str = "float32"  # the draft's and the reference target's (decoding.precision names)
+    device: str = "cpu"
 
 
 @dataclass
@@ -116,12 +118,12 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
     from spec_decode_ros.decoding.models import load_model
 
-    draft = load_model(job.draft)
+    draft = load_model(job.draft, dtype=job.dtype, device=job.device)
     references: list[list[int]] = []
     if job.reference_target is not None:
         from spec_decode_ros.decoding.local import target_generate
 
-        target = load_model(job.reference_target)
+        target = load_model(job.reference_target, dtype=job.dtype, device=job.device)
         references = [target_generate(target, as_cloud_sees_it(pr), job.max_new_tokens) for pr in job.prompts]
         del target
 

@@ -45,8 +45,12 @@ def draft_probs_dense(block: DraftBlock, vocab: int) -> torch.Tensor | None:
 def sampling_verdict(probs: torch.Tensor, block: DraftBlock, draft_dense: torch.Tensor | None,
                      u: torch.Tensor, v: torch.Tensor, eos: frozenset[int]) -> Verdict:
     """probs [γ+1, V] target (processed); draft_dense [γ, V] or None (then the draft was deterministic:
-    p = one-hot at d_i); u, v [γ+1] uniforms. Lossless for any draft distribution that d was drawn from."""
+    p = one-hot at d_i); u, v [γ+1] uniforms. Lossless for any draft distribution that d was drawn from.
+    Float32 math whatever the model's dtype (``processed_probs`` gives float32), on the target's device."""
     drafts = block.tokens
+    probs = probs.float()
+    if draft_dense is not None:
+        draft_dense = draft_dense.to(device=probs.device, dtype=probs.dtype)
     for i, d in enumerate(drafts):
         q_d = float(probs[i, d])
         p_d = 1.0 if draft_dense is None else float(draft_dense[i, d])

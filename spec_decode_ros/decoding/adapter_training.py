@@ -23,6 +23,7 @@ from spec_decode_ros.decoding.adapters import ExitAdapters
 from spec_decode_ros.decoding.corpus import DEFAULT_PROMPTS, generate_corpus, split
 from spec_decode_ros.decoding.distillation import TeacherTargets, sparse_kl, teacher_targets, top1_agreement
 from spec_decode_ros.decoding.models import LoadedModel, load_model
+from spec_decode_ros.paths import portable_path
 
 
 def exit_agreement(model: LoadedModel, adapters: ExitAdapters, targets: TeacherTargets) -> dict[int, float]:
@@ -87,7 +88,7 @@ def train_and_save(model: LoadedModel, layers: Sequence[int], corpus: Sequence[t
     adapters.save(out)
     return {"layers": list(layers), "num_layers": model.num_layers, "train_sequences": len(train),
             "heldout_sequences": len(held), "heldout_positions": sum(len(s) for s in held),
-            "agreement_identity": before, "agreement_trained": after, "saved": str(out)}
+            "agreement_identity": before, "agreement_trained": after, "saved": portable_path(out)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,10 +22,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import assisted_generate, speculative_generate, target_generate
 from spec_decode_ros.decoding.models import load_model
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
+from spec_decode_ros.paths import portable_path
 
 PROMPTS = (
     "Walk forward two meters, then turn left and stop.",
@@ -38,10 +40,13 @@ PROMPTS = (
 
 
 def _row(name: str, tokens: int, seconds: float, base_tps: float | None, m: SpecMetrics | None,
-         lossless: bool | None) -> dict[str, object]:
+         lossless: bool | None, cpu_seconds: float) -> dict[str, object]:
     tps = tokens / seconds if seconds > 0 else 0.0
     row: dict[str, object] = {"mode": name, "tokens": tokens, "seconds": round(seconds, 3),
-                              "tokens_per_s": round(tps, 2), "speedup": round(tps / base_tps, 3) if base_tps else 1.0,
+                              "tokens_per_s": round(tps, 2), "ms_per_token": round(1000.0 / tps, 2) if tps else None,
+                              # this process's CPU time: what the work costs, whatever else the machine runs
+                              "cpu_seconds": round(cpu_seconds, 3),
+                              "cpu_ms_per_token": round(1000.0 * cpu_seconds / tokens, 2) if tokens else None, "speedup": round(tps / base_tps, 3) if base_tps else 1.0,
                               "lossless": lossless}
     if m is not None:
         row.update({"acceptance_rate": round(m.acceptance_rate, 3),
@@ -59,10 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draft", type=Path, default=None, help="draft folder (default: the SmolLM2 draft)")
     ap.add_argument("--exit-layer", type=int, default=None, help="which trained exit gives the early verdict")
     ap.add_argument("--gammas", default="1,2,4")
-    ap.add_argument("--prompts", type=int, default=4, help=f"how many of the {len(PROMPTS)} built-in prompts")
+    ap.add_argument("--prompts", type=int, default=4, help=f"how many prompts (text: of the {len(PROMPTS)} built-in)")
+    ap.add_argument("--sim-prompts", action="store_true",
+                    help="VLM pairs (e.g. the embedded one): camera images + instructions from the simulated Go2 world")
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    precision.add_arguments(ap)
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.threads:
@@ -75,9 +83,19 @@ def main(argv: list[str] | None = None) -> int:
         if not (Path(path) / "config.json").is_file():
             print(f"bench-local: no model at {path}; run `spec-decode models build` first", file=sys.stderr)
             return 2
-    target = EarlyExitTarget.from_pretrained(target_dir, exit_layer=args.exit_layer)
-    draft = load_model(draft_dir)
-    prompts = [Prompt(p) for p in PROMPTS[: args.prompts]]
+    target = EarlyExitTarget.from_pretrained(target_dir, exit_layer=args.exit_layer, dtype=args.dtype,
+                                             device=args.device)
+    draft = load_model(draft_dir, dtype=args.dtype, device=args.device)
+    if args.sim_prompts:
+        if target.model.processor is None:
+            print(f"bench-local: --sim-prompts needs a VLM target; {target_dir} is a text model", file=sys.stderr)
+            return 2
+        from spec_decode_ros.bridge.workload import sim_prompts
+        from spec_decode_ros.decoding.image_size import processor_image_size
+
+        prompts = list(sim_prompts(args.prompts, processor_image_size(target.model.processor)))
+    else:
+        prompts = [Prompt(p) for p in PROMPTS[: args.prompts]]
     gammas = [int(g) for g in args.gammas.split(",")]
     new = args.max_new_tokens
     modes = [("spec", False, False)]
@@ -87,56 +105,67 @@ def main(argv: list[str] | None = None) -> int:
     speculative_generate(draft, target, prompts[0], gamma=2, max_new_tokens=4)  # warm-up
     assisted_generate(target, draft, prompts[0], 4, gamma=2)
     # every mode runs on a prompt before the next prompt starts (interleaved), so a change in machine load
-    # affects all modes alike; per mode: [tokens, seconds, metrics, lossless]
+    # affects all modes alike; per mode: [tokens, seconds, metrics, lossless, CPU seconds]
     names = ["target alone: HF generate (greedy)", "target alone: engine loop (γ=0)",
              "draft alone (edge-only, not lossless)"]
     runs = [(f"{name} γ={g}", g, early, pre) for g in gammas for name, early, pre in modes]
     peers = [(f"transformers assisted γ={g}", g) for g in gammas]  # generate(assistant_model=draft)
-    acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True] for n in names + [r[0] for r in runs] + [n for n, _ in peers]}
+    acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True, 0.0]
+                            for n in names + [r[0] for r in runs] + [n for n, _ in peers]}
 
-    def add(name: str, tokens: list[int], seconds: float, ref: list[int] | None, m: SpecMetrics | None) -> None:
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def add(name: str, tokens: list[int], start: tuple[float, float], ref: list[int] | None,
+            m: SpecMetrics | None) -> None:
+        wall, cpu = clock()
         a = acc[name]
         a[0] += len(tokens)
-        a[1] += seconds
+        a[1] += wall - start[0]
+        a[4] += cpu - start[1]
         a[3] = a[3] and (ref is None or tokens == ref)
         if m is not None:
             a[2] = a[2].merge(m)
 
     for p in tqdm(prompts, desc="prompts (all modes each)"):
-        t0 = time.perf_counter()
+        t0 = clock()
         ref = target_generate(target, p, new)
-        ref_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        add(names[0], ref, t0, None, None)
+        t0 = clock()
         out = speculative_generate(None, target, p, max_new_tokens=new)
-        add(names[1], out.tokens, time.perf_counter() - t0, ref, None)
-        add(names[0], ref, ref_s, out.tokens, None)  # the reference too is compared (with the engine's own loop)
-        t0 = time.perf_counter()
+        add(names[1], out.tokens, t0, ref, None)
+        acc[names[0]][3] = acc[names[0]][3] and ref == out.tokens  # the reference too is compared (engine loop)
+        t0 = clock()
         tokens = target_generate(draft, p, new)
-        add(names[2], tokens, time.perf_counter() - t0, None, None)
+        add(names[2], tokens, t0, None, None)
         for name, gamma, early, pre in runs:
-            t0 = time.perf_counter()
+            t0 = clock()
             out = speculative_generate(draft, target, p, gamma=gamma, max_new_tokens=new, early_exit=early,
                                        predraft=pre)
-            add(name, out.tokens, time.perf_counter() - t0, ref, out.metrics)
+            add(name, out.tokens, t0, ref, out.metrics)
         for name, gamma in peers:
-            t0 = time.perf_counter()
+            t0 = clock()
             tokens = assisted_generate(target, draft, p, new, gamma=gamma)
-            add(name, tokens, time.perf_counter() - t0, ref, None)
+            add(name, tokens, t0, ref, None)
     base = acc[names[0]][0] / acc[names[0]][1]
     rows = [_row(n, acc[n][0], acc[n][1], base, acc[n][2] if n.startswith("spec") else None,
-                 None if n == names[2] else acc[n][3]) for n in acc]
+                 None if n == names[2] else acc[n][3], acc[n][4]) for n in acc]
 
-    header = ("mode", "tok/s", "speedup", "accept", "mean len", "exit agree", "early hit", "lossless")
-    print(f"\ntarget {target_dir} ({target.model.num_layers} layers, exit {getattr(target, 'active_exit', '-')}), "
-          f"draft {draft_dir} ({draft.num_layers} layers); {len(prompts)} prompts × ≤{new} tokens, "
-          f"{torch.get_num_threads()} threads")
+    header = ("mode", "ms/token", "cpu ms/tok", "tok/s", "speedup", "accept", "mean len", "exit agree", "early hit", "lossless")
+    base_dir = args.json.parent if args.json else None
+    target_name, draft_name = portable_path(target_dir, base_dir), portable_path(draft_dir, base_dir)
+    dtype, device = str(target.model.model.dtype).removeprefix("torch."), str(target.model.model.device)
+    print(f"\ntarget {target_name} ({target.model.num_layers} layers, exit {getattr(target, 'active_exit', '-')}), "
+          f"draft {draft_name} ({draft.num_layers} layers); {len(prompts)} prompts × ≤{new} tokens, "
+          f"{dtype} on {device}, {torch.get_num_threads()} threads")
     print(f"{header[0]:<38} " + " ".join(f"{h:>10}" for h in header[1:]))
     for r in rows:
-        cells = [r["tokens_per_s"], r["speedup"], r.get("acceptance_rate"), r.get("mean_acceptance_length"),
+        cells = [r["ms_per_token"], r["cpu_ms_per_token"], r["tokens_per_s"], r["speedup"], r.get("acceptance_rate"), r.get("mean_acceptance_length"),
                  r.get("exit_agreement"), r.get("early_hit_rate"), r["lossless"]]
         print(f"{r['mode']:<38} " + " ".join(f"{'-' if c is None else c!s:>10}" for c in cells))
     if args.json:
-        args.json.write_text(json.dumps({"target": str(target_dir), "draft": str(draft_dir), "rows": rows,
+        args.json.write_text(json.dumps({"target": target_name, "draft": draft_name, "dtype": dtype,
+                                         "device": device, "sim_prompts": args.sim_prompts, "rows": rows,
                                          "prompts": [p.text for p in prompts], "max_new_tokens": new,
                                          "threads": torch.get_num_threads()}, indent=2) + "\n")
     return 0 if all(r["lossless"] is not False for r in rows) else 1

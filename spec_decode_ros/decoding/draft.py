@@ -43,7 +43,7 @@ class DraftSession:
         self._cache = DynamicCache(config=model.model.config)
         with torch.inference_mode():
             reset_rope_deltas(model.model)
-            out = model.model(**enc.inputs(), past_key_values=self._cache, use_cache=True, logits_to_keep=1)
+            out = model.model(**enc.inputs(), cache=self._cache, use_cache=True, logits_to_keep=1)
         self._pad_until(start + token_floor_s)  # emulation: the prefill is one forward, as long as a token's
         self._prompt_len = enc.length
         self._base_pos = enc.length + rope_delta(model.model)  # position id of the first generated token
@@ -91,8 +91,8 @@ class DraftSession:
         self.busy_s += seconds
         prob_ids = prob_values = None
         if self.sampling.do_sample and tokens:
-            prob_ids = torch.stack(ids_rows).numpy().astype(np.int64)
-            prob_values = torch.stack(val_rows).numpy().astype(np.float32)
+            prob_ids = torch.stack(ids_rows).cpu().numpy().astype(np.int64)
+            prob_values = torch.stack(val_rows).float().cpu().numpy().astype(np.float32)
         return DraftBlock(tuple(tokens), tuple(int(t) for t in after), prob_ids, prob_values, seconds)
 
     @torch.inference_mode()
@@ -146,11 +146,11 @@ class DraftSession:
         ids = torch.tensor([tokens], device=dev)
         pos = self._base_pos + len(self._cached) + torch.arange(len(tokens), device=dev)[None]
         if self._vocab is None:
-            out = self.model.model(input_ids=ids, position_ids=pos, past_key_values=self._cache, use_cache=True,
+            out = self.model.model(input_ids=ids, position_ids=pos, cache=self._cache, use_cache=True,
                                    logits_to_keep=1)
             logits = out.logits[0, -1].float()
         else:  # text decoder only (continuations are text tokens), then the pruned head
-            hidden = self.model.decoder(input_ids=ids, position_ids=pos, past_key_values=self._cache,
+            hidden = self.model.decoder(input_ids=ids, position_ids=pos, cache=self._cache,
                                         use_cache=True).last_hidden_state[0, -1]  # [H], final norm applied
             sub = torch.nn.functional.linear(hidden, self._head_w, self._head_b).float()  # [V']
             logits = torch.full((self.model.vocab_size,), float("-inf"), device=sub.device)

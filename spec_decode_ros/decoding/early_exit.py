@@ -141,7 +141,7 @@ class EarlyExitTarget:
         assert enc is not None
         cache = DynamicCache(config=model.config)
         reset_rope_deltas(model)
-        model(**enc.prefix(enc.length - 1), past_key_values=cache, use_cache=True, logits_to_keep=1)
+        model(**enc.prefix(enc.length - 1), cache=cache, use_cache=True, logits_to_keep=1)
         session.cache, session.deferred = cache, None
         session.next_pos = enc.length - 1 + rope_delta(model)
 
@@ -215,7 +215,7 @@ class EarlyExitTarget:
             row = rows[0]
             ids = torch.tensor([row.tokens], device=model.device)
             pos = row.session.next_pos + torch.arange(len(row.tokens), device=model.device)[None]
-            out = model(input_ids=ids, position_ids=pos, past_key_values=row.session.cache, use_cache=True)
+            out = model(input_ids=ids, position_ids=pos, cache=row.session.cache, use_cache=True)
             row.out_cache = row.session.cache
             return out.logits.float()
         lengths = [r.old_len for r in rows]
@@ -232,7 +232,7 @@ class EarlyExitTarget:
             pos[i] = r.session.next_pos + torch.arange(width_q)
         dev = model.device
         out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
-                    past_key_values=cache, use_cache=True)
+                    cache=cache, use_cache=True)
         for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):
             r.out_cache, r.out_row, r.out_offset = cache, i, width_c - n
         return out.logits.float()
@@ -257,7 +257,7 @@ class EarlyExitTarget:
         row.q_start = enc.length - 1
         cache = DynamicCache(config=model.config)
         reset_rope_deltas(model)
-        out = model(**inputs, past_key_values=cache, use_cache=True, logits_to_keep=len(row.tokens))
+        out = model(**inputs, cache=cache, use_cache=True, logits_to_keep=len(row.tokens))
         s.cache, s.deferred = cache, None
         s.next_pos = enc.length - 1 + rope_delta(model)
         row.old_len, row.out_cache = enc.length - 1, cache

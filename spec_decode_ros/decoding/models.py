@@ -17,11 +17,13 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
+from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
 from spec_decode_ros.decoding.types import Prompt
 
 # processor outputs laid out like input_ids ([1, L]): sliced together with it
 SEQUENCE_KEYS = ("attention_mask", "token_type_ids", "mm_token_type_ids")
 DRAFT_VOCAB = "draft_vocab.json"
+ATTENTION = "sdpa"  # PyTorch's scaled_dot_product_attention: fused kernels on CPU and GPU, any dtype
 
 
 @dataclass
@@ -146,8 +148,11 @@ def text_decoder(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def load_model(name_or_path: str | Path, *, gguf_file: str | None = None,
-               dtype: torch.dtype = torch.float32, device: str = "cpu") -> LoadedModel:
-    """Load a causal LM or VLM with its tokenizer (and processor for VLMs), in eval mode."""
+               dtype: str | torch.dtype = "float32", device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a causal LM or VLM with its tokenizer (and processor for VLMs), in eval mode, on ``device`` in
+    ``dtype`` (names as in ``decoding.precision``: ``auto`` picks them for the machine), attention via SDPA."""
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
     name = str(name_or_path)
     if Path(name).expanduser().exists():
         name = str(Path(name).expanduser())
@@ -156,15 +161,16 @@ def load_model(name_or_path: str | Path, *, gguf_file: str | None = None,
     kw: dict[str, object] = {"gguf_file": gguf_file} if gguf_file else {}
     config = AutoConfig.from_pretrained(name, **kw)
     is_vlm = getattr(config, "vision_config", None) is not None
+    weights: dict[str, object] = {"dtype": torch_dtype, "attn_implementation": ATTENTION, **kw}
     if is_vlm:
-        model = transformers.AutoModelForImageTextToText.from_pretrained(name, dtype=dtype, **kw)
+        model = transformers.AutoModelForImageTextToText.from_pretrained(name, **weights)
         processor = _load_processor(name, config)
         tokenizer = processor.tokenizer
     else:
-        model = transformers.AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **kw)
+        model = transformers.AutoModelForCausalLM.from_pretrained(name, **weights)
         processor = None
         tokenizer = AutoTokenizer.from_pretrained(name, **kw)
-    model.to(device).eval()
+    model.to(dev).eval()
     eos: set[int] = set()
     for src in (model.generation_config, model.config.get_text_config(), tokenizer):
         value = getattr(src, "eos_token_id", None)

@@ -43,7 +43,7 @@ def processed_probs(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
 def sample_index(probs: torch.Tensor, u: float | torch.Tensor) -> int:
     """Inverse CDF: the index i with cdf[i-1] <= u * total < cdf[i], for probs [V] (need not be normalised)."""
     cdf = torch.cumsum(probs.double(), dim=-1)
-    target = torch.as_tensor(u, dtype=torch.float64) * cdf[-1]
+    target = torch.as_tensor(u, dtype=torch.float64, device=cdf.device) * cdf[-1]
     idx = int(torch.searchsorted(cdf, target.reshape(1), right=True).item())
     idx = min(idx, probs.shape[-1] - 1)
     while probs[idx] <= 0 and idx > 0:  # u*total == cdf[-1] edge: step back to the last supported token

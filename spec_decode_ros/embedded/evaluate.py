@@ -29,11 +29,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.image_size import processor_image_size
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 from spec_decode_ros.embedded.batching import Example
 from spec_decode_ros.embedded.data import take_examples
 from spec_decode_ros.embedded.inference import MAX_ANSWER_TOKENS, greedy_answers
+from spec_decode_ros.paths import portable_path
 
 EVAL_SPLIT = "heldout"
 EVAL_STREAM_SEED = 90_001  # other stream seeds than training's validation set: other held-out layouts
@@ -151,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=EVAL_STREAM_SEED, help="held-out stream seed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    precision.add_arguments(p)
     return p
 
 
@@ -164,11 +167,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
     for name, path in (("target", target_path), ("draft", draft_path)):
         if not (Path(path) / "config.json").is_file():
             raise FileNotFoundError(f"{name} model folder {path} has no config.json (run `spec-decode train`?)")
-    target = EarlyExitTarget.from_pretrained(target_path)
-    draft = load_model(draft_path)
+    target = EarlyExitTarget.from_pretrained(target_path, dtype=args.dtype, device=args.device)
+    draft = load_model(draft_path, dtype=args.dtype, device=args.device)
     size = args.render_size or processor_image_size(target.model.processor)
     examples = take_examples(args.seed, EVAL_SPLIT, max(args.n, args.n_spec), size)
-    report: dict[str, object] = {"target": str(target_path), "draft": str(draft_path), "split": EVAL_SPLIT,
+    report: dict[str, object] = {"target": portable_path(target_path), "draft": portable_path(draft_path),
+                                 "dtype": str(target.model.model.dtype).removeprefix("torch."), "split": EVAL_SPLIT,
                                  "stream_seed": args.seed, "render_size": size}
     acc = target_accuracy(target.model, examples[: args.n])
     acc.pop("answers")
@@ -176,7 +180,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
     report["draft_exact_match_vs_expert"] = target_accuracy(draft, examples[: args.n])["exact_match"]
     report["speculative"] = speculative_figures(draft, target, examples[: args.n_spec], args.gamma, early_exit=True)
     if args.episodes > 0:
-        policy = VLMPolicy(target_path)
+        policy = VLMPolicy(target_path, dtype=args.dtype, device=args.device)
         report["closed_loop"] = closed_loop(policy, args.episodes, first_seed=args.first_episode, image_size=size)
     return report
 

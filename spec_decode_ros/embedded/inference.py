@@ -25,6 +25,8 @@ def greedy_answers(model: PreTrainedModel, processor: ProcessorMixin, images: Se
     try:
         for start in range(0, len(images), batch_size):
             batch = prompt_batch(processor, images[start:start + batch_size], instructions[start:start + batch_size])
+            batch = batch.to(model.device)
+            batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
             gen = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens,
                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
             new = gen[:, batch["input_ids"].shape[1]:]  # [B, ≤max_new_tokens]

@@ -20,19 +20,21 @@ class VLMPolicy:
     """``policy(image, instruction) -> answer`` over a target VLM folder (default: the shipped one)."""
 
     def __init__(self, target: str | Path | None = None, draft: str | Path | None = None, *, gamma: int = 4,
-                 max_new_tokens: int = MAX_ANSWER_TOKENS, early_exit: bool = True) -> None:
+                 max_new_tokens: int = MAX_ANSWER_TOKENS, early_exit: bool = True, dtype: str = "float32",
+                 device: str = "cpu") -> None:
+        """``dtype``/``device``: as ``decoding.models.load_model`` takes them (names from ``decoding.precision``)."""
         from spec_decode_ros.decoding.models import load_model
         from spec_decode_ros.embedded import default_target_path
 
         path = target if target is not None else default_target_path()
-        self.draft = load_model(draft) if draft is not None else None
+        self.draft = load_model(draft, dtype=dtype, device=device) if draft is not None else None
         self.early_exit_target: Any = None  # decoding.early_exit.EarlyExitTarget (speculative mode only)
         if self.draft is None:
-            self.target = load_model(path)
+            self.target = load_model(path, dtype=dtype, device=device)
         else:
             from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 
-            self.early_exit_target = EarlyExitTarget.from_pretrained(path)
+            self.early_exit_target = EarlyExitTarget.from_pretrained(path, dtype=dtype, device=device)
             self.target = self.early_exit_target.model
         self.gamma = gamma
         self.max_new_tokens = max_new_tokens

@@ -38,6 +38,7 @@ from spec_decode_ros.embedded.data import StreamPrefetcher, take_examples
 from spec_decode_ros.embedded.inference import greedy_answers
 from spec_decode_ros.embedded.tokenizer import default_tokenizer
 from spec_decode_ros.embedded.trainer import TrainConfig, TrainReport, train
+from spec_decode_ros.paths import portable_path
 
 VAL_SPLIT = "heldout"  # held-out layouts (odd layout seeds); eval uses the same split with other stream seeds
 TRAIN_SPLIT = "train"
@@ -127,8 +128,9 @@ def _stream(args: argparse.Namespace, spec: VLMSpec, stage: int, clear_keep: flo
 
 
 def _options(args: argparse.Namespace, *names: str) -> dict[str, object]:
-    """The options a stage ran with, for training.json (what the recipe needs to repeat it)."""
-    return {name: str(v) if isinstance(v := getattr(args, name), Path) else v for name in names}
+    """The options a stage ran with, for training.json (what the recipe needs to repeat it); paths relative to
+    the repository or the output folder (``paths.portable_path``)."""
+    return {name: portable_path(v, args.out) if isinstance(v := getattr(args, name), Path) else v for name in names}
 
 
 def _save(model: torch.nn.Module, processor: object, folder: Path, spec: VLMSpec, report: TrainReport,

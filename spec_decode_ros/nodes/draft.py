@@ -13,9 +13,10 @@ Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), 
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
 ``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain), ``request_timeout_s``,
-``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``done_timeout_s``; ``emulate_draft_ms`` (benchmarks and the
-demo's emulation only: each drafted token, and the draft's prompt prefill, takes at least this long, as on a slower
-robot computer; 0: off).
+``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``done_timeout_s``, ``dtype`` (auto | float32 | bfloat16 | float16;
+auto: bfloat16 on a CUDA GPU that supports it, else float32) and ``device`` (auto | cpu | cuda | cuda:N) of the draft
+model; ``emulate_draft_ms`` (benchmarks and the demo's emulation only: each drafted token, and the draft's prompt
+prefill, takes at least this long, as on a slower robot computer; 0: off).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, Tok
 from spec_decode_ros.bridge.security import ClientSecurity
 from spec_decode_ros.control.link_monitor import CONNECTED, LinkMonitor, LinkUpdate
 from spec_decode_ros.control.request_gate import RequestGate
+from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
@@ -69,10 +71,12 @@ class DraftNode(Node):
         settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
         done_timeout = float(self.declare_parameter("done_timeout_s", 30.0).value)
         emulate_draft_s = float(self.declare_parameter("emulate_draft_ms", 0.0).value) / 1000.0
+        dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
+        device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
 
         from spec_decode_ros.decoding.models import load_model
 
-        self.draft = load_model(resolve_draft_path(model_name))
+        self.draft = load_model(resolve_draft_path(model_name), dtype=dtype, device=device)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout,
                                  draft_token_floor_s=emulate_draft_s)

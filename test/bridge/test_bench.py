@@ -16,9 +16,10 @@ FIELDS = ("tokens", "latency_s", "ms_per_token", "acceptance_rate", "mean_accept
 
 
 def test_bench_runs_every_mode_and_writes_the_json(target_dir, tmp_path, capsys):
+    """In bfloat16 (the cloud process, the robot's draft and its reference target): still identical to the target."""
     out = tmp_path / "bench.json"
     assert bench.main(["--target", str(target_dir), "--draft-layers", "2", "--prompts", "1", "--max-new-tokens", "8",
-                       "--rtt-ms", "10", "--json", str(out)]) == 0
+                       "--rtt-ms", "10", "--dtype", "bfloat16", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert set(result["modes"]) == set(MODES)
     for mode, m in result["modes"].items():
@@ -30,7 +31,8 @@ def test_bench_runs_every_mode_and_writes_the_json(target_dir, tmp_path, capsys)
     assert result["modes"]["edge_only"]["server_busy_s_per_token"] == 0
     assert result["modes"]["sd"]["mean_acceptance_length"] > 1
     assert result["modes"]["sd_ee_predraft"]["early_hit_rate"] > 0
-    assert result["config"]["rtt_ms"] == 10
+    assert result["config"]["rtt_ms"] == 10 and result["config"]["dtype"] == "bfloat16"
+    assert result["config"]["target"] == f".../{target_dir.parent.name}/target"  # no absolute path in results
     assert "speed-up vs cloud_ar" in capsys.readouterr().out
 
 

@@ -7,13 +7,16 @@ import threading
 import time
 
 import pytest
+import torch
 import zmq
 
 from bridge.conftest import MAX_NEW, serving
-from bridge.tiny_pair import PROMPTS
+from bridge.tiny_pair import PROMPTS, load_draft
 from spec_decode_ros.bridge.client import CloudClient, CloudUnreachableError
 from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.decoding.draft import DraftSession
+from spec_decode_ros.decoding.early_exit import EarlyExitTarget
+from spec_decode_ros.decoding.local import target_generate
 from spec_decode_ros.decoding.types import Prompt, SamplingConfig
 
 
@@ -50,6 +53,27 @@ def test_every_mode_gives_the_target_output_and_streams_each_token_once(target, 
                 assert m.early_exit_hits + m.early_exit_misses > 0
             if mode != "edge_only":
                 assert m.target_busy_s > 0
+
+
+def test_bfloat16_pair_over_zeromq_gives_the_bfloat16_targets_output(target_dir):
+    """Half precision over real sockets: a bfloat16 cloud target (exit adapter included) and a bfloat16 draft give
+    the bfloat16 target's own greedy output, token for token, in every cloud mode."""
+    target = EarlyExitTarget.from_pretrained(target_dir, dtype="bfloat16")
+    draft = load_draft(target_dir, dtype="bfloat16")
+    assert target.model.model.dtype == torch.bfloat16 and draft.model.dtype == torch.bfloat16
+    assert all(p.dtype == torch.bfloat16 for p in target.adapters.parameters())
+    references = {text: target_generate(target, Prompt(text), MAX_NEW) for text in PROMPTS}
+    accepted = hits = 0
+    with serving(target) as server:
+        for mode in ("cloud_ar", "sd", "sd_ee_predraft"):
+            for text in PROMPTS:
+                client = CloudClient(server.endpoint)
+                result = EdgeSession(client, draft, Prompt(text), EdgeConfig(mode=mode, max_new_tokens=MAX_NEW)).run()
+                client.close()
+                assert result.tokens == references[text], (mode, text)
+                accepted += result.metrics.num_accepted_tokens
+                hits += result.metrics.early_exit_hits
+    assert accepted > 0 and hits > 0
 
 
 @pytest.mark.parametrize("mode", ["cloud_ar", "sd", "sd_ee_predraft"])

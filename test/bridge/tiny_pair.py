@@ -39,5 +39,5 @@ def build_target(folder: Path, exit_layer: int = EXIT_LAYER) -> Path:
     return folder
 
 
-def load_draft(folder: Path) -> LoadedModel:
-    return truncated_copy(load_model(folder), 2, name="tiny-draft")
+def load_draft(folder: Path, dtype: str = "float32") -> LoadedModel:
+    return truncated_copy(load_model(folder, dtype=dtype), 2, name="tiny-draft")

@@ -20,6 +20,7 @@ def test_train_adapters_then_bench_local(model_dirs, tmp_path, capsys):
                                   "--json", str(report), "--threads", "1"]) == 0
     data = json.loads(report.read_text())
     assert data["agreement_trained"]["2"] > data["agreement_identity"]["2"]
+    assert data["saved"] == f".../{tmp_path.name}/target"  # outside the repository: where it lay is not written
     assert (folder / "exit_adapters.safetensors").is_file()
     target = EarlyExitTarget.from_pretrained(folder)
     assert target.exit_layers == (2,)
@@ -32,9 +33,13 @@ def test_train_adapters_then_bench_local(model_dirs, tmp_path, capsys):
     code = bench.main(["--target", str(folder), "--draft", str(draft_dir), "--gammas", "1,3", "--prompts", "2",
                        "--max-new-tokens", "6", "--json", str(out)])
     assert code == 0
-    rows = json.loads(out.read_text())["rows"]
+    result = json.loads(out.read_text())
+    assert (result["target"], result["draft"], result["dtype"]) == ("target", "draft", "float32")  # beside the JSON
+    rows = result["rows"]
     modes = [r["mode"] for r in rows]
     assert "spec+exit+predraft γ=3" in modes and all(r["lossless"] is not False for r in rows)
     peer = next(r for r in rows if r["mode"] == "transformers assisted γ=3")  # the peer's tokens were compared
     assert peer["lossless"] is True and peer["tokens"] > 0
-    assert "tok/s" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    printed = printed[printed.index("\ntarget "):]  # bench-local's table
+    assert "ms/token" in printed and "float32 on cpu" in printed and str(tmp_path) not in printed

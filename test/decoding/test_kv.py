@@ -14,7 +14,7 @@ def test_kv_crop_stack_take(pairs):
     for n in (3, 5):
         cache = kv.DynamicCache(config=model.config)
         with torch.inference_mode():
-            model(input_ids=torch.arange(2, 2 + n)[None], past_key_values=cache, use_cache=True)
+            model(input_ids=torch.arange(2, 2 + n)[None], cache=cache, use_cache=True)
         caches.append(cache)
     batch, width = kv.stack_left_padded(caches, model.config)
     assert width == 5 and kv.cache_length(batch) == 5

@@ -177,9 +177,9 @@ def damp_late_layers(model: LoadedModel, factor: float = 0.3) -> None:
 
 
 class Pair:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, dtype: str = "float32") -> None:
         self.folder = folder
-        self.model: LoadedModel = load_model(folder)
+        self.model: LoadedModel = load_model(folder, dtype=dtype)
         damp_late_layers(self.model)
         self.draft: LoadedModel = truncated_copy(self.model, EXIT_LAYER)
         self.target = EarlyExitTarget(self.model, noisy_adapters(self.model.hidden_size))

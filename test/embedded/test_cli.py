@@ -44,7 +44,7 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     meta2 = json.loads((more / TARGET_NAME / "training.json").read_text())
     assert meta2["spec"] == meta["spec"] and meta2["report"]["steps"] == 1
     assert [run["report"]["steps"] for run in meta2["previous_runs"]] == [2]
-    assert meta2["options"]["clear_keep"] == 0.5 and meta2["options"]["init_target"] == str(target)
+    assert meta2["options"]["clear_keep"] == 0.5 and meta2["options"]["init_target"] == f".../{tmp_path.name}/{TARGET_NAME}"
     assert meta2["previous_runs"][0]["options"]["lr"] == 2e-3  # each run's options kept for the recipe
     capsys.readouterr()
 
@@ -54,6 +54,7 @@ def test_train_then_eval_writes_and_measures_a_complete_pair(tmp_path, capsys):
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{\n"):])
     assert report["target_accuracy"]["n"] == 8
+    assert report["target"] == f".../{tmp_path.name}/{TARGET_NAME}"  # no absolute path in the report
     low, high = report["target_accuracy"]["interval_95"]
     assert low <= report["target_accuracy"]["exact_match"] <= high
     assert report["render_size"] == 80  # a camera larger than the 64 px model: the processor resizes

@@ -55,7 +55,7 @@ def test_distillation_loss_is_zero_for_a_copy_of_the_teacher():
     with torch.no_grad():
         same = float(loss(student, batch, examples))
         differ = float(loss(other, batch, examples))
-    ce_self = float(torch.nn.functional.cross_entropy(*_argmax_pair(teacher, batch)))
+        ce_self = float(torch.nn.functional.cross_entropy(*_argmax_pair(teacher, batch)))
     assert same == pytest.approx(ce_self, abs=1e-4)  # KL term vanishes, only CE to the teacher's argmax is left
     assert differ > same
 

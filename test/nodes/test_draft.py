@@ -1,7 +1,8 @@
 """The draft node, as its own process against a real verifier process: every committed token is
 published with its text and the camera frame's stamp, each round's statistics add up to the answer,
 and the link status follows the cloud (connected, then unreachable once it is killed); the next request
-waits for the previous answer's motion/done, which counts even when it came early, and not forever."""
+waits for the previous answer's motion/done, which counts even when it came early, and not forever. The draft runs
+in bfloat16 (the node's dtype/device parameters) against a float32 verifier: the answer is still the target's."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_draft_node_streams_tokens_stats_and_link_status(forward_model: Path,
     links: list[LinkStatus] = []
     with node_process("spec_decode_ros.nodes.draft", cloud_endpoint=endpoint, draft_model=forward_model,
                       mode="sd_ee_predraft", gamma=2, max_new_tokens=8, instruction="find the blue ball",
-                      request_timeout_s=2.0, heartbeat_s=0.25, wait_for_idle=True) as draft, \
+                      request_timeout_s=2.0, heartbeat_s=0.25, wait_for_idle=True,
+                      dtype="bfloat16", device="cpu") as draft, \
             spinning_node("draft_harness") as node:
         node.create_subscription(TokenStream, topics.TOKENS, tokens.append, RELIABLE_QOS)
         node.create_subscription(DecodeStats, topics.STATS, stats.append, RELIABLE_QOS)
