@@ -213,17 +213,13 @@ class VerifierServer:
         for victim in self.table.over_memory():
             self._evict(victim, "KV memory cap reached")
         t0 = time.perf_counter()
-        # a fresh speculative session defers its prefill into its first verification (the robot's first DRAFT
-        # follows the OPEN at once): the answer's first round then costs one forward, not two
-        defer = not msg.autoregressive and not msg.committed
-        session = self.target.open(Prompt(text=msg.text, image=image, system=msg.system), msg.sampling, defer=defer)
+        session = self.target.open(Prompt(text=msg.text, image=image, system=msg.system), msg.sampling)
         try:
             resumed = self._resume(session, msg)
         except Exception:
             self.target.close(session)
             raise
-        if not defer:
-            self._pad(t0, self.config.forward_floor_s)
+        self._pad(t0, self.config.forward_floor_s)
         busy = time.perf_counter() - t0
         self.stats.busy_s += busy  # prefill is cloud work too; ``forwards`` counts verifications only
         entry = SessionEntry(sid=msg.session, route=route, owner=owner, target=session, request=msg)
@@ -256,15 +252,9 @@ class VerifierServer:
             time.sleep(left)
 
     def _run_batch(self, batch: list[Request[SessionEntry]]) -> None:
-        """One batched forward over the queued rows; a session whose prefill was deferred then gets a forward of
-        its own (prompt + first block: it cannot share the batch's cache layout)."""
         batch = [r for r in batch if r.sid in self.table and self.table.get(r.sid, r.entry.owner) is r.entry]
-        first = [r for r in batch if getattr(r.entry.target, "deferred", None) is not None]
-        rest = [r for r in batch if getattr(r.entry.target, "deferred", None) is None]
-        for rows in ([rest] if rest else []) + [[r] for r in first]:
-            self._verify(rows)
-
-    def _verify(self, batch: list[Request[SessionEntry]]) -> None:
+        if not batch:
+            return
         drafts = [r.draft.to_block() if r.draft is not None else DraftBlock(tokens=()) for r in batch]
         wants_early = [r.draft is not None and r.entry.request.early_exit for r in batch]
         use_early = any(wants_early) and bool(self.target.exit_layers)

@@ -1,9 +1,7 @@
 """The target side: per-session KV caches and batched verification with an early exit.
 
 ``verify`` runs ONE forward over [pending, d_1..d_γ] of every session (left-padded batch cache,
-per-row positions). A session opened with ``defer=True`` holds no cache yet: its first verification runs
-alone and feeds prompt[:-1] + [pending, d_1..d_γ] in one forward, so the prefill and the first round cost
-one forward, not two (the robot sends its first DRAFT right behind the OPEN). A forward hook on decoder layer ℓ-1 applies the exit adapter, the model's own
+per-row positions). A forward hook on decoder layer ℓ-1 applies the exit adapter, the model's own
 final norm and LM head, decides the early verdict per row and hands it to ``on_early`` before
 layers [ℓ, L) run on the same hidden states; the final logits then decide (n, y), which are
 committed and the caches cropped to the committed length.
@@ -22,14 +20,7 @@ from transformers import DynamicCache
 from spec_decode_ros.decoding import kv
 from spec_decode_ros.decoding.acceptance import confidence, draft_probs_dense, greedy_verdict, sampling_verdict
 from spec_decode_ros.decoding.adapters import ExitAdapters
-from spec_decode_ros.decoding.models import (
-    SEQUENCE_KEYS,
-    EncodedPrompt,
-    LoadedModel,
-    load_model,
-    reset_rope_deltas,
-    rope_delta,
-)
+from spec_decode_ros.decoding.models import LoadedModel, load_model, reset_rope_deltas, rope_delta
 from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
 
@@ -39,13 +30,10 @@ EarlyCallback = Callable[[list[Verdict]], None]
 class TargetSession:
     """One sequence on the target: KV cache of prompt[:-1] + committed tokens, and the pending token."""
 
-    def __init__(self, cache: DynamicCache | None, pending: int, next_pos: int, sampling: SamplingConfig, *,
-                 deferred: EncodedPrompt | None = None) -> None:
+    def __init__(self, cache: DynamicCache, pending: int, next_pos: int, sampling: SamplingConfig) -> None:
         self.generated: list[int] = []  # committed generated tokens (the pending one is the last)
         self.finished = False
         self.cache: DynamicCache | None = cache
-        self.deferred = deferred  # the prompt, not prefilled yet: the first verification prefills it
-        self.reserved_bytes = 0  # a deferred prompt's KV bytes, counted before they are allocated
         self.pending = pending  # fed first at the next verification, not cached yet
         self.next_pos = next_pos  # position id of the pending token
         self.sampling = sampling
@@ -57,7 +45,7 @@ class TargetSession:
         return kv.cache_length(self.cache) if self.cache is not None else 0
 
     def memory_bytes(self) -> int:
-        return kv.memory_bytes(self.cache) if self.cache is not None else self.reserved_bytes
+        return kv.memory_bytes(self.cache) if self.cache is not None else 0
 
 
 @dataclass
@@ -65,7 +53,6 @@ class _Row:
     session: TargetSession
     block: DraftBlock
     tokens: list[int]  # [pending, d_1..d_γ]
-    q_start: int = 0  # query positions before this row's tokens (a deferred prefill's prompt[:-1])
     u: torch.Tensor | None = None  # [γ+1] accept uniforms (sampling)
     v: torch.Tensor | None = None  # [γ+1] resampling uniforms (sampling)
     draft_dense: torch.Tensor | None = None  # [γ, V]
@@ -105,11 +92,6 @@ class EarlyExitTarget:
             self.active_exit = exit_layer if exit_layer is not None else self.exit_layers[0]
             model.layers[self.active_exit - 1].register_forward_hook(self._hook)
         self._pass: _Pass | None = None
-        # image/video placeholder ids: a processor expands them into features, so no draft may carry one into a
-        # fused prefill (``_prefill_and_verify``)
-        config = model.model.config
-        self._placeholders = frozenset(int(v) for key in ("image_token_id", "image_token_index", "video_token_id")
-                                       for v in [getattr(config, key, None)] if isinstance(v, int))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, exit_layer: int | None = None,
@@ -121,33 +103,20 @@ class EarlyExitTarget:
 
     # --- sessions --------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY, *, defer: bool = False) -> TargetSession:
-        """Prefill prompt[:-1] (image included); the last prompt token becomes the pending token. With
-        ``defer`` only encode it: the session's first ``verify`` (alone in its call) prefills it too."""
+    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> TargetSession:
+        """Prefill prompt[:-1] (image included); the last prompt token becomes the pending token."""
         validate(sampling)
         enc = self.model.encode(prompt)
         if enc.length < 2:
             raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
-        session = TargetSession(None, int(enc.input_ids[0, -1]), enc.length - 1, sampling, deferred=enc)
-        element = next(self.model.model.parameters()).element_size()
-        session.reserved_bytes = enc.length * kv.bytes_per_token(self.model.model.config, element)
-        if not defer:
-            self._prefill(session)
-        return session
-
-    def _prefill(self, session: TargetSession) -> None:
-        """Feed a deferred session's prompt[:-1] (image included) into a fresh cache."""
-        enc, model = session.deferred, self.model.model
-        assert enc is not None
-        cache = DynamicCache(config=model.config)
-        reset_rope_deltas(model)
-        model(**enc.prefix(enc.length - 1), cache=cache, use_cache=True, logits_to_keep=1)
-        session.cache, session.deferred = cache, None
-        session.next_pos = enc.length - 1 + rope_delta(model)
+        cache = DynamicCache(config=self.model.model.config)
+        reset_rope_deltas(self.model.model)
+        self.model.model(**enc.prefix(enc.length - 1), cache=cache, use_cache=True, logits_to_keep=1)
+        delta = rope_delta(self.model.model)
+        return TargetSession(cache, int(enc.input_ids[0, -1]), enc.length - 1 + delta, sampling)
 
     def close(self, session: TargetSession) -> None:
-        session.cache = session.deferred = None
-        session.reserved_bytes = 0
+        session.cache = None
         session.finished = True
 
     # --- verification ----------------------------------------------------------------------------------
@@ -159,12 +128,10 @@ class EarlyExitTarget:
             raise ValueError(f"verify needs one DraftBlock per session, got {len(sessions)} sessions, {len(drafts)} blocks")
         if len({id(s) for s in sessions}) != len(sessions):
             raise ValueError("a session appears twice in one verify call")
-        if len(sessions) > 1 and any(s.deferred is not None for s in sessions):
-            raise ValueError("a deferred session's first verification (its prefill) runs alone in its verify call")
         vocab = self.model.vocab_size
         rows = []
         for s, block in zip(sessions, drafts, strict=True):
-            if (s.cache is None and s.deferred is None) or s.finished:
+            if s.cache is None or s.finished:
                 raise ValueError("verify on a finished or closed session")
             if any(not 0 <= int(t) < vocab for t in block.tokens):
                 raise ValueError(f"draft tokens must lie in [0, {vocab}), got {list(block.tokens)}")
@@ -182,9 +149,7 @@ class EarlyExitTarget:
             logits = self._forward(rows)  # [B, Q, V]
         except BaseException:
             for row in rows:  # a failed forward (or callback) leaves every session as it was
-                if row.session.deferred is not None:
-                    row.session.cache = None  # still deferred: the next verification prefills again
-                elif row.session.cache is not None and row.session.cached_tokens() > row.old_len:
+                if row.session.cache is not None and row.session.cached_tokens() > row.old_len:
                     kv.crop(row.session.cache, row.old_len)
                 row.session.last_early = None
             raise
@@ -209,8 +174,6 @@ class EarlyExitTarget:
 
     def _forward(self, rows: list[_Row]) -> torch.Tensor:
         model = self.model.model
-        if rows[0].session.deferred is not None:
-            return self._prefill_and_verify(rows[0])
         if len(rows) == 1:  # no padding: the session's own cache
             row = rows[0]
             ids = torch.tensor([row.tokens], device=model.device)
@@ -235,32 +198,6 @@ class EarlyExitTarget:
                     cache=cache, use_cache=True)
         for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):
             r.out_cache, r.out_row, r.out_offset = cache, i, width_c - n
-        return out.logits.float()
-
-    def _prefill_and_verify(self, row: _Row) -> torch.Tensor:
-        """prompt[:-1] (image included) + [pending, d_1..d_γ] in one forward into a fresh cache; logits of the
-        row's own positions [1, γ+1, V]. The session then holds the cache like an opened one."""
-        s, model = row.session, self.model.model
-        enc = s.deferred
-        assert enc is not None
-        if self._placeholders.intersection(row.tokens[1:]):  # a draft that names an image slot: not fusable
-            self._prefill(s)
-            row.old_len = s.cached_tokens()
-            return self._forward([row])
-        drafts = torch.tensor([row.tokens[1:]], dtype=enc.input_ids.dtype, device=enc.input_ids.device)
-        inputs = enc.inputs()
-        inputs["input_ids"] = torch.cat([enc.input_ids, drafts], dim=1)
-        for key in SEQUENCE_KEYS:  # laid out like input_ids: text positions for the drafts
-            if key in inputs:
-                fill = torch.ones_like if key == "attention_mask" else torch.zeros_like
-                inputs[key] = torch.cat([inputs[key], fill(drafts, dtype=inputs[key].dtype)], dim=1)
-        row.q_start = enc.length - 1
-        cache = DynamicCache(config=model.config)
-        reset_rope_deltas(model)
-        out = model(**inputs, cache=cache, use_cache=True, logits_to_keep=len(row.tokens))
-        s.cache, s.deferred = cache, None
-        s.next_pos = enc.length - 1 + rope_delta(model)
-        row.old_len, row.out_cache = enc.length - 1, cache
         return out.logits.float()
 
     def _commit(self, row: _Row, verdict: Verdict) -> None:
@@ -299,8 +236,7 @@ class EarlyExitTarget:
             return
         p.fired = True  # before the callback: a pre-draft on the same model object must not re-enter
         hidden = output[0] if isinstance(output, tuple) else output  # [B, Q, H]
-        start = p.rows[0].q_start  # > 0 only for a deferred prefill, which runs alone
-        logits = self.model.head(self.adapters(self.active_exit, hidden[:, start:]))  # [B, Q', V]
+        logits = self.model.head(self.adapters(self.active_exit, hidden))  # [B, Q, V]
         early = []
         for i, row in enumerate(p.rows):
             verdict, row.exit_top1 = self._decide(row, logits[i, : len(row.tokens)], self.active_exit)

@@ -36,7 +36,7 @@ def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, pro
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     schedule = gamma if isinstance(gamma, GammaSchedule) else GammaSchedule(int(gamma))
     use_exit = early_exit and bool(target.exit_layers) and draft is not None  # nothing to steer without a draft
-    tsess = target.open(prompt, sampling, defer=True)  # the first round prefills too: one forward
+    tsess = target.open(prompt, sampling)
     dsess = DraftSession(draft, prompt, sampling) if draft is not None else None
     metrics = SpecMetrics()
     ready: DraftBlock | None = None  # a pre-draft kept after an early-exit hit

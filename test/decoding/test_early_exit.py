@@ -140,29 +140,3 @@ def test_failing_callback_loses_nothing(pairs):
     assert s.cached_tokens() == before and s.generated == []
     tgt.verify([s], [DraftBlock(())], early_exit=False)
     assert s.generated == target_generate(pair.model, prompt, 1)
-
-
-@pytest.mark.parametrize("family", ["llama", "llava", "qwen2_vl"])
-def test_a_deferred_open_prefills_in_the_first_verification_with_the_same_verdicts(pairs, family):
-    """open(defer=True) + verify = open + verify, early and final verdicts alike, in one forward not two."""
-    pair = pairs[family]
-    prompt = Prompt("go to the red box", image=IMAGE if family != "llama" else None)
-    block = DraftSession(pair.draft, prompt).draft(3)
-    results = []
-    for defer in (False, True):
-        session = pair.target.open(prompt, defer=defer)
-        passes = session.metrics.target_forward_passes
-        early: list[Verdict] = []
-        final = pair.target.verify([session], [block], on_early=lambda v, early=early: early.extend(v))[0]
-        assert session.deferred is None and session.cached_tokens() > 0
-        assert session.metrics.target_forward_passes == passes + 1
-        follow = pair.target.verify([session], [DraftBlock(())])[0]  # the cache it left continues correctly
-        results.append([(v.n_accepted, v.next_token) for v in (early[0], final, follow)] + [list(session.generated)])
-    assert results[0] == results[1]
-
-
-def test_a_deferred_session_is_not_batched_with_others(pairs):
-    pair = pairs["llama"]
-    a, b = pair.target.open(Prompt("stop"), defer=True), pair.target.open(Prompt("go"))
-    with pytest.raises(ValueError, match="runs alone"):
-        pair.target.verify([a, b], [DraftBlock(()), DraftBlock(())])
