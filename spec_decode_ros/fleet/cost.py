@@ -49,6 +49,8 @@ class CostModelTarget:
     def __init__(self, target: Any, cost: ForwardCost) -> None:
         self.inner = target
         self.cost = cost
+        self.forwards = 0
+        self.over_model = 0  # forwards whose real time exceeded the model's (the CPU, not the model, set them)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -66,5 +68,10 @@ class CostModelTarget:
 
         verdicts = self.inner.verify(sessions, drafts, on_early=early if on_early is not None else None,
                                      early_exit=early_exit)
+        self.forwards += 1
+        self.over_model += time.perf_counter() - t0 > t
         _sleep_until(t0 + t)
         return verdicts
+
+    def counters(self) -> dict[str, int]:
+        return {"modelled_forwards": self.forwards, "over_model": self.over_model}

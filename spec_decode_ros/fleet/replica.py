@@ -68,10 +68,13 @@ class VerifierReplica:
         return self.name
 
     def stats(self, reset: bool = False) -> dict[str, float]:
-        """The server's counters (``ServerStats``) and its session count; ``reset`` zeroes the counters."""
+        """The server's counters (``ServerStats``), its session count, and the target's own ``counters()`` when
+        it has them (a wrapped target's); ``reset`` zeroes the server's counters."""
         from spec_decode_ros.bridge.server import ServerStats
 
-        out: dict[str, float] = {**asdict(self.server.stats), "sessions": len(self.server.table)}
+        counters = getattr(self.server.target, "counters", None)
+        out: dict[str, float] = {**asdict(self.server.stats), "sessions": len(self.server.table),
+                                 **(counters() if callable(counters) else {})}
         if reset:
             self.server.stats = ServerStats()
         return out
