@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from bridge.tiny_pair import PROMPTS, build_target, load_draft
+
 from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import target_generate

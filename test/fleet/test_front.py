@@ -8,8 +8,8 @@ import time
 
 import pytest
 import zmq
-
 from bridge.tiny_pair import PROMPTS
+
 from fleet.conftest import MAX_NEW, fleet_of_threads, wait_for
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient, CloudError
