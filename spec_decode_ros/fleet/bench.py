@@ -40,7 +40,7 @@ from spec_decode_ros.bridge.link import LinkProcess, LinkProfile
 from spec_decode_ros.bridge.processes import free_endpoint
 from spec_decode_ros.bridge.sessions import Limits
 from spec_decode_ros.fleet.cluster import Fleet, start_ray
-from spec_decode_ros.fleet.cost import ForwardCost
+from spec_decode_ros.fleet.cost import PREFILL, ForwardCost
 from spec_decode_ros.fleet.replay import DraftTable, ReplayEdgeSession
 from spec_decode_ros.fleet.replica import ReplicaSpec
 
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--a-ms", type=float, default=20.0, help="cost model: fixed ms per target forward")
     ap.add_argument("--b-ms", type=float, default=0.5, help="cost model: ms per row·token of a forward")
+    ap.add_argument("--prefill", default="real", choices=PREFILL,
+                    help="real: every OPEN prefills on the replica's CPU; cached: a prompt seen before is served "
+                         "from a copy of its KV cache (prefill off the verifier's path: an upper bound)")
     ap.add_argument("--draft-ms", type=float, default=20.0, help="emulated robot drafting cost per token")
     ap.add_argument("--rtt-ms", type=float, default=80.0, help="emulated round trip robot–cloud")
     ap.add_argument("--jitter-ms", type=float, default=0.0)
@@ -68,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--latency-target-ms", type=float, default=100.0, help="per-token target for capacity")
     ap.add_argument("--failover-robots", type=int, default=0,
                     help="also kill one of 2 batched replicas mid-run with this many robots (0: no failover run)")
+    ap.add_argument("--failover-answers", type=int, default=8, help="failover run: answers per robot")
     ap.add_argument("--kill-after-s", type=float, default=1.5, help="failover run: seconds before the kill")
     ap.add_argument("--reply-timeout-s", type=float, default=120.0)
     return ap
@@ -190,8 +194,9 @@ def summarize(results: list[RobotResult], wall: float, server: list[dict[str, fl
         "identical_to_target": sum(r.identical for r in results) / answers if answers else 0.0,
         "tokens": tokens, "answers": answers, "wall_s": wall, "forwards": forwards,
         "server_busy_s": sum(s["busy_s"] for s in server),
-        "forwards_over_model": sum(max(0, a.get("over_model", 0) - b.get("over_model", 0))
-                                   for a, b in zip(server, before, strict=True)),
+        **{name: sum(max(0, a.get(key, 0) - b.get(key, 0)) for a, b in zip(server, before, strict=True))
+           for name, key in (("forwards_over_model", "over_model"), ("prefills", "prefills"),
+                             ("prefills_cached", "prefills_cached"))},
         "acceptance_rate": sum(r.accepted for r in results) / drafted if drafted else 0.0,
         "tokens_per_round": tokens / max(1, sum(r.rounds for r in results)),
         "early_hit_rate": sum(r.early_hits for r in results) / early if early else 0.0,
@@ -247,7 +252,8 @@ def failover(args: argparse.Namespace, work: Workload, cost: ForwardCost, profil
             killed["t"] = time.monotonic()
             os.kill(pid, signal.SIGKILL)
 
-        results, wall, _ = drive(link.front_endpoint, robots, work, during=kill)
+        longer = Workload(work.table, work.references, work.config, args.failover_answers)
+        results, wall, _ = drive(link.front_endpoint, robots, longer, during=kill)
         gaps = []
         for i in killed["robots"]:
             after = [t for t in results[i].token_times if t > killed["t"]]
@@ -356,14 +362,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--modes takes batched and/or unbatched, got {args.modes!r}")
         if args.answers < 1 or args.prompts < 1:
             raise ValueError("--answers and --prompts must be >= 1")
-        cost = ForwardCost(args.a_ms / 1000.0, args.b_ms / 1000.0)
+        cost = ForwardCost(args.a_ms / 1000.0, args.b_ms / 1000.0, args.prefill)
         profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
         work, info = prepare(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"spec-decode fleet-bench: {e}", file=sys.stderr)
         return 2
     print(f"fleet-bench: robots {robots}, replicas {replicas}, {modes}; t(rows, tokens) = {args.a_ms:g} ms + "
-          f"{args.b_ms:g} ms·rows·tokens; RTT {args.rtt_ms:g} ms; draft {args.draft_ms:g} ms/token; "
+          f"{args.b_ms:g} ms·rows·tokens, prefill {args.prefill}; RTT {args.rtt_ms:g} ms; draft {args.draft_ms:g} ms/token; "
           f"draft table {info['draft_table_entries']} entries", flush=True)
     own_ray = start_ray(num_cpus=max(replicas))
     try:
@@ -379,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
               "gamma": args.gamma, "max_new_tokens": args.max_new_tokens, "mode": "sd_ee_predraft",
               "cost_model": "t(rows, tokens) = a + b*rows*tokens (or the real CPU time when longer); tokens = "
                             "padded width (gamma + 1); early verdict at exit_layer/num_layers of t",
-              "a_ms": args.a_ms, "b_ms": args.b_ms, "draft_ms_per_token": args.draft_ms, "rtt_ms": args.rtt_ms,
+              "a_ms": args.a_ms, "b_ms": args.b_ms, "prefill": args.prefill, "draft_ms_per_token": args.draft_ms, "rtt_ms": args.rtt_ms,
               "jitter_ms": args.jitter_ms, "bandwidth_mbps": args.bandwidth_mbps, "max_batch": args.max_batch,
               "max_wait_ms": args.max_wait_ms, "latency_target_ms": args.latency_target_ms,
               "capacity_rule": "most robots with p95 ms/token <= latency_target_ms",
