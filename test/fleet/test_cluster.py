@@ -10,8 +10,8 @@ import threading
 import time
 
 import pytest
-
 from bridge.tiny_pair import PROMPTS
+
 from fleet.conftest import MAX_NEW, wait_for
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, TokenEvent

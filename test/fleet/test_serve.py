@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from bridge.tiny_pair import PROMPTS
+
 from fleet.conftest import MAX_NEW
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
