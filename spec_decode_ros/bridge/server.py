@@ -385,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     if (args.secret_key is None) != (args.allow_dir is None):
         print("spec-decode cloud: --secret-key and --allow-dir go together (CURVE needs both)", file=sys.stderr)
         return 2
+    if args.replicas < 0 or (args.ray_address and not args.replicas):
+        print("spec-decode cloud: --replicas must be >= 1 to serve a fleet (--ray-address needs it)", file=sys.stderr)
+        return 2
     if args.replicas > 0:
         from spec_decode_ros.fleet.serve import serve_fleet
 

@@ -12,9 +12,8 @@ from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
 from spec_decode_ros.decoding.types import Prompt
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_cloud_command_with_replicas_serves_the_targets_output(tmp_path, target_dir, draft, references):
     with CloudProcess(target_dir, free_endpoint(), "--replicas", "2", log=tmp_path / "cloud.log") as cloud:
         client = CloudClient(cloud.endpoint)
@@ -26,3 +25,11 @@ def test_cloud_command_with_replicas_serves_the_targets_output(tmp_path, target_
         client.close()
     log = (tmp_path / "cloud.log").read_text()
     assert "2 replica(s)" in log
+
+
+@pytest.mark.parametrize("argv", [["--replicas", "-1"], ["--ray-address", "127.0.0.1:6379"]])
+def test_bad_fleet_options_exit_2(capsys, argv):
+    from spec_decode_ros.bridge import server
+
+    assert server.main(["--model", "embedded", *argv]) == 2
+    assert "--replicas" in capsys.readouterr().err
