@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -42,8 +43,9 @@ def references(target_dir: Path) -> dict[str, list[int]]:
 class ThreadServer:
     """A VerifierServer on a free loopback port in a thread; ``kill()`` closes its socket (the front sees it go)."""
 
-    def __init__(self, target_dir: Path, **config: object) -> None:
-        self.server = VerifierServer(EarlyExitTarget.from_pretrained(target_dir),
+    def __init__(self, target_dir: Path, wrap: Callable[[Any], Any] | None = None, **config: object) -> None:
+        target: Any = EarlyExitTarget.from_pretrained(target_dir)
+        self.server = VerifierServer(wrap(target) if wrap is not None else target,
                                      ServerConfig(bind="tcp://127.0.0.1:0", **config))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -58,9 +60,10 @@ class ThreadServer:
 
 
 @contextlib.contextmanager
-def fleet_of_threads(target_dir: Path, n: int, **front: object) -> Iterator[tuple[FleetFront, list[ThreadServer]]]:
+def fleet_of_threads(target_dir: Path, n: int, wrap: Callable[[Any], Any] | None = None,
+                     **front: object) -> Iterator[tuple[FleetFront, list[ThreadServer]]]:
     """n thread servers behind a FleetFront (in a thread); yields once every replica is connected."""
-    servers = [ThreadServer(target_dir) for _ in range(n)]
+    servers = [ThreadServer(target_dir, wrap) for _ in range(n)]
     fr = FleetFront("tcp://127.0.0.1:0", [s.server.endpoint for s in servers], **front)  # type: ignore[arg-type]
     thread = threading.Thread(target=fr.serve_forever, daemon=True)
     thread.start()

@@ -17,6 +17,7 @@ from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, TokenEvent
 from spec_decode_ros.bridge.keys import create_keypair
 from spec_decode_ros.bridge.security import ClientSecurity, ServerSecurity
 from spec_decode_ros.decoding.types import Prompt
+from spec_decode_ros.fleet.cost import ForwardCost
 
 
 def _open(client: CloudClient, sid: str, text: str = PROMPTS[0]) -> p.Message:
@@ -142,3 +143,20 @@ def test_a_bad_frame_is_refused_at_the_front(target_dir):
         assert isinstance(err, p.Error) and err.code == p.ErrorCode.BAD_FRAME.value
         assert servers[0].server.stats.errors == 0  # never reached the replica
         sock.close(0)
+
+
+def test_early_verdicts_pass_the_front_while_the_replica_still_computes(target_dir):
+    # each forward lasts 0.6 s; the exit (layer 2 of 4) answers at half of it: EARLY must reach the robot about
+    # 0.3 s before FINAL, i.e. the front forwards it as it comes and does not wait for the forward to end
+    with fleet_of_threads(target_dir, 1, wrap=ForwardCost(a_s=0.6, b_s=0.0)) as (front, _):
+        client = CloudClient(front.endpoint)
+        client.request(p.Open(session="e", text=PROMPTS[0], max_new_tokens=MAX_NEW, early_exit=True), p.Opened, 30)
+        client.send(p.Draft(session="e", round=0, committed=0, tokens=(5, 6, 7)))
+        got = []
+        while len(got) < 2:
+            msg = client.recv(10)
+            assert msg is not None
+            got.append((type(msg), time.monotonic()))
+        assert [kind for kind, _ in got] == [p.Early, p.Final]
+        assert got[1][1] - got[0][1] > 0.15
+        client.close()
