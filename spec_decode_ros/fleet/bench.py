@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import statistics
@@ -278,6 +279,17 @@ def capacity(runs: list[dict[str, Any]], target_ms: float) -> list[dict[str, Any
     return out
 
 
+def _finite(value: Any) -> Any:
+    """The result with every NaN/inf (a robot that committed nothing, no robot on the killed replica) as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def format_table(runs: list[dict[str, Any]], caps: list[dict[str, Any]], target_ms: float) -> str:
     head = f"{'config':14s}{'robots':>7s}{'tok/s':>9s}{'p50 ms':>9s}{'p95 ms':>9s}{'rows/fwd':>9s}{'identical':>10s}"
     rows = [head]
@@ -396,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         result["failover"] = fail
     print(format_table(runs, caps, args.latency_target_ms))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    args.json.write_text(json.dumps(_finite(result), indent=2) + "\n")
     png = args.json.with_suffix(".png")
     plot(runs, args.latency_target_ms, png)
     print(f"wrote {args.json} and {png}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
 import zmq
@@ -159,13 +159,13 @@ class FleetFront:
             self._housekeeping()
 
     @staticmethod
-    def _drain(sock: zmq.Socket, handle: object, limit: int = 1000) -> None:
+    def _drain(sock: zmq.Socket, handle: Callable[[list[zmq.Frame]], None], limit: int = 1000) -> None:
         for _ in range(limit):
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            handle(frames)  # type: ignore[operator]
+            handle(frames)
 
     # ------------------------------------------------------------------------------------------ replicas
     def _connect(self, endpoint: str) -> _Replica:

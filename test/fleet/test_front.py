@@ -3,6 +3,7 @@ ownership, STATS fan-out, CURVE at the front, and eviction + resume when a repli
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -15,7 +16,7 @@ from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient, CloudError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, TokenEvent
 from spec_decode_ros.bridge.keys import create_keypair
-from spec_decode_ros.bridge.security import ClientSecurity, ServerSecurity
+from spec_decode_ros.bridge.security import ClientSecurity, ServerSecurity, make_curve_client
 from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.fleet.cost import ForwardCost
 
@@ -72,11 +73,16 @@ def test_curve_is_enforced_at_the_front(tmp_path, target_dir, draft, references)
                                                                     tmp_path / "cloud.key"))
         result = EdgeSession(robot, draft, Prompt(PROMPTS[1]), EdgeConfig(max_new_tokens=MAX_NEW)).run()
         assert result.tokens == references[PROMPTS[1]]
-        for stranger in (CloudClient(front.endpoint, security=ClientSecurity(tmp_path / "stranger.key_secret",
-                                                                               tmp_path / "cloud.key")),
-                         CloudClient(front.endpoint)):
-            assert not stranger.ping(1.0)
-            stranger.close()
+        for security in (ClientSecurity(tmp_path / "stranger.key_secret", tmp_path / "cloud.key"), None):
+            stranger = zmq.Context.instance().socket(zmq.DEALER)
+            stranger.linger = 0
+            if security is not None:
+                make_curve_client(stranger, security)
+            stranger.connect(front.endpoint)
+            with contextlib.suppress(zmq.Again):  # a refused handshake may leave nothing to send on
+                stranger.send(p.encode(p.Ping(sent=1.0)), zmq.NOBLOCK)
+            assert not stranger.poll(1000), "a client without an allowed key was answered"
+            stranger.close(0)
         robot.close()
 
 
