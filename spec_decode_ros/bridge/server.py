@@ -363,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--cpus", default="", help="pin the process to these CPUs, e.g. '1' or '0,1'")
     precision.add_arguments(ap)
+    ap.add_argument("--replicas", type=int, default=0,
+                    help="serve with N verifier replicas as Ray actors behind one front (0: this process alone)")
+    ap.add_argument("--ray-address", default="", help="with --replicas: join this Ray cluster (default: a local one)")
     return ap
 
 
@@ -383,6 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     if (args.secret_key is None) != (args.allow_dir is None):
         print("spec-decode cloud: --secret-key and --allow-dir go together (CURVE needs both)", file=sys.stderr)
         return 2
+    if args.replicas < 0 or (args.ray_address and not args.replicas):
+        print("spec-decode cloud: --replicas must be >= 1 to serve a fleet (--ray-address needs it)", file=sys.stderr)
+        return 2
+    if args.replicas > 0:
+        from spec_decode_ros.fleet.serve import serve_fleet
+
+        return serve_fleet(args)
     if args.cpus:
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
     import torch

@@ -1,0 +1,1 @@
+"""Verifier fleet: N ``VerifierServer`` replicas as Ray actors behind one ZeroMQ front, and its benchmark."""

@@ -1,0 +1,109 @@
+"""A GPU-like forward cost for benchmarks: a wrapper around a target that pads each verification to
+``t(rows, tokens) = a + b·rows·tokens`` seconds (the real CPU time when that is longer).
+
+``rows`` is the batch size and ``tokens`` the padded width of the batch (the pending token plus the longest
+draft block), so the modelled cost grows with the batch as a GPU's does once the batch stops being free:
+a fixed part ``a`` (weights streamed once per forward, kernel launches) and a part ``b`` per row·token.
+Prefill (``open``) runs at its real cost; with ``prefill="cached"`` a prompt seen before is served from a copy
+of its first prefill's KV cache (exact: same prompt, same cache), which takes the per-answer prefill off the
+verifier's path, as a prefill that rides in the batched forward or runs on other hardware would: an upper
+bound for what batching verification alone is worth when each answer needs its own prefill.
+The early verdict goes out after the exit layer's share of ``t`` (``exit_layer / num_layers``), as it would
+on a real accelerator. The wrapper delegates everything else to the wrapped target, so runtime classes
+(``VerifierServer``, ``EarlyExitTarget``) carry no emulation knob: the benchmark puts it in place.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from spec_decode_ros.decoding.sampling import GREEDY
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, Verdict
+
+PREFILL = ("real", "cached")
+
+
+@dataclass(frozen=True)
+class ForwardCost:
+    """``t(rows, tokens) = a_s + b_s·rows·tokens`` seconds. Calling it on a target wraps that target."""
+
+    a_s: float = 0.020
+    b_s: float = 0.0005
+    prefill: str = "real"
+
+    def __post_init__(self) -> None:
+        if not (self.a_s >= 0 and self.b_s >= 0):
+            raise ValueError(f"cost model a and b must be >= 0, got {self}")
+        if self.prefill not in PREFILL:
+            raise ValueError(f"prefill must be one of {PREFILL}, got {self.prefill!r}")
+
+    def seconds(self, rows: int, tokens: int) -> float:
+        return self.a_s + self.b_s * rows * tokens
+
+    def __call__(self, target: Any) -> CostModelTarget:
+        return CostModelTarget(target, self)
+
+
+def _sleep_until(t: float) -> None:
+    left = t - time.perf_counter()
+    if left > 0:
+        time.sleep(left)
+
+
+class CostModelTarget:
+    """``target`` whose ``verify`` lasts at least ``cost.seconds(rows, tokens)``; all else is the target's."""
+
+    def __init__(self, target: Any, cost: ForwardCost) -> None:
+        self.inner = target
+        self.cost = cost
+        self.forwards = 0
+        self.over_model = 0  # forwards whose real time exceeded the model's (the CPU, not the model, set them)
+        self.prefills = 0
+        self.prefills_cached = 0
+        self._prefilled: dict[tuple[object, ...], Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> Any:
+        self.prefills += 1
+        if self.cost.prefill == "real":
+            return self.inner.open(prompt, sampling)
+        image = b"" if prompt.image is None else hashlib.sha256(np.asarray(prompt.image).tobytes()).digest()
+        key = (prompt.text, prompt.system, image, sampling)
+        first = self._prefilled.get(key)
+        if first is None:
+            first = self._prefilled[key] = self.inner.open(prompt, sampling)
+        else:
+            self.prefills_cached += 1
+        session = type(first)(copy.deepcopy(first.cache), first.pending, first.next_pos, sampling)
+        return session
+
+    def verify(self, sessions: Sequence[Any], drafts: Sequence[DraftBlock], *, on_early: Any = None,
+               early_exit: bool = True) -> list[Verdict]:
+        tokens = 1 + max((d.gamma for d in drafts), default=0)
+        t = self.cost.seconds(len(sessions), tokens)
+        t0 = time.perf_counter()
+        num_layers = self.inner.model.num_layers
+
+        def early(verdicts: list[Verdict]) -> None:
+            _sleep_until(t0 + t * verdicts[0].exit_layer / num_layers)
+            on_early(verdicts)
+
+        verdicts = self.inner.verify(sessions, drafts, on_early=early if on_early is not None else None,
+                                     early_exit=early_exit)
+        self.forwards += 1
+        self.over_model += time.perf_counter() - t0 > t
+        _sleep_until(t0 + t)
+        return verdicts
+
+    def counters(self) -> dict[str, int]:
+        return {"modelled_forwards": self.forwards, "over_model": self.over_model, "prefills": self.prefills,
+                "prefills_cached": self.prefills_cached}
