@@ -24,6 +24,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for dtype in float32 bfloat16; do
     name="dtype_${PAIR}_${dtype}_${round}"
     $SPEC_DECODE bench-local "${PAIR_ARGS[@]}" --prompts "$PROMPTS" --gammas 4 --threads 1 --dtype "$dtype" \
-      --device cpu --json "$OUT/$name.json" 2>/dev/null | tee "$OUT/$name.txt"
+      --device cpu --json "$OUT/$name.json" 2>/dev/null | tee "$OUT/$name.txt" ||
+      echo "$name: some outputs differ from the same-precision target's generate() (lossless False in $name.json)"
   done
 done
