@@ -369,10 +369,10 @@ class VerifierServer:
         resume = getattr(self.target, "resume", None)
         if resume is not None:  # the engine's own, when it has one
             resume(session, committed)
+            if hasattr(session, "generator"):
+                session.generator = resumed_generator(session.sampling.seed, committed)
         else:
             resume_session(self.target, session, committed)
-        if hasattr(session, "generator"):  # sampling: a fresh stream, not the seed's first uniforms again
-            session.generator = resumed_generator(session.sampling.seed, committed)
         return len(committed)
 
     # ------------------------------------------------------------------------------------------ batches
@@ -455,7 +455,7 @@ class VerifierServer:
 def resume_session(target: EarlyExitTarget, session: Any, committed: Sequence[int]) -> None:
     """Feed [pending, committed[:-1]] into a freshly opened session's KV cache in one forward, so that it holds
     prompt + committed tokens with committed[-1] pending: the state the lost session had. Exact for greedy
-    and sampling alike (no acceptance rule involved)."""
+    and sampling alike (no acceptance rule involved; sampling goes on with a fresh random stream)."""
     import torch
 
     if session.generated:
@@ -470,6 +470,8 @@ def resume_session(target: EarlyExitTarget, session: Any, committed: Sequence[in
     session.pending = int(committed[-1])
     session.next_pos += len(tokens)
     session.finished = session.pending in target.model.eos_token_ids
+    # sampling: a fresh random stream; from the seed alone it would replay the uniforms that chose ``committed``
+    session.generator = resumed_generator(session.sampling.seed, committed)
 
 
 # ---------------------------------------------------------------------------------------------- command
