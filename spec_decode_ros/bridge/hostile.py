@@ -84,30 +84,40 @@ KINDS: dict[str, Callable[[], bytes]] = {
 }
 
 
-def flood_main(endpoint: str, duration_s: float, results: object, *, with_oversized: bool = True) -> None:
-    """Process entry point: send hostile frames (every kind in turn, and the oversized one) as fast as the
-    link takes them for ``duration_s``; put (frames sent, ERRORs received) on ``results``."""
+def flood_main(endpoint: str, duration_s: float, results: object, *, oversized_every: int = 10) -> None:
+    """Process entry point: send hostile frames (every kind in turn) as fast as the link takes them for
+    ``duration_s``, and every ``oversized_every``-th round also the oversized frame on a second connection
+    (libzmq drops that connection each time; it reconnects); put (frames sent, ERRORs received) on ``results``."""
     import zmq
 
-    frames = [build() for build in KINDS.values()] + ([oversized()] if with_oversized else [])
+    frames = [build() for build in KINDS.values()]
+    big = oversized()
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.setsockopt(zmq.SNDTIMEO, 100)
-    sock.connect(endpoint)
+    socks = []
+    for _ in range(2):
+        sock = ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.setsockopt(zmq.SNDTIMEO, 100)
+        sock.connect(endpoint)
+        socks.append(sock)
+    main, second = socks
     sent = errors = 0
     end = time.monotonic() + duration_s
     while time.monotonic() < end:
         try:
-            sock.send(frames[sent % len(frames)], copy=False)
+            main.send(frames[sent % len(frames)], copy=False)
             sent += 1
+            if oversized_every and sent % (oversized_every * len(frames)) == 0:
+                second.send(big, copy=False, flags=zmq.NOBLOCK)
+                sent += 1
         except zmq.Again:
             pass
-        while sock.poll(0):
+        while main.poll(0):
             try:
-                errors += isinstance(p.decode(sock.recv(zmq.NOBLOCK)), p.Error)
+                errors += isinstance(p.decode(main.recv(zmq.NOBLOCK)), p.Error)
             except (zmq.Again, p.ProtocolError):
                 break
-    sock.close(0)
+    for sock in socks:
+        sock.close(0)
     ctx.term()
     results.put((sent, errors))  # type: ignore[attr-defined]
