@@ -81,10 +81,10 @@ def test_prompt_over_the_context_length_is_refused_before_any_forward(target):
 
 
 def test_an_open_holds_a_draft_up_for_at_most_one_forward(target, references):
-    """Four OPENs with long prompts reach the server together with a robot's DRAFT: the DRAFT is verified after
-    at most one of their prefills, not after all four."""
+    """Four OPENs with long prompts are encoded and waiting when a robot's DRAFT arrives: the DRAFT is verified
+    after at most one of their prefills, not after all four."""
     ref = references[PROMPTS[0]]
-    server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0", max_wait_s=0.0))
+    server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0"))
     calls: list[int] = []  # input length of each forward: 1 + γ for a verification, the prompt for a prefill
     hook = target.model.model.register_forward_pre_hook(
         lambda m, args, kwargs: calls.append(int(kwargs["input_ids"].shape[1])), with_kwargs=True)
@@ -100,8 +100,10 @@ def test_an_open_holds_a_draft_up_for_at_most_one_forward(target, references):
         for i, other in enumerate(others):
             other.send(p.Open(session=f"other{i}", text=long_text, max_new_tokens=8))
         time.sleep(0.2)
+        server.step(0.05)  # reads the four OPENs; their encodings start on the worker
+        time.sleep(0.5)  # and finish: each waits for its prefill now
         robot.send(p.Draft(session="robot", round=0, committed=0, tokens=(ref[0], ref[1], ref[2])))
-        time.sleep(0.2)  # every frame is queued at the server before it looks
+        time.sleep(0.2)
         calls.clear()
         deadline = time.monotonic() + 30
         final = None
