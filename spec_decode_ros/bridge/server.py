@@ -60,7 +60,9 @@ MAX_ENVELOPE = 4
 RCVHWM = 8  # frames queued per peer before libzmq stops reading from it (TCP pushes back)
 SNDHWM = 1000  # frames queued to a peer that does not read before further ones are dropped
 MAX_PARKED = 8  # frames a connection may send behind its unanswered OPEN; more get ERROR busy
-ENCODE_POLL_S = 0.001  # how often the loop looks for finished encodings while some are under way
+MAX_PARKED_BYTES = 256 * 1024  # and bytes (a robot parks a DRAFT or a PING there, not images)
+ENCODE_POLL_S = 0.001
+PREFIX_CHARS_PER_TOKEN = 8  # a text longer than this many characters per context position is measured by a prefix  # how often the loop looks for finished encodings while some are under way
 
 
 @dataclass(frozen=True)
@@ -209,12 +211,14 @@ class VerifierServer:
         """Handle one frame now, or park it behind its connection's unanswered OPEN (order kept)."""
         opening = self._opening.get(tuple(route))
         if opening is not None:
-            if len(opening.parked) < MAX_PARKED:
+            held = sum(len(d) for d, _ in opening.parked) + len(data)
+            if len(opening.parked) < MAX_PARKED and held <= MAX_PARKED_BYTES:
                 opening.parked.append((data, owner))
                 return
             session, rnd = p.session_of(data)
-            self._refuse(route, p.ProtocolError(p.ErrorCode.BUSY, f"more than {MAX_PARKED} frames sent behind an "
-                                                "OPEN that is not answered yet", session=session, round=rnd))
+            self._refuse(route, p.ProtocolError(p.ErrorCode.BUSY, f"more than {MAX_PARKED} frames or "
+                                                f"{MAX_PARKED_BYTES} bytes sent behind an OPEN that is not answered "
+                                                "yet", session=session, round=rnd))
             return
         try:
             msg = p.decode(data)
@@ -291,14 +295,25 @@ class VerifierServer:
         self._opening[tuple(route)] = _Opening(msg, route, owner, future)
 
     def _encode(self, msg: p.Open) -> EncodedPrompt:
-        """Worker thread: decode the image, run the processor/tokenizer, check the context length. No forward."""
+        """Worker thread: decode the image, run the processor/tokenizer, check the context length. No forward.
+        A long text is first measured by a prefix (cut at a space, so no word's tokens change): when that alone
+        is over the context the OPEN is refused without tokenizing the rest or touching the image."""
+        room = self._context_length - msg.max_new_tokens
+        for name, text in (("text", msg.text), ("system", msg.system or "")):
+            cut = text.rfind(" ", 0, PREFIX_CHARS_PER_TOKEN * self._context_length)
+            if cut > 0 and len(text) > PREFIX_CHARS_PER_TOKEN * self._context_length:
+                n = len(self.target.model.tokenizer(text[:cut], add_special_tokens=False)["input_ids"])
+                if n > room:
+                    raise self._too_long(msg, f"the first {cut} characters of its {name} are {n} tokens")
         image = decode_jpeg(msg.image_jpeg) if msg.image_jpeg else None
         enc = self.target.model.encode(Prompt(text=msg.text, image=image, system=msg.system))
-        if enc.length + msg.max_new_tokens > self._context_length:
-            raise p.ProtocolError(p.ErrorCode.TOO_LONG, f"prompt is {enc.length} tokens; with max_new_tokens "
-                                  f"{msg.max_new_tokens} that exceeds the target's context of {self._context_length}",
-                                  session=msg.session)
+        if enc.length > room:
+            raise self._too_long(msg, f"prompt is {enc.length} tokens")
         return enc
+
+    def _too_long(self, msg: p.Open, what: str) -> p.ProtocolError:
+        return p.ProtocolError(p.ErrorCode.TOO_LONG, f"{what}; with max_new_tokens {msg.max_new_tokens} that exceeds "
+                               f"the target's context of {self._context_length}", session=msg.session)
 
     def _advance_opening(self) -> None:
         """Advance the oldest opening that can move: refuse it, or run its ONE next forward (prefill, resume)."""

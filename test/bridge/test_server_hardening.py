@@ -10,6 +10,7 @@ import pytest
 
 from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS
+from spec_decode_ros.bridge import hostile
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.security import InsecureBindError
@@ -74,6 +75,9 @@ def test_prompt_over_the_context_length_is_refused_before_any_forward(target):
             assert len(forwards) == 1  # the one prefill of the prompt that fits
             client.send(p.Open(session="over", text=PROMPTS[0], max_new_tokens=context - n + 1))
             assert _expect(client, p.Error).code == "too_long"
+            client.sock.send(hostile.long_prompt_open("longest"))  # the most text allowed: measured by a prefix
+            err = _expect(client, p.Error)
+            assert err.code == "too_long" and err.session == "longest" and "first" in err.reason
             assert len(forwards) == 1
             client.close()
     finally:
