@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -152,10 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-s", type=float, default=60.0)
     ap.add_argument("--flood-s", type=float, default=60.0)
     ap.add_argument("--skip-flood", action="store_true", help="part 1 only")
+    ap.add_argument("--cloud-cpus", default="1", help="the verifier's CPUs ('' for no pinning)")
+    ap.add_argument("--robot-cpus", default="0", help="CPUs of this process, the robots and the flooder")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.robot_cpus:
+        os.sched_setaffinity(0, {int(c) for c in args.robot_cpus.split(",")})  # children inherit it
+    cloud_args = ("--cpus", args.cloud_cpus) if args.cloud_cpus else ()
     log = Path(tempfile.mkdtemp()) / "cloud.log"
-    with CloudProcess("embedded", free_endpoint(), log=log) as cloud:
+    with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log) as cloud:
         figures: dict[str, object] = {"frames": part_one(cloud, args.repeats)}
         if not args.skip_flood:
             figures["flood"] = part_two(cloud, args.robots, args.baseline_s, args.flood_s)

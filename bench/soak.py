@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -30,8 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--robots", type=int, default=8)
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--sample-s", type=float, default=30.0)
+    ap.add_argument("--cloud-cpus", default="1", help="the verifier's CPUs ('' for no pinning)")
+    ap.add_argument("--robot-cpus", default="0", help="CPUs of this process, the robots and the flooder")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.robot_cpus:
+        os.sched_setaffinity(0, {int(c) for c in args.robot_cpus.split(",")})  # children inherit it
+    cloud_args = ("--cpus", args.cloud_cpus) if args.cloud_cpus else ()
     early_min = min(5.0, args.minutes / 6)
     prompts = sim_prompts(8, 128)
     refs = references(default_target_path(), prompts, 24)
@@ -40,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = Path(tempfile.mkdtemp()) / "stop"
     log = stop.parent / "cloud.log"
     samples: list[tuple[float, int]] = []
-    with CloudProcess("embedded", free_endpoint(), log=log) as cloud:
+    with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log) as cloud:
         procs = [ctx.Process(target=robot_main, args=(i, cloud.endpoint, str(default_draft_path()), prompts, refs,
                                                       str(stop), ready, results), daemon=True)
                  for i in range(args.robots)]

@@ -38,6 +38,7 @@ from spec_decode_ros.bridge.batching import BatchQueue, Request
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
 from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
 from spec_decode_ros.bridge.keys import load_secret
+from spec_decode_ros.bridge.memory import fix_mmap_threshold
 from spec_decode_ros.bridge.security import (
     InsecureBindError,
     ServerSecurity,
@@ -120,6 +121,7 @@ class VerifierServer:
         self._context_length = target.model.context_length
         self._fingerprint = tokenizer_fingerprint(tokenizer)
         check_bind_security(config.bind, secure=config.security is not None, insecure_ok=config.insecure_plaintext)
+        fix_mmap_threshold()  # frames of a few MB must not grow the heap for good
         self._opening: dict[tuple[bytes, ...], _Opening] = {}  # by connection, in arrival order
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-encode")
         self._ctx = context or zmq.Context()
@@ -196,7 +198,7 @@ class VerifierServer:
         if not route or len(route) > MAX_ENVELOPE or any(len(r) > 256 for r in route):
             self.stats.errors += 1
             return  # cannot be answered safely
-        self._receive(route, payload.bytes, self._owner(route, payload))
+        self._receive(route, payload.buffer, self._owner(route, payload))
 
     def _owner(self, route: list[bytes], payload: zmq.Frame) -> str | None:
         """Who owns the sessions this frame opens: its CURVE key; without CURVE, its connection (routing envelope)."""
@@ -207,13 +209,13 @@ class VerifierServer:
         except zmq.ZMQError:
             return None
 
-    def _receive(self, route: list[bytes], data: bytes, owner: str | None) -> None:
+    def _receive(self, route: list[bytes], data: bytes | memoryview, owner: str | None) -> None:
         """Handle one frame now, or park it behind its connection's unanswered OPEN (order kept)."""
         opening = self._opening.get(tuple(route))
         if opening is not None:
             held = sum(len(d) for d, _ in opening.parked) + len(data)
             if len(opening.parked) < MAX_PARKED and held <= MAX_PARKED_BYTES:
-                opening.parked.append((data, owner))
+                opening.parked.append((bytes(data), owner))
                 return
             session, rnd = p.session_of(data)
             self._refuse(route, p.ProtocolError(p.ErrorCode.BUSY, f"more than {MAX_PARKED} frames or "
