@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import zmq
 
 from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS
@@ -129,3 +130,9 @@ def test_an_open_holds_a_draft_up_for_at_most_one_forward(target, references):
 def test_plaintext_on_a_non_loopback_address_is_refused_before_binding(target):
     with pytest.raises(InsecureBindError, match="spec-decode keys"):
         VerifierServer(target, ServerConfig(bind="tcp://0.0.0.0:0"))
+
+
+def test_per_peer_receive_queue_and_frame_size_are_small(target):
+    with serving(target) as server:
+        assert server.sock.getsockopt(zmq.RCVHWM) <= 16
+        assert server.sock.getsockopt(zmq.MAXMSGSIZE) == p.MAX_FRAME_BYTES < 4 * 2**20
