@@ -499,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--model", required=True,
                     help="target model folder (exit adapters beside it are loaded), 'embedded' for the bundled Go2 "
                          "VLM target, or 'smollm2' for the zoo's target")
-    ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s)")
+    ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s; off loopback it needs --keys, or "
+                         "--insecure-plaintext)")
     ap.add_argument("--max-batch", type=int, default=8, help="rows per batched verification (1: unbatched)")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for its batch to fill")
     ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
