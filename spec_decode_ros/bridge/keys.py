@@ -1,9 +1,10 @@
 """CURVE key pairs for the cloud and the robots (``spec-decode keys``), in ZeroMQ's certificate format.
 
 ``NAME.key`` holds the public key, ``NAME.key_secret`` the key pair (mode 0600); both are the files
-``zmq.auth.load_certificate`` reads. The cloud trusts every public ``*.key`` in its allow-list folder.
+``zmq.auth.load_certificate`` reads. The cloud trusts every public ``*.key`` in its allow-list folder,
+``DIR/allowed/`` by default, which is what ``spec-decode cloud --keys DIR`` reads:
 
-    spec-decode keys keys/ cloud robot1 robot2 --allow keys/allowed
+    spec-decode keys keys cloud robot1 robot2      # keys/cloud.key(_secret), keys/robotN.key(_secret), keys/allowed/
 """
 
 from __future__ import annotations
@@ -66,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("directory", type=Path, help="folder to write NAME.key and NAME.key_secret into")
     parser.add_argument("names", nargs="+", help="one key pair per name, e.g. cloud robot1")
     parser.add_argument("--allow", type=Path, default=None,
-                        help="also copy the public keys of every name except 'cloud' into this allow-list folder")
+                        help="copy the public keys of every name except 'cloud' into this allow-list folder "
+                             "(default: DIRECTORY/allowed, where 'spec-decode cloud --keys DIRECTORY' looks)")
     parser.add_argument("--force", action="store_true", help="overwrite existing key pairs")
     args = parser.parse_args(argv)
+    if args.allow is None:
+        args.allow = args.directory / "allowed"
     for name in args.names:
         if (args.directory / f"{name}.key_secret").exists() and not args.force:
             parser.error(f"{args.directory / name}.key_secret exists; use --force to overwrite")

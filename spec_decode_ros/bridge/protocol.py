@@ -37,12 +37,19 @@ from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig
 
 PROTOCOL_VERSION = 1
 
-MAX_FRAME_BYTES = 16 * 1024 * 1024  # also the server socket's MAXMSGSIZE
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
-MAX_TEXT_CHARS = 64 * 1024
+MAX_IMAGE_BYTES = 2 * 1024 * 1024  # a 1280×720 camera JPEG is 0.1–0.4 MB
+MAX_TEXT_CHARS = 16 * 1024
 MAX_GAMMA = 64
 MAX_TOP_K = 1024
 MAX_NEW_TOKENS = 4096
+# the largest legitimate frame, an OPEN: image + text and system prompt (UTF-8: at most 4 bytes a character) +
+# committed token ids (at most 5 bytes each) + room for the other fields. Also the server socket's MAXMSGSIZE:
+# libzmq drops a larger frame (and its connection) before any of it reaches Python.
+MAX_FRAME_BYTES = MAX_IMAGE_BYTES + 2 * 4 * MAX_TEXT_CHARS + 5 * MAX_NEW_TOKENS + 64 * 1024
+# bounded work per frame: at most this many msgpack objects, containers at most this deep (the envelope map,
+# and inside it flat lists/maps: ``committed``, ``tokens``, ``sampling``); checked from the headers alone
+MAX_OBJECTS = MAX_NEW_TOKENS + 256
+MAX_DEPTH = 2
 MAX_TOKEN_ID = 2**31 - 1
 MAX_ROUND = 2**31 - 1
 SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -51,18 +58,20 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 class ErrorCode(StrEnum):
     """Why a frame was refused. Robots react to the code; the reason is for humans."""
 
-    BAD_FRAME = "bad_frame"  # not msgpack, not a map, wrong frame count, too large
+    BAD_FRAME = "bad_frame"  # not msgpack, not a map, too many objects or too deep, too large
     BAD_VERSION = "bad_version"
     UNKNOWN_TYPE = "unknown_type"
     BAD_FIELD = "bad_field"  # missing, unexpected, wrong type or out of bounds
     BAD_IMAGE = "bad_image"
     UNKNOWN_SESSION = "unknown_session"
-    NOT_OWNER = "not_owner"  # session belongs to another authenticated key
+    NOT_OWNER = "not_owner"  # session belongs to another client (CURVE key, or connection without CURVE)
     BAD_ROUND = "bad_round"  # out of order, or a round already in flight
     BAD_LENGTH = "bad_length"  # committed length disagrees with the server's
     BAD_TOKEN = "bad_token"  # token id outside the target's vocabulary
     TOKENIZER_MISMATCH = "tokenizer_mismatch"
-    SESSION_LIMIT = "session_limit"
+    SESSION_LIMIT = "session_limit"  # the server's, or this client's, session limit
+    TOO_LONG = "too_long"  # prompt tokens + max_new_tokens exceed the target's context length
+    BUSY = "busy"  # too many frames waiting behind this connection's OPEN, or too many OPENs waiting
     MEMORY_LIMIT = "memory_limit"
     EVICTED = "evicted"  # dropped by the server (idle expiry, memory cap): re-open to resume
     FINISHED = "finished"  # the session already ended (EOS or max_new_tokens)
@@ -497,16 +506,87 @@ def _no_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"msgpack extension type {code} is not allowed")
 
 
-def decode(frame: bytes) -> Message:
-    """One frame → one validated message, or ``ProtocolError``."""
+def check_shape(frame: bytes | memoryview) -> None:
+    """Refuse a frame that is not one msgpack map of at most ``MAX_OBJECTS`` objects nested at most ``MAX_DEPTH``
+    containers deep, from its headers alone: no object is built, and the walk stops at the first header that
+    breaks a bound (a frame that is no map: at its first byte), so its cost is bounded whatever the frame holds."""
+    n = len(frame)
+    if n == 0 or not (0x80 <= frame[0] <= 0x8F or frame[0] in (0xDE, 0xDF)):
+        first = f"0x{frame[0]:02x}" if n else "nothing"
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"frame must be a msgpack map, its first byte is {first}")
+    pos = objects = 0
+    left = [1]  # objects still to read in each open container (the bottom slot: the frame's one object)
+    while left:
+        if left[-1] == 0:
+            left.pop()
+            continue
+        left[-1] -= 1
+        if pos >= n:
+            raise ProtocolError(ErrorCode.BAD_FRAME, "frame ends inside a msgpack object")
+        b = frame[pos]
+        pos += 1
+        objects += 1
+        if objects > MAX_OBJECTS:
+            raise ProtocolError(ErrorCode.BAD_FRAME, f"frame holds more than {MAX_OBJECTS} msgpack objects")
+        count = -1  # items of a container header, -1: not a container
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+            continue  # fixint, nil, bool
+        if b <= 0x8F:
+            count = 2 * (b & 0x0F)
+        elif b <= 0x9F:
+            count = b & 0x0F
+        elif b <= 0xBF:
+            pos += b & 0x1F
+        elif b in _SIZED:
+            width, doubled = _SIZED[b]
+            if pos + width > n:
+                raise ProtocolError(ErrorCode.BAD_FRAME, "frame ends inside a msgpack header")
+            count = int.from_bytes(frame[pos: pos + width], "big") * (2 if doubled else 1)
+            pos += width
+        elif b in _LENGTH_PREFIXED:
+            width = _LENGTH_PREFIXED[b]
+            if pos + width > n:
+                raise ProtocolError(ErrorCode.BAD_FRAME, "frame ends inside a msgpack header")
+            pos += width + int.from_bytes(frame[pos: pos + width], "big")
+        elif b in _FIXED:
+            pos += _FIXED[b]
+        else:
+            raise ProtocolError(ErrorCode.BAD_FRAME, f"msgpack type 0x{b:02x} (an extension or reserved) is not allowed")
+        if count >= 0:
+            if len(left) > MAX_DEPTH:
+                raise ProtocolError(ErrorCode.BAD_FRAME, f"msgpack containers nested deeper than {MAX_DEPTH}")
+            if objects + count > MAX_OBJECTS or count > n - pos:
+                raise ProtocolError(ErrorCode.BAD_FRAME, f"a msgpack container claims {count} items: over "
+                                    f"{MAX_OBJECTS} objects in all, or more than the frame's remaining bytes")
+            left.append(count)
+    if pos != n:
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"frame has {n - pos} bytes beyond its msgpack map"
+                            if pos < n else "frame ends inside a msgpack object")
+
+
+# msgpack headers: array/map with a big-endian count of this width (map: pairs); str/bin with a length of this
+# width; numbers of a fixed size
+_SIZED = {0xDC: (2, False), 0xDD: (4, False), 0xDE: (2, True), 0xDF: (4, True)}
+_LENGTH_PREFIXED = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}
+_FIXED = {0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+
+
+def _unpack(frame: bytes | memoryview) -> Any:
+    """Bounded msgpack decoding: ``check_shape`` first, then msgpack with per-object limits."""
     if len(frame) > MAX_FRAME_BYTES:
         raise ProtocolError(ErrorCode.BAD_FRAME, f"frame of {len(frame)} bytes is over {MAX_FRAME_BYTES}")
+    check_shape(frame)
     try:
-        body = msgpack.unpackb(frame, raw=False, strict_map_key=True, ext_hook=_no_ext, timestamp=0,
+        return msgpack.unpackb(frame, raw=False, strict_map_key=True, ext_hook=_no_ext, timestamp=0,
                                max_bin_len=MAX_IMAGE_BYTES, max_str_len=MAX_TEXT_CHARS * 4,
                                max_array_len=MAX_NEW_TOKENS, max_map_len=32, max_ext_len=0)
     except Exception as e:  # msgpack raises many types (ExtraData, FormatError, StackError, ValueError, ...)
         raise ProtocolError(ErrorCode.BAD_FRAME, f"not a msgpack frame: {type(e).__name__}: {e}"[:300]) from None
+
+
+def decode(frame: bytes | memoryview) -> Message:
+    """One frame → one validated message, or ``ProtocolError``."""
+    body = _unpack(frame)
     if not isinstance(body, dict):
         raise ProtocolError(ErrorCode.BAD_FRAME, f"frame must be a msgpack map, got {type(body).__name__}")
     version = body.pop("v", None)
@@ -521,11 +601,12 @@ def decode(frame: bytes) -> Message:
     return msg
 
 
-def session_of(frame: bytes) -> tuple[str, int]:
-    """Best effort (session, round) of a frame that failed to decode, so the ERROR reaches the right session."""
+def session_of(frame: bytes | memoryview) -> tuple[str, int]:
+    """Best effort (session, round) of a frame that failed to decode, so the ERROR reaches the right session;
+    as bounded as ``decode`` (a frame it refuses for its shape names no session)."""
     try:
-        body = msgpack.unpackb(frame, raw=False, max_bin_len=MAX_IMAGE_BYTES, max_map_len=32, ext_hook=_no_ext)
-    except Exception:
+        body = _unpack(frame)
+    except ProtocolError:
         return "", -1
     if not isinstance(body, dict):
         return "", -1

@@ -3,10 +3,15 @@
 The cloud runs a ``ThreadAuthenticator`` (ZAP handler) in its own context that admits only the public keys
 found in the allow-list folder; a client with any other key (or none) completes no handshake and so gets
 nothing at all, not even an ERROR.
+
+Plaintext is for loopback only: ``check_bind_security`` refuses a plaintext bind on any other address unless
+the caller says, explicitly, that it accepts an insecure link. ``spec-decode keys DIR cloud robot1 …`` writes
+the layout ``ServerSecurity.from_dir(DIR)`` reads: ``DIR/cloud.key_secret`` and the allow-list ``DIR/allowed/``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +20,13 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from spec_decode_ros.bridge.keys import load_keypair, load_secret
 
+CLOUD_KEY_NAME = "cloud"  # DIR/cloud.key (give it to the robots) and DIR/cloud.key_secret (stays on the cloud)
+ALLOW_DIR_NAME = "allowed"  # DIR/allowed/*.key: the robots' public keys the cloud admits
+
+
+class InsecureBindError(ValueError):
+    """A plaintext (no CURVE) bind on an address other than loopback, without the explicit insecure opt-in."""
+
 
 @dataclass(frozen=True)
 class ServerSecurity:
@@ -22,6 +34,40 @@ class ServerSecurity:
 
     secret_file: Path
     allow_dir: Path
+
+    @classmethod
+    def from_dir(cls, keys: str | Path) -> ServerSecurity:
+        """The layout ``spec-decode keys`` writes: ``keys/cloud.key_secret`` and ``keys/allowed/``."""
+        keys = Path(keys)
+        return cls(keys / f"{CLOUD_KEY_NAME}.key_secret", keys / ALLOW_DIR_NAME)
+
+
+def is_loopback(endpoint: str) -> bool:
+    """Does ``endpoint`` stay on this host? ``ipc://``/``inproc://``, or TCP on 127.0.0.0/8, ::1 or localhost."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("ipc", "inproc"):
+        return True
+    if scheme != "tcp":
+        return False
+    host = rest.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # "*", 0.0.0.0 is handled above as an address; an interface name: not provably local
+
+
+def insecure_bind_message(endpoint: str) -> str:
+    return (f"refusing plaintext on {endpoint}, which is not loopback: anyone on the network could drive the robots. "
+            f"Make keys with 'spec-decode keys keys {CLOUD_KEY_NAME} robot1' and pass '--keys keys' (give each robot "
+            f"keys/{CLOUD_KEY_NAME}.key and its own keys/robot1.key_secret), or pass --insecure-plaintext")
+
+
+def check_bind_security(endpoint: str, *, secure: bool, insecure_ok: bool) -> None:
+    """``InsecureBindError`` for plaintext on a non-loopback endpoint unless ``insecure_ok`` (call before bind)."""
+    if not secure and not insecure_ok and not is_loopback(endpoint):
+        raise InsecureBindError(insecure_bind_message(endpoint))
 
 
 @dataclass(frozen=True)
@@ -32,13 +78,19 @@ class ClientSecurity:
     server_public_file: Path
 
 
-def start_authenticator(context: zmq.Context, allow_dir: str | Path) -> ThreadAuthenticator:
-    """Start a ZAP authenticator on ``context`` admitting exactly the ``*.key`` public keys in ``allow_dir``."""
+def check_allow_dir(allow_dir: str | Path) -> Path:
+    """The allow-list folder, if it exists and holds at least one public ``*.key``; else a clear error."""
     allow_dir = Path(allow_dir)
     if not allow_dir.is_dir():
-        raise FileNotFoundError(f"CURVE allow-list folder {allow_dir} does not exist")
+        raise FileNotFoundError(f"CURVE allow-list folder {allow_dir} does not exist (make it with 'spec-decode keys')")
     if not any(allow_dir.glob("*.key")):
         raise ValueError(f"CURVE allow-list folder {allow_dir} holds no *.key public keys: nobody could connect")
+    return allow_dir
+
+
+def start_authenticator(context: zmq.Context, allow_dir: str | Path) -> ThreadAuthenticator:
+    """Start a ZAP authenticator on ``context`` admitting exactly the ``*.key`` public keys in ``allow_dir``."""
+    allow_dir = check_allow_dir(allow_dir)
     auth = ThreadAuthenticator(context)
     auth.start()
     auth.configure_curve(domain="*", location=str(allow_dir))

@@ -1,12 +1,20 @@
 """The cloud verifier (``spec-decode cloud``): one ROUTER socket, one thread, many robots.
 
-Each loop iteration drains the socket (bounded), answers what needs no model at once (PING, CLOSE, STATS,
-every refused frame), prefills newly opened sessions, queues DRAFTs, and when the batching queue is ready
-runs ONE batched ``EarlyExitTarget.verify`` over the queued sessions. The early verdicts go out from the
+Each loop iteration drains the socket (bounded, and cut short when a batch is ready), answers what needs no
+model at once (PING, CLOSE, STATS, every refused frame), queues DRAFTs, runs ONE batched
+``EarlyExitTarget.verify`` over the queued sessions when the batching queue is ready, and then advances at most
+ONE opening session by one forward. An OPEN's image decoding and prompt encoding (processor, tokenizer,
+context-length check) run on a worker thread beside the loop; its prefill (and resume) forward runs on the loop,
+one per iteration, so a DRAFT never waits for more than one forward of someone else's OPEN. Frames a
+connection sends behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
 ``on_early`` callback (same thread, inside the forward, before the remaining layers run); the final
 verdicts after it. Autoregressive sessions (the cloud-AR baseline) join batches as γ=0 rows and get one
 FINAL per token. A bad frame gets an ERROR and changes nothing; a session the server drops (idle expiry,
 memory cap, a failed forward) gets ERROR ``evicted`` and resumes by re-opening with its committed tokens.
+
+Secure by default: plaintext on a non-loopback endpoint is refused unless ``insecure_plaintext`` says so
+(``spec-decode cloud --keys DIR`` turns CURVE on); a session belongs to its CURVE key, or without CURVE to the
+connection that opened it; per peer the socket queues few frames (``RCVHWM``) of at most ``MAX_FRAME_BYTES``.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,18 +36,35 @@ import zmq
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.batching import BatchQueue, Request
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
-from spec_decode_ros.bridge.images import decode_jpeg
-from spec_decode_ros.bridge.security import ServerSecurity, make_curve_server, start_authenticator
+from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
+from spec_decode_ros.bridge.keys import load_secret
+from spec_decode_ros.bridge.memory import fix_mmap_threshold
+from spec_decode_ros.bridge.security import (
+    InsecureBindError,
+    ServerSecurity,
+    check_allow_dir,
+    check_bind_security,
+    make_curve_server,
+    start_authenticator,
+)
 from spec_decode_ros.bridge.sessions import Limits, SessionEntry, SessionTable
 from spec_decode_ros.bridge.sockets import bind_with_retry
 from spec_decode_ros.decoding import precision
+from spec_decode_ros.decoding.sampling import resumed_generator, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 
 if TYPE_CHECKING:
     from spec_decode_ros.decoding.early_exit import EarlyExitTarget
+    from spec_decode_ros.decoding.models import EncodedPrompt
 
 MAX_DRAIN = 1000  # frames handled per loop iteration before the queue gets a turn
 MAX_ENVELOPE = 4
+RCVHWM = 8  # frames queued per peer before libzmq stops reading from it (TCP pushes back)
+SNDHWM = 1000  # frames queued to a peer that does not read before further ones are dropped
+MAX_PARKED = 8  # frames a connection may send behind its unanswered OPEN; more get ERROR busy
+MAX_PARKED_BYTES = 256 * 1024  # and bytes (a robot parks a DRAFT or a PING there, not images)
+ENCODE_POLL_S = 0.001
+PREFIX_CHARS_PER_TOKEN = 8  # a text longer than this many characters per context position is measured by a prefix  # how often the loop looks for finished encodings while some are under way
 
 
 @dataclass(frozen=True)
@@ -50,10 +76,25 @@ class ServerConfig:
     max_wait_s: float = 0.002
     limits: Limits = field(default_factory=Limits)
     security: ServerSecurity | None = None
+    insecure_plaintext: bool = False  # allow plaintext on a non-loopback endpoint (anyone can drive the robots)
     housekeeping_s: float = 0.5
     # emulation of a larger target (benchmarks): every forward lasts at least this long, its early verdict
     # goes out no sooner than the exit layer's share of it (0: off, the model's own time)
     forward_floor_s: float = 0.0
+
+
+@dataclass
+class _Opening:
+    """An OPEN between its arrival and its OPENED: encoded on the worker, prefilled, then (with committed tokens)
+    resumed, one forward per loop iteration; ``parked``: frames its connection sent behind it (with owners)."""
+
+    msg: p.Open
+    route: list[bytes]
+    owner: str | None
+    encoded: Future[EncodedPrompt]
+    parked: list[tuple[bytes, str | None]] = field(default_factory=list)
+    session: Any = None
+    busy_s: float = 0.0
 
 
 @dataclass
@@ -78,15 +119,20 @@ class VerifierServer:
         tokenizer = target.model.tokenizer
         self._vocab_len = len(tokenizer)
         self._vocab_rows = target.model.vocab_size
+        self._context_length = target.model.context_length
         self._fingerprint = tokenizer_fingerprint(tokenizer)
+        check_bind_security(config.bind, secure=config.security is not None, insecure_ok=config.insecure_plaintext)
+        fix_mmap_threshold()  # frames of a few MB must not grow the heap for good
+        self._opening: dict[tuple[bytes, ...], _Opening] = {}  # by connection, in arrival order
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-encode")
         self._ctx = context or zmq.Context()
         self._own_ctx = context is None
         self._auth = None
         self.sock = self._ctx.socket(zmq.ROUTER)
         self.sock.linger = 0
         self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_FRAME_BYTES)
-        self.sock.setsockopt(zmq.SNDHWM, 10_000)
-        self.sock.setsockopt(zmq.RCVHWM, 10_000)
+        self.sock.setsockopt(zmq.SNDHWM, SNDHWM)
+        self.sock.setsockopt(zmq.RCVHWM, RCVHWM)
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
         if config.security is not None:
@@ -105,6 +151,7 @@ class VerifierServer:
         self._stop.set()
 
     def close(self) -> None:
+        self._encoder.shutdown(wait=True, cancel_futures=True)
         self.sock.close(0)
         if self._auth is not None:
             self._auth.stop()
@@ -116,6 +163,9 @@ class VerifierServer:
         now = time.monotonic()
         deadline = self.queue.deadline()
         timeout = max_block_s if deadline is None else max(0.0, min(max_block_s, deadline - now))
+        if self._opening:
+            ready = any(o.session is not None or o.encoded.done() for o in self._opening.values())
+            timeout = 0.0 if ready else min(timeout, ENCODE_POLL_S)
         if self.sock.poll(int(timeout * 1000)):
             for _ in range(MAX_DRAIN):
                 try:
@@ -123,8 +173,12 @@ class VerifierServer:
                 except zmq.Again:
                     break
                 self._handle(frames)
+                if self.queue.ready(time.monotonic()):
+                    break  # the batch's robots wait no longer than it takes to read one frame
         if self.queue.ready(time.monotonic()):
             self._run_batch(self.queue.pop_batch())
+        if self._opening:
+            self._advance_opening()
         if time.monotonic() >= self._next_housekeeping:
             self._housekeeping()
 
@@ -145,17 +199,36 @@ class VerifierServer:
         if not route or len(route) > MAX_ENVELOPE or any(len(r) > 256 for r in route):
             self.stats.errors += 1
             return  # cannot be answered safely
-        data = payload.bytes
+        self._receive(route, payload.buffer, self._owner(route, payload))
+
+    def _owner(self, route: list[bytes], payload: zmq.Frame) -> str | None:
+        """Who owns the sessions this frame opens: its CURVE key; without CURVE, its connection (routing envelope)."""
+        if self.config.security is None:
+            return "conn:" + ".".join(r.hex() for r in route)
+        try:
+            return payload.get("User-Id")
+        except zmq.ZMQError:
+            return None
+
+    def _receive(self, route: list[bytes], data: bytes | memoryview, owner: str | None) -> None:
+        """Handle one frame now, or park it behind its connection's unanswered OPEN (order kept)."""
+        opening = self._opening.get(tuple(route))
+        if opening is not None:
+            held = sum(len(d) for d, _ in opening.parked) + len(data)
+            if len(opening.parked) < MAX_PARKED and held <= MAX_PARKED_BYTES:
+                opening.parked.append((bytes(data), owner))
+                return
+            session, rnd = p.session_of(data)
+            self._refuse(route, p.ProtocolError(p.ErrorCode.BUSY, f"more than {MAX_PARKED} frames or "
+                                                f"{MAX_PARKED_BYTES} bytes sent behind an OPEN that is not answered "
+                                                "yet", session=session, round=rnd))
+            return
         try:
             msg = p.decode(data)
         except p.ProtocolError as e:
             e.session, e.round = p.session_of(data)
             self._refuse(route, e)
             return
-        try:
-            owner: str | None = payload.get("User-Id") if self.config.security is not None else None
-        except zmq.ZMQError:
-            owner = None
         try:
             self._dispatch(msg, route, owner)
         except p.ProtocolError as e:
@@ -191,6 +264,8 @@ class VerifierServer:
                                   session=getattr(msg, "session", ""))
 
     def _open(self, msg: p.Open, route: list[bytes], owner: str | None) -> None:
+        """The checks an OPEN needs no model for, then its encoding goes to the worker (``_advance_opening``
+        takes it from there)."""
         def refuse(code: p.ErrorCode, reason: str) -> p.ProtocolError:
             return p.ProtocolError(code, reason, session=msg.session)
 
@@ -202,34 +277,107 @@ class VerifierServer:
         bad = [t for t in msg.committed if t >= self._vocab_rows]
         if bad:
             raise refuse(p.ErrorCode.BAD_TOKEN, f"committed token {bad[0]} is outside the vocabulary")
-        image = None
+        if len(msg.committed) > msg.max_new_tokens:
+            raise refuse(p.ErrorCode.BAD_FIELD, f"{len(msg.committed)} committed tokens exceed max_new_tokens "
+                         f"{msg.max_new_tokens}")
+        try:
+            validate(msg.sampling)
+        except ValueError as e:
+            raise refuse(p.ErrorCode.BAD_FIELD, str(e)) from None
         if msg.image_jpeg:
             if not self.target.model.is_vlm:
                 raise refuse(p.ErrorCode.UNSUPPORTED, f"target {self.target.model.name} is a text model: send no image")
-            image = decode_jpeg(msg.image_jpeg)
-        old = self.table.check_open(msg, owner)
-        if old is not None:
-            self._drop(old)
-        for victim in self.table.over_memory():
-            self._evict(victim, "KV memory cap reached")
+            check_jpeg_size(msg.image_jpeg)  # header only; refused here, before the worker decodes anything
+        rival = next((o for o in self._opening.values() if o.msg.session == msg.session), None)
+        if rival is not None:
+            raise refuse(p.ErrorCode.NOT_OWNER if rival.owner != owner else p.ErrorCode.BUSY,
+                         f"session {msg.session!r} is being opened by another connection")
+        self.table.check_open(msg, owner, pending=len(self._opening))
+        self.table.client_victim(msg, owner, pending=sum(o.owner == owner for o in self._opening.values()))
+        future = self._encoder.submit(self._encode, msg)
+        self._opening[tuple(route)] = _Opening(msg, route, owner, future)
+
+    def _encode(self, msg: p.Open) -> EncodedPrompt:
+        """Worker thread: decode the image, run the processor/tokenizer, check the context length. No forward.
+        A long text is first measured by a prefix (cut at a space, so no word's tokens change): when that alone
+        is over the context the OPEN is refused without tokenizing the rest or touching the image."""
+        room = self._context_length - msg.max_new_tokens
+        for name, text in (("text", msg.text), ("system", msg.system or "")):
+            cut = text.rfind(" ", 0, PREFIX_CHARS_PER_TOKEN * self._context_length)
+            if cut > 0 and len(text) > PREFIX_CHARS_PER_TOKEN * self._context_length:
+                n = len(self.target.model.tokenizer(text[:cut], add_special_tokens=False)["input_ids"])
+                if n > room:
+                    raise self._too_long(msg, f"the first {cut} characters of its {name} are {n} tokens")
+        image = decode_jpeg(msg.image_jpeg) if msg.image_jpeg else None
+        enc = self.target.model.encode(Prompt(text=msg.text, image=image, system=msg.system))
+        if enc.length > room:
+            raise self._too_long(msg, f"prompt is {enc.length} tokens")
+        return enc
+
+    def _too_long(self, msg: p.Open, what: str) -> p.ProtocolError:
+        return p.ProtocolError(p.ErrorCode.TOO_LONG, f"{what}; with max_new_tokens {msg.max_new_tokens} that exceeds "
+                               f"the target's context of {self._context_length}", session=msg.session)
+
+    def _advance_opening(self) -> None:
+        """Advance the oldest opening that can move: refuse it, or run its ONE next forward (prefill, resume)."""
+        for key, o in list(self._opening.items()):
+            if o.session is None and not o.encoded.done():
+                continue
+            try:
+                forwarded = self._open_step(o)
+            except p.ProtocolError as e:
+                e.session = o.msg.session
+                self._refuse(o.route, e)
+                forwarded, done = False, True
+            except Exception as e:  # a bug or a model failure must not take the server down
+                self._refuse(o.route, p.ProtocolError(p.ErrorCode.INTERNAL, f"{type(e).__name__}: {e}"[:500],
+                                                      session=o.msg.session))
+                forwarded, done = False, True
+            else:
+                done = o.session is None  # completed (handed to the table) or nothing left to do
+            if done:
+                if o.session is not None:
+                    self.target.close(o.session)
+                del self._opening[key]
+                for data, owner in o.parked:  # in order; a parked OPEN parks the frames after it again
+                    self._receive(o.route, data, owner)
+            if forwarded:
+                return
+
+    def _open_step(self, o: _Opening) -> bool:
+        """One stage of an opening; True if it ran a forward. Sets ``o.session`` to None once it is served."""
+        msg = o.msg
         t0 = time.perf_counter()
-        session = self.target.open(Prompt(text=msg.text, image=image, system=msg.system), msg.sampling)
-        try:
-            resumed = self._resume(session, msg)
-        except Exception:
-            self.target.close(session)
-            raise
-        self._pad(t0, self.config.forward_floor_s)
-        busy = time.perf_counter() - t0
-        self.stats.busy_s += busy  # prefill is cloud work too; ``forwards`` counts verifications only
-        entry = SessionEntry(sid=msg.session, route=route, owner=owner, target=session, request=msg)
+        if o.session is None:
+            enc = o.encoded.result()  # ProtocolError from the worker propagates
+            old = self.table.check_open(msg, o.owner, pending=len(self._opening) - 1)
+            victim = self.table.client_victim(
+                msg, o.owner, pending=sum(x.owner == o.owner for x in self._opening.values()) - 1)
+            for gone in (old, victim):
+                if gone is not None:
+                    self._drop(gone)
+            for victim in self.table.over_memory():
+                self._evict(victim, "KV memory cap reached")
+            o.session = self.target.prefill(enc, msg.sampling)
+            self._pad(t0, self.config.forward_floor_s)
+            o.busy_s += time.perf_counter() - t0
+            self.stats.busy_s += time.perf_counter() - t0  # prefill is cloud work too; ``forwards`` counts verifications
+            if msg.committed:
+                return True  # the resume forward comes next iteration
+        else:
+            self._resume(o.session, msg)
+            self.stats.busy_s += time.perf_counter() - t0
+            o.busy_s += time.perf_counter() - t0
+        session, o.session = o.session, None
+        entry = SessionEntry(sid=msg.session, route=o.route, owner=o.owner, target=session, request=msg)
         self.table.add(entry)
-        self._send(route, p.Opened(session=msg.session, target=self.target.model.name,
-                                   exit_layers=tuple(self.target.exit_layers) if msg.early_exit else (),
-                                   resumed=resumed, prefill_s=busy))
+        self._send(o.route, p.Opened(session=msg.session, target=self.target.model.name,
+                                     exit_layers=tuple(self.target.exit_layers) if msg.early_exit else (),
+                                     resumed=len(msg.committed), prefill_s=o.busy_s))
         if msg.autoregressive and not entry.done:
             entry.in_flight = True
             self.queue.push(Request(entry, entry.sid, None, arrived=time.monotonic() - self.queue.max_wait_s))
+        return True
 
     def _resume(self, session: Any, msg: p.Open) -> int:
         """Rebuild the target's state for tokens the robot already committed (after a restart or eviction)."""
@@ -239,6 +387,8 @@ class VerifierServer:
         resume = getattr(self.target, "resume", None)
         if resume is not None:  # the engine's own, when it has one
             resume(session, committed)
+            if hasattr(session, "generator"):
+                session.generator = resumed_generator(session.sampling.seed, committed)
         else:
             resume_session(self.target, session, committed)
         return len(committed)
@@ -323,7 +473,7 @@ class VerifierServer:
 def resume_session(target: EarlyExitTarget, session: Any, committed: Sequence[int]) -> None:
     """Feed [pending, committed[:-1]] into a freshly opened session's KV cache in one forward, so that it holds
     prompt + committed tokens with committed[-1] pending: the state the lost session had. Exact for greedy
-    and sampling alike (no acceptance rule involved)."""
+    and sampling alike (no acceptance rule involved; sampling goes on with a fresh random stream)."""
     import torch
 
     if session.generated:
@@ -338,6 +488,8 @@ def resume_session(target: EarlyExitTarget, session: Any, committed: Sequence[in
     session.pending = int(committed[-1])
     session.next_pos += len(tokens)
     session.finished = session.pending in target.model.eos_token_ids
+    # sampling: a fresh random stream; from the seed alone it would replay the uniforms that chose ``committed``
+    session.generator = resumed_generator(session.sampling.seed, committed)
 
 
 # ---------------------------------------------------------------------------------------------- command
@@ -348,7 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--model", required=True,
                     help="target model folder (exit adapters beside it are loaded), 'embedded' for the bundled Go2 "
                          "VLM target, or 'smollm2' for the zoo's target")
-    ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s)")
+    ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s; off loopback it needs --keys, or "
+                         "--insecure-plaintext)")
     ap.add_argument("--max-batch", type=int, default=8, help="rows per batched verification (1: unbatched)")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for its batch to fill")
     ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
@@ -358,8 +511,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-sessions", type=int, default=64)
     ap.add_argument("--idle-timeout-s", type=float, default=300.0)
     ap.add_argument("--memory-cap-mb", type=float, default=4096.0, help="cap on all sessions' KV caches")
-    ap.add_argument("--secret-key", type=Path, default=None, help="the cloud's .key_secret (turns CURVE on)")
-    ap.add_argument("--allow-dir", type=Path, default=None, help="folder of allowed robot public *.key files")
+    ap.add_argument("--max-sessions-per-client", type=int, default=Limits.max_sessions_per_client,
+                    help="sessions one CURVE key (without CURVE: one connection) may hold (default %(default)s)")
+    ap.add_argument("--keys", type=Path, default=None,
+                    help="CURVE key folder made by 'spec-decode keys DIR cloud robot1 ...': its cloud.key_secret and "
+                         "the robots' public keys in DIR/allowed/ (turns CURVE on)")
+    ap.add_argument("--secret-key", type=Path, default=None, help="the cloud's .key_secret (instead of --keys)")
+    ap.add_argument("--allow-dir", type=Path, default=None,
+                    help="folder of allowed robot public *.key files (with --secret-key)")
+    ap.add_argument("--insecure-plaintext", action="store_true",
+                    help="serve without CURVE on a non-loopback address: unauthenticated, unencrypted control of "
+                         "the robots (plaintext is always allowed on loopback)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--cpus", default="", help="pin the process to these CPUs, e.g. '1' or '0,1'")
     precision.add_arguments(ap)
@@ -386,13 +548,26 @@ def main(argv: list[str] | None = None) -> int:
     if (args.secret_key is None) != (args.allow_dir is None):
         print("spec-decode cloud: --secret-key and --allow-dir go together (CURVE needs both)", file=sys.stderr)
         return 2
+    if args.keys is not None and args.secret_key is not None:
+        print("spec-decode cloud: give either --keys or --secret-key/--allow-dir", file=sys.stderr)
+        return 2
+    security = (ServerSecurity.from_dir(args.keys) if args.keys is not None else
+                ServerSecurity(args.secret_key, args.allow_dir) if args.secret_key is not None else None)
+    try:  # before the model loads, and long before anything binds
+        check_bind_security(args.bind, secure=security is not None, insecure_ok=args.insecure_plaintext)
+        if security is not None:
+            load_secret(security.secret_file)
+            check_allow_dir(security.allow_dir)
+    except (InsecureBindError, FileNotFoundError, ValueError) as e:
+        print(f"spec-decode cloud: {e}", file=sys.stderr)
+        return 2
     if args.replicas < 0 or (args.ray_address and not args.replicas):
         print("spec-decode cloud: --replicas must be >= 1 to serve a fleet (--ray-address needs it)", file=sys.stderr)
         return 2
     if args.replicas > 0:
         from spec_decode_ros.fleet.serve import serve_fleet
 
-        return serve_fleet(args)
+        return serve_fleet(args, security)
     if args.cpus:
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
     import torch
@@ -402,10 +577,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     target = EarlyExitTarget.from_pretrained(resolve_target_path(args.model), dtype=args.dtype, device=args.device)
-    security = ServerSecurity(args.secret_key, args.allow_dir) if args.secret_key else None
     config = ServerConfig(bind=args.bind, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
-                          limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20)),
-                          security=security, forward_floor_s=args.emulate_forward_ms / 1000.0)
+                          limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20),
+                                        args.max_sessions_per_client),
+                          security=security, insecure_plaintext=args.insecure_plaintext,
+                          forward_floor_s=args.emulate_forward_ms / 1000.0)
     server = VerifierServer(target, config)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())

@@ -1,9 +1,9 @@
 """The cloud's session table: who holds which target session, its limits, and the per-session checks of a frame.
 
-One ``SessionEntry`` per robot session: the routing envelope to answer on, the authenticated owner (CURVE
-public key, when CURVE is on), the engine's target session (KV cache + committed tokens), the next
+One ``SessionEntry`` per robot session: the routing envelope to answer on, its owner (the CURVE public key
+when CURVE is on, else the connection, i.e. the routing envelope, that opened it), the engine's target session (KV cache + committed tokens), the next
 expected round and whether a round is in flight. ``SessionTable`` bounds the table (session count, idle
-expiry, KV memory cap) and turns every stateful check of a DRAFT (known session, owner, round order,
+expiry, KV memory cap, sessions per client) and turns every stateful check of a DRAFT (known session, owner, round order,
 committed length, vocabulary range, finished) into a ``ProtocolError`` with its code.
 """
 
@@ -29,14 +29,18 @@ class TargetSessionLike(Protocol):
 @dataclass(frozen=True)
 class Limits:
     """Server bounds: at most ``max_sessions``; a session idle for ``idle_timeout_s`` is dropped; the KV caches
-    of all sessions together stay under ``memory_cap_bytes`` (least recently used sessions are evicted)."""
+    of all sessions together stay under ``memory_cap_bytes`` (least recently used sessions are evicted); one
+    client (key or connection) holds at most ``max_sessions_per_client`` (a new one replaces its least
+    recently used idle session)."""
 
     max_sessions: int = 64
     idle_timeout_s: float = 300.0
     memory_cap_bytes: int = 4 * 1024**3
+    max_sessions_per_client: int = 4
 
     def __post_init__(self) -> None:
-        if self.max_sessions < 1 or self.idle_timeout_s <= 0 or self.memory_cap_bytes <= 0:
+        if (self.max_sessions < 1 or self.idle_timeout_s <= 0 or self.memory_cap_bytes <= 0
+                or self.max_sessions_per_client < 1):
             raise ValueError(f"limits must be positive, got {self}")
 
 
@@ -85,21 +89,39 @@ class SessionTable:
             raise ProtocolError(ErrorCode.UNKNOWN_SESSION, f"no session {sid!r} on this server (re-open to resume)",
                                 session=sid, round=round)
         if entry.owner != owner:
-            raise ProtocolError(ErrorCode.NOT_OWNER, f"session {sid!r} belongs to another key", session=sid, round=round)
+            raise ProtocolError(ErrorCode.NOT_OWNER, f"session {sid!r} belongs to another client", session=sid,
+                                round=round)
         return entry
 
-    def check_open(self, msg: Open, owner: str | None) -> SessionEntry | None:
-        """May ``msg`` open a session? Returns the entry it replaces (same id, same owner), if any."""
+    def check_open(self, msg: Open, owner: str | None, *, pending: int = 0) -> SessionEntry | None:
+        """May ``msg`` open a session (``pending``: other opens under way, not in the table yet)? Returns the
+        entry it replaces (same id, same owner), if any."""
         old = self._entries.get(msg.session)
         if old is not None and old.owner != owner:
-            raise ProtocolError(ErrorCode.NOT_OWNER, f"session {msg.session!r} belongs to another key", session=msg.session)
-        if old is None and len(self._entries) >= self.limits.max_sessions:
+            raise ProtocolError(ErrorCode.NOT_OWNER, f"session {msg.session!r} belongs to another client",
+                                session=msg.session)
+        if old is None and len(self._entries) + pending >= self.limits.max_sessions:
             raise ProtocolError(ErrorCode.SESSION_LIMIT, f"server holds its limit of {self.limits.max_sessions} sessions",
                                 session=msg.session)
         if self.memory_bytes() >= self.limits.memory_cap_bytes and not self._evictable(exclude=msg.session):
             raise ProtocolError(ErrorCode.MEMORY_LIMIT, f"KV caches use {self.memory_bytes()} bytes, the cap is "
                                 f"{self.limits.memory_cap_bytes}, and every session is busy", session=msg.session)
         return old
+
+    def client_victim(self, msg: Open, owner: str | None, *, pending: int = 0) -> SessionEntry | None:
+        """The session ``msg`` must replace so that its client stays within ``max_sessions_per_client``
+        (``pending``: the client's other opens under way): its least recently used idle one, or None when
+        there is room; ``SESSION_LIMIT`` when every one of them is busy."""
+        if msg.session in self._entries:
+            return None  # a re-open replaces itself
+        mine = [e for e in self._entries.values() if e.owner == owner]
+        if len(mine) + pending < self.limits.max_sessions_per_client:
+            return None
+        idle = sorted((e for e in mine if not e.in_flight), key=lambda e: e.last_active)
+        if not idle or pending >= self.limits.max_sessions_per_client:
+            raise ProtocolError(ErrorCode.SESSION_LIMIT, f"this client holds its limit of "
+                                f"{self.limits.max_sessions_per_client} sessions, all busy", session=msg.session)
+        return idle[0]
 
     def add(self, entry: SessionEntry) -> None:
         self._entries[entry.sid] = entry

@@ -20,7 +20,7 @@ from transformers import DynamicCache
 from spec_decode_ros.decoding import kv
 from spec_decode_ros.decoding.acceptance import confidence, draft_probs_dense, greedy_verdict, sampling_verdict
 from spec_decode_ros.decoding.adapters import ExitAdapters
-from spec_decode_ros.decoding.models import LoadedModel, load_model, reset_rope_deltas, rope_delta
+from spec_decode_ros.decoding.models import EncodedPrompt, LoadedModel, load_model, reset_rope_deltas, rope_delta
 from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
 
@@ -102,11 +102,16 @@ class EarlyExitTarget:
         return cls(model, adapters, exit_layer=exit_layer if adapters is not None else None)
 
     # --- sessions --------------------------------------------------------------------------------------
-    @torch.inference_mode()
     def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> TargetSession:
         """Prefill prompt[:-1] (image included); the last prompt token becomes the pending token."""
         validate(sampling)
-        enc = self.model.encode(prompt)
+        return self.prefill(self.model.encode(prompt), sampling)
+
+    @torch.inference_mode()
+    def prefill(self, enc: EncodedPrompt, sampling: SamplingConfig = GREEDY) -> TargetSession:
+        """``open`` for a prompt already encoded (``self.model.encode``, which needs no model forward and so
+        can run beside verification); this is the one forward."""
+        validate(sampling)
         if enc.length < 2:
             raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
         cache = DynamicCache(config=self.model.model.config)

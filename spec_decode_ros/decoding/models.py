@@ -129,6 +129,11 @@ class LoadedModel:
     def vocab_size(self) -> int:
         return int(self.model.get_output_embeddings().weight.shape[0])
 
+    @property
+    def context_length(self) -> int:
+        """Positions the text decoder was built for (prompt + generated tokens must fit)."""
+        return int(getattr(self.model.config.get_text_config(), "max_position_embeddings", 0) or 2**31 - 1)
+
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """The model's own final norm + LM head: hidden [..., H] -> logits [..., V] (float32)."""
         return self.model.get_output_embeddings()(self.decoder.norm(hidden)).float()

@@ -6,11 +6,26 @@ target's *processed* distribution, exactly what ``generate(do_sample=True)`` wou
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+
 import torch
 
 from spec_decode_ros.decoding.types import SamplingConfig
 
 GREEDY = SamplingConfig()  # the default everywhere: argmax decoding
+
+
+def resumed_generator(seed: int, committed: Sequence[int]) -> torch.Generator:
+    """The target's random stream for a session resumed after ``committed`` tokens: seeded from the seed AND the
+    committed tokens, so it is fresh (restarting from the seed alone would repeat the uniforms that chose the
+    committed tokens, and the tokens after a resume would follow them instead of the target's distribution),
+    yet reproducible for the same session state."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(int(seed).to_bytes(8, "little", signed=False))
+    for t in committed:
+        h.update(int(t).to_bytes(4, "little", signed=False))
+    return torch.Generator().manual_seed(int.from_bytes(h.digest(), "little") & (2**63 - 1))
 
 
 def validate(cfg: SamplingConfig) -> None:

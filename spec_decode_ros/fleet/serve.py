@@ -15,9 +15,9 @@ from spec_decode_ros.fleet.cluster import Fleet
 from spec_decode_ros.fleet.replica import ReplicaSpec
 
 
-def serve_fleet(args: argparse.Namespace) -> int:
-    """Run until SIGTERM/SIGINT; ``args`` are ``spec-decode cloud``'s (``replicas`` >= 1)."""
-    security = ServerSecurity(args.secret_key, args.allow_dir) if args.secret_key else None
+def serve_fleet(args: argparse.Namespace, security: ServerSecurity | None) -> int:
+    """Run until SIGTERM/SIGINT; ``args`` are ``spec-decode cloud``'s (``replicas`` >= 1), ``security`` the CURVE
+    set-up it checked (the front serves the robots with it)."""
     spec = ReplicaSpec(model=args.model, device=args.device, dtype=args.dtype, max_batch=args.max_batch,
                        max_wait_s=args.max_wait_ms / 1000.0, threads=args.threads or 1,
                        limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20)))

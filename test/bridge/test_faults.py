@@ -13,6 +13,7 @@ import pytest
 
 from bridge.conftest import MAX_NEW
 from bridge.tiny_pair import PROMPTS
+from spec_decode_ros.bridge import keys
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, TokenEvent
@@ -160,15 +161,14 @@ def test_server_killed_and_restarted_mid_generation_loses_nothing(target_dir, dr
 
 
 def test_unauthorised_clients_get_nothing_and_allowed_robots_get_the_output(tmp_path, target_dir, draft, references):
-    create_keypair(tmp_path, "cloud")
-    create_keypair(tmp_path / "allowed", "robot")
+    """CURVE forced on over loopback with the key folder ``spec-decode keys`` makes (``cloud --keys DIR``)."""
+    keys.main([str(tmp_path / "keys"), "cloud", "robot"])
     create_keypair(tmp_path, "stranger")
-    robot = ClientSecurity(tmp_path / "allowed" / "robot.key_secret", tmp_path / "cloud.key")
+    robot = ClientSecurity(tmp_path / "keys" / "robot.key_secret", tmp_path / "keys" / "cloud.key")
     endpoint = free_endpoint()
-    cloud = CloudProcess(target_dir, endpoint, "--secret-key", str(tmp_path / "cloud.key_secret"),
-                         "--allow-dir", str(tmp_path / "allowed"), client_security=robot).start()
+    cloud = CloudProcess(target_dir, endpoint, "--keys", str(tmp_path / "keys"), client_security=robot).start()
     try:
-        for security in (ClientSecurity(tmp_path / "stranger.key_secret", tmp_path / "cloud.key"), None):
+        for security in (ClientSecurity(tmp_path / "stranger.key_secret", tmp_path / "keys" / "cloud.key"), None):
             intruder = CloudClient(endpoint, security=security)
             intruder.send(p.Ping(sent=1.0))
             intruder.send(p.Open(session="intruder", text=PROMPTS[0]))

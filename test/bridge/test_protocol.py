@@ -137,3 +137,52 @@ def test_random_bytes_never_escape_as_another_exception():
 def test_session_of_recovers_the_session_of_a_refused_frame():
     assert p.session_of(_raw(**_draft_body(session="abc", round=4, tokens="x"))) == ("abc", 4)
     assert p.session_of(b"\xc1") == ("", -1)
+
+
+# ------------------------------------------------------------------ bounded work per frame (issue #14)
+
+
+def test_the_largest_legitimate_open_fits_the_frame_cap_and_decodes():
+    biggest = p.Open(session="s" * 64, text="é" * p.MAX_TEXT_CHARS, system="€" * p.MAX_TEXT_CHARS,
+                     image_jpeg=b"\xff" * p.MAX_IMAGE_BYTES, committed=tuple([2**31 - 1] * p.MAX_NEW_TOKENS),
+                     max_new_tokens=p.MAX_NEW_TOKENS, tokenizer_hash="h" * 128)
+    frame = p.encode(biggest)
+    assert len(frame) <= p.MAX_FRAME_BYTES
+    assert p.decode(frame) == biggest
+
+
+@pytest.mark.parametrize(("frame", "words"), [
+    (msgpack.packb([[[]] * 250] * 250), "first byte is 0xdc"),  # the issue's tree, not under a map: byte 0
+    (b"\xc1", "first byte is 0xc1"),
+    (b"", "first byte is nothing"),
+    (msgpack.packb({"v": 1, "t": "open", "x": [[[]] * 250] * 250}), "deeper than 2"),
+    (msgpack.packb({"v": 1, "t": "open", "x": [None] * (p.MAX_OBJECTS + 1)}), "claims"),
+    (b"\x81\xa1x\xdd\x7f\xff\xff\xff", "claims"),  # a list header claiming 2 G items in 8 bytes
+    (msgpack.packb({"v": 1}) + b"\x00", "beyond its msgpack map"),
+    (msgpack.packb({"v": 1, "t": "ping", "sent": 1.0})[:-3], "ends inside"),
+    (b"\x81\xa1x\xc7\x01\x05\x00", "extension"),
+])
+def test_frames_that_break_a_bound_are_refused_from_their_headers(frame: bytes, words: str):
+    with pytest.raises(p.ProtocolError) as info:
+        p.check_shape(frame)
+    assert info.value.code == p.ErrorCode.BAD_FRAME and words in info.value.reason
+    with pytest.raises(p.ProtocolError):
+        p.decode(frame)
+    assert p.session_of(frame) == ("", -1)
+
+
+def test_header_walk_stops_at_the_first_broken_bound_without_building_objects(monkeypatch):
+    """The issue's 16 MB tree under a well-formed map: refused at its first nested header; msgpack never runs."""
+    calls = []
+    monkeypatch.setattr(p.msgpack, "unpackb", lambda *a, **k: calls.append(1))
+    tree = b"\xdc\x00\xfa" + (b"\xdc\x00\xfa" + b"\xdc\x00\xfa" + b"\x90" * 250) * 250
+    frame = b"\x83" + msgpack.packb("v") + b"\x01" + msgpack.packb("t") + msgpack.packb("open") + b"\xa1x" + tree
+    with pytest.raises(p.ProtocolError, match="deeper"):
+        p.decode(frame[: p.MAX_FRAME_BYTES])
+    assert not calls
+    assert p.session_of(frame[: p.MAX_FRAME_BYTES]) == ("", -1) and not calls
+
+
+def test_every_message_passes_the_header_walk():
+    for msg in _all_messages():
+        p.check_shape(p.encode(msg))

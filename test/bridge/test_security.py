@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 import zmq
 
+from spec_decode_ros.bridge import keys, server
 from spec_decode_ros.bridge.keys import create_keypair
 from spec_decode_ros.bridge.security import (
     ClientSecurity,
+    InsecureBindError,
     ServerSecurity,
+    check_allow_dir,
+    check_bind_security,
+    is_loopback,
     make_curve_client,
     make_curve_server,
     start_authenticator,
@@ -75,3 +83,55 @@ def test_empty_allow_list_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         start_authenticator(ctx, tmp_path / "nope")
     ctx.term()
+
+
+# ------------------------------------------------------------------ secure by default (issue #14)
+
+
+@pytest.mark.parametrize(("endpoint", "local"), [
+    ("tcp://127.0.0.1:5555", True), ("tcp://127.3.4.5:1", True), ("tcp://localhost:5555", True),
+    ("tcp://[::1]:5555", True), ("ipc:///tmp/x", True), ("inproc://x", True),
+    ("tcp://0.0.0.0:5555", False), ("tcp://*:5555", False), ("tcp://10.0.0.5:5555", False),
+    ("tcp://eth0:5555", False), ("tcp://[::]:5555", False), ("udp://127.0.0.1:1", False),
+])
+def test_only_loopback_endpoints_count_as_local(endpoint, local):
+    assert is_loopback(endpoint) is local
+
+
+def test_plaintext_off_loopback_needs_the_insecure_flag_or_keys():
+    with pytest.raises(InsecureBindError, match="spec-decode keys"):
+        check_bind_security("tcp://0.0.0.0:5555", secure=False, insecure_ok=False)
+    check_bind_security("tcp://0.0.0.0:5555", secure=True, insecure_ok=False)
+    check_bind_security("tcp://0.0.0.0:5555", secure=False, insecure_ok=True)
+    check_bind_security("tcp://127.0.0.1:5555", secure=False, insecure_ok=False)
+
+
+@pytest.mark.parametrize("model", ["embedded", "/no/such/model"])
+def test_cloud_command_refuses_plaintext_on_every_interface_with_one_line_before_loading_anything(capsys, model):
+    assert server.main(["--model", model, "--bind", "tcp://0.0.0.0:5555"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "spec-decode keys" in err and "--keys" in err and "--insecure-plaintext" in err
+
+
+def test_cloud_command_checks_the_key_folder_before_loading_anything(tmp_path, capsys):
+    assert server.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
+    assert "cloud.key_secret does not exist" in capsys.readouterr().err
+    keys.main([str(tmp_path), "cloud"])
+    assert server.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
+    assert "allowed does not exist" in capsys.readouterr().err
+
+
+def test_keys_made_by_the_command_are_the_layout_the_cloud_reads(tmp_path):
+    assert keys.main([str(tmp_path), "cloud", "robot1", "robot2"]) == 0
+    security = ServerSecurity.from_dir(tmp_path)
+    assert keys.load_secret(security.secret_file).secret is not None
+    assert sorted(f.name for f in check_allow_dir(security.allow_dir).iterdir()) == ["robot1.key", "robot2.key"]
+
+
+def test_the_real_robot_config_and_launch_file_turn_curve_on():
+    root = Path(__file__).resolve().parents[2]
+    draft = yaml.safe_load((root / "config" / "robot.yaml").read_text())["draft"]["ros__parameters"]
+    assert draft["server_public_key"].endswith("cloud.key") and draft["client_secret_key"].endswith(".key_secret")
+    launch = (root / "launch" / "robot.launch.py").read_text()
+    for arg, param in (("cloud_public_key", "server_public_key"), ("robot_secret_key", "client_secret_key")):
+        assert f'"{param}": LaunchConfiguration("{arg}")' in launch

@@ -1,0 +1,175 @@
+"""Hostile input against a running ``spec-decode cloud --model embedded`` (issue #14), two parts:
+
+1. each hostile frame alone (``spec_decode_ros.bridge.hostile``), ``--repeats`` times: time to its ERROR,
+   the verifier's peak resident memory above what it held before, and the slowest PONG another client got
+   meanwhile (PINGs every 20 ms);
+2. ``--robots`` honest robots (embedded draft, sd_ee_predraft, γ=4, 24 tokens) generate for ``--baseline-s``
+   undisturbed, then for ``--flood-s`` while one client floods hostile frames: their p95 DRAFT→FINAL round time
+   side by side, outputs that differ from the target's greedy output, errors, the PONG delays.
+
+    .venv/bin/python bench/hostile.py                 # figures for the README (about 3 minutes)
+    .venv/bin/python bench/hostile.py --json bench/bridge_results/hostile.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+
+from spec_decode_ros.bridge import hostile
+from spec_decode_ros.bridge import protocol as p
+from spec_decode_ros.bridge.honest import (
+    PingProber,
+    RobotReport,
+    peak_rss_bytes,
+    percentile,
+    references,
+    reset_peak,
+    robot_main,
+    rss_bytes,
+)
+from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
+from spec_decode_ros.bridge.workload import sim_prompts
+from spec_decode_ros.embedded import default_draft_path, default_target_path
+
+MB = 2**20
+
+
+def one_frame(cloud: CloudProcess, frame: bytes, timeout_s: float = 2.0) -> tuple[float | None, int, float]:
+    """Send ``frame`` on a fresh connection: (seconds to its ERROR or None, peak RSS rise, slowest PONG)."""
+    rss0 = rss_bytes(cloud.pid)
+    reset_peak(cloud.pid)
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(cloud.endpoint)
+    assert sock.poll(0) == 0
+    with PingProber(cloud.endpoint) as prober:
+        time.sleep(0.1)
+        t0 = time.perf_counter()
+        sock.send(frame)
+        took = None
+        if sock.poll(int(timeout_s * 1000)):
+            msg = p.decode(sock.recv())
+            took = time.perf_counter() - t0 if isinstance(msg, p.Error) else None
+        time.sleep(0.1)
+    sock.close(0)
+    return took, max(0, peak_rss_bytes(cloud.pid) - rss0), max(prober.delays, default=0.0)
+
+
+def part_one(cloud: CloudProcess, repeats: int) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    kinds = {**hostile.KINDS, "oversized_16MB": hostile.oversized}
+    for name, build in kinds.items():
+        frame = build()
+        runs = [one_frame(cloud, frame) for _ in range(repeats)]
+        answered = [t for t, _, _ in runs if t is not None]
+        out[name] = {"bytes": len(frame), "errors": len(answered), "sent": repeats,
+                     "max_error_ms": 1000 * max(answered) if answered else None,
+                     "max_peak_rss_rise_mb": max(r for _, r, _ in runs) / MB,
+                     "max_pong_ms": 1000 * max(d for _, _, d in runs)}
+        print(f"{name:22s} {len(frame) / MB:6.2f} MB  ERROR {len(answered)}/{repeats}"
+              + (f" in <= {1000 * max(answered):6.1f} ms" if answered else " (dropped by libzmq: over MAXMSGSIZE)")
+              + f"  peak RSS +{out[name]['max_peak_rss_rise_mb']:5.1f} MB  other client's PONG <= "
+              f"{out[name]['max_pong_ms']:5.1f} ms", flush=True)
+    return out
+
+
+def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float) -> dict[str, object]:
+    prompts = sim_prompts(8, 128)
+    refs = references(default_target_path(), prompts, 24)
+    ctx = mp.get_context("spawn")
+    ready, results = ctx.Queue(), ctx.Queue()
+    stop = Path(tempfile.mkdtemp()) / "stop"
+    procs = [ctx.Process(target=robot_main, args=(i, cloud.endpoint, str(default_draft_path()), prompts, refs,
+                                                  str(stop), ready, results), daemon=True) for i in range(robots)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get(timeout=300)
+    with PingProber(cloud.endpoint, interval_s=0.05) as prober:
+        t_base = time.time()
+        time.sleep(baseline_s)
+        pings_base = list(prober.delays)
+        rss0 = rss_bytes(cloud.pid)
+        reset_peak(cloud.pid)
+        t_flood = time.time()
+        flood_results = ctx.Queue()
+        flooder = ctx.Process(target=hostile.flood_main, args=(cloud.endpoint, flood_s, flood_results), daemon=True)
+        flooder.start()
+        pings_before = len(prober.delays)
+        flooder.join(flood_s + 60)
+        t_end = time.time()
+        pings_flood = prober.delays[pings_before:]
+    peak = peak_rss_bytes(cloud.pid) - rss0
+    stop.touch()
+    reports: list[RobotReport] = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    sent, errors = flood_results.get(timeout=10)
+    base = [d for r in reports for t, d in r.rounds if t_base <= t < t_flood]
+    flood = [d for r in reports for t, d in r.rounds if t_flood <= t < t_end]
+    p95_base, p95_flood = percentile(base, 0.95), percentile(flood, 0.95)
+    summary = {
+        "robots": robots, "baseline_s": baseline_s, "flood_s": flood_s,
+        "rounds_baseline": len(base), "rounds_flood": len(flood),
+        "p95_round_ms_baseline": 1000 * p95_base, "p95_round_ms_flood": 1000 * p95_flood,
+        "median_round_ms_baseline": 1000 * percentile(base, 0.5), "median_round_ms_flood": 1000 * percentile(flood, 0.5),
+        "p95_rise": p95_flood / p95_base - 1 if p95_base else None,
+        "runs": sum(r.runs for r in reports), "mismatches": sum(r.mismatches for r in reports),
+        "errors": [e for r in reports for e in r.errors],
+        "flood_frames_sent": sent, "flood_errors_received": errors,
+        "flood_peak_rss_rise_mb": max(0, peak) / MB,
+        "pong_ms_p95_baseline": 1000 * percentile(pings_base, 0.95),
+        "pong_ms_max_baseline": 1000 * max(pings_base, default=0.0),
+        "pong_ms_max_during_flood": 1000 * max(pings_flood, default=0.0),
+        "pong_ms_p95_during_flood": 1000 * percentile(pings_flood, 0.95),
+    }
+    print(f"{robots} honest robots, {summary['runs']} answers in all, {summary['mismatches']} differ from the target's, "
+          f"{len(summary['errors'])} errors")
+    print(f"  p95 round (DRAFT->FINAL): {summary['p95_round_ms_baseline']:.1f} ms without flood "
+          f"({len(base)} rounds), {summary['p95_round_ms_flood']:.1f} ms with flood ({len(flood)} rounds): "
+          f"{100 * (summary['p95_rise'] or 0):+.0f} %")
+    print(f"  flood: {sent} hostile frames sent in {flood_s:.0f} s, {errors} ERRORs back; verifier peak RSS "
+          f"+{summary['flood_peak_rss_rise_mb']:.1f} MB")
+    print(f"  another client's PONG: p95 {summary['pong_ms_p95_baseline']:.1f} ms, max "
+          f"{summary['pong_ms_max_baseline']:.1f} ms without flood; p95 {summary['pong_ms_p95_during_flood']:.1f} ms, "
+          f"max {summary['pong_ms_max_during_flood']:.1f} ms with flood", flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5, help="part 1: sends of each hostile frame")
+    ap.add_argument("--robots", type=int, default=4)
+    ap.add_argument("--baseline-s", type=float, default=60.0)
+    ap.add_argument("--flood-s", type=float, default=60.0)
+    ap.add_argument("--skip-flood", action="store_true", help="part 1 only")
+    ap.add_argument("--cloud-cpus", default="1", help="the verifier's CPUs ('' for no pinning)")
+    ap.add_argument("--robot-cpus", default="0", help="CPUs of this process, the robots and the flooder")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.robot_cpus:
+        os.sched_setaffinity(0, {int(c) for c in args.robot_cpus.split(",")})  # children inherit it
+    cloud_args = ("--cpus", args.cloud_cpus) if args.cloud_cpus else ()
+    log = Path(tempfile.mkdtemp()) / "cloud.log"
+    with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log) as cloud:
+        figures: dict[str, object] = {"frames": part_one(cloud, args.repeats)}
+        if not args.skip_flood:
+            figures["flood"] = part_two(cloud, args.robots, args.baseline_s, args.flood_s)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The verifier under hostile clients (server in a thread, real sockets, the tiny pair): sessions belong to the
+connection that opened them, per-client session limits, prompts checked against the context length, and an
+OPEN's prefill never holds a DRAFT up for more than one forward."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import zmq
+
+from bridge.conftest import MAX_NEW, serving
+from bridge.tiny_pair import PROMPTS
+from spec_decode_ros.bridge import hostile
+from spec_decode_ros.bridge import protocol as p
+from spec_decode_ros.bridge.client import CloudClient
+from spec_decode_ros.bridge.security import InsecureBindError
+from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
+from spec_decode_ros.bridge.sessions import Limits
+from spec_decode_ros.decoding.types import Prompt
+
+
+def _expect(client: CloudClient, kind: type[p.Message], timeout: float = 10.0) -> p.Message:
+    msg = client.recv(timeout)
+    assert isinstance(msg, kind), f"expected {kind.__name__}, got {msg!r}"
+    return msg
+
+
+def test_without_curve_another_connection_cannot_draft_close_or_reopen_a_session(target, references):
+    ref = references[PROMPTS[0]]
+    with serving(target) as server:
+        owner, thief = CloudClient(server.endpoint), CloudClient(server.endpoint)
+        owner.send(p.Open(session="mine", text=PROMPTS[0], max_new_tokens=MAX_NEW))
+        _expect(owner, p.Opened)
+        for msg in (p.Draft(session="mine", round=0, committed=0, tokens=(ref[0],)), p.Close(session="mine"),
+                    p.Open(session="mine", text=PROMPTS[1], max_new_tokens=MAX_NEW)):
+            thief.send(msg)
+            assert _expect(thief, p.Error).code == "not_owner"
+        owner.send(p.Draft(session="mine", round=0, committed=0, tokens=(ref[0], ref[1])))
+        final = owner.recv(10)
+        final = owner.recv(10) if isinstance(final, p.Early) else final
+        assert isinstance(final, p.Final) and final.n == 2 and final.y == ref[2], "the thief changed the session"
+        owner.close()
+        thief.close()
+
+
+def test_a_client_holds_at_most_its_session_limit(target):
+    with serving(target, limits=Limits(max_sessions_per_client=2)) as server:
+        a, b = CloudClient(server.endpoint), CloudClient(server.endpoint)
+        for sid in ("a1", "a2", "a3"):
+            a.send(p.Open(session=sid, text=PROMPTS[0], max_new_tokens=MAX_NEW))
+            _expect(a, p.Opened)
+        b.send(p.Open(session="b1", text=PROMPTS[0], max_new_tokens=MAX_NEW))
+        _expect(b, p.Opened)
+        assert sorted(e.sid for e in server.table) == ["a2", "a3", "b1"]  # a1, a's oldest, made room
+        a.send(p.Draft(session="a1", round=0, committed=0, tokens=()))
+        assert _expect(a, p.Error).code == "unknown_session"
+        a.close()
+        b.close()
+
+
+def test_prompt_over_the_context_length_is_refused_before_any_forward(target):
+    context = target.model.context_length
+    forwards = []
+    hook = target.model.model.register_forward_pre_hook(lambda *a: forwards.append(1))
+    try:
+        with serving(target) as server:
+            client = CloudClient(server.endpoint)
+            words = " ".join(["red"] * (context + 10))
+            client.send(p.Open(session="long", text=words, max_new_tokens=4))
+            err = _expect(client, p.Error)
+            assert err.code == "too_long" and err.session == "long" and str(context) in err.reason
+            n = target.model.encode(Prompt(PROMPTS[0])).length
+            client.send(p.Open(session="fits", text=PROMPTS[0], max_new_tokens=context - n))
+            _expect(client, p.Opened)
+            assert len(forwards) == 1  # the one prefill of the prompt that fits
+            client.send(p.Open(session="over", text=PROMPTS[0], max_new_tokens=context - n + 1))
+            assert _expect(client, p.Error).code == "too_long"
+            client.sock.send(hostile.long_prompt_open("longest"))  # the most text allowed: measured by a prefix
+            err = _expect(client, p.Error)
+            assert err.code == "too_long" and err.session == "longest" and "first" in err.reason
+            assert len(forwards) == 1
+            client.close()
+    finally:
+        hook.remove()
+
+
+def test_an_open_holds_a_draft_up_for_at_most_one_forward(target, references):
+    """Four OPENs with long prompts are encoded and waiting when a robot's DRAFT arrives: the DRAFT is verified
+    after at most one of their prefills, not after all four."""
+    ref = references[PROMPTS[0]]
+    server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0"))
+    calls: list[int] = []  # input length of each forward: 1 + γ for a verification, the prompt for a prefill
+    hook = target.model.model.register_forward_pre_hook(
+        lambda m, args, kwargs: calls.append(int(kwargs["input_ids"].shape[1])), with_kwargs=True)
+    robot = CloudClient(server.endpoint)
+    others = [CloudClient(server.endpoint) for _ in range(4)]
+    try:
+        robot.send(p.Open(session="robot", text=PROMPTS[0], max_new_tokens=MAX_NEW))
+        deadline = time.monotonic() + 10
+        while not robot.pending() and time.monotonic() < deadline:
+            server.step(0.01)
+        _expect(robot, p.Opened)
+        long_text = " ".join(["turn left then walk forward"] * 60)
+        for i, other in enumerate(others):
+            other.send(p.Open(session=f"other{i}", text=long_text, max_new_tokens=8))
+        time.sleep(0.2)
+        server.step(0.05)  # reads the four OPENs; their encodings start on the worker
+        time.sleep(0.5)  # and finish: each waits for its prefill now
+        robot.send(p.Draft(session="robot", round=0, committed=0, tokens=(ref[0], ref[1], ref[2])))
+        time.sleep(0.2)
+        calls.clear()
+        deadline = time.monotonic() + 30
+        final = None
+        while final is None and time.monotonic() < deadline:
+            server.step(0.01)
+            while robot.pending():
+                msg = robot.recv(0.1)
+                final = msg if isinstance(msg, p.Final) else final
+        assert final is not None and final.y == ref[3]
+        prefills = calls.index(4)  # forwards before the robot's verification (its 1 + γ = 4 tokens)
+        assert prefills <= 1, f"the DRAFT waited for {prefills} prefills"
+    finally:
+        hook.remove()
+        for c in (robot, *others):
+            c.close()
+        server.close()
+
+
+def test_plaintext_on_a_non_loopback_address_is_refused_before_binding(target):
+    with pytest.raises(InsecureBindError, match="spec-decode keys"):
+        VerifierServer(target, ServerConfig(bind="tcp://0.0.0.0:0"))
+
+
+def test_per_peer_receive_queue_and_frame_size_are_small(target):
+    with serving(target) as server:
+        assert server.sock.getsockopt(zmq.RCVHWM) <= 16
+        assert server.sock.getsockopt(zmq.MAXMSGSIZE) == p.MAX_FRAME_BYTES < 4 * 2**20
