@@ -548,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     if (args.secret_key is None) != (args.allow_dir is None):
         print("spec-decode cloud: --secret-key and --allow-dir go together (CURVE needs both)", file=sys.stderr)
         return 2
+    if args.replicas < 0 or (args.ray_address and not args.replicas):
+        print("spec-decode cloud: --replicas must be >= 1 to serve a fleet (--ray-address needs it)", file=sys.stderr)
+        return 2
     if args.keys is not None and args.secret_key is not None:
         print("spec-decode cloud: give either --keys or --secret-key/--allow-dir", file=sys.stderr)
         return 2
@@ -560,9 +563,6 @@ def main(argv: list[str] | None = None) -> int:
             check_allow_dir(security.allow_dir)
     except (InsecureBindError, FileNotFoundError, ValueError) as e:
         print(f"spec-decode cloud: {e}", file=sys.stderr)
-        return 2
-    if args.replicas < 0 or (args.ray_address and not args.replicas):
-        print("spec-decode cloud: --replicas must be >= 1 to serve a fleet (--ray-address needs it)", file=sys.stderr)
         return 2
     if args.replicas > 0:
         from spec_decode_ros.fleet.serve import serve_fleet

@@ -32,6 +32,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.security import ServerSecurity, make_curve_server, start_authenticator
+from spec_decode_ros.bridge.server import RCVHWM
 from spec_decode_ros.bridge.sockets import bind_with_retry
 
 ROBOT = b"R"
@@ -85,7 +86,7 @@ class FleetFront:
         self.sock.linger = 0
         self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_FRAME_BYTES)
         self.sock.setsockopt(zmq.SNDHWM, 10_000)
-        self.sock.setsockopt(zmq.RCVHWM, 10_000)
+        self.sock.setsockopt(zmq.RCVHWM, RCVHWM)  # a robot gets the few queued frames one cloud gives it
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
         if security is not None:
