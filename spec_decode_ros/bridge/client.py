@@ -12,7 +12,7 @@ import time
 import zmq
 
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.security import ClientSecurity, make_curve_client
+from spec_decode_ros.bridge.security import ClientSecurity, check_connect_security, make_curve_client
 
 
 class CloudUnreachableError(TimeoutError):
@@ -28,10 +28,12 @@ class CloudError(RuntimeError):
 
 
 class CloudClient:
-    """A DEALER connected to ``endpoint``; ``security`` turns CURVE on."""
+    """A DEALER connected to ``endpoint``; ``security`` turns CURVE on. Plaintext goes only to a loopback
+    endpoint unless ``insecure_plaintext`` (``InsecureBindError`` before any socket exists)."""
 
     def __init__(self, endpoint: str, *, security: ClientSecurity | None = None,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, insecure_plaintext: bool = False) -> None:
+        check_connect_security(endpoint, secure=security is not None, insecure_ok=insecure_plaintext)
         self.endpoint = endpoint
         self.security = security
         self._ctx = context or zmq.Context.instance()

@@ -64,6 +64,15 @@ def insecure_bind_message(endpoint: str) -> str:
             f"keys/{CLOUD_KEY_NAME}.key and its own keys/robot1.key_secret), or pass --insecure-plaintext")
 
 
+def check_connect_security(endpoint: str, *, secure: bool, insecure_ok: bool) -> None:
+    """The robot's side of the same rule: no plaintext link to a cloud off this host unless ``insecure_ok``."""
+    if not secure and not insecure_ok and not is_loopback(endpoint):
+        raise InsecureBindError(
+            f"refusing a plaintext link to {endpoint}, which is not loopback: anyone on the network could read and "
+            f"forge the robot's traffic. Set server_public_key (the cloud's keys/{CLOUD_KEY_NAME}.key) and "
+            f"client_secret_key (this robot's keys/robot1.key_secret), or insecure_plaintext:=true")
+
+
 def check_bind_security(endpoint: str, *, secure: bool, insecure_ok: bool) -> None:
     """``InsecureBindError`` for plaintext on a non-loopback endpoint unless ``insecure_ok`` (call before bind)."""
     if not secure and not insecure_ok and not is_loopback(endpoint):

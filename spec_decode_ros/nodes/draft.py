@@ -12,7 +12,8 @@ for an image captured at least ``settle_s`` after that; between requests it ping
 Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
-``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain), ``request_timeout_s``,
+``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain: loopback only, unless
+``insecure_plaintext`` is true), ``request_timeout_s``,
 ``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``done_timeout_s``, ``dtype`` (auto | float32 | bfloat16 | float16;
 auto: bfloat16 on a CUDA GPU that supports it, else float32) and ``device`` (auto | cpu | cuda | cuda:N) of the draft
 model; ``emulate_draft_ms`` (benchmarks and the demo's emulation only: each drafted token, and the draft's prompt
@@ -65,6 +66,7 @@ class DraftNode(Node):
         self.instruction = self.declare_parameter("instruction", "go to the red box").value
         server_key = self.declare_parameter("server_public_key", "").value
         client_key = self.declare_parameter("client_secret_key", "").value
+        insecure = bool(self.declare_parameter("insecure_plaintext", False).value)
         timeout = float(self.declare_parameter("request_timeout_s", 3.0).value)
         self.heartbeat_s = float(self.declare_parameter("heartbeat_s", 0.5).value)
         self.wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
@@ -83,7 +85,7 @@ class DraftNode(Node):
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
         if bool(server_key) != bool(client_key):
             raise ValueError("server_public_key and client_secret_key go together (CURVE needs both)")
-        self.client = CloudClient(self.endpoint, security=security) if self.mode != "edge_only" else None
+        self.client = CloudClient(self.endpoint, security=security, insecure_plaintext=insecure) if self.mode != "edge_only" else None
 
         self.tokens_pub = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
         self.stats_pub = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)

@@ -135,3 +135,13 @@ def test_the_real_robot_config_and_launch_file_turn_curve_on():
     launch = (root / "launch" / "robot.launch.py").read_text()
     for arg, param in (("cloud_public_key", "server_public_key"), ("robot_secret_key", "client_secret_key")):
         assert f'"{param}": LaunchConfiguration("{arg}")' in launch
+
+
+def test_the_robot_refuses_a_plaintext_link_off_this_host_before_any_socket_exists():
+    """Plaintext only on loopback, on the robot's side too (no socket is made, nothing is sent)."""
+    from spec_decode_ros.bridge.client import CloudClient
+    from spec_decode_ros.bridge.security import InsecureBindError
+
+    with pytest.raises(InsecureBindError, match="insecure_plaintext"):
+        CloudClient("tcp://192.0.2.10:5555")  # TEST-NET-1: documentation only, never reached
+    CloudClient("tcp://localhost:5555").close()  # loopback stays plaintext
