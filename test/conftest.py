@@ -23,3 +23,6 @@ os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(ROOT / "test"))
+
+# the tiny text pair (target folder, draft, greedy references) for the bridge and fleet tests
+pytest_plugins = ("support.tiny_pair_fixtures",)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spec_decode_ros.analysis.stats import percentile
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, TokenEvent
 from spec_decode_ros.bridge.link import LinkProcess, LinkProfile
@@ -167,15 +168,6 @@ def drive(endpoint: str, robots: int, work: Workload,
     return results, time.monotonic() - t0, current
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def summarize(results: list[RobotResult], wall: float, server: list[dict[str, float]],
               before: list[dict[str, float]]) -> dict[str, Any]:
     """One run's figures; ``server`` are the replicas' counters after it (reset before), ``before`` those read
@@ -188,8 +180,8 @@ def summarize(results: list[RobotResult], wall: float, server: list[dict[str, fl
     early = sum(r.early_total for r in results)
     return {
         "throughput_tok_s": tokens / wall if wall else 0.0,
-        "ms_per_token_p50": _percentile(per_robot, 0.5),
-        "ms_per_token_p95": _percentile(per_robot, 0.95),
+        "ms_per_token_p50": percentile(per_robot, 0.5),
+        "ms_per_token_p95": percentile(per_robot, 0.95),
         "ms_per_token_mean": statistics.fmean(per_robot) if per_robot else float("nan"),
         "rows_per_forward": sum(s["rows"] for s in server) / forwards if forwards else 0.0,
         "identical_to_target": sum(r.identical for r in results) / answers if answers else 0.0,
@@ -262,7 +254,7 @@ def failover(args: argparse.Namespace, work: Workload, cost: ForwardCost, profil
         restarted = fleet.pids()[0] != pid
         out = {"robots": robots, "replicas": 2, "batched": True, "killed_pid": pid,
                "robots_on_killed_replica": len(killed["robots"]),
-               "resume_s_max": max(gaps, default=0.0), "resume_s_p50": _percentile(gaps, 0.5),
+               "resume_s_max": max(gaps, default=0.0), "resume_s_p50": percentile(gaps, 0.5),
                "replica_restarted_by_ray": restarted, **summarize(results, wall, fleet.stats(), before)}
     print(f"  failover: {out['robots_on_killed_replica']} robots on the killed replica resumed within "
           f"{out['resume_s_max']:.2f} s (p50 {out['resume_s_p50']:.2f}); identical {out['identical_to_target']:.2f}; "

@@ -8,36 +8,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
-from bridge.tiny_pair import PROMPTS, build_target, load_draft
+from support.tiny_pair_fixtures import MAX_NEW  # noqa: F401 (the tests import it from here)
 
 from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
-from spec_decode_ros.decoding.local import target_generate
-from spec_decode_ros.decoding.models import LoadedModel, load_model
-from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.fleet.front import FleetFront
 
-MAX_NEW = 16
-
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def target_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_target(tmp_path_factory.mktemp("fleet_pair") / "target")
-
-
-@pytest.fixture(scope="session")
-def draft(target_dir: Path) -> LoadedModel:
-    return load_draft(target_dir)
-
-
-@pytest.fixture(scope="session")
-def references(target_dir: Path) -> dict[str, list[int]]:
-    model = load_model(target_dir)
-    return {text: target_generate(model, Prompt(text), MAX_NEW) for text in PROMPTS}
 
 
 class ThreadServer:
