@@ -39,7 +39,6 @@ class TargetSession:
         self.sampling = sampling
         self.generator = torch.Generator().manual_seed(sampling.seed)
         self.metrics = SpecMetrics()  # exit agreement, forward passes, busy time (verdict counts: the caller's)
-        self.last_early: Verdict | None = None
 
     def cached_tokens(self) -> int:
         return kv.cache_length(self.cache) if self.cache is not None else 0
@@ -156,7 +155,6 @@ class EarlyExitTarget:
             for row in rows:  # a failed forward (or callback) leaves every session as it was
                 if row.session.cache is not None and row.session.cached_tokens() > row.old_len:
                     kv.crop(row.session.cache, row.old_len)
-                row.session.last_early = None
             raise
         finally:
             callback_s = self._pass.callback_s if self._pass is not None else 0.0
@@ -245,7 +243,6 @@ class EarlyExitTarget:
         early = []
         for i, row in enumerate(p.rows):
             verdict, row.exit_top1 = self._decide(row, logits[i, : len(row.tokens)], self.active_exit)
-            row.session.last_early = verdict
             early.append(verdict)
         if p.on_early is not None:
             t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Plain data shared by the decoding engine, the bridge and the nodes (no torch needed to import).
 
-The round protocol (DESIGN.md): the robot holds the committed generated tokens C; it drafts
+The round protocol (docs/architecture.md follows it hop by hop): the robot holds the committed generated tokens C; it drafts
 ``DraftBlock`` d_1..d_γ after C; the target verifies [pending, d_1..d_γ] and answers with a
 ``Verdict`` (n, y): the first n drafts are accepted and y is the target's own next token
 (correction, or bonus when n == γ). An early exit answers the same question from layer ℓ.
@@ -43,7 +43,7 @@ class SamplingConfig:
 class DraftBlock:
     """γ drafted tokens continuing the committed tokens (plus ``after``, if pre-drafted).
 
-    ``probs`` holds the draft's distribution at each drafted position when sampling, as a
+    ``prob_ids``/``prob_values`` hold the draft's distribution at each drafted position when sampling, as a
     sparse top-k table (the draft samples from its own top-k truncation, so nothing is lost):
     ``prob_ids[i]`` and ``prob_values[i]`` are the support and probabilities at position i.
     Both are None for greedy drafting.

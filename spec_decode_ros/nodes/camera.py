@@ -17,7 +17,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from spec_decode_ros import topics
-from spec_decode_ros.nodes.common import SENSOR_QOS, run_node
+from spec_decode_ros.nodes.common import SENSOR_QOS, now_stamp, run_node
 
 
 def opencv_source(device: str) -> Callable[[], np.ndarray]:
@@ -75,7 +75,7 @@ class Camera(Node):
             self.failures += 1
             self.get_logger().warning(f"frame {self.failures} failed: {err}", throttle_duration_sec=5.0)
             return
-        stamp = self.get_clock().now().to_msg()
+        stamp = now_stamp(self)
         if self.size[0] > 0 and self.size[1] > 0 and rgb.shape[1::-1] != self.size:
             import cv2
 

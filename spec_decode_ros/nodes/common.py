@@ -29,11 +29,8 @@ def message_class(type_name: str) -> type:
 
 
 def now_stamp(node: Node) -> Time:
+    """The node's clock now, as a message stamp (every header stamp of the loop)."""
     return node.get_clock().now().to_msg()
-
-
-def time_from_ns(ns: int) -> Time:
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 def time_to_ns(stamp: Any) -> int:

@@ -40,7 +40,7 @@ from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, run_node, time_to_ns
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_stamp, run_node, time_to_ns
 
 
 def resolve_draft_path(name: str) -> Path:
@@ -211,7 +211,7 @@ class DraftNode(Node):
                        image_stamp: object) -> None:
         msg = TokenStream(request_id=request_id, round=round_, token_ids=ids, text=text, final=final,
                           image_stamp=image_stamp)
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = now_stamp(self)
         self.tokens_pub.publish(msg)
 
     def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics) -> None:
@@ -225,7 +225,7 @@ class DraftNode(Node):
                           early_exit_hits=m.early_exit_hits, early_exit_misses=m.early_exit_misses,
                           acceptance_rate=float(m.acceptance_rate),
                           mean_acceptance_length=float(m.mean_acceptance_length))
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = now_stamp(self)
         self.stats_pub.publish(msg)
 
     def publish_link(self, update: LinkUpdate | None) -> None:
@@ -234,7 +234,7 @@ class DraftNode(Node):
             return
         state = LinkStatus.STATE_CONNECTED if update.state == CONNECTED else LinkStatus.STATE_UNREACHABLE
         msg = LinkStatus(state=state, endpoint=self.endpoint, detail=update.detail, rtt_ms=float(update.rtt_ms))
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = now_stamp(self)
         self.link_pub.publish(msg)
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ from spec_decode_ros.control.primitives import STOP_MOTION
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.clients import Go2Sport
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, now_stamp, run_node
 from spec_decode_ros.nodes.odometry import OdometryPublisher
 
 
@@ -60,7 +60,6 @@ class Go2Bridge(Node):
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
         self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
-        self.link_state = LinkStatus.STATE_CONNECTING
         self.executed = self.create_publisher(LocomotionCommand, topics.EXECUTED, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
         self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
@@ -88,7 +87,6 @@ class Go2Bridge(Node):
         self.tick()
 
     def on_link(self, msg: LinkStatus) -> None:
-        self.link_state = msg.state
         if msg.state == LinkStatus.STATE_CONNECTED:
             self.deadman.link_ok()
         elif msg.state == LinkStatus.STATE_UNREACHABLE:
@@ -119,7 +117,7 @@ class Go2Bridge(Node):
             self.last_move = now
             if step.started and step.tag is not None:
                 executed = step.tag
-                executed.header.stamp = self.get_clock().now().to_msg()
+                executed.header.stamp = now_stamp(self)
                 self.executed.publish(executed)
 
     def try_stop_move(self) -> bool:

@@ -31,7 +31,7 @@ from spec_decode_ros.control.primitives import STOP_MOTION, Motion, to_motion
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.control.stream_parser import ParsedCommand, Rejection, StreamingCommandParser
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand, TokenStream
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, now_stamp, run_node
 
 
 class MotionNode(Node):
@@ -93,7 +93,7 @@ class MotionNode(Node):
                                 request_id=self.request.request_id, index=parsed.index,
                                 image_stamp=self.request.image_stamp)
         out.action = LocomotionCommand.ACTION_STOP if motion.is_stop else LocomotionCommand.ACTION_MOVE
-        out.header.stamp = self.get_clock().now().to_msg()
+        out.header.stamp = now_stamp(self)
         out.header.frame_id = "base_link"
         self.commands_pub.publish(out)
         self.seq.submit(motion, int(self.request.request_id), replace=parsed.index == 0)
@@ -121,7 +121,7 @@ class MotionNode(Node):
                                 request_id=self.request.request_id if self.request else 0)
         if self.request is not None:
             out.image_stamp = self.request.image_stamp
-        out.header.stamp = self.get_clock().now().to_msg()
+        out.header.stamp = now_stamp(self)
         out.header.frame_id = "base_link"
         self.commands_pub.publish(out)
 

@@ -14,7 +14,7 @@ from rclpy.node import Node
 
 from spec_decode_ros import topics
 from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, Go2StateSubscriber, SportState
-from spec_decode_ros.nodes.common import SENSOR_QOS
+from spec_decode_ros.nodes.common import SENSOR_QOS, now_stamp
 
 
 def odometry(state: SportState, stamp: Time, frame: str, child: str) -> Odometry:
@@ -50,7 +50,7 @@ class OdometryPublisher:
     def on_state(self, state: SportState) -> None:
         """From the SDK's reader thread: one odometry message per sport state kept."""
         try:
-            self.publisher.publish(odometry(state, self.node.get_clock().now().to_msg(), *self.frames))
+            self.publisher.publish(odometry(state, now_stamp(self.node), *self.frames))
         except RCLError:  # the context went down (SIGINT) before close() stopped the reader: nothing to publish to
             pass
 
