@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from spec_decode_ros.bridge.honest import (
     robot_main,
     rss_bytes,
 )
-from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
+from spec_decode_ros.bridge.processes import CloudProcess, add_cpu_arguments, free_endpoint, pin_cpus
 from spec_decode_ros.bridge.workload import sim_prompts
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 
@@ -153,13 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-s", type=float, default=60.0)
     ap.add_argument("--flood-s", type=float, default=60.0)
     ap.add_argument("--skip-flood", action="store_true", help="part 1 only")
-    ap.add_argument("--cloud-cpus", default="1", help="the verifier's CPUs ('' for no pinning)")
-    ap.add_argument("--robot-cpus", default="0", help="CPUs of this process, the robots and the flooder")
+    add_cpu_arguments(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    if args.robot_cpus:
-        os.sched_setaffinity(0, {int(c) for c in args.robot_cpus.split(",")})  # children inherit it
-    cloud_args = ("--cpus", args.cloud_cpus) if args.cloud_cpus else ()
+    cloud_args = pin_cpus(args)
     log = Path(tempfile.mkdtemp()) / "cloud.log"
     with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log) as cloud:
         figures: dict[str, object] = {"frames": part_one(cloud, args.repeats)}

@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from spec_decode_ros.bridge.honest import RobotReport, percentile, references, robot_main, rss_bytes
-from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
+from spec_decode_ros.bridge.processes import CloudProcess, add_cpu_arguments, free_endpoint, pin_cpus
 from spec_decode_ros.bridge.workload import sim_prompts
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 
@@ -31,13 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--robots", type=int, default=8)
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--sample-s", type=float, default=30.0)
-    ap.add_argument("--cloud-cpus", default="1", help="the verifier's CPUs ('' for no pinning)")
-    ap.add_argument("--robot-cpus", default="0", help="CPUs of this process, the robots and the flooder")
+    add_cpu_arguments(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    if args.robot_cpus:
-        os.sched_setaffinity(0, {int(c) for c in args.robot_cpus.split(",")})  # children inherit it
-    cloud_args = ("--cpus", args.cloud_cpus) if args.cloud_cpus else ()
+    cloud_args = pin_cpus(args)
     early_min = min(5.0, args.minutes / 6)
     prompts = sim_prompts(8, 128)
     refs = references(default_target_path(), prompts, 24)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -13,6 +14,20 @@ import zmq
 
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.security import ClientSecurity
+
+
+def add_cpu_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--cloud-cpus`` and ``--robot-cpus`` for a benchmark that starts a cloud beside its own robots."""
+    ap.add_argument("--cloud-cpus", default="1", help="the verifier's CPUs ('' for no pinning)")
+    ap.add_argument("--robot-cpus", default="0", help="CPUs of this process, the robots and the flooder")
+
+
+def pin_cpus(args: argparse.Namespace) -> tuple[str, ...]:
+    """Pin this process (its children inherit it) to ``--robot-cpus``; the cloud's extra arguments for
+    ``--cloud-cpus``."""
+    if args.robot_cpus:
+        os.sched_setaffinity(0, {int(c) for c in args.robot_cpus.split(",")})
+    return ("--cpus", args.cloud_cpus) if args.cloud_cpus else ()
 
 
 def free_endpoint() -> str:
