@@ -38,7 +38,7 @@ def test_the_scan_finds_the_results_and_flags_absolute_paths():
     names = {p.relative_to(REPO_ROOT).as_posix() for p in _result_files()}
     assert "spec_decode_ros/assets/models/go2-vlm-target/eval.json" in names
     assert any(n.startswith("bench/results/") for n in names) and "README.md" in names
-    assert ABSOLUTE.search('"target": "/work/main/.models/smollm2-135m"')
+    assert ABSOLUTE.search('"target": "/home/someone/checkout/.models/smollm2-135m"')
     assert ABSOLUTE.search("--out /tmp/a") and ABSOLUTE.search("see ~/runs")
     assert not ABSOLUTE.search('"target": ".models/smollm2-135m"') and not ABSOLUTE.search("ln -s /usr/include p")
 

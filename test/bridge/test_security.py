@@ -143,5 +143,6 @@ def test_the_robot_refuses_a_plaintext_link_off_this_host_before_any_socket_exis
     from spec_decode_ros.bridge.security import InsecureBindError
 
     with pytest.raises(InsecureBindError, match="insecure_plaintext"):
-        CloudClient("tcp://192.0.2.10:5555")  # TEST-NET-1: documentation only, never reached
+        # not loopback by the rule, yet a connect there stays on this host should the check ever go missing
+        CloudClient("tcp://0.0.0.0:5555")
     CloudClient("tcp://localhost:5555").close()  # loopback stays plaintext
