@@ -1,6 +1,6 @@
 """Hostile input against a running ``spec-decode cloud --model embedded`` (issue #14), two parts:
 
-1. each hostile frame alone (``spec_decode_ros.bridge.hostile``), ``--repeats`` times: time to its ERROR,
+1. each hostile frame alone (``spec_decode_ros.bench.hostile_frames``), ``--repeats`` times: time to its ERROR,
    the verifier's peak resident memory above what it held before, and the slowest PONG another client got
    meanwhile (PINGs every 20 ms);
 2. ``--robots`` honest robots (embedded draft, sd_ee_predraft, γ=4, 24 tokens) generate for ``--baseline-s``
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import zmq
 
-from spec_decode_ros.bridge import hostile
-from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.honest import (
+from spec_decode_ros.bench import hostile_frames as hostile
+from spec_decode_ros.bench.cloud_process import CloudProcess, add_cpu_arguments, free_endpoint, pin_cpus
+from spec_decode_ros.bench.honest import (
     PingProber,
     RobotReport,
     peak_rss_bytes,
@@ -35,8 +35,8 @@ from spec_decode_ros.bridge.honest import (
     robot_main,
     rss_bytes,
 )
-from spec_decode_ros.bridge.processes import CloudProcess, add_cpu_arguments, free_endpoint, pin_cpus
-from spec_decode_ros.bridge.workload import sim_prompts
+from spec_decode_ros.bench.workload import sim_prompts
+from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 
 MB = 2**20

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.batching import BatchQueue, Request
+from spec_decode_ros.bridge.batch_queue import BatchQueue, Request
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
 from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
 from spec_decode_ros.bridge.keys import load_secret

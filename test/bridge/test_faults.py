@@ -13,13 +13,13 @@ import pytest
 
 from bridge.conftest import MAX_NEW
 from bridge.tiny_pair import PROMPTS
+from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
+from spec_decode_ros.bench.link import LinkEmulator, LinkProfile
 from spec_decode_ros.bridge import keys
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, TokenEvent
 from spec_decode_ros.bridge.keys import create_keypair
-from spec_decode_ros.bridge.link import LinkEmulator, LinkProfile
-from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
 from spec_decode_ros.bridge.security import ClientSecurity
 from spec_decode_ros.decoding.types import Prompt
 

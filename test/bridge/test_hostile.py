@@ -10,13 +10,13 @@ import time
 import pytest
 import zmq
 
-from spec_decode_ros.bridge import hostile
+from spec_decode_ros.bench import hostile_frames as hostile
+from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
+from spec_decode_ros.bench.honest import PingProber, references
+from spec_decode_ros.bench.workload import sim_prompts
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent
-from spec_decode_ros.bridge.honest import PingProber, references
-from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
-from spec_decode_ros.bridge.workload import sim_prompts
 from spec_decode_ros.decoding.models import load_model
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 

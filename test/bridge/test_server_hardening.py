@@ -11,7 +11,7 @@ import zmq
 
 from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS
-from spec_decode_ros.bridge import hostile
+from spec_decode_ros.bench import hostile_frames as hostile
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.security import InsecureBindError

@@ -3,7 +3,8 @@ to build instead of failing with a traceback. (Building SmolLM2 itself takes min
 
 from __future__ import annotations
 
-from spec_decode_ros.decoding import bench, zoo
+from spec_decode_ros.bench import local as bench
+from spec_decode_ros.decoding import zoo
 
 
 def test_models_list_and_missing_models(tmp_path, monkeypatch, capsys):

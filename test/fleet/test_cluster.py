@@ -13,11 +13,11 @@ import pytest
 from bridge.tiny_pair import PROMPTS
 
 from fleet.conftest import MAX_NEW, wait_for
+from spec_decode_ros.bench.cost import ForwardCost
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.fleet.cluster import Fleet
-from spec_decode_ros.fleet.cost import ForwardCost
 from spec_decode_ros.fleet.replica import ReplicaSpec
 
 pytestmark = pytest.mark.slow

@@ -12,13 +12,13 @@ import zmq
 from bridge.tiny_pair import PROMPTS
 
 from fleet.conftest import MAX_NEW, fleet_of_threads, wait_for
+from spec_decode_ros.bench.cost import ForwardCost
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient, CloudError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, TokenEvent
 from spec_decode_ros.bridge.keys import create_keypair
 from spec_decode_ros.bridge.security import ClientSecurity, ServerSecurity, make_curve_client
 from spec_decode_ros.decoding.types import Prompt
-from spec_decode_ros.fleet.cost import ForwardCost
 
 
 def _open(client: CloudClient, sid: str, text: str = PROMPTS[0]) -> p.Message:

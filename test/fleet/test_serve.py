@@ -6,10 +6,10 @@ import pytest
 from bridge.tiny_pair import PROMPTS
 
 from fleet.conftest import MAX_NEW
+from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
-from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
 from spec_decode_ros.decoding.types import Prompt
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.fixed_answer_vlm import build_fixed_answer_vlm
 
-from spec_decode_ros.procs import free_port
+from spec_decode_ros.process_group import free_port
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from spec_decode_ros import topics
 from spec_decode_ros.analysis.typestore import typestore
 from spec_decode_ros.msg import TokenStream
 from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS
-from spec_decode_ros.procs import free_port
+from spec_decode_ros.process_group import free_port
 
 pytestmark = pytest.mark.slow  # starts processes and DDS
 

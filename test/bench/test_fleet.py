@@ -7,11 +7,11 @@ import json
 import pytest
 
 from spec_decode_ros import cli
-from spec_decode_ros.fleet import bench
+from spec_decode_ros.bench import fleet as bench
 
 
 def test_fleet_bench_is_a_registered_subcommand():
-    assert cli.SUBCOMMANDS["fleet-bench"][0] == "spec_decode_ros.fleet.bench"
+    assert cli.SUBCOMMANDS["fleet-bench"][0] == "spec_decode_ros.bench.fleet"
 
 
 @pytest.mark.parametrize("argv", [["--robots", "0"], ["--robots", "a,b"], ["--replicas", "0"],

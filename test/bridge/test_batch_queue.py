@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spec_decode_ros.bridge.batching import BatchQueue, Request
+from spec_decode_ros.bridge.batch_queue import BatchQueue, Request
 
 
 def test_batch_is_ready_when_full_or_when_the_oldest_waited_long_enough():

@@ -30,7 +30,7 @@ class RobotReport:
 
 def references(target: str | Path, prompts: Sequence[Prompt], max_new_tokens: int) -> list[list[int]]:
     """The target's greedy outputs for ``prompts`` as the cloud receives them (image through JPEG)."""
-    from spec_decode_ros.bridge.workload import as_cloud_sees_it
+    from spec_decode_ros.bench.workload import as_cloud_sees_it
     from spec_decode_ros.decoding.local import target_generate
     from spec_decode_ros.decoding.models import load_model
 

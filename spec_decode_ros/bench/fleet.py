@@ -5,13 +5,13 @@ replicas; throughput, per-robot ms/token, rows per forward and capacity; a table
 
 What is real: the target (the shipped embedded VLM, or ``--target DIR``) verifies every block in Ray replica
 processes behind the fleet front; robots speak the real protocol over real ZeroMQ through the link emulator
-(``bridge/link.py``, ``--rtt-ms``); outputs are checked against the target's own greedy answers. What is
+(``spec_decode_ros/bench/link.py``, ``--rtt-ms``); outputs are checked against the target's own greedy answers. What is
 emulated, so that one process drives 128 robots and the figures measure the verifier, not this machine:
 
-- robots: the draft model's greedy blocks are recorded once (``fleet/replay.py``) and replayed, each drafted
+- robots: the draft model's greedy blocks are recorded once (``spec_decode_ros/bench/replay.py``) and replayed, each drafted
   token costing ``--draft-ms`` (a sleep);
 - the target's forward: ``t(rows, tokens) = a + b·rows·tokens`` (``--a-ms``, ``--b-ms``; ``rows`` the batch,
-  ``tokens`` its padded width γ+1), or the real CPU time when that is longer (``fleet/cost.py``), its early
+  ``tokens`` its padded width γ+1), or the real CPU time when that is longer (``spec_decode_ros/bench/cost.py``), its early
   verdict after the exit layer's share of t. Prefill (OPEN) runs at its real CPU cost.
 
 Each run: N robots, ``--answers`` answers each (prompts rotated), started together; wall time until the last.
@@ -36,14 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from spec_decode_ros.analysis.stats import percentile
+from spec_decode_ros.bench.cloud_process import free_endpoint
+from spec_decode_ros.bench.cost import PREFILL, ForwardCost
+from spec_decode_ros.bench.link import LinkProcess, LinkProfile
+from spec_decode_ros.bench.replay import DraftTable, ReplayEdgeSession
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, TokenEvent
-from spec_decode_ros.bridge.link import LinkProcess, LinkProfile
-from spec_decode_ros.bridge.processes import free_endpoint
 from spec_decode_ros.bridge.sessions import Limits
 from spec_decode_ros.fleet.cluster import Fleet, start_ray
-from spec_decode_ros.fleet.cost import PREFILL, ForwardCost
-from spec_decode_ros.fleet.replay import DraftTable, ReplayEdgeSession
 from spec_decode_ros.fleet.replica import ReplicaSpec
 
 
@@ -337,7 +337,7 @@ def prepare(args: argparse.Namespace) -> tuple[Workload, dict[str, Any]]:
     """Prompts, the target's greedy answers (as the cloud sees each prompt) and the recorded draft table."""
     import torch
 
-    from spec_decode_ros.bridge.workload import as_cloud_sees_it, sim_prompts
+    from spec_decode_ros.bench.workload import as_cloud_sees_it, sim_prompts
     from spec_decode_ros.decoding.image_size import processor_image_size
     from spec_decode_ros.decoding.local import target_generate
     from spec_decode_ros.decoding.models import load_model

@@ -8,7 +8,7 @@ import time
 import pytest
 import zmq
 
-from spec_decode_ros.bridge.link import LinkEmulator, LinkProcess, LinkProfile
+from spec_decode_ros.bench.link import LinkEmulator, LinkProcess, LinkProfile
 
 
 @pytest.fixture
@@ -119,16 +119,16 @@ def test_bad_profiles_are_refused():
 
 @pytest.mark.slow  # starts a process
 def test_the_link_command_delays_both_ways_and_stops_on_sigterm(cloud):
-    """``python -m spec_decode_ros.bridge.link`` (what the demo starts between robot and cloud)."""
+    """``python -m spec_decode_ros.bench.link`` (what the demo starts between robot and cloud)."""
     import signal
     import subprocess
     import sys
 
-    from spec_decode_ros.procs import free_port
+    from spec_decode_ros.process_group import free_port
 
     ctx, cloud_sock, endpoint = cloud
     front = f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "spec_decode_ros.bridge.link", "--front", front, "--back", endpoint,
+    proc = subprocess.Popen([sys.executable, "-m", "spec_decode_ros.bench.link", "--front", front, "--back", endpoint,
                              "--rtt-ms", "60"], stdout=subprocess.PIPE, text=True)
     try:
         assert "READY" in proc.stdout.readline()

@@ -33,12 +33,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.client import CloudClient
-from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession
-from spec_decode_ros.bridge.link import LinkProcess, LinkProfile
-from spec_decode_ros.bridge.processes import CloudProcess, free_endpoint
-from spec_decode_ros.bridge.workload import (
+from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
+from spec_decode_ros.bench.link import LinkProcess, LinkProfile
+from spec_decode_ros.bench.workload import (
     PROMPTS,
     Phase,
     RobotJob,
@@ -47,6 +44,9 @@ from spec_decode_ros.bridge.workload import (
     summarize,
     text_prompts,
 )
+from spec_decode_ros.bridge import protocol as p
+from spec_decode_ros.bridge.client import CloudClient
+from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
 from spec_decode_ros.decoding.types import Prompt

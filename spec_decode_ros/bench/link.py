@@ -193,12 +193,12 @@ class LinkProcess:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m spec_decode_ros.bridge.link --front EP --back EP --rtt-ms MS``: the proxy as a command (the demo
+    """``python -m spec_decode_ros.bench.link --front EP --back EP --rtt-ms MS``: the proxy as a command (the demo
     puts it between the draft node and a local cloud); prints READY once it listens, runs until SIGTERM/SIGINT."""
     import argparse
     import signal
 
-    ap = argparse.ArgumentParser(prog="python -m spec_decode_ros.bridge.link", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m spec_decode_ros.bench.link", description=main.__doc__)
     ap.add_argument("--front", required=True, help="where robots connect (a loopback endpoint)")
     ap.add_argument("--back", required=True, help="the cloud's endpoint")
     ap.add_argument("--rtt-ms", type=float, required=True)

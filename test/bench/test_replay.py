@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 from bridge.tiny_pair import PROMPTS
-
 from fleet.conftest import MAX_NEW, ThreadServer
+
+from spec_decode_ros.bench.replay import DraftTable, ReplayDraftSession, ReplayEdgeSession
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.types import Prompt, SamplingConfig
-from spec_decode_ros.fleet.replay import DraftTable, ReplayDraftSession, ReplayEdgeSession
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from spec_decode_ros.bridge.honest import peak_rss_bytes, percentile, rss_bytes
+from spec_decode_ros.bench.honest import peak_rss_bytes, percentile, rss_bytes
 
 
 def test_percentile_by_nearest_rank():

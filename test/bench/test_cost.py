@@ -8,9 +8,9 @@ import time
 import pytest
 from bridge.tiny_pair import PROMPTS
 
+from spec_decode_ros.bench.cost import CostModelTarget, ForwardCost
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.types import DraftBlock, Prompt
-from spec_decode_ros.fleet.cost import CostModelTarget, ForwardCost
 
 
 def test_cost_model_formula_and_bad_values():

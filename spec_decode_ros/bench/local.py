@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if target.model.processor is None:
             print(f"bench-local: --sim-prompts needs a VLM target; {target_dir} is a text model", file=sys.stderr)
             return 2
-        from spec_decode_ros.bridge.workload import sim_prompts
+        from spec_decode_ros.bench.workload import sim_prompts
         from spec_decode_ros.decoding.image_size import processor_image_size
 
         prompts = list(sim_prompts(args.prompts, processor_image_size(target.model.processor)))

@@ -1,0 +1,1 @@
+"""Benchmarks and their emulation: link, costs, replayed and honest robots, hostile frames; nothing here runs on a robot or in the cloud."""
