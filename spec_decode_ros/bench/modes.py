@@ -46,8 +46,9 @@ from spec_decode_ros.bench.workload import (
 )
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
-from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
+from spec_decode_ros.decoding.mode import MODES
 from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
 from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.paths import portable_path

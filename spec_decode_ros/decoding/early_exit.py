@@ -21,6 +21,7 @@ from spec_decode_ros.decoding import kv
 from spec_decode_ros.decoding.acceptance import confidence, draft_probs_dense, greedy_verdict, sampling_verdict
 from spec_decode_ros.decoding.adapters import ExitAdapters
 from spec_decode_ros.decoding.models import EncodedPrompt, LoadedModel, load_model, reset_rope_deltas, rope_delta
+from spec_decode_ros.decoding.round import committed
 from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
 
@@ -211,7 +212,7 @@ class EarlyExitTarget:
         else:
             s.cache = kv.take_row(row.out_cache, row.out_row, row.out_offset, row.out_offset + keep,
                                   self.model.model.config)
-        s.generated.extend(verdict.committed(row.block.tokens))
+        s.generated.extend(committed(row.block.tokens, verdict.n_accepted, verdict.next_token))
         s.pending = verdict.next_token
         s.next_pos += 1 + verdict.n_accepted
         s.finished = verdict.next_token in self.model.eos_token_ids

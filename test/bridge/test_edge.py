@@ -13,10 +13,11 @@ import zmq
 from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS, load_draft
 from spec_decode_ros.bridge.client import CloudClient, CloudUnreachableError
-from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession, RoundEvent, TokenEvent
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import target_generate
+from spec_decode_ros.decoding.mode import MODES
 from spec_decode_ros.decoding.types import Prompt, SamplingConfig
 
 

@@ -8,6 +8,7 @@ import pytest
 from decoding.tiny_models import EXIT_LAYER, IMAGE
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.local import target_generate
+from spec_decode_ros.decoding.round import committed
 from spec_decode_ros.decoding.sampling import GREEDY
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, Verdict
 
@@ -28,7 +29,7 @@ def _run_batched(pair, prompts, gamma, new=NEW, sampling=GREEDY):
         verdicts = tgt.verify([sessions[i] for i in live], blocks, on_early=early_calls.append)
         assert len(early_calls[-1]) == len(live)
         for i, block, v in zip(live, blocks, verdicts, strict=True):
-            drafts[i].commit(v.committed(block.tokens))
+            drafts[i].commit(committed(block.tokens, v.n_accepted, v.next_token))
     return [s.generated[:new] for s in sessions], early_calls
 
 
