@@ -50,7 +50,7 @@ from spec_decode_ros.bridge.security import (
 from spec_decode_ros.bridge.sessions import Limits, SessionEntry, SessionTable
 from spec_decode_ros.bridge.sockets import bind_with_retry
 from spec_decode_ros.decoding import precision
-from spec_decode_ros.decoding.sampling import resumed_generator, validate
+from spec_decode_ros.decoding.sampling import validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 
 if TYPE_CHECKING:
@@ -381,17 +381,8 @@ class VerifierServer:
 
     def _resume(self, session: Any, msg: p.Open) -> int:
         """Rebuild the target's state for tokens the robot already committed (after a restart or eviction)."""
-        committed = list(msg.committed)
-        if not committed:
-            return 0
-        resume = getattr(self.target, "resume", None)
-        if resume is not None:  # the engine's own, when it has one
-            resume(session, committed)
-            if hasattr(session, "generator"):
-                session.generator = resumed_generator(session.sampling.seed, committed)
-        else:
-            resume_session(self.target, session, committed)
-        return len(committed)
+        self.target.resume(session, msg.committed)
+        return len(msg.committed)
 
     # ------------------------------------------------------------------------------------------ batches
     @staticmethod
@@ -468,28 +459,6 @@ class VerifierServer:
         self._next_housekeeping = now + self.config.housekeeping_s
         for entry in self.table.expired(now):
             self._evict(entry, f"idle for more than {self.config.limits.idle_timeout_s} s")
-
-
-def resume_session(target: EarlyExitTarget, session: Any, committed: Sequence[int]) -> None:
-    """Feed [pending, committed[:-1]] into a freshly opened session's KV cache in one forward, so that it holds
-    prompt + committed tokens with committed[-1] pending: the state the lost session had. Exact for greedy
-    and sampling alike (no acceptance rule involved; sampling goes on with a fresh random stream)."""
-    import torch
-
-    if session.generated:
-        raise ValueError("resume_session needs a freshly opened session")
-    model = target.model.model
-    tokens = [session.pending, *committed[:-1]]
-    with torch.inference_mode():
-        ids = torch.tensor([tokens], device=model.device)
-        pos = session.next_pos + torch.arange(len(tokens), device=model.device)[None]
-        model(input_ids=ids, position_ids=pos, cache=session.cache, use_cache=True, logits_to_keep=1)
-    session.generated.extend(int(t) for t in committed)
-    session.pending = int(committed[-1])
-    session.next_pos += len(tokens)
-    session.finished = session.pending in target.model.eos_token_ids
-    # sampling: a fresh random stream; from the seed alone it would replay the uniforms that chose ``committed``
-    session.generator = resumed_generator(session.sampling.seed, committed)
 
 
 # ---------------------------------------------------------------------------------------------- command

@@ -141,3 +141,18 @@ def test_failing_callback_loses_nothing(pairs):
     assert s.cached_tokens() == before and s.generated == []
     tgt.verify([s], [DraftBlock(())], early_exit=False)
     assert s.generated == target_generate(pair.model, prompt, 1)
+
+
+def test_resume_continues_where_the_lost_session_was(pairs):
+    """``resume`` rebuilds a session from its committed tokens: it then continues exactly like the target."""
+    tgt = pairs["llama"].target
+    prompt = Prompt("turn left then walk forward two meters")
+    ref = target_generate(tgt, prompt, NEW)
+    s = tgt.open(prompt)
+    tgt.resume(s, ref[:4])
+    assert s.generated == ref[:4] and s.pending == ref[3] and not s.finished
+    while len(s.generated) < len(ref) and not s.finished:
+        tgt.verify([s], [DraftBlock(())])
+    assert s.generated[: len(ref)] == ref
+    with pytest.raises(ValueError, match="freshly opened"):
+        tgt.resume(s, ref[:2])  # not fresh: it would feed the tokens twice
