@@ -56,7 +56,6 @@ class EdgeConfig:
     reconnect_timeout_s: float = 60.0
     ping_interval_s: float = 0.5
     jpeg_quality: int = 90
-    draft_token_floor_s: float = 0.0  # benchmarks: each drafted token takes at least this long (a slower robot)
 
     def __post_init__(self) -> None:
         try:
@@ -67,8 +66,6 @@ class EdgeConfig:
             raise ValueError(f"gamma must be in [1, {p.MAX_GAMMA}] and max_new_tokens in [1, {p.MAX_NEW_TOKENS}]")
         if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
             raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
-        if self.draft_token_floor_s < 0:
-            raise ValueError(f"draft_token_floor_s must be >= 0, got {self.draft_token_floor_s}")
 
 
 @dataclass(frozen=True)
@@ -129,12 +126,14 @@ class _Lost(Exception):
 
 class EdgeSession:
     """One generation for one prompt. ``client`` is None only for ``edge_only``; ``draft`` is None only for
-    ``cloud_ar`` (then ``tokenizer`` names the target's tokenizer for the text and the check)."""
+    ``cloud_ar`` (then ``tokenizer`` names the target's tokenizer for the text and the check). ``new_draft`` makes the
+    draft session (default ``DraftSession``; benchmarks pass an emulated or replayed one)."""
 
     def __init__(self, client: CloudClient | None, draft: LoadedModel | None, prompt: Prompt, config: EdgeConfig, *,
                  on_token: Callable[[TokenEvent], None] | None = None,
                  on_status: Callable[[str], None] | None = None,
-                 on_round: Callable[[RoundEvent], None] | None = None, tokenizer: object | None = None) -> None:
+                 on_round: Callable[[RoundEvent], None] | None = None, tokenizer: object | None = None,
+                 new_draft: Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession] | None = None) -> None:
         if config.mode.needs_cloud and client is None:
             raise ValueError(f"mode {config.mode} needs a CloudClient")
         if config.mode.needs_draft and draft is None:
@@ -146,6 +145,11 @@ class EdgeSession:
         self.on_token = on_token
         self.on_status = on_status
         self.on_round = on_round
+        if new_draft is None:
+            from spec_decode_ros.decoding.draft import DraftSession
+
+            new_draft = DraftSession
+        self._new_draft = new_draft
         self._sent_at = self._early_at = 0.0
         self.tokenizer = tokenizer if tokenizer is not None else (draft.tokenizer if draft is not None else None)
         self._eos = set(draft.eos_token_ids) if draft is not None else set()
@@ -310,12 +314,9 @@ class EdgeSession:
     # ------------------------------------------------------------------------------------------ session
     def _draft_session(self) -> DraftSession:
         if self._ds is None:
-            from spec_decode_ros.decoding.draft import DraftSession
-
             assert self.draft is not None
             t = time.perf_counter()
-            self._ds = DraftSession(self.draft, self.prompt, self.config.sampling,
-                                    token_floor_s=self.config.draft_token_floor_s)
+            self._ds = self._new_draft(self.draft, self.prompt, self.config.sampling)
             self.metrics.draft_busy_s += time.perf_counter() - t
         return self._ds
 
