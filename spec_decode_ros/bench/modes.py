@@ -14,8 +14,9 @@ per-robot ms/token and capacity (the most robots served within ``--latency-targe
 
 Hardware emulation (both are sleeps on top of the real work, recorded in the JSON's config):
 ``--emulate-forward-ms`` pads each cloud forward (a large target on a GPU: one forward costs about the same
-for 1 or γ+1 tokens, and for one row or a batch), ``--emulate-draft-ms`` pads each drafted token (a draft VLM
-on a Jetson-class robot computer). Without them, the bundled models' real CPU costs are measured.
+for 1 or γ+1 tokens, and for one row or a batch: ``bench.cost.ForwardCost.floor``), ``--emulate-draft-ms`` pads the
+draft's prefill and each draft forward, one per drafted token (a draft VLM on a Jetson-class robot computer:
+``bench.emulation.PacedDraftSession``). Without them, the bundled models' real CPU costs are measured.
 """
 
 from __future__ import annotations
