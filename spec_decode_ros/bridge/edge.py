@@ -241,8 +241,7 @@ class EdgeSession:
             new = rnd.committed(block.tokens, final.n, final.y)
             hit = rnd.early_hit(_nv(early_msg), (final.n, final.y))
             if early_msg is not None:
-                self.metrics.early_exit_hits += hit
-                self.metrics.early_exit_misses += not hit
+                self.metrics.record_early(hit)
             self._commit(new, final.round)
             ds.commit(new)
             self._report_round(final, block.gamma, early_msg, block.seconds, t_round)

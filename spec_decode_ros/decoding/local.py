@@ -80,8 +80,7 @@ def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, pro
             dsess.commit(rnd.committed(block.tokens, verdict.n_accepted, verdict.next_token))
         if early:
             hit = rnd.early_hit((early[0].n_accepted, early[0].next_token), (verdict.n_accepted, verdict.next_token))
-            metrics.early_exit_hits += int(hit)
-            metrics.early_exit_misses += int(not hit)
+            metrics.record_early(hit)
             if hit and pre:
                 ready = pre[0]
         schedule.update(verdict.n_accepted, block.gamma)

@@ -124,6 +124,11 @@ class SpecMetrics:
                 self.accepted_per_position[i] += 1
         self.num_generated_tokens += n_accepted + 1
 
+    def record_early(self, hit: bool) -> None:
+        """One early verdict: the final one agreed (a hit) or not."""
+        self.early_exit_hits += int(hit)
+        self.early_exit_misses += int(not hit)
+
     def merge(self, other: SpecMetrics) -> SpecMetrics:
         out = SpecMetrics()
         for name in self.__dataclass_fields__:
