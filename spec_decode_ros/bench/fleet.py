@@ -43,6 +43,7 @@ from spec_decode_ros.bench.replay import DraftTable, ReplayEdgeSession
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, TokenEvent
 from spec_decode_ros.bridge.sessions import Limits
+from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.fleet.cluster import Fleet, start_ray
 from spec_decode_ros.fleet.replica import ReplicaSpec
 
@@ -351,7 +352,7 @@ def prepare(args: argparse.Namespace) -> tuple[Workload, dict[str, Any]]:
     prompts = sim_prompts(args.prompts, processor_image_size(target.processor))
     references = [target_generate(target, as_cloud_sees_it(pr), args.max_new_tokens) for pr in prompts]
     table = DraftTable(draft, prompts).record(references, 2 * args.gamma + 1)
-    config = EdgeConfig(mode="sd_ee_predraft", gamma=args.gamma, max_new_tokens=args.max_new_tokens,
+    config = EdgeConfig(mode=Mode.SD_EE_PREDRAFT, gamma=args.gamma, max_new_tokens=args.max_new_tokens,
                         reply_timeout_s=args.reply_timeout_s)
     info = {"draft_table_entries": table.size, "draft_table_record_s": table.record_s,
             "reference_tokens_mean": statistics.fmean(len(r) for r in references)}
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
     caps = capacity(runs, args.latency_target_ms)
     config = {"target": args.target, "draft": args.draft, "prompts": args.prompts, "answers_per_robot": args.answers,
-              "gamma": args.gamma, "max_new_tokens": args.max_new_tokens, "mode": "sd_ee_predraft",
+              "gamma": args.gamma, "max_new_tokens": args.max_new_tokens, "mode": work.config.mode.value,
               "cost_model": "t(rows, tokens) = a + b*rows*tokens (or the real CPU time when longer); tokens = "
                             "padded width (gamma + 1); early verdict at exit_layer/num_layers of t",
               "a_ms": args.a_ms, "b_ms": args.b_ms, "prefill": args.prefill, "draft_ms_per_token": args.draft_ms, "rtt_ms": args.rtt_ms,

@@ -117,6 +117,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     from spec_decode_ros.bridge import protocol as p
     from spec_decode_ros.bridge.client import CloudClient
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
+    from spec_decode_ros.decoding.mode import Mode
     from spec_decode_ros.decoding.models import load_model
 
     draft = load_model(job.draft, dtype=job.dtype, device=job.device)
@@ -130,7 +131,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         del target
 
     def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int]:
-        client = CloudClient(phase.link_endpoint) if mode != "edge_only" else None
+        client = CloudClient(phase.link_endpoint) if Mode(mode).needs_cloud else None
         cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
                          reply_timeout_s=job.reply_timeout_s)
         before = stats.request(p.StatsRequest(), p.Stats, 30.0)

@@ -86,7 +86,7 @@ class DraftNode(Node):
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
         if bool(server_key) != bool(client_key):
             raise ValueError("server_public_key and client_secret_key go together (CURVE needs both)")
-        self.client = CloudClient(self.endpoint, security=security, insecure_plaintext=insecure) if self.mode != "edge_only" else None
+        self.client = CloudClient(self.endpoint, security=security, insecure_plaintext=insecure) if self.config.mode.needs_cloud else None
 
         self.tokens_pub = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
         self.stats_pub = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
