@@ -4,7 +4,8 @@
 ``rows`` is the batch size and ``tokens`` the padded width of the batch (the pending token plus the longest
 draft block), so the modelled cost grows with the batch as a GPU's does once the batch stops being free:
 a fixed part ``a`` (weights streamed once per forward, kernel launches) and a part ``b`` per row·token.
-Prefill (``open``) runs at its real cost; with ``prefill="cached"`` a prompt seen before is served from a copy
+Prefill (``open``/``prefill``) runs at its real cost; with ``prefill="floor"`` it lasts at least ``a`` (one forward,
+as ``spec-decode cloud --emulate-forward-ms`` has it: ``ForwardCost.floor``); with ``prefill="cached"`` a prompt seen before is served from a copy
 of its first prefill's KV cache (exact: same prompt, same cache), which takes the per-answer prefill off the
 verifier's path, as a prefill that rides in the batched forward or runs on other hardware would: an upper
 bound for what batching verification alone is worth when each answer needs its own prefill.
@@ -24,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from spec_decode_ros.bench.emulation import sleep_until
 from spec_decode_ros.decoding.sampling import GREEDY
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, Verdict
 
-PREFILL = ("real", "cached")
+PREFILL = ("real", "cached", "floor")
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,17 @@ class ForwardCost:
         if self.prefill not in PREFILL:
             raise ValueError(f"prefill must be one of {PREFILL}, got {self.prefill!r}")
 
+    @classmethod
+    def floor(cls, seconds: float) -> ForwardCost:
+        """Every forward, prefill included, lasts at least ``seconds`` (``--emulate-forward-ms``: a large target on
+        a GPU, where a forward over a few tokens, or a few rows, costs about as much as over one)."""
+        return cls(a_s=seconds, b_s=0.0, prefill="floor")
+
     def seconds(self, rows: int, tokens: int) -> float:
         return self.a_s + self.b_s * rows * tokens
 
     def __call__(self, target: Any) -> CostModelTarget:
         return CostModelTarget(target, self)
-
-
-def _sleep_until(t: float) -> None:
-    left = t - time.perf_counter()
-    if left > 0:
-        time.sleep(left)
 
 
 class CostModelTarget:
@@ -72,10 +74,19 @@ class CostModelTarget:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> Any:
+    def prefill(self, enc: Any, sampling: SamplingConfig = GREEDY) -> Any:
+        """The target's prefill of an encoded prompt (the server's path), at least ``a`` long with ``floor``."""
         self.prefills += 1
-        if self.cost.prefill == "real":
-            return self.inner.open(prompt, sampling)
+        t0 = time.perf_counter()
+        session = self.inner.prefill(enc, sampling)
+        if self.cost.prefill == "floor":
+            sleep_until(t0 + self.cost.a_s)
+        return session
+
+    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> Any:
+        if self.cost.prefill != "cached":
+            return self.prefill(self.inner.model.encode(prompt), sampling)
+        self.prefills += 1
         image = b"" if prompt.image is None else hashlib.sha256(np.asarray(prompt.image).tobytes()).digest()
         key = (prompt.text, prompt.system, image, sampling)
         first = self._prefilled.get(key)
@@ -94,14 +105,14 @@ class CostModelTarget:
         num_layers = self.inner.model.num_layers
 
         def early(verdicts: list[Verdict]) -> None:
-            _sleep_until(t0 + t * verdicts[0].exit_layer / num_layers)
+            sleep_until(t0 + t * verdicts[0].exit_layer / num_layers)
             on_early(verdicts)
 
         verdicts = self.inner.verify(sessions, drafts, on_early=early if on_early is not None else None,
                                      early_exit=early_exit)
         self.forwards += 1
         self.over_model += time.perf_counter() - t0 > t
-        _sleep_until(t0 + t)
+        sleep_until(t0 + t)
         return verdicts
 
     def counters(self) -> dict[str, int]:

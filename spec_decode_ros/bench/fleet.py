@@ -31,7 +31,7 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from spec_decode_ros.bench.replay import DraftTable, ReplayEdgeSession
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, TokenEvent
 from spec_decode_ros.bridge.sessions import Limits
+from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.fleet.cluster import Fleet, start_ray
 from spec_decode_ros.fleet.replica import ReplicaSpec
 
@@ -117,6 +118,7 @@ class Workload:
     references: list[list[int]]
     config: EdgeConfig
     answers: int
+    draft_s: float = 0.0  # each replayed drafted token costs at least this long
 
 
 def _robot(i: int, endpoint: str, work: Workload, go: threading.Event, out: RobotResult,
@@ -130,7 +132,7 @@ def _robot(i: int, endpoint: str, work: Workload, go: threading.Event, out: Robo
             def on_token(ev: TokenEvent) -> None:
                 out.token_times.append(time.monotonic())
 
-            session = ReplayEdgeSession(client, work.table, k, work.config, on_token=on_token)
+            session = ReplayEdgeSession(client, work.table, k, work.config, work.draft_s, on_token=on_token)
             current[i] = session
             res = session.run()
             m = res.metrics
@@ -213,7 +215,7 @@ def sweep(args: argparse.Namespace, work: Workload, cost: ForwardCost, profile: 
             batched = mode == "batched"
             with Fleet(_spec(args, batched, cost), replicas, "tcp://127.0.0.1:0") as fleet, \
                     LinkProcess(free_endpoint(), fleet.endpoint, profile) as link:
-                drive(link.front_endpoint, 1, Workload(work.table, work.references, work.config, 1))  # warm-up
+                drive(link.front_endpoint, 1, replace(work, answers=1))  # warm-up
                 for robots in _counts(args.robots, "robots"):
                     before = fleet.stats(reset=True)
                     results, wall, _ = drive(link.front_endpoint, robots, work)
@@ -233,7 +235,7 @@ def failover(args: argparse.Namespace, work: Workload, cost: ForwardCost, profil
     robots = args.failover_robots
     with Fleet(_spec(args, True, cost), 2, "tcp://127.0.0.1:0") as fleet, \
             LinkProcess(free_endpoint(), fleet.endpoint, profile) as link:
-        drive(link.front_endpoint, 1, Workload(work.table, work.references, work.config, 1))
+        drive(link.front_endpoint, 1, replace(work, answers=1))
         pid = fleet.pids()[0]
         before = fleet.stats(reset=True)
         killed: dict[str, Any] = {}
@@ -245,7 +247,7 @@ def failover(args: argparse.Namespace, work: Workload, cost: ForwardCost, profil
             killed["t"] = time.monotonic()
             os.kill(pid, signal.SIGKILL)
 
-        longer = Workload(work.table, work.references, work.config, args.failover_answers)
+        longer = replace(work, answers=args.failover_answers)
         results, wall, _ = drive(link.front_endpoint, robots, longer, during=kill)
         gaps = []
         for i in killed["robots"]:
@@ -350,11 +352,11 @@ def prepare(args: argparse.Namespace) -> tuple[Workload, dict[str, Any]]:
     prompts = sim_prompts(args.prompts, processor_image_size(target.processor))
     references = [target_generate(target, as_cloud_sees_it(pr), args.max_new_tokens) for pr in prompts]
     table = DraftTable(draft, prompts).record(references, 2 * args.gamma + 1)
-    config = EdgeConfig(mode="sd_ee_predraft", gamma=args.gamma, max_new_tokens=args.max_new_tokens,
-                        reply_timeout_s=args.reply_timeout_s, draft_token_floor_s=args.draft_ms / 1000.0)
+    config = EdgeConfig(mode=Mode.SD_EE_PREDRAFT, gamma=args.gamma, max_new_tokens=args.max_new_tokens,
+                        reply_timeout_s=args.reply_timeout_s)
     info = {"draft_table_entries": table.size, "draft_table_record_s": table.record_s,
             "reference_tokens_mean": statistics.fmean(len(r) for r in references)}
-    return Workload(table, references, config, args.answers), info
+    return Workload(table, references, config, args.answers, args.draft_ms / 1000.0), info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
     caps = capacity(runs, args.latency_target_ms)
     config = {"target": args.target, "draft": args.draft, "prompts": args.prompts, "answers_per_robot": args.answers,
-              "gamma": args.gamma, "max_new_tokens": args.max_new_tokens, "mode": "sd_ee_predraft",
+              "gamma": args.gamma, "max_new_tokens": args.max_new_tokens, "mode": work.config.mode.value,
               "cost_model": "t(rows, tokens) = a + b*rows*tokens (or the real CPU time when longer); tokens = "
                             "padded width (gamma + 1); early verdict at exit_layer/num_layers of t",
               "a_ms": args.a_ms, "b_ms": args.b_ms, "prefill": args.prefill, "draft_ms_per_token": args.draft_ms, "rtt_ms": args.rtt_ms,

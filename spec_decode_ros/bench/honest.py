@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.types import Prompt
 
 
@@ -54,7 +55,7 @@ def robot_main(index: int, endpoint: str, draft: str, prompts: Sequence[Prompt],
     report = RobotReport(robot=index)
     model = load_model(draft)
     client = CloudClient(endpoint)
-    cfg = EdgeConfig(mode="sd_ee_predraft", gamma=gamma, max_new_tokens=max_new_tokens, reply_timeout_s=10.0,
+    cfg = EdgeConfig(mode=Mode.SD_EE_PREDRAFT, gamma=gamma, max_new_tokens=max_new_tokens, reply_timeout_s=10.0,
                      reconnect_timeout_s=30.0)
     on_round = None
 

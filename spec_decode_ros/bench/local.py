@@ -25,6 +25,7 @@ from tqdm import tqdm
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import assisted_generate, speculative_generate, target_generate
+from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.models import load_model
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.paths import portable_path
@@ -98,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         prompts = [Prompt(p) for p in PROMPTS[: args.prompts]]
     gammas = [int(g) for g in args.gammas.split(",")]
     new = args.max_new_tokens
-    modes = [("spec", False, False)]
+    modes = [("spec", Mode.SD)]
     if target.exit_layers:
-        modes += [("spec+exit", True, False), ("spec+exit+predraft", True, True)]
+        modes += [("spec+exit", Mode.SD_EE), ("spec+exit+predraft", Mode.SD_EE_PREDRAFT)]
 
     speculative_generate(draft, target, prompts[0], gamma=2, max_new_tokens=4)  # warm-up
     assisted_generate(target, draft, prompts[0], 4, gamma=2)
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     # affects all modes alike; per mode: [tokens, seconds, metrics, lossless, CPU seconds]
     names = ["target alone: HF generate (greedy)", "target alone: engine loop (γ=0)",
              "draft alone (edge-only, not lossless)"]
-    runs = [(f"{name} γ={g}", g, early, pre) for g in gammas for name, early, pre in modes]
+    runs = [(f"{name} γ={g}", g, mode) for g in gammas for name, mode in modes]
     peers = [(f"transformers assisted γ={g}", g) for g in gammas]  # generate(assistant_model=draft)
     acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True, 0.0]
                             for n in names + [r[0] for r in runs] + [n for n, _ in peers]}
@@ -138,10 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = clock()
         tokens = target_generate(draft, p, new)
         add(names[2], tokens, t0, None, None)
-        for name, gamma, early, pre in runs:
+        for name, gamma, mode in runs:
             t0 = clock()
-            out = speculative_generate(draft, target, p, gamma=gamma, max_new_tokens=new, early_exit=early,
-                                       predraft=pre)
+            out = speculative_generate(draft, target, p, gamma=gamma, max_new_tokens=new, mode=mode)
             add(name, out.tokens, t0, ref, out.metrics)
         for name, gamma in peers:
             t0 = clock()

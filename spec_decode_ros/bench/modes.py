@@ -14,8 +14,9 @@ per-robot ms/token and capacity (the most robots served within ``--latency-targe
 
 Hardware emulation (both are sleeps on top of the real work, recorded in the JSON's config):
 ``--emulate-forward-ms`` pads each cloud forward (a large target on a GPU: one forward costs about the same
-for 1 or γ+1 tokens, and for one row or a batch), ``--emulate-draft-ms`` pads each drafted token (a draft VLM
-on a Jetson-class robot computer). Without them, the bundled models' real CPU costs are measured.
+for 1 or γ+1 tokens, and for one row or a batch: ``bench.cost.ForwardCost.floor``), ``--emulate-draft-ms`` pads the
+draft's prefill and each draft forward, one per drafted token (a draft VLM on a Jetson-class robot computer:
+``bench.emulation.PacedDraftSession``). Without them, the bundled models' real CPU costs are measured.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ from spec_decode_ros.bench.workload import (
 )
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
-from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
+from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
 from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.paths import portable_path
@@ -78,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the robot pads each drafted token to this long (emulating a slower robot computer, "
                          "e.g. a 2B draft VLM on a Jetson; 0: real)")
     ap.add_argument("--robots", default="", help="many-robot mode: e.g. 1,2,4,8 concurrent robot processes")
-    ap.add_argument("--robot-mode", default="sd_ee_predraft", choices=MODES, help="mode of the many robots")
+    ap.add_argument("--robot-mode", default=Mode.SD_EE_PREDRAFT.value, choices=MODES, help="mode of the many robots")
     ap.add_argument("--latency-target-ms", type=float, default=250.0, help="per-token target for capacity")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--log-dir", type=Path, default=None, help="cloud logs (default: a temp folder)")
@@ -162,7 +164,7 @@ def _warm_cloud(endpoint: str, prompt: Prompt) -> None:
     """A few autoregressive tokens, so that no timed run pays the cloud's first forwards."""
     client = CloudClient(endpoint)
     try:
-        EdgeSession(client, None, prompt, EdgeConfig(mode="cloud_ar", max_new_tokens=4, reply_timeout_s=300)).run()
+        EdgeSession(client, None, prompt, EdgeConfig(mode=Mode.CLOUD_AR, max_new_tokens=4, reply_timeout_s=300)).run()
     finally:
         client.close()
 

@@ -6,7 +6,7 @@ every prefix of the target's own answer (each committed prefix a robot can hold)
 its pre-draft; a prefix the replay meets that was not recorded (an early verdict that disagreed with the
 target sends pre-drafting elsewhere) is filled from the real draft on the spot and counted (``misses``).
 ``ReplayDraftSession`` is a ``DraftSession`` look-alike that reads the table and spends an emulated cost per
-drafted token (a robot computer's, as ``EdgeConfig.draft_token_floor_s``); ``ReplayEdgeSession`` is the
+drafted token (a robot computer's, as ``bench.emulation.PacedDraftSession``); ``ReplayEdgeSession`` is the
 robot's real ``EdgeSession`` (real sockets, protocol, resume) with that session as its draft.
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from spec_decode_ros.bench.emulation import sleep_until
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding.types import DraftBlock, Prompt
@@ -106,7 +107,7 @@ class ReplayDraftSession:
                 break
             tok = self.table.lookup(self.index, (*seq, *tokens))
             tokens.append(tok)
-            _sleep_until(start + len(tokens) * self.token_floor_s)
+            sleep_until(start + len(tokens) * self.token_floor_s)
             if tok in self.eos:
                 break
         seconds = time.perf_counter() - start
@@ -117,31 +118,23 @@ class ReplayDraftSession:
         start = time.perf_counter()
         tok = self.table.lookup(self.index, tuple(self.generated))
         self.commit([tok])
-        _sleep_until(start + self.token_floor_s)
+        sleep_until(start + self.token_floor_s)
         return tok
 
 
-def _sleep_until(t: float) -> None:
-    left = t - time.perf_counter()
-    if left > 0:
-        time.sleep(left)
-
-
 class ReplayEdgeSession(EdgeSession):
-    """The robot's ``EdgeSession`` drafting from a ``DraftTable`` (greedy only) instead of a model."""
+    """The robot's ``EdgeSession`` drafting from a ``DraftTable`` (greedy only) instead of a model, each drafted
+    token costing at least ``token_s`` seconds."""
 
     def __init__(self, client: CloudClient, table: DraftTable, prompt_index: int, config: EdgeConfig,
-                 **kwargs: Any) -> None:
+                 token_s: float = 0.0, **kwargs: Any) -> None:
         if config.sampling.do_sample:
             raise ValueError("replayed drafts are greedy: sampling needs the real draft model")
-        super().__init__(client, table.stand_in, table.prompts[prompt_index], config, **kwargs)  # type: ignore[arg-type]
-        self._replay = ReplayDraftSession(table, prompt_index, config.draft_token_floor_s)
+        replay = ReplayDraftSession(table, prompt_index, token_s)
+        super().__init__(client, table.stand_in, table.prompts[prompt_index], config,  # type: ignore[arg-type]
+                         new_draft=lambda *_: replay, **kwargs)  # type: ignore[arg-type,return-value]
 
     @property
     def session_id(self) -> str:
         """The cloud session id in use now (a fresh one after each resume)."""
         return self._sid
-
-    def _draft_session(self) -> Any:
-        self._ds = self._replay  # type: ignore[assignment]
-        return self._replay

@@ -113,12 +113,15 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     waits for ``go[phase]`` and runs; so the robots of a phase start together and the parent can reset the
     cloud's counters in between. Each active phase's result goes to ``results`` (a queue) and the list."""
     _setup(job)
+    from spec_decode_ros.bench.emulation import paced_drafts
     from spec_decode_ros.bridge import protocol as p
     from spec_decode_ros.bridge.client import CloudClient
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
+    from spec_decode_ros.decoding.mode import Mode
     from spec_decode_ros.decoding.models import load_model
 
     draft = load_model(job.draft, dtype=job.dtype, device=job.device)
+    new_draft = paced_drafts(job.emulate_draft_ms / 1000.0)
     references: list[list[int]] = []
     if job.reference_target is not None:
         from spec_decode_ros.decoding.local import target_generate
@@ -128,11 +131,11 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         del target
 
     def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int]:
-        client = CloudClient(phase.link_endpoint) if mode != "edge_only" else None
+        client = CloudClient(phase.link_endpoint) if Mode(mode).needs_cloud else None
         cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
-                         reply_timeout_s=job.reply_timeout_s, draft_token_floor_s=job.emulate_draft_ms / 1000.0)
+                         reply_timeout_s=job.reply_timeout_s)
         before = stats.request(p.StatsRequest(), p.Stats, 30.0)
-        result = EdgeSession(client, draft, prompt, cfg).run()
+        result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft).run()
         if client is not None:
             client.close()
         after = stats.request(p.StatsRequest(), p.Stats, 30.0)

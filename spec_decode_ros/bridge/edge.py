@@ -22,15 +22,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
 from spec_decode_ros.bridge.images import encode_jpeg
+from spec_decode_ros.decoding import round as rnd
+from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from spec_decode_ros.decoding.gamma import GammaSchedule
     from spec_decode_ros.decoding.models import LoadedModel
 
-MODES = ("cloud_ar", "edge_only", "sd", "sd_ee", "sd_ee_predraft")
 RESUMABLE = {p.ErrorCode.UNKNOWN_SESSION.value, p.ErrorCode.EVICTED.value, p.ErrorCode.BAD_ROUND.value,
              p.ErrorCode.BAD_LENGTH.value}
 
@@ -48,7 +47,7 @@ class EdgeConfig:
     """How the robot decodes. Timeouts: ``reply_timeout_s`` per reply (must exceed the slowest verification),
     ``reconnect_timeout_s`` for the cloud to come back before giving up."""
 
-    mode: str = "sd_ee_predraft"
+    mode: Mode = Mode.SD_EE_PREDRAFT  # a mode name (YAML, CLI) is accepted and parsed
     gamma: int = 4
     adaptive_gamma: bool = False
     max_new_tokens: int = 32
@@ -57,17 +56,16 @@ class EdgeConfig:
     reconnect_timeout_s: float = 60.0
     ping_interval_s: float = 0.5
     jpeg_quality: int = 90
-    draft_token_floor_s: float = 0.0  # benchmarks: each drafted token takes at least this long (a slower robot)
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        try:
+            object.__setattr__(self, "mode", Mode(self.mode))
+        except ValueError:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}") from None
         if not 1 <= self.gamma <= p.MAX_GAMMA or not 1 <= self.max_new_tokens <= p.MAX_NEW_TOKENS:
             raise ValueError(f"gamma must be in [1, {p.MAX_GAMMA}] and max_new_tokens in [1, {p.MAX_NEW_TOKENS}]")
         if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
             raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
-        if self.draft_token_floor_s < 0:
-            raise ValueError(f"draft_token_floor_s must be >= 0, got {self.draft_token_floor_s}")
 
 
 @dataclass(frozen=True)
@@ -128,15 +126,17 @@ class _Lost(Exception):
 
 class EdgeSession:
     """One generation for one prompt. ``client`` is None only for ``edge_only``; ``draft`` is None only for
-    ``cloud_ar`` (then ``tokenizer`` names the target's tokenizer for the text and the check)."""
+    ``cloud_ar`` (then ``tokenizer`` names the target's tokenizer for the text and the check). ``new_draft`` makes the
+    draft session (default ``DraftSession``; benchmarks pass an emulated or replayed one)."""
 
     def __init__(self, client: CloudClient | None, draft: LoadedModel | None, prompt: Prompt, config: EdgeConfig, *,
                  on_token: Callable[[TokenEvent], None] | None = None,
                  on_status: Callable[[str], None] | None = None,
-                 on_round: Callable[[RoundEvent], None] | None = None, tokenizer: object | None = None) -> None:
-        if config.mode != "edge_only" and client is None:
+                 on_round: Callable[[RoundEvent], None] | None = None, tokenizer: object | None = None,
+                 new_draft: Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession] | None = None) -> None:
+        if config.mode.needs_cloud and client is None:
             raise ValueError(f"mode {config.mode} needs a CloudClient")
-        if config.mode != "cloud_ar" and draft is None:
+        if config.mode.needs_draft and draft is None:
             raise ValueError(f"mode {config.mode} needs a draft model")
         self.client = client
         self.draft = draft
@@ -145,6 +145,11 @@ class EdgeSession:
         self.on_token = on_token
         self.on_status = on_status
         self.on_round = on_round
+        if new_draft is None:
+            from spec_decode_ros.decoding.draft import DraftSession
+
+            new_draft = DraftSession
+        self._new_draft = new_draft
         self._sent_at = self._early_at = 0.0
         self.tokenizer = tokenizer if tokenizer is not None else (draft.tokenizer if draft is not None else None)
         self._eos = set(draft.eos_token_ids) if draft is not None else set()
@@ -170,9 +175,9 @@ class EdgeSession:
     def run(self) -> EdgeResult:
         self._t0 = time.monotonic()
         mode = self.config.mode
-        if mode == "edge_only":
+        if mode is Mode.EDGE_ONLY:
             self._run_edge_only()
-        elif mode == "cloud_ar":
+        elif mode is Mode.CLOUD_AR:
             self._run_cloud_ar()
         else:
             self._run_speculative()
@@ -214,7 +219,7 @@ class EdgeSession:
     def _run_speculative(self) -> None:
         from spec_decode_ros.decoding.gamma import GammaSchedule
 
-        early = self.config.mode in ("sd_ee", "sd_ee_predraft")
+        early = self.config.mode.early_exit
         schedule = self._schedule = GammaSchedule(gamma=self.config.gamma, adaptive=self.config.adaptive_gamma,
                                                   max_gamma=max(self.config.gamma, 16))
         # pipelined: the first DRAFT follows the OPEN at once (the cloud handles a connection's frames in order,
@@ -233,11 +238,10 @@ class EdgeSession:
                 continue
             self._account(final)
             self.metrics.record_round(block.gamma, final.n)
-            new = block.tokens[: final.n] + (final.y,)
-            hit = early_msg is not None and (early_msg.n, early_msg.y) == (final.n, final.y)
+            new = rnd.committed(block.tokens, final.n, final.y)
+            hit = rnd.early_hit(_nv(early_msg), (final.n, final.y))
             if early_msg is not None:
-                self.metrics.early_exit_hits += hit
-                self.metrics.early_exit_misses += not hit
+                self.metrics.record_early(hit)
             self._commit(new, final.round)
             ds.commit(new)
             self._report_round(final, block.gamma, early_msg, block.seconds, t_round)
@@ -246,7 +250,7 @@ class EdgeSession:
             if self._finished:
                 break
             gamma = self._gamma(schedule.update(final.n, block.gamma))
-            block = self._extend(ds, pre, gamma) if (hit and pre is not None) else None
+            block = self._keep(ds, pre, gamma) if (hit and pre is not None) else None
         self._close()
 
     # ------------------------------------------------------------------------------------------ rounds
@@ -266,7 +270,7 @@ class EdgeSession:
             if isinstance(msg, p.Early) and early is None:
                 early = msg
                 self._early_at = time.monotonic()
-                if self.config.mode == "sd_ee_predraft":
+                if self.config.mode.predraft:
                     pre = self._predraft(block, msg)
             elif isinstance(msg, p.Final):
                 return msg, early, pre
@@ -281,11 +285,10 @@ class EdgeSession:
 
     def _predraft(self, block: DraftBlock, early: p.Early) -> DraftBlock | None:
         """Draft the next block from the early verdict's prefix while the cloud finishes the round."""
-        after = block.tokens[: early.n] + (early.y,)
-        if early.y in self._eos or len(self.committed) + len(after) >= self.config.max_new_tokens:
-            return None
         assert self.client is not None and self._ds is not None and self._schedule is not None
-        gamma = self._gamma(self._schedule.peek(early.n, block.gamma), extra=len(after))
+        after = rnd.committed(block.tokens, early.n, early.y)
+        gamma = rnd.predraft_gamma(after, self._schedule.peek(early.n, block.gamma), self.config.max_new_tokens,
+                                   len(self.committed), self._eos)
         if gamma <= 0:
             return None
         t = time.perf_counter()
@@ -293,12 +296,10 @@ class EdgeSession:
         self.metrics.draft_busy_s += time.perf_counter() - t
         return pre
 
-    def _extend(self, ds: DraftSession, pre: DraftBlock, gamma: int) -> DraftBlock:
-        """A pre-draft that hit becomes the next block, cut or extended to ``gamma`` tokens."""
-        if pre.gamma >= gamma or (pre.tokens and pre.tokens[-1] in self._eos):
-            return _cut(pre, gamma)
-        more = self._timed_draft(ds, gamma - pre.gamma, after=pre.tokens)
-        return _concat(pre, more)
+    def _keep(self, ds: DraftSession, pre: DraftBlock, gamma: int) -> DraftBlock:
+        """A pre-draft that hit becomes the next block (``round.next_block``), drafting what it lacks."""
+        block, short = rnd.next_block(pre, gamma, self._eos)
+        return rnd.concat(block, self._timed_draft(ds, short, after=block.tokens)) if short > 0 else block
 
     def _timed_draft(self, ds: DraftSession, gamma: int, after: tuple[int, ...] = ()) -> DraftBlock:
         t = time.perf_counter()
@@ -306,20 +307,15 @@ class EdgeSession:
         self.metrics.draft_busy_s += time.perf_counter() - t
         return block
 
-    def _gamma(self, gamma: int, extra: int = 0) -> int:
-        """γ, never drafting past max_new_tokens (the verdict's own token counts as one)."""
-        left = self.config.max_new_tokens - len(self.committed) - extra - 1
-        return max(0, min(gamma, left, p.MAX_GAMMA))
+    def _gamma(self, gamma: int) -> int:
+        return rnd.capped_gamma(gamma, self.config.max_new_tokens, len(self.committed))
 
     # ------------------------------------------------------------------------------------------ session
     def _draft_session(self) -> DraftSession:
         if self._ds is None:
-            from spec_decode_ros.decoding.draft import DraftSession
-
             assert self.draft is not None
             t = time.perf_counter()
-            self._ds = DraftSession(self.draft, self.prompt, self.config.sampling,
-                                    token_floor_s=self.config.draft_token_floor_s)
+            self._ds = self._new_draft(self.draft, self.prompt, self.config.sampling)
             self.metrics.draft_busy_s += time.perf_counter() - t
         return self._ds
 
@@ -424,7 +420,7 @@ class EdgeSession:
         if self.on_round is None:
             return
         now = time.monotonic()
-        hit = early is not None and (early.n, early.y) == (final.n, final.y)
+        hit = rnd.early_hit(_nv(early), (final.n, final.y))
         self.on_round(RoundEvent(
             round=final.round, gamma=gamma, n_accepted=final.n, committed=len(self.committed),
             early_sent=early is not None, early_hit=hit, draft_s=draft_s,
@@ -437,24 +433,6 @@ class EdgeSession:
             self.on_status(status)
 
 
-def _cut(block: DraftBlock, gamma: int) -> DraftBlock:
-    ids = None if block.prob_ids is None else block.prob_ids[:gamma]
-    values = None if block.prob_values is None else block.prob_values[:gamma]
-    return replace(block, tokens=block.tokens[:gamma], prob_ids=ids, prob_values=values)
-
-
-def _concat(a: DraftBlock, b: DraftBlock) -> DraftBlock:
-    ids = values = None
-    if a.prob_ids is not None and b.prob_ids is not None and a.prob_values is not None and b.prob_values is not None:
-        k = max(a.prob_ids.shape[1], b.prob_ids.shape[1])
-        ids = np.concatenate([_pad(a.prob_ids, k), _pad(b.prob_ids, k)])
-        values = np.concatenate([_pad(a.prob_values, k), _pad(b.prob_values, k)])
-    return DraftBlock(tokens=a.tokens + b.tokens, after=a.after, prob_ids=ids, prob_values=values,
-                      seconds=a.seconds + b.seconds)
-
-
-def _pad(table: np.ndarray, k: int) -> np.ndarray:
-    """Widen a [γ, k'] sparse table to k columns with zero-probability entries (token 0)."""
-    if table.shape[1] == k:
-        return table
-    return np.concatenate([table, np.zeros((table.shape[0], k - table.shape[1]), dtype=table.dtype)], axis=1)
+def _nv(early: p.Early | None) -> tuple[int, int] | None:
+    """An EARLY's verdict (n, y), None without one."""
+    return None if early is None else (early.n, early.y)

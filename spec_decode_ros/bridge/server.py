@@ -50,7 +50,7 @@ from spec_decode_ros.bridge.security import (
 from spec_decode_ros.bridge.sessions import Limits, SessionEntry, SessionTable
 from spec_decode_ros.bridge.sockets import bind_with_retry
 from spec_decode_ros.decoding import precision
-from spec_decode_ros.decoding.sampling import resumed_generator, validate
+from spec_decode_ros.decoding.sampling import validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 
 if TYPE_CHECKING:
@@ -78,9 +78,6 @@ class ServerConfig:
     security: ServerSecurity | None = None
     insecure_plaintext: bool = False  # allow plaintext on a non-loopback endpoint (anyone can drive the robots)
     housekeeping_s: float = 0.5
-    # emulation of a larger target (benchmarks): every forward lasts at least this long, its early verdict
-    # goes out no sooner than the exit layer's share of it (0: off, the model's own time)
-    forward_floor_s: float = 0.0
 
 
 @dataclass
@@ -359,7 +356,6 @@ class VerifierServer:
             for victim in self.table.over_memory():
                 self._evict(victim, "KV memory cap reached")
             o.session = self.target.prefill(enc, msg.sampling)
-            self._pad(t0, self.config.forward_floor_s)
             o.busy_s += time.perf_counter() - t0
             self.stats.busy_s += time.perf_counter() - t0  # prefill is cloud work too; ``forwards`` counts verifications
             if msg.committed:
@@ -381,26 +377,10 @@ class VerifierServer:
 
     def _resume(self, session: Any, msg: p.Open) -> int:
         """Rebuild the target's state for tokens the robot already committed (after a restart or eviction)."""
-        committed = list(msg.committed)
-        if not committed:
-            return 0
-        resume = getattr(self.target, "resume", None)
-        if resume is not None:  # the engine's own, when it has one
-            resume(session, committed)
-            if hasattr(session, "generator"):
-                session.generator = resumed_generator(session.sampling.seed, committed)
-        else:
-            resume_session(self.target, session, committed)
-        return len(committed)
+        self.target.resume(session, msg.committed)
+        return len(msg.committed)
 
     # ------------------------------------------------------------------------------------------ batches
-    @staticmethod
-    def _pad(t0: float, floor_s: float) -> None:
-        """Sleep until ``floor_s`` after ``t0`` (``forward_floor_s`` emulation; nothing when already later)."""
-        left = t0 + floor_s - time.perf_counter()
-        if left > 0:
-            time.sleep(left)
-
     def _run_batch(self, batch: list[Request[SessionEntry]]) -> None:
         batch = [r for r in batch if r.sid in self.table and self.table.get(r.sid, r.entry.owner) is r.entry]
         if not batch:
@@ -411,7 +391,6 @@ class VerifierServer:
         started = time.monotonic()
 
         def on_early(verdicts: list[Verdict]) -> None:
-            self._pad(t0, self.config.forward_floor_s * verdicts[0].exit_layer / self.target.model.num_layers)
             for r, v, want in zip(batch, verdicts, wants_early, strict=True):
                 if want:
                     self._send(r.entry.route, p.Early(session=r.sid, round=r.draft.round, n=v.n_accepted,
@@ -422,7 +401,6 @@ class VerifierServer:
         try:
             verdicts = self.target.verify([r.entry.target for r in batch], drafts,
                                           on_early=on_early if use_early else None, early_exit=use_early)
-            self._pad(t0, self.config.forward_floor_s)
         except Exception as e:
             self.stats.busy_s += time.perf_counter() - t0
             for r in batch:  # their target state is unknown now: drop them; robots resume from what they hold
@@ -468,28 +446,6 @@ class VerifierServer:
         self._next_housekeeping = now + self.config.housekeeping_s
         for entry in self.table.expired(now):
             self._evict(entry, f"idle for more than {self.config.limits.idle_timeout_s} s")
-
-
-def resume_session(target: EarlyExitTarget, session: Any, committed: Sequence[int]) -> None:
-    """Feed [pending, committed[:-1]] into a freshly opened session's KV cache in one forward, so that it holds
-    prompt + committed tokens with committed[-1] pending: the state the lost session had. Exact for greedy
-    and sampling alike (no acceptance rule involved; sampling goes on with a fresh random stream)."""
-    import torch
-
-    if session.generated:
-        raise ValueError("resume_session needs a freshly opened session")
-    model = target.model.model
-    tokens = [session.pending, *committed[:-1]]
-    with torch.inference_mode():
-        ids = torch.tensor([tokens], device=model.device)
-        pos = session.next_pos + torch.arange(len(tokens), device=model.device)[None]
-        model(input_ids=ids, position_ids=pos, cache=session.cache, use_cache=True, logits_to_keep=1)
-    session.generated.extend(int(t) for t in committed)
-    session.pending = int(committed[-1])
-    session.next_pos += len(tokens)
-    session.finished = session.pending in target.model.eos_token_ids
-    # sampling: a fresh random stream; from the seed alone it would replay the uniforms that chose ``committed``
-    session.generator = resumed_generator(session.sampling.seed, committed)
 
 
 # ---------------------------------------------------------------------------------------------- command
@@ -576,12 +532,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    target = EarlyExitTarget.from_pretrained(resolve_target_path(args.model), dtype=args.dtype, device=args.device)
+    target: Any = EarlyExitTarget.from_pretrained(resolve_target_path(args.model), dtype=args.dtype,
+                                                  device=args.device)
+    if args.emulate_forward_ms > 0:
+        from spec_decode_ros.bench.cost import ForwardCost
+
+        target = ForwardCost.floor(args.emulate_forward_ms / 1000.0)(target)
     config = ServerConfig(bind=args.bind, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
                           limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20),
                                         args.max_sessions_per_client),
-                          security=security, insecure_plaintext=args.insecure_plaintext,
-                          forward_floor_s=args.emulate_forward_ms / 1000.0)
+                          security=security, insecure_plaintext=args.insecure_plaintext)
     server = VerifierServer(target, config)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())

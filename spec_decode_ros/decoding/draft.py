@@ -24,27 +24,21 @@ class DraftSession:
     """Drafts tokens after the committed generated tokens (plus a provisional ``after``)."""
 
     def __init__(self, model: LoadedModel, prompt: Prompt, sampling: SamplingConfig = GREEDY, *,
-                 max_support: int = 64, token_floor_s: float = 0.0) -> None:
+                 max_support: int = 64) -> None:
         validate(sampling)
         if max_support < 1:
             raise ValueError(f"max_support must be >= 1, got {max_support}")
-        if token_floor_s < 0:
-            raise ValueError(f"token_floor_s must be >= 0, got {token_floor_s}")
-        # benchmarks: each drafted token takes at least this long (emulates a slower robot computer)
-        self.token_floor_s = token_floor_s
         self.model = model
         self.sampling = sampling
         self.max_support = max_support  # sampling: the draft samples from its top-`max_support` (sent as is)
         self.generated: list[int] = []
         self.generator = torch.Generator().manual_seed(sampling.seed + 7919)  # not the target's stream
         self.busy_s = 0.0
-        start = time.perf_counter()
         enc = model.encode(prompt)
         self._cache = DynamicCache(config=model.model.config)
         with torch.inference_mode():
             reset_rope_deltas(model.model)
             out = model.model(**enc.inputs(), cache=self._cache, use_cache=True, logits_to_keep=1)
-        self._pad_until(start + token_floor_s)  # emulation: the prefill is one forward, as long as a token's
         self._prompt_len = enc.length
         self._base_pos = enc.length + rope_delta(model.model)  # position id of the first generated token
         self._vocab: torch.Tensor | None = None
@@ -83,7 +77,6 @@ class DraftSession:
             else:
                 tok = int(self._logits.argmax())
             tokens.append(tok)
-            self._pad_until(start + len(tokens) * self.token_floor_s)
             if tok in self.model.eos_token_ids or i == gamma - 1:
                 break
             self._feed([tok])
@@ -98,18 +91,10 @@ class DraftSession:
     @torch.inference_mode()
     def next_token(self) -> int:
         """Edge-only baseline: the draft's own next token (greedy or sampled), committed."""
-        start = time.perf_counter()
         self._sync(self.generated)
         tok = self._sample(self._logits)[0] if self.sampling.do_sample else int(self._logits.argmax())
         self.commit([tok])
-        self._pad_until(start + self.token_floor_s)
         return tok
-
-    @staticmethod
-    def _pad_until(t: float) -> None:
-        left = t - time.perf_counter()
-        if left > 0:
-            time.sleep(left)
 
     def cached_tokens(self) -> int:
         return kv.cache_length(self._cache)

@@ -21,7 +21,8 @@ from spec_decode_ros.decoding import kv
 from spec_decode_ros.decoding.acceptance import confidence, draft_probs_dense, greedy_verdict, sampling_verdict
 from spec_decode_ros.decoding.adapters import ExitAdapters
 from spec_decode_ros.decoding.models import EncodedPrompt, LoadedModel, load_model, reset_rope_deltas, rope_delta
-from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, validate
+from spec_decode_ros.decoding.round import committed
+from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, resumed_generator, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
 
 EarlyCallback = Callable[[list[Verdict]], None]
@@ -119,6 +120,28 @@ class EarlyExitTarget:
         delta = rope_delta(self.model.model)
         return TargetSession(cache, int(enc.input_ids[0, -1]), enc.length - 1 + delta, sampling)
 
+    @torch.inference_mode()
+    def resume(self, session: TargetSession, committed: Sequence[int]) -> None:
+        """Bring a freshly opened session to where a lost one was, ``committed`` generated tokens in (a robot
+        re-opening after a restart or an eviction): feed [pending, committed[:-1]] in one forward, so the cache
+        holds prompt + committed with committed[-1] pending. Exact for greedy and sampling alike (no acceptance
+        rule involved); sampling goes on with a fresh random stream (``resumed_generator``)."""
+        if session.generated or session.cache is None:
+            raise ValueError("resume needs a freshly opened session")
+        if not committed:
+            return
+        model = self.model.model
+        tokens = [session.pending, *map(int, committed[:-1])]  # [1 + len(committed) - 1]
+        ids = torch.tensor([tokens], device=model.device)
+        pos = session.next_pos + torch.arange(len(tokens), device=model.device)[None]
+        model(input_ids=ids, position_ids=pos, cache=session.cache, use_cache=True, logits_to_keep=1)
+        session.generated.extend(int(t) for t in committed)
+        session.pending = int(committed[-1])
+        session.next_pos += len(tokens)
+        session.finished = session.pending in self.model.eos_token_ids
+        # from the seed alone it would replay the uniforms that chose ``committed``
+        session.generator = resumed_generator(session.sampling.seed, committed)
+
     def close(self, session: TargetSession) -> None:
         session.cache = None
         session.finished = True
@@ -211,7 +234,7 @@ class EarlyExitTarget:
         else:
             s.cache = kv.take_row(row.out_cache, row.out_row, row.out_offset, row.out_offset + keep,
                                   self.model.model.config)
-        s.generated.extend(verdict.committed(row.block.tokens))
+        s.generated.extend(committed(row.block.tokens, verdict.n_accepted, verdict.next_token))
         s.pending = verdict.next_token
         s.next_pos += 1 + verdict.n_accepted
         s.finished = verdict.next_token in self.model.eos_token_ids

@@ -7,14 +7,15 @@ the final verdict commits. ``target_generate`` is the reference every output mus
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
+from spec_decode_ros.decoding import round as rnd
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.gamma import GammaSchedule
+from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.models import LoadedModel, reference_generation_config
 from spec_decode_ros.decoding.sampling import GREEDY
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
@@ -29,23 +30,32 @@ class Generation:
 
 def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, prompt: Prompt, *,
                          gamma: int | GammaSchedule = 4, max_new_tokens: int = 32,
-                         sampling: SamplingConfig = GREEDY, early_exit: bool = True,
-                         predraft: bool = True) -> Generation:
-    """Speculative decoding of ``prompt``; ``draft=None`` runs the target alone (γ = 0 rounds)."""
+                         sampling: SamplingConfig = GREEDY, mode: Mode | str = Mode.SD_EE_PREDRAFT) -> Generation:
+    """Speculative decoding of ``prompt`` in ``mode`` (not ``edge_only``: that has no target); ``draft=None`` or
+    ``cloud_ar`` runs the target alone (γ = 0 rounds). The round's rules are ``decoding.round``'s."""
+    mode = Mode(mode)
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if not mode.needs_cloud:
+        raise ValueError("edge_only runs the draft alone: use DraftSession.next_token")
     schedule = gamma if isinstance(gamma, GammaSchedule) else GammaSchedule(int(gamma))
-    use_exit = early_exit and bool(target.exit_layers) and draft is not None  # nothing to steer without a draft
+    if not mode.speculative:
+        draft = None
+    use_exit = mode.early_exit and bool(target.exit_layers) and draft is not None  # nothing to steer without a draft
+    eos = target.model.eos_token_ids
     tsess = target.open(prompt, sampling)
     dsess = DraftSession(draft, prompt, sampling) if draft is not None else None
     metrics = SpecMetrics()
     ready: DraftBlock | None = None  # a pre-draft kept after an early-exit hit
 
     while not tsess.finished and len(tsess.generated) < max_new_tokens:
-        remaining = max_new_tokens - len(tsess.generated)
-        g = min(schedule.gamma, remaining - 1) if dsess is not None else 0
+        n_done = len(tsess.generated)
+        g = rnd.capped_gamma(schedule.gamma, max_new_tokens, n_done) if dsess is not None else 0
         if ready is not None:
-            block, ready = ready, None
+            block, short = rnd.next_block(ready, g, eos)
+            ready = None
+            if short > 0 and dsess is not None:
+                block = rnd.concat(block, dsess.draft(short, after=block.tokens))
         elif dsess is not None and g > 0:
             block = dsess.draft(g)
         else:
@@ -53,26 +63,26 @@ def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, pro
         early: list[Verdict] = []
         pre: list[DraftBlock] = []
 
-        def on_early(verdicts: list[Verdict], block: DraftBlock = block, remaining: int = remaining,
+        def on_early(verdicts: list[Verdict], block: DraftBlock = block, n_done: int = n_done,
                      early: list[Verdict] = early, pre: list[DraftBlock] = pre) -> None:
-            early.append(verdicts[0])
-            if not (predraft and dsess is not None) or verdicts[0].next_token in target.model.eos_token_ids:
+            v = verdicts[0]
+            early.append(v)
+            if not mode.predraft or dsess is None:
                 return
-            after = verdicts[0].committed(block.tokens)
-            g_next = min(schedule.peek(verdicts[0].n_accepted, block.gamma), remaining - len(after) - 1)
+            after = rnd.committed(block.tokens, v.n_accepted, v.next_token)
+            g_next = rnd.predraft_gamma(after, schedule.peek(v.n_accepted, block.gamma), max_new_tokens, n_done, eos)
             if g_next > 0:
                 pre.append(dsess.draft(g_next, after=after))
 
         verdict = target.verify([tsess], [block], on_early=on_early if use_exit else None, early_exit=use_exit)[0]
         metrics.record_round(block.gamma, verdict.n_accepted)
         if dsess is not None:
-            dsess.commit(verdict.committed(block.tokens))
+            dsess.commit(rnd.committed(block.tokens, verdict.n_accepted, verdict.next_token))
         if early:
-            hit = (early[0].n_accepted, early[0].next_token) == (verdict.n_accepted, verdict.next_token)
-            metrics.early_exit_hits += int(hit)
-            metrics.early_exit_misses += int(not hit)
+            hit = rnd.early_hit((early[0].n_accepted, early[0].next_token), (verdict.n_accepted, verdict.next_token))
+            metrics.record_early(hit)
             if hit and pre:
-                ready = dataclasses.replace(pre[0], after=())  # now continues the committed tokens
+                ready = pre[0]
         schedule.update(verdict.n_accepted, block.gamma)
 
     tokens = tsess.generated[:max_new_tokens]

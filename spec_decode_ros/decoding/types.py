@@ -64,7 +64,7 @@ class DraftBlock:
 class Verdict:
     """The target's answer to one DraftBlock: accept ``n_accepted`` drafts, then ``next_token``.
 
-    ``committed`` = drafts[:n_accepted] + (next_token,). For an early verdict, ``exit_layer`` is
+    It commits drafts[:n_accepted] + (next_token,) (``round.committed``). For an early verdict, ``exit_layer`` is
     the layer index of the exit and ``confidence`` the exit's certainty (min top-1 probability
     over the decided positions); for a final verdict, ``exit_layer`` is -1 and confidence 1.0.
     """
@@ -73,9 +73,6 @@ class Verdict:
     next_token: int
     confidence: float = 1.0
     exit_layer: int = -1
-
-    def committed(self, draft_tokens: tuple[int, ...] | list[int]) -> tuple[int, ...]:
-        return tuple(draft_tokens[: self.n_accepted]) + (self.next_token,)
 
 
 @dataclass
@@ -126,6 +123,11 @@ class SpecMetrics:
             for i in range(n_accepted):
                 self.accepted_per_position[i] += 1
         self.num_generated_tokens += n_accepted + 1
+
+    def record_early(self, hit: bool) -> None:
+        """One early verdict: the final one agreed (a hit) or not."""
+        self.early_exit_hits += int(hit)
+        self.early_exit_misses += int(not hit)
 
     def merge(self, other: SpecMetrics) -> SpecMetrics:
         out = SpecMetrics()

@@ -87,7 +87,7 @@ def _grouped(keys: list[str], hits: list[bool]) -> dict[str, dict[str, float]]:
 
 
 def speculative_figures(draft: object, target: object, examples: list[Example], gamma: int,
-                        early_exit: bool) -> dict[str, object]:
+                        mode: str) -> dict[str, object]:
     """Draft acceptance and early-exit figures of ``speculative_generate`` over ``examples``."""
     from spec_decode_ros.decoding.local import speculative_generate, target_generate
     from spec_decode_ros.decoding.types import Prompt, SpecMetrics
@@ -98,7 +98,7 @@ def speculative_figures(draft: object, target: object, examples: list[Example], 
     for example in tqdm(examples, desc=f"speculative γ={gamma}", unit="prompt", dynamic_ncols=True):
         prompt = Prompt(text=example.instruction, image=example.image)
         gen = speculative_generate(draft, target, prompt, gamma=gamma, max_new_tokens=MAX_ANSWER_TOKENS,
-                                   early_exit=early_exit)
+                                   mode=mode)
         reference = target_generate(target, prompt, MAX_ANSWER_TOKENS)
         mismatches += int(gen.tokens != reference)
         merged = merged.merge(gen.metrics)
@@ -178,7 +178,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
     acc.pop("answers")
     report["target_accuracy"] = acc
     report["draft_exact_match_vs_expert"] = target_accuracy(draft, examples[: args.n])["exact_match"]
-    report["speculative"] = speculative_figures(draft, target, examples[: args.n_spec], args.gamma, early_exit=True)
+    report["speculative"] = speculative_figures(draft, target, examples[: args.n_spec], args.gamma, mode="sd_ee_predraft")
     if args.episodes > 0:
         policy = VLMPolicy(target_path, dtype=args.dtype, device=args.device)
         report["closed_loop"] = closed_loop(policy, args.episodes, first_seed=args.first_episode, image_size=size)

@@ -20,7 +20,7 @@ class VLMPolicy:
     """``policy(image, instruction) -> answer`` over a target VLM folder (default: the shipped one)."""
 
     def __init__(self, target: str | Path | None = None, draft: str | Path | None = None, *, gamma: int = 4,
-                 max_new_tokens: int = MAX_ANSWER_TOKENS, early_exit: bool = True, dtype: str = "float32",
+                 max_new_tokens: int = MAX_ANSWER_TOKENS, mode: str = "sd_ee_predraft", dtype: str = "float32",
                  device: str = "cpu") -> None:
         """``dtype``/``device``: as ``decoding.models.load_model`` takes them (names from ``decoding.precision``)."""
         from spec_decode_ros.decoding.models import load_model
@@ -38,7 +38,7 @@ class VLMPolicy:
             self.target = self.early_exit_target.model
         self.gamma = gamma
         self.max_new_tokens = max_new_tokens
-        self.early_exit = early_exit
+        self.mode = mode  # a decoding.mode.Mode name (speculative modes only)
         self.last_generation: Any = None  # decoding.local.Generation of the last speculative call
 
     def __call__(self, image: np.ndarray, instruction: str) -> str:
@@ -52,7 +52,7 @@ class VLMPolicy:
         from spec_decode_ros.decoding.local import speculative_generate
 
         gen = speculative_generate(self.draft, self.early_exit_target, prompt, gamma=self.gamma,
-                                   max_new_tokens=self.max_new_tokens, early_exit=self.early_exit)
+                                   max_new_tokens=self.max_new_tokens, mode=self.mode)
         self.last_generation = gen
         return gen.text
 

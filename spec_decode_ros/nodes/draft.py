@@ -76,16 +76,17 @@ class DraftNode(Node):
         dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
         device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
 
+        from spec_decode_ros.bench.emulation import paced_drafts
         from spec_decode_ros.decoding.models import load_model
 
         self.draft = load_model(resolve_draft_path(model_name), dtype=dtype, device=device)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
-                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout,
-                                 draft_token_floor_s=emulate_draft_s)
+                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout)
+        self.new_draft = paced_drafts(emulate_draft_s)  # a plain DraftSession unless emulating a slower robot
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
         if bool(server_key) != bool(client_key):
             raise ValueError("server_public_key and client_secret_key go together (CURVE needs both)")
-        self.client = CloudClient(self.endpoint, security=security, insecure_plaintext=insecure) if self.mode != "edge_only" else None
+        self.client = CloudClient(self.endpoint, security=security, insecure_plaintext=insecure) if self.config.mode.needs_cloud else None
 
         self.tokens_pub = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
         self.stats_pub = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
@@ -188,7 +189,7 @@ class DraftNode(Node):
 
         prompt = Prompt(text=instruction, image=image_to_rgb(image))
         session = EdgeSession(self.client, self.draft, prompt, self.config, on_token=on_token, on_status=on_status,
-                              on_round=on_round, tokenizer=self.draft.tokenizer)
+                              on_round=on_round, tokenizer=self.draft.tokenizer, new_draft=self.new_draft)
         try:
             result = session.run()
         except CloudUnreachableError as err:

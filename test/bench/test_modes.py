@@ -7,7 +7,7 @@ import json
 import pytest
 
 from spec_decode_ros.bench import modes as bench
-from spec_decode_ros.bridge.edge import MODES
+from spec_decode_ros.decoding.mode import MODES
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 

@@ -13,10 +13,11 @@ import zmq
 from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS, load_draft
 from spec_decode_ros.bridge.client import CloudClient, CloudUnreachableError
-from spec_decode_ros.bridge.edge import MODES, EdgeConfig, EdgeSession, RoundEvent, TokenEvent
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import target_generate
+from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.types import Prompt, SamplingConfig
 
 
@@ -227,3 +228,9 @@ def _run_catching(session: EdgeSession, errors: list[BaseException]) -> None:
         session.run()
     except BaseException as exc:  # handed to the test thread
         errors.append(exc)
+
+
+def test_config_mode_is_parsed_from_its_name():
+    assert EdgeConfig(mode="sd").mode is Mode.SD and EdgeConfig().mode is Mode.SD_EE_PREDRAFT
+    with pytest.raises(ValueError, match="mode must be one of"):
+        EdgeConfig(mode="fast")

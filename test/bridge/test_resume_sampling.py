@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 
 from bridge.tiny_pair import PROMPTS
-from spec_decode_ros.bridge.server import resume_session
 from spec_decode_ros.decoding.sampling import processed_probs
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig
 
@@ -41,7 +40,7 @@ def test_sampling_after_a_resume_keeps_the_target_joint_distribution(target):
         x0 = target.verify([fresh], [DraftBlock(tokens=())])[0].next_token
         target.close(fresh)
         resumed = target.open(prompt, cfg)
-        resume_session(target, resumed, [x0])
+        target.resume(resumed, [x0])
         x1 = target.verify([resumed], [DraftBlock(tokens=())])[0].next_token
         target.close(resumed)
         counts[(x0, x1)] = counts.get((x0, x1), 0) + 1

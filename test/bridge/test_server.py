@@ -195,24 +195,3 @@ def test_cloud_command_refuses_half_a_curve_configuration(tmp_path, capsys):
 
     assert server.main(["--model", str(tmp_path), "--secret-key", str(tmp_path / "k")]) == 2
     assert "--allow-dir" in capsys.readouterr().err
-
-
-def test_emulated_forward_time_pads_verdicts_and_keeps_them_exact(target, references):
-    """``forward_floor_s`` (bench --emulate-forward-ms): the early verdict no sooner than the exit layer's share
-    of the floor, the final one no sooner than the floor, both reported as busy time; the tokens are unchanged."""
-    ref = references[PROMPTS[0]]
-    floor = 0.3
-    share = 2 / target.model.num_layers  # the tiny target's exit layer is 2
-    with serving(target, forward_floor_s=floor) as server:
-        client = CloudClient(server.endpoint)
-        opened = _open(client, "s1")
-        assert opened.prefill_s >= floor
-        sent = time.monotonic()
-        client.send(p.Draft(session="s1", round=0, committed=0, tokens=(ref[0], ref[1])))
-        _expect(client, p.Early)
-        early_at = time.monotonic() - sent
-        final = _expect(client, p.Final)
-        final_at = time.monotonic() - sent
-        assert early_at >= floor * share and final_at >= floor and final.busy_s >= floor
-        assert (final.n, final.y) == (2, ref[2])
-        client.close()

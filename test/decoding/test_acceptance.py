@@ -9,6 +9,7 @@ import torch
 
 from spec_decode_ros.decoding.acceptance import greedy_verdict, sampling_verdict
 from spec_decode_ros.decoding.draft import DraftSession
+from spec_decode_ros.decoding.round import committed
 from spec_decode_ros.decoding.sampling import processed_probs, sample_index
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, Verdict
 
@@ -48,7 +49,7 @@ def _draws(rule, q: torch.Tensor, p: torch.Tensor, n: int, seed: int = 0) -> tup
         u = torch.rand(3, generator=gen, dtype=torch.float64)
         v = torch.rand(3, generator=gen, dtype=torch.float64)
         out = rule(q, block, p, u, v, frozenset())
-        toks = out.committed(d)
+        toks = committed(d, out.n_accepted, out.next_token)
         first[toks[0]] += 1
         if len(toks) > 1:
             second[toks[1]] += 1
@@ -91,7 +92,8 @@ def test_deterministic_draft_without_tables_is_lossless():
     for _ in range(4000):
         u = torch.rand(2, generator=gen, dtype=torch.float64)
         v = torch.rand(2, generator=gen, dtype=torch.float64)
-        counts[sampling_verdict(Q[:2], DraftBlock((1,)), None, u, v, frozenset()).committed((1,))[0]] += 1
+        out = sampling_verdict(Q[:2], DraftBlock((1,)), None, u, v, frozenset())
+        counts[committed((1,), out.n_accepted, out.next_token)[0]] += 1
     assert chi2_pvalue(counts, Q[0].numpy()) > 1e-3
 
 
@@ -120,7 +122,7 @@ def test_end_to_end_first_token_matches_target_distribution(pairs):
         block = DraftSession(pair.draft, prompt, cfg).draft(3)
         assert block.prob_ids is not None and block.prob_ids.shape == (3, 4)
         verdict = pair.target.verify([tsess], [block])[0]
-        counts[verdict.committed(block.tokens)[0]] += 1
+        counts[committed(block.tokens, verdict.n_accepted, verdict.next_token)[0]] += 1
         accepted += verdict.n_accepted
     assert 0 < accepted < 300 * 3  # both acceptances and rejections happened
     assert chi2_pvalue(counts, q) > 1e-3

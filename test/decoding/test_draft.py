@@ -100,13 +100,3 @@ def test_pruned_head_draft_is_restricted_and_still_lossless(pairs):
     for gamma in (1, 4):
         out = speculative_generate(pruned, pair.target, PROMPT, gamma=gamma, max_new_tokens=10)
         assert out.tokens == ref
-
-
-def test_token_floor_pads_each_drafted_token_and_keeps_the_tokens(pairs):
-    draft = pairs["llama"].draft
-    plain = DraftSession(draft, PROMPT).draft(3)
-    slow = DraftSession(draft, PROMPT, token_floor_s=0.02)
-    block = slow.draft(3)
-    assert block.tokens == plain.tokens and block.seconds >= 3 * 0.02  # a lower bound: sleeping is never shorter
-    with pytest.raises(ValueError, match="token_floor_s"):
-        DraftSession(draft, PROMPT, token_floor_s=-1.0)

@@ -8,6 +8,7 @@ import pytest
 from decoding.tiny_models import EXIT_LAYER, IMAGE
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.local import target_generate
+from spec_decode_ros.decoding.round import committed
 from spec_decode_ros.decoding.sampling import GREEDY
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, Verdict
 
@@ -28,7 +29,7 @@ def _run_batched(pair, prompts, gamma, new=NEW, sampling=GREEDY):
         verdicts = tgt.verify([sessions[i] for i in live], blocks, on_early=early_calls.append)
         assert len(early_calls[-1]) == len(live)
         for i, block, v in zip(live, blocks, verdicts, strict=True):
-            drafts[i].commit(v.committed(block.tokens))
+            drafts[i].commit(committed(block.tokens, v.n_accepted, v.next_token))
     return [s.generated[:new] for s in sessions], early_calls
 
 
@@ -140,3 +141,18 @@ def test_failing_callback_loses_nothing(pairs):
     assert s.cached_tokens() == before and s.generated == []
     tgt.verify([s], [DraftBlock(())], early_exit=False)
     assert s.generated == target_generate(pair.model, prompt, 1)
+
+
+def test_resume_continues_where_the_lost_session_was(pairs):
+    """``resume`` rebuilds a session from its committed tokens: it then continues exactly like the target."""
+    tgt = pairs["llama"].target
+    prompt = Prompt("turn left then walk forward two meters")
+    ref = target_generate(tgt, prompt, NEW)
+    s = tgt.open(prompt)
+    tgt.resume(s, ref[:4])
+    assert s.generated == ref[:4] and s.pending == ref[3] and not s.finished
+    while len(s.generated) < len(ref) and not s.finished:
+        tgt.verify([s], [DraftBlock(())])
+    assert s.generated[: len(ref)] == ref
+    with pytest.raises(ValueError, match="freshly opened"):
+        tgt.resume(s, ref[:2])  # not fresh: it would feed the tokens twice

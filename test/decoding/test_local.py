@@ -8,10 +8,11 @@ import torch
 from decoding.tiny_models import IMAGE
 from spec_decode_ros.decoding.gamma import GammaSchedule
 from spec_decode_ros.decoding.local import speculative_generate, target_generate
+from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.types import Prompt
 
 TEXT_PROMPTS = ["go to the red box", "turn left then walk forward two meters", "walk slowly to the green chair"]
-MODES = [(False, False), (True, False), (True, True)]  # (early_exit, predraft)
+SPECULATIVE = [m for m in Mode if m.speculative]
 NEW = 12
 
 
@@ -21,16 +22,16 @@ def _check_family(pair, prompts, new=NEW):
         ref = target_generate(pair.target, prompt, new)
         assert len(set(ref)) > 3, f"degenerate reference {ref}: reseed the tiny model"
         for gamma in (1, 2, 4, 8):
-            for early_exit, predraft in MODES:
+            for mode in SPECULATIVE:
                 out = speculative_generate(pair.draft, pair.target, prompt, gamma=gamma, max_new_tokens=new,
-                                           early_exit=early_exit, predraft=predraft)
-                assert out.tokens == ref, (prompt.text, gamma, early_exit, predraft)
+                                           mode=mode)
+                assert out.tokens == ref, (prompt.text, gamma, mode)
                 m = out.metrics
                 assert m.num_generated_tokens == len(ref)
                 hits += m.early_exit_hits
                 misses += m.early_exit_misses
                 accepted += m.num_accepted_tokens
-                if early_exit:
+                if mode.early_exit:
                     assert m.exit_agreement_total > 0
     return hits, misses, accepted
 
@@ -56,7 +57,7 @@ def test_target_alone_and_self_draft(pairs):
     alone = speculative_generate(None, pair.target, prompt, max_new_tokens=NEW)
     assert alone.tokens == ref and alone.metrics.num_drafts == 0
     assert alone.metrics.target_forward_passes == len(ref)
-    same = speculative_generate(pair.model, pair.target, prompt, gamma=4, max_new_tokens=NEW, early_exit=False)
+    same = speculative_generate(pair.model, pair.target, prompt, gamma=4, max_new_tokens=NEW, mode="sd")
     assert same.tokens == ref
     assert same.metrics.acceptance_rate == 1.0  # a draft identical to the target is always accepted
     assert same.metrics.target_forward_passes < len(ref)

@@ -66,8 +66,8 @@ def test_speculative_output_equals_target_output(target, draft, heldout):
     for example in heldout[:8]:
         prompt = Prompt(example.instruction, example.image)
         reference = target_generate(target, prompt, 24)
-        for early_exit in (True, False):
-            gen = speculative_generate(draft, target, prompt, gamma=4, max_new_tokens=24, early_exit=early_exit)
+        for mode in ("sd_ee_predraft", "sd"):
+            gen = speculative_generate(draft, target, prompt, gamma=4, max_new_tokens=24, mode=mode)
             assert gen.tokens == reference
             accepted += gen.metrics.num_accepted_tokens
     assert accepted > 0  # the draft agrees with the target at least sometimes
