@@ -20,7 +20,16 @@ from transformers import DynamicCache
 from spec_decode_ros.decoding import kv
 from spec_decode_ros.decoding.acceptance import confidence, draft_probs_dense, greedy_verdict, sampling_verdict
 from spec_decode_ros.decoding.adapters import ExitAdapters
-from spec_decode_ros.decoding.models import EncodedPrompt, LoadedModel, load_model, reset_rope_deltas, rope_delta
+from spec_decode_ros.decoding.models import (
+    SEQUENCE_KEYS,
+    EncodedPrompt,
+    LoadedModel,
+    batch_key,
+    load_model,
+    reset_rope_deltas,
+    rope_delta,
+    rope_deltas,
+)
 from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
 
@@ -118,6 +127,50 @@ class EarlyExitTarget:
         self.model.model(**enc.prefix(enc.length - 1), cache=cache, use_cache=True, logits_to_keep=1)
         delta = rope_delta(self.model.model)
         return TargetSession(cache, int(enc.input_ids[0, -1]), enc.length - 1 + delta, sampling)
+
+    @torch.inference_mode()
+    def prefill_many(self, encs: Sequence[EncodedPrompt],
+                     samplings: Sequence[SamplingConfig] | None = None) -> list[TargetSession]:
+        """``prefill`` of several prompts in ONE forward: prompt[:-1] of each right-padded to the longest (a
+        causal row never attends to the padding after it), a 2D mask marking the padding, the image inputs
+        concatenated in row order; each session keeps its own rows of the cache, cut to its own length.
+        The prompts must be ``batchable`` together (``batch_key``); one prompt is plain ``prefill``."""
+        samplings = list(samplings) if samplings is not None else [GREEDY] * len(encs)
+        if len(samplings) != len(encs) or not encs:
+            raise ValueError(f"prefill_many needs one SamplingConfig per prompt, got {len(encs)} prompts, "
+                             f"{len(samplings)} configs")
+        for enc, sampling in zip(encs, samplings, strict=True):
+            validate(sampling)
+            if enc.length < 2:
+                raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
+        if len({batch_key(e) for e in encs}) != 1:
+            raise ValueError("prefill_many needs prompts with the same kind of inputs (see batch_key)")
+        if len(encs) == 1:
+            return [self.prefill(encs[0], samplings[0])]
+        model = self.model.model
+        lengths = [e.length - 1 for e in encs]
+        width = max(lengths)
+        pad = self.model.tokenizer.pad_token_id or 0
+        inputs: dict[str, torch.Tensor] = {}
+        for key in ("input_ids", *encs[0].extras):
+            parts = [e.prefix(n)[key] for e, n in zip(encs, lengths, strict=True)]
+            if key == "input_ids" or key in SEQUENCE_KEYS:
+                fill = pad if key == "input_ids" else 0
+                parts = [torch.nn.functional.pad(t, (0, width - t.shape[1]), value=fill) for t in parts]
+            inputs[key] = torch.cat(parts, 0)
+        mask = torch.zeros(len(encs), width, dtype=torch.long, device=model.device)
+        for i, n in enumerate(lengths):
+            mask[i, :n] = 1
+        inputs["attention_mask"] = mask
+        cache = DynamicCache(config=model.config)
+        reset_rope_deltas(model)
+        model(**inputs, cache=cache, use_cache=True, logits_to_keep=1)
+        deltas = rope_deltas(model, len(encs))
+        sessions = []
+        for i, (enc, n, sampling) in enumerate(zip(encs, lengths, samplings, strict=True)):
+            own = kv.take_row(cache, i, 0, n, model.config)
+            sessions.append(TargetSession(own, int(enc.input_ids[0, -1]), n + deltas[i], sampling))
+        return sessions
 
     def close(self, session: TargetSession) -> None:
         session.cache = None

@@ -249,3 +249,21 @@ def rope_delta(model: torch.nn.Module) -> int:
     inner = getattr(model, "model", None)
     deltas = getattr(inner, "rope_deltas", None)
     return int(deltas.reshape(-1)[0]) if isinstance(deltas, torch.Tensor) else 0
+
+
+def rope_deltas(model: torch.nn.Module, rows: int) -> list[int]:
+    """``rope_delta`` of each row of the last batched forward (one shared value broadcast; 0 without M-RoPE)."""
+    inner = getattr(model, "model", None)
+    deltas = getattr(inner, "rope_deltas", None)
+    if not isinstance(deltas, torch.Tensor):
+        return [0] * rows
+    flat = deltas.reshape(-1).tolist()
+    return [int(d) for d in (flat * rows if len(flat) == 1 else flat)]
+
+
+def batch_key(enc: EncodedPrompt) -> tuple[object, ...]:
+    """Prompts with equal keys can be prefilled in one forward: the same model inputs, and image inputs whose
+    shapes agree beyond the first (batch) dimension, so that concatenating them in row order is what the model
+    expects (a Llava or Qwen2-VL batch of image rows; text rows with text rows)."""
+    return tuple(sorted((k, None if k in SEQUENCE_KEYS else tuple(v.shape[1:]), str(v.dtype))
+                        for k, v in enc.extras.items()))
