@@ -24,7 +24,6 @@ from spec_decode_ros.decoding.models import (
     SEQUENCE_KEYS,
     EncodedPrompt,
     LoadedModel,
-    batch_key,
     load_model,
     reset_rope_deltas,
     rope_delta,
@@ -134,7 +133,7 @@ class EarlyExitTarget:
         """``prefill`` of several prompts in ONE forward: prompt[:-1] of each right-padded to the longest (a
         causal row never attends to the padding after it), a 2D mask marking the padding, the image inputs
         concatenated in row order; each session keeps its own rows of the cache, cut to its own length.
-        The prompts must be ``batchable`` together (``batch_key``); one prompt is plain ``prefill``."""
+        The prompts must batch together (``EncodedPrompt.batch_key``); one prompt is plain ``prefill``."""
         samplings = list(samplings) if samplings is not None else [GREEDY] * len(encs)
         if len(samplings) != len(encs) or not encs:
             raise ValueError(f"prefill_many needs one SamplingConfig per prompt, got {len(encs)} prompts, "
@@ -143,7 +142,7 @@ class EarlyExitTarget:
             validate(sampling)
             if enc.length < 2:
                 raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
-        if len({batch_key(e) for e in encs}) != 1:
+        if len({e.batch_key() for e in encs}) != 1:
             raise ValueError("prefill_many needs prompts with the same kind of inputs (see batch_key)")
         if len(encs) == 1:
             return [self.prefill(encs[0], samplings[0])]

@@ -47,6 +47,13 @@ class EncodedPrompt:
     def inputs(self) -> dict[str, torch.Tensor]:
         return self.prefix(self.length)
 
+    def batch_key(self) -> tuple[object, ...]:
+        """Prompts with equal keys can be prefilled in one forward: the same model inputs, and image inputs
+        whose shapes agree beyond the first (batch) dimension, so that concatenating them in row order is what
+        the model expects (Llava, Qwen2-VL or Idefics3 image rows together; text rows together)."""
+        return tuple(sorted((k, None if k in SEQUENCE_KEYS else tuple(v.shape[1:]), str(v.dtype))
+                            for k, v in self.extras.items()))
+
 
 @dataclass
 class LoadedModel:
@@ -259,11 +266,3 @@ def rope_deltas(model: torch.nn.Module, rows: int) -> list[int]:
         return [0] * rows
     flat = deltas.reshape(-1).tolist()
     return [int(d) for d in (flat * rows if len(flat) == 1 else flat)]
-
-
-def batch_key(enc: EncodedPrompt) -> tuple[object, ...]:
-    """Prompts with equal keys can be prefilled in one forward: the same model inputs, and image inputs whose
-    shapes agree beyond the first (batch) dimension, so that concatenating them in row order is what the model
-    expects (a Llava or Qwen2-VL batch of image rows; text rows with text rows)."""
-    return tuple(sorted((k, None if k in SEQUENCE_KEYS else tuple(v.shape[1:]), str(v.dtype))
-                        for k, v in enc.extras.items()))

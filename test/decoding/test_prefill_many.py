@@ -10,7 +10,6 @@ import torch
 from decoding.tiny_models import IMAGE
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.local import target_generate
-from spec_decode_ros.decoding.models import batch_key
 from spec_decode_ros.decoding.sampling import GREEDY
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig
 
@@ -46,7 +45,7 @@ def test_batched_prefill_equals_one_at_a_time_and_decodes_as_the_target(pairs, n
                for i, t in enumerate(TEXTS)]
     encs = [pair.target.model.encode(p) for p in prompts]
     assert len({e.length for e in encs}) > 1  # different lengths in one batch: right padding is exercised
-    assert len({batch_key(e) for e in encs}) == 1
+    assert len({e.batch_key() for e in encs}) == 1
     together = pair.target.prefill_many(encs)
     for enc, session in zip(encs, together, strict=True):
         _same_state(session, pair.target.prefill(enc))
