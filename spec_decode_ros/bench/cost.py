@@ -77,6 +77,7 @@ class CostModelTarget:
         self.over_model = 0  # forwards whose real time exceeded the model's (the CPU, not the model, set them)
         self.prefills = 0
         self.prefills_cached = 0
+        self.prefill_forwards = 0  # the target's prefill forwards (each of one or more prompts)
         self._prefilled: dict[tuple[object, ...], Any] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -94,12 +95,14 @@ class CostModelTarget:
         samplings = list(samplings) if samplings is not None else [GREEDY] * len(encs)
         self.prefills += len(encs)
         if self.cost.prefill == "real":
+            self.prefill_forwards += 1
             if len(encs) == 1:
                 return [self.inner.prefill(encs[0], samplings[0])]
             return list(self.inner.prefill_many(encs, samplings))
         keys = [_inputs_key(enc) for enc in encs]
         new = {k: (enc, s) for k, enc, s in zip(keys, encs, samplings, strict=True) if k not in self._prefilled}
         if new:
+            self.prefill_forwards += 1
             firsts = ([self.inner.prefill(*next(iter(new.values())))] if len(new) == 1 else
                       self.inner.prefill_many([e for e, _ in new.values()], [s for _, s in new.values()]))
             self._prefilled.update(zip(new, firsts, strict=True))
@@ -130,4 +133,4 @@ class CostModelTarget:
 
     def counters(self) -> dict[str, int]:
         return {"modelled_forwards": self.forwards, "over_model": self.over_model, "prefills": self.prefills,
-                "prefills_cached": self.prefills_cached}
+                "prefills_cached": self.prefills_cached, "prefill_forwards": self.prefill_forwards}

@@ -320,11 +320,12 @@ class VerifierServer:
 
     def _advance_opening(self) -> None:
         """Advance the oldest opening that can move: refuse it, or run its ONE next forward (prefill, resume);
-        a prefill takes the other openings ready for one into the same forward (``_prefill_together``)."""
+        a prefill (a resume) takes the other openings ready for one into the same forward (``_prefill_together``,
+        ``_resume_together``)."""
         for key, o in list(self._opening.items()):
             if o.session is None and not o.encoded.done():
                 continue
-            if self._prefill_together(o):
+            if self._prefill_together(o) or self._resume_together(o):
                 return
             try:
                 forwarded = self._open_step(o)
@@ -413,6 +414,33 @@ class VerifierServer:
             self.stats.busy_s += time.perf_counter() - t0
             o.busy_s += time.perf_counter() - t0
         self._opened(o)
+        return True
+
+    def _resume_together(self, first: _Opening) -> bool:
+        """Resume ``first`` and the other prefilled openings waiting for their resume, up to ``max_batch``, in ONE
+        forward (``resume_many``) and answer them OPENED; False (nothing done) when fewer than two wait, when
+        verification is unbatched, or when the target has no batched resume."""
+        resume_many = getattr(self.target, "resume_many", None)
+        if self.config.max_batch < 2 or resume_many is None or first.session is None:
+            return False
+        group = [o for o in self._opening.values() if o.session is not None][: self.config.max_batch]
+        if len(group) < 2:
+            return False
+        t0 = time.perf_counter()
+        try:
+            resume_many([o.session for o in group], [list(o.msg.committed) for o in group])
+        except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
+            failure = f"{type(e).__name__}: {e}"[:500]
+            for o in group:
+                self._refuse(o.route, p.ProtocolError(p.ErrorCode.INTERNAL, failure, session=o.msg.session))
+                self._settle(tuple(o.route), o)
+            return True
+        elapsed = time.perf_counter() - t0
+        self.stats.busy_s += elapsed
+        for o in group:
+            o.busy_s += elapsed
+            self._opened(o)
+            self._settle(tuple(o.route), o)
         return True
 
     def _admit(self, o: _Opening) -> None:

@@ -29,7 +29,7 @@ from spec_decode_ros.decoding.models import (
     rope_delta,
     rope_deltas,
 )
-from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, validate
+from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, resumed_generator, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
 
 EarlyCallback = Callable[[list[Verdict]], None]
@@ -170,6 +170,39 @@ class EarlyExitTarget:
             own = kv.take_row(cache, i, 0, n, model.config)
             sessions.append(TargetSession(own, int(enc.input_ids[0, -1]), n + deltas[i], sampling))
         return sessions
+
+    @torch.inference_mode()
+    def resume_many(self, sessions: Sequence[TargetSession], committed: Sequence[Sequence[int]]) -> None:
+        """Bring freshly opened sessions to the tokens their robots already committed, in ONE forward: each row
+        feeds [pending, committed[:-1]] onto its own cache (rows of different lengths batched as ``verify``
+        does), so that it holds prompt + committed with committed[-1] pending; sampling goes on with a fresh
+        random stream (``resumed_generator``: from the seed alone it would replay the uniforms that chose them)."""
+        if len(sessions) != len(committed) or not sessions:
+            raise ValueError(f"resume_many needs committed tokens per session, got {len(sessions)} sessions, "
+                             f"{len(committed)} lists")
+        if len({id(s) for s in sessions}) != len(sessions):
+            raise ValueError("a session appears twice in one resume_many call")
+        vocab = self.model.vocab_size
+        rows = []
+        for s, tokens in zip(sessions, committed, strict=True):
+            if s.cache is None or s.finished or s.generated:
+                raise ValueError("resume_many needs freshly opened sessions")
+            if not tokens or any(not 0 <= int(t) < vocab for t in tokens):
+                raise ValueError(f"committed tokens must be a non-empty list in [0, {vocab}), got {list(tokens)}")
+            fed = [s.pending, *map(int, tokens[:-1])]
+            rows.append(_Row(s, DraftBlock(tokens=tuple(fed[1:])), fed, old_len=s.cached_tokens()))
+        self._pass = None
+        self._forward(rows)
+        for row, tokens in zip(rows, committed, strict=True):
+            s, keep = row.session, row.old_len + len(row.tokens)
+            if row.out_cache is not s.cache:
+                s.cache = kv.take_row(row.out_cache, row.out_row, row.out_offset, row.out_offset + keep,
+                                      self.model.model.config)
+            s.generated.extend(int(t) for t in tokens)
+            s.pending = int(tokens[-1])
+            s.next_pos += len(row.tokens)
+            s.finished = s.pending in self.model.eos_token_ids
+            s.generator = resumed_generator(s.sampling.seed, tokens)
 
     def close(self, session: TargetSession) -> None:
         session.cache = None

@@ -73,3 +73,4 @@ def test_wrapped_batched_prefill_gives_the_sessions_of_real_ones(target_dir, pre
         assert wrapped.verify([session], block) == plain.verify([plain.open(Prompt(text))], block)
     assert wrapped.counters()["prefills"] == 3
     assert wrapped.counters()["prefills_cached"] == (0 if prefill == "real" else 1)
+    assert wrapped.counters()["prefill_forwards"] == 1

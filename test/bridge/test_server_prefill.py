@@ -1,6 +1,7 @@
-"""Batched prefill in the verifier (real sockets, the tiny pair, ``step()`` driven by the test): OPENs that are
-encoded and waiting are prefilled in ONE forward, each answered OPENED, a resume among them resumed after it, and
-every robot's output is the target's greedy output; an unbatched verifier prefills them one forward at a time."""
+"""Batched prefill and resume in the verifier (real sockets, the tiny pair, ``step()`` driven by the test): OPENs
+that are encoded and waiting are prefilled in ONE forward, the resumes among them resumed together in one more, each
+answered OPENED, and every robot's output is the target's greedy output; an unbatched verifier prefills and resumes
+them one forward at a time."""
 
 from __future__ import annotations
 
@@ -17,17 +18,20 @@ from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
 from spec_decode_ros.decoding.types import Prompt
 
 
-def _run_opens(target, max_batch: int, references) -> tuple[list[int], dict[str, list[int]]]:
-    """Four robots send their OPENs (one a resume with 3 committed tokens) while the loop is not reading; then
-    the loop runs until each has its whole answer, autoregressively (one FINAL per token). Returns the batch
-    size of every prefill forward and each robot's tokens."""
+def _run_opens(target, max_batch: int, references) -> tuple[list[int], list[int], dict[str, list[int]]]:
+    """Four robots send their OPENs (two resumes, with 3 and 5 committed tokens) while the loop is not reading;
+    then the loop runs until each has its whole answer, autoregressively (one FINAL per token). Returns the batch
+    size of every prefill forward and of every resume forward, and each robot's tokens."""
     server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0", max_batch=max_batch))
     prefill_rows: list[int] = []
+    resume_rows: list[int] = []
 
-    def seen(module, args, kwargs) -> None:  # a prefill feeds the prompt (no cache yet) with a 2D mask or alone
-        cache = kwargs.get("cache") or kwargs.get("past_key_values")
-        if cache is not None and cache.get_seq_length() == 0:
-            prefill_rows.append(int(kwargs["input_ids"].shape[0]))
+    def seen(module, args, kwargs) -> None:  # a prefill starts a cache; a resume feeds several tokens onto one
+        cache, ids = kwargs.get("cache"), kwargs["input_ids"]
+        if cache.get_seq_length() == 0:
+            prefill_rows.append(int(ids.shape[0]))
+        elif ids.shape[1] > 1:  # the autoregressive verifications feed one token per row
+            resume_rows.append(int(ids.shape[0]))
 
     hook = target.model.model.register_forward_pre_hook(seen, with_kwargs=True)
     robots = {text: CloudClient(server.endpoint) for text in PROMPTS}
@@ -36,7 +40,7 @@ def _run_opens(target, max_batch: int, references) -> tuple[list[int], dict[str,
     server._encoder.submit(gate.wait, 30)  # the encodings queue behind this: all four become ready together
     try:
         for i, (text, robot) in enumerate(robots.items()):
-            committed = tuple(references[text][:3]) if i == 1 else ()
+            committed = tuple(references[text][: {1: 3, 3: 5}.get(i, 0)])
             robot.send(p.Open(session=f"s{i}", text=text, max_new_tokens=MAX_NEW, autoregressive=True,
                               committed=committed))
             got[text] = list(committed)
@@ -64,14 +68,14 @@ def _run_opens(target, max_batch: int, references) -> tuple[list[int], dict[str,
         for robot in robots.values():
             robot.close()
         server.close()
-    return prefill_rows, got
+    return prefill_rows, resume_rows, got
 
 
-@pytest.mark.parametrize("max_batch, expected_rows", [(8, [4]), (1, [1, 1, 1, 1])])
-def test_waiting_opens_are_prefilled_in_one_forward_and_answer_as_the_target(target, references, max_batch,
-                                                                             expected_rows):
+@pytest.mark.parametrize("max_batch, prefills, resumes", [(8, [4], [2]), (1, [1, 1, 1, 1], [1, 1])])
+def test_waiting_opens_are_prefilled_and_resumed_in_one_forward_and_answer_as_the_target(
+        target, references, max_batch, prefills, resumes):
     assert len({target.model.encode(Prompt(t)).length for t in PROMPTS}) > 1  # different lengths in one batch
-    rows, got = _run_opens(target, max_batch, references)
-    assert rows == expected_rows
+    prefill_rows, resume_rows, got = _run_opens(target, max_batch, references)
+    assert (prefill_rows, resume_rows) == (prefills, resumes)
     for text, tokens in got.items():
         assert tokens[:MAX_NEW] == references[text][:MAX_NEW], text

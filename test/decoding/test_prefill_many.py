@@ -96,3 +96,34 @@ def test_embedded_pair_batched_prefill_decodes_as_the_target():
             target.verify([session], [DraftBlock(tokens=())])
             generated = session.generated
         assert generated == target_generate(target, prompt, 32)
+
+
+@pytest.mark.parametrize("name, image", [("llama", False), ("qwen2_vl", True)])
+def test_batched_resume_equals_one_at_a_time_and_decodes_as_the_target(pairs, name, image):
+    """Sessions resumed together (committed prefixes of different lengths) hold what each resumed alone holds."""
+    from spec_decode_ros.bridge.server import resume_session
+
+    pair = pairs[name]
+    prompts = [Prompt(t, image=IMAGE if image else None) for t in TEXTS[:3]]
+    refs = [target_generate(pair.model, p, NEW) for p in prompts]
+    cuts = [1, 4, 2]
+    together = [pair.target.open(p) for p in prompts]
+    pair.target.resume_many(together, [r[:c] for r, c in zip(refs, cuts, strict=True)])
+    for p, r, c, session in zip(prompts, refs, cuts, together, strict=True):
+        alone = pair.target.open(p)
+        resume_session(pair.target, alone, r[:c])
+        _same_state(session, alone)
+        assert session.generated == r[:c]
+    got = _decode_on(pair, together, prompts)
+    assert got == refs
+
+
+def test_resume_many_refuses_bad_input(pairs):
+    tgt = pairs["llama"].target
+    fresh = tgt.open(Prompt("stop"))
+    for sessions, committed in (([fresh], []), ([fresh], [[]]), ([fresh], [[10**6]]), ([fresh, fresh], [[1], [1]])):
+        with pytest.raises(ValueError):
+            tgt.resume_many(sessions, committed)
+    tgt.resume_many([fresh], [[1, 2]])
+    with pytest.raises(ValueError, match="freshly opened"):
+        tgt.resume_many([fresh], [[3]])
