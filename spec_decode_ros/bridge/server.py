@@ -2,11 +2,12 @@
 
 Each loop iteration drains the socket (bounded, and cut short when a batch is ready), answers what needs no
 model at once (PING, CLOSE, STATS, every refused frame), queues DRAFTs, runs ONE batched
-``EarlyExitTarget.verify`` over the queued sessions when the batching queue is ready, and then advances at most
-ONE opening session by one forward. An OPEN's image decoding and prompt encoding (processor, tokenizer,
-context-length check) run on a worker thread beside the loop; its prefill (and resume) forward runs on the loop,
-one per iteration, so a DRAFT never waits for more than one forward of someone else's OPEN. Frames a
-connection sends behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
+``EarlyExitTarget.verify`` over the queued sessions when the batching queue is ready, and then runs at most
+ONE forward for opening sessions. An OPEN's image decoding and prompt encoding (processor, tokenizer,
+context-length check) run on a worker thread beside the loop; its prefill (and resume) forward runs on the loop:
+a batched verifier prefills every OPEN encoded by then in that one forward (up to the batch cap; the resumes
+waiting likewise), so a DRAFT never waits for more than one forward of others' OPENs. Frames a connection sends
+behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
 ``on_early`` callback (same thread, inside the forward, before the remaining layers run); the final
 verdicts after it. Autoregressive sessions (the cloud-AR baseline) join batches as γ=0 rows and get one
 FINAL per token. A bad frame gets an ERROR and changes nothing; a session the server drops (idle expiry,
