@@ -424,7 +424,7 @@ class VerifierServer:
         resume_many = getattr(self.target, "resume_many", None)
         if self.config.max_batch < 2 or resume_many is None or first.session is None:
             return False
-        group = [o for o in self._opening.values() if o.session is not None][: self.config.max_batch]
+        group = [o for o in self._opening.values() if o.session is not None and o.msg.committed][: self.config.max_batch]
         if len(group) < 2:
             return False
         t0 = time.perf_counter()
