@@ -4,9 +4,10 @@
 ``rows`` is the batch size and ``tokens`` the padded width of the batch (the pending token plus the longest
 draft block), so the modelled cost grows with the batch as a GPU's does once the batch stops being free:
 a fixed part ``a`` (weights streamed once per forward, kernel launches) and a part ``b`` per row·token.
-Prefill (``open``/``prefill``) runs at its real cost; with ``prefill="floor"`` it lasts at least ``a`` (one forward,
-as ``spec-decode cloud --emulate-forward-ms`` has it: ``ForwardCost.floor``); with ``prefill="cached"`` a prompt seen before is served from a copy
-of its first prefill's KV cache (exact: same prompt, same cache), which takes the per-answer prefill off the
+Prefill (``open``, ``prefill``, ``prefill_many``: the verifier prefills the openings ready together in one forward)
+runs at its real cost; with ``prefill="floor"`` it lasts at least ``a`` (one forward, as ``spec-decode cloud
+--emulate-forward-ms`` has it: ``ForwardCost.floor``); with ``prefill="cached"`` a prompt seen before is served from
+a copy of its first prefill's KV cache (exact: same model inputs, same cache), which takes the per-answer prefill off the
 verifier's path, as a prefill that rides in the batched forward or runs on other hardware would: an upper
 bound for what batching verification alone is worth when each answer needs its own prefill.
 The early verdict goes out after the exit layer's share of ``t`` (``exit_layer / num_layers``), as it would
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+import torch
 
 from spec_decode_ros.bench.emulation import sleep_until
 from spec_decode_ros.decoding.sampling import GREEDY
@@ -59,6 +60,16 @@ class ForwardCost:
         return CostModelTarget(target, self)
 
 
+def _inputs_key(enc: Any) -> bytes:
+    """A digest of an encoded prompt's model inputs (token ids, pixels, masks): equal inputs, equal prefill."""
+    h = hashlib.sha256()
+    for name, t in sorted({"input_ids": enc.input_ids, **enc.extras}.items()):
+        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.digest()
+
+
+
 class CostModelTarget:
     """``target`` whose ``verify`` lasts at least ``cost.seconds(rows, tokens)``; all else is the target's."""
 
@@ -69,33 +80,44 @@ class CostModelTarget:
         self.over_model = 0  # forwards whose real time exceeded the model's (the CPU, not the model, set them)
         self.prefills = 0
         self.prefills_cached = 0
+        self.prefill_forwards = 0  # the target's prefill forwards (each of one or more prompts)
         self._prefilled: dict[tuple[object, ...], Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def prefill(self, enc: Any, sampling: SamplingConfig = GREEDY) -> Any:
-        """The target's prefill of an encoded prompt (the server's path), at least ``a`` long with ``floor``."""
-        self.prefills += 1
-        t0 = time.perf_counter()
-        session = self.inner.prefill(enc, sampling)
-        if self.cost.prefill == "floor":
-            sleep_until(t0 + self.cost.a_s)
-        return session
-
     def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> Any:
+        return self.prefill(self.inner.model.encode(prompt), sampling)
+
+    def prefill(self, enc: Any, sampling: SamplingConfig = GREEDY) -> Any:
+        return self.prefill_many([enc], [sampling])[0]
+
+    def prefill_many(self, encs: Sequence[Any], samplings: Sequence[SamplingConfig] | None = None) -> list[Any]:
+        """The target's prefill (one forward for all, at its real cost, at least ``a`` with ``floor``); ``cached``: the prompts not seen
+        before prefill together, the others get a copy of their first prefill's cache (exact: same inputs)."""
+        samplings = list(samplings) if samplings is not None else [GREEDY] * len(encs)
+        self.prefills += len(encs)
         if self.cost.prefill != "cached":
-            return self.prefill(self.inner.model.encode(prompt), sampling)
-        self.prefills += 1
-        image = b"" if prompt.image is None else hashlib.sha256(np.asarray(prompt.image).tobytes()).digest()
-        key = (prompt.text, prompt.system, image, sampling)
-        first = self._prefilled.get(key)
-        if first is None:
-            first = self._prefilled[key] = self.inner.open(prompt, sampling)
-        else:
-            self.prefills_cached += 1
-        session = type(first)(copy.deepcopy(first.cache), first.pending, first.next_pos, sampling)
-        return session
+            self.prefill_forwards += 1
+            t0 = time.perf_counter()
+            sessions = ([self.inner.prefill(encs[0], samplings[0])] if len(encs) == 1 else
+                        list(self.inner.prefill_many(encs, samplings)))
+            if self.cost.prefill == "floor":
+                sleep_until(t0 + self.cost.a_s)  # one forward, however many prompts ride in it
+            return sessions
+        keys = [_inputs_key(enc) for enc in encs]
+        new = {k: (enc, s) for k, enc, s in zip(keys, encs, samplings, strict=True) if k not in self._prefilled}
+        if new:
+            self.prefill_forwards += 1
+            firsts = ([self.inner.prefill(*next(iter(new.values())))] if len(new) == 1 else
+                      self.inner.prefill_many([e for e, _ in new.values()], [s for _, s in new.values()]))
+            self._prefilled.update(zip(new, firsts, strict=True))
+        self.prefills_cached += len(encs) - len(new)
+        out = []
+        for k, sampling in zip(keys, samplings, strict=True):
+            first = self._prefilled[k]
+            out.append(type(first)(copy.deepcopy(first.cache), first.pending, first.next_pos, sampling))
+        return out
 
     def verify(self, sessions: Sequence[Any], drafts: Sequence[DraftBlock], *, on_early: Any = None,
                early_exit: bool = True) -> list[Verdict]:
@@ -117,4 +139,4 @@ class CostModelTarget:
 
     def counters(self) -> dict[str, int]:
         return {"modelled_forwards": self.forwards, "over_model": self.over_model, "prefills": self.prefills,
-                "prefills_cached": self.prefills_cached}
+                "prefills_cached": self.prefills_cached, "prefill_forwards": self.prefill_forwards}

@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--a-ms", type=float, default=20.0, help="cost model: fixed ms per target forward")
     ap.add_argument("--b-ms", type=float, default=0.5, help="cost model: ms per row·token of a forward")
     ap.add_argument("--prefill", default="real", choices=PREFILL,
-                    help="real: every OPEN prefills on the replica's CPU; cached: a prompt seen before is served "
-                         "from a copy of its KV cache (prefill off the verifier's path: an upper bound)")
+                    help="real: every OPEN prefills on the replica's CPU (those ready together in one forward); "
+                         "cached: a prompt seen before is served from a copy of its KV cache (prefill off the "
+                         "verifier's path: an upper bound)")
     ap.add_argument("--draft-ms", type=float, default=20.0, help="emulated robot drafting cost per token")
     ap.add_argument("--rtt-ms", type=float, default=80.0, help="emulated round trip robot–cloud")
     ap.add_argument("--jitter-ms", type=float, default=0.0)
@@ -191,7 +192,7 @@ def summarize(results: list[RobotResult], wall: float, server: list[dict[str, fl
         "server_busy_s": sum(s["busy_s"] for s in server),
         **{name: sum(max(0, a.get(key, 0) - b.get(key, 0)) for a, b in zip(server, before, strict=True))
            for name, key in (("forwards_over_model", "over_model"), ("prefills", "prefills"),
-                             ("prefills_cached", "prefills_cached"))},
+                             ("prefills_cached", "prefills_cached"), ("prefill_forwards", "prefill_forwards"))},
         "acceptance_rate": sum(r.accepted for r in results) / drafted if drafted else 0.0,
         "tokens_per_round": tokens / max(1, sum(r.rounds for r in results)),
         "early_hit_rate": sum(r.early_hits for r in results) / early if early else 0.0,

@@ -2,11 +2,12 @@
 
 Each loop iteration drains the socket (bounded, and cut short when a batch is ready), answers what needs no
 model at once (PING, CLOSE, STATS, every refused frame), queues DRAFTs, runs ONE batched
-``EarlyExitTarget.verify`` over the queued sessions when the batching queue is ready, and then advances at most
-ONE opening session by one forward. An OPEN's image decoding and prompt encoding (processor, tokenizer,
-context-length check) run on a worker thread beside the loop; its prefill (and resume) forward runs on the loop,
-one per iteration, so a DRAFT never waits for more than one forward of someone else's OPEN. Frames a
-connection sends behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
+``EarlyExitTarget.verify`` over the queued sessions when the batching queue is ready, and then runs at most
+ONE forward for opening sessions. An OPEN's image decoding and prompt encoding (processor, tokenizer,
+context-length check) run on a worker thread beside the loop; its prefill (and resume) forward runs on the loop:
+a batched verifier prefills every OPEN encoded by then in that one forward (up to the batch cap; the resumes
+waiting likewise), so a DRAFT never waits for more than one forward of others' OPENs. Frames a connection sends
+behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
 ``on_early`` callback (same thread, inside the forward, before the remaining layers run); the final
 verdicts after it. Autoregressive sessions (the cloud-AR baseline) join batches as γ=0 rows and get one
 FINAL per token. A bad frame gets an ERROR and changes nothing; a session the server drops (idle expiry,
@@ -316,10 +317,14 @@ class VerifierServer:
                                f"the target's context of {self._context_length}", session=msg.session)
 
     def _advance_opening(self) -> None:
-        """Advance the oldest opening that can move: refuse it, or run its ONE next forward (prefill, resume)."""
+        """Advance the oldest opening that can move: refuse it, or run its ONE next forward (prefill, resume);
+        a prefill (a resume) takes the other openings ready for one into the same forward (``_prefill_together``,
+        ``_resume_together``)."""
         for key, o in list(self._opening.items()):
             if o.session is None and not o.encoded.done():
                 continue
+            if self._prefill_together(o) or self._resume_together(o):
+                return
             try:
                 forwarded = self._open_step(o)
             except p.ProtocolError as e:
@@ -333,13 +338,61 @@ class VerifierServer:
             else:
                 done = o.session is None  # completed (handed to the table) or nothing left to do
             if done:
-                if o.session is not None:
-                    self.target.close(o.session)
-                del self._opening[key]
-                for data, owner in o.parked:  # in order; a parked OPEN parks the frames after it again
-                    self._receive(o.route, data, owner)
+                self._settle(key, o)
             if forwarded:
                 return
+
+    def _settle(self, key: tuple[bytes, ...], o: _Opening) -> None:
+        """An opening is answered (OPENED or ERROR): forget it and handle the frames parked behind it."""
+        if o.session is not None:
+            self.target.close(o.session)
+        del self._opening[key]
+        for data, owner in o.parked:  # in order; a parked OPEN parks the frames after it again
+            self._receive(o.route, data, owner)
+
+    def _prefill_together(self, first: _Opening) -> bool:
+        """Prefill ``first`` and the other openings ready for a prefill whose inputs batch with its
+        (``EncodedPrompt.batch_key``), up to ``max_batch``, in ONE forward (``prefill_many``); False (nothing done) when fewer
+        than two are ready, when verification is unbatched, or when the target has no batched prefill. Those
+        with committed tokens resume afterwards, one forward per loop iteration as before."""
+        prefill_many = getattr(self.target, "prefill_many", None)
+        if (self.config.max_batch < 2 or prefill_many is None or first.session is not None
+                or first.encoded.exception() is not None):
+            return False
+        key = first.encoded.result().batch_key()
+        group = [o for o in self._opening.values() if o.session is None and o.encoded.done()
+                 and o.encoded.exception() is None and o.encoded.result().batch_key() == key]
+        if len(group) < 2:
+            return False
+        admitted = []
+        for o in group[: self.config.max_batch]:
+            try:
+                self._admit(o)
+            except p.ProtocolError as e:
+                e.session = o.msg.session
+                self._refuse(o.route, e)
+                self._settle(tuple(o.route), o)
+            else:
+                admitted.append(o)
+        if not admitted:
+            return True
+        t0 = time.perf_counter()
+        try:
+            sessions = prefill_many([o.encoded.result() for o in admitted], [o.msg.sampling for o in admitted])
+        except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
+            sessions, failure = None, f"{type(e).__name__}: {e}"[:500]
+        elapsed = time.perf_counter() - t0
+        self.stats.busy_s += elapsed  # prefill is cloud work too; ``forwards`` counts verifications
+        for i, o in enumerate(admitted):
+            if sessions is None:
+                self._refuse(o.route, p.ProtocolError(p.ErrorCode.INTERNAL, failure, session=o.msg.session))
+                self._settle(tuple(o.route), o)
+                continue
+            o.session, o.busy_s = sessions[i], o.busy_s + elapsed  # each robot waited for the whole forward
+            if not o.msg.committed:  # else its resume forward comes in a later iteration (``_open_step``)
+                self._opened(o)
+                self._settle(tuple(o.route), o)
+        return True
 
     def _open_step(self, o: _Opening) -> bool:
         """One stage of an opening; True if it ran a forward. Sets ``o.session`` to None once it is served."""
@@ -347,14 +400,7 @@ class VerifierServer:
         t0 = time.perf_counter()
         if o.session is None:
             enc = o.encoded.result()  # ProtocolError from the worker propagates
-            old = self.table.check_open(msg, o.owner, pending=len(self._opening) - 1)
-            victim = self.table.client_victim(
-                msg, o.owner, pending=sum(x.owner == o.owner for x in self._opening.values()) - 1)
-            for gone in (old, victim):
-                if gone is not None:
-                    self._drop(gone)
-            for victim in self.table.over_memory():
-                self._evict(victim, "KV memory cap reached")
+            self._admit(o)
             o.session = self.target.prefill(enc, msg.sampling)
             o.busy_s += time.perf_counter() - t0
             self.stats.busy_s += time.perf_counter() - t0  # prefill is cloud work too; ``forwards`` counts verifications
@@ -364,6 +410,52 @@ class VerifierServer:
             self._resume(o.session, msg)
             self.stats.busy_s += time.perf_counter() - t0
             o.busy_s += time.perf_counter() - t0
+        self._opened(o)
+        return True
+
+    def _resume_together(self, first: _Opening) -> bool:
+        """Resume ``first`` and the other prefilled openings waiting for their resume, up to ``max_batch``, in ONE
+        forward (``resume_many``) and answer them OPENED; False (nothing done) when fewer than two wait, when
+        verification is unbatched, or when the target has no batched resume."""
+        resume_many = getattr(self.target, "resume_many", None)
+        if self.config.max_batch < 2 or resume_many is None or first.session is None:
+            return False
+        group = [o for o in self._opening.values() if o.session is not None and o.msg.committed][: self.config.max_batch]
+        if len(group) < 2:
+            return False
+        t0 = time.perf_counter()
+        try:
+            resume_many([o.session for o in group], [list(o.msg.committed) for o in group])
+        except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
+            failure = f"{type(e).__name__}: {e}"[:500]
+            for o in group:
+                self._refuse(o.route, p.ProtocolError(p.ErrorCode.INTERNAL, failure, session=o.msg.session))
+                self._settle(tuple(o.route), o)
+            return True
+        elapsed = time.perf_counter() - t0
+        self.stats.busy_s += elapsed
+        for o in group:
+            o.busy_s += elapsed
+            self._opened(o)
+            self._settle(tuple(o.route), o)
+        return True
+
+    def _admit(self, o: _Opening) -> None:
+        """The table's checks just before an opening's prefill (ProtocolError: refused); the sessions it
+        replaces (same id, the client's oldest over its limit) are dropped and KV memory made for it."""
+        msg = o.msg
+        old = self.table.check_open(msg, o.owner, pending=len(self._opening) - 1)
+        victim = self.table.client_victim(
+            msg, o.owner, pending=sum(x.owner == o.owner for x in self._opening.values()) - 1)
+        for gone in (old, victim):
+            if gone is not None:
+                self._drop(gone)
+        for victim in self.table.over_memory():
+            self._evict(victim, "KV memory cap reached")
+
+    def _opened(self, o: _Opening) -> None:
+        """Hand an opening's ready session to the table and answer OPENED (``o.session`` becomes None)."""
+        msg = o.msg
         session, o.session = o.session, None
         entry = SessionEntry(sid=msg.session, route=o.route, owner=o.owner, target=session, request=msg)
         self.table.add(entry)
@@ -373,7 +465,6 @@ class VerifierServer:
         if msg.autoregressive and not entry.done:
             entry.in_flight = True
             self.queue.push(Request(entry, entry.sid, None, arrived=time.monotonic() - self.queue.max_wait_s))
-        return True
 
     def _resume(self, session: Any, msg: p.Open) -> int:
         """Rebuild the target's state for tokens the robot already committed (after a restart or eviction)."""

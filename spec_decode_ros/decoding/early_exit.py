@@ -20,7 +20,15 @@ from transformers import DynamicCache
 from spec_decode_ros.decoding import kv
 from spec_decode_ros.decoding.acceptance import confidence, draft_probs_dense, greedy_verdict, sampling_verdict
 from spec_decode_ros.decoding.adapters import ExitAdapters
-from spec_decode_ros.decoding.models import EncodedPrompt, LoadedModel, load_model, reset_rope_deltas, rope_delta
+from spec_decode_ros.decoding.models import (
+    SEQUENCE_KEYS,
+    EncodedPrompt,
+    LoadedModel,
+    load_model,
+    reset_rope_deltas,
+    rope_delta,
+    rope_deltas,
+)
 from spec_decode_ros.decoding.round import committed
 from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, resumed_generator, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
@@ -123,24 +131,89 @@ class EarlyExitTarget:
     @torch.inference_mode()
     def resume(self, session: TargetSession, committed: Sequence[int]) -> None:
         """Bring a freshly opened session to where a lost one was, ``committed`` generated tokens in (a robot
-        re-opening after a restart or an eviction): feed [pending, committed[:-1]] in one forward, so the cache
-        holds prompt + committed with committed[-1] pending. Exact for greedy and sampling alike (no acceptance
-        rule involved); sampling goes on with a fresh random stream (``resumed_generator``)."""
+        re-opening after a restart or an eviction): ``resume_many`` with one row. Exact for greedy and sampling
+        alike (no acceptance rule involved); sampling goes on with a fresh random stream."""
         if session.generated or session.cache is None:
             raise ValueError("resume needs a freshly opened session")
-        if not committed:
-            return
+        if committed:
+            self.resume_many([session], [committed])
+
+    @torch.inference_mode()
+    def prefill_many(self, encs: Sequence[EncodedPrompt],
+                     samplings: Sequence[SamplingConfig] | None = None) -> list[TargetSession]:
+        """``prefill`` of several prompts in ONE forward: prompt[:-1] of each right-padded to the longest (a
+        causal row never attends to the padding after it), a 2D mask marking the padding, the image inputs
+        concatenated in row order; each session keeps its own rows of the cache, cut to its own length.
+        The prompts must batch together (``EncodedPrompt.batch_key``); one prompt is plain ``prefill``."""
+        samplings = list(samplings) if samplings is not None else [GREEDY] * len(encs)
+        if len(samplings) != len(encs) or not encs:
+            raise ValueError(f"prefill_many needs one SamplingConfig per prompt, got {len(encs)} prompts, "
+                             f"{len(samplings)} configs")
+        for enc, sampling in zip(encs, samplings, strict=True):
+            validate(sampling)
+            if enc.length < 2:
+                raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
+        if len({e.batch_key() for e in encs}) != 1:
+            raise ValueError("prefill_many needs prompts with the same kind of inputs (see batch_key)")
+        if len(encs) == 1:
+            return [self.prefill(encs[0], samplings[0])]
         model = self.model.model
-        tokens = [session.pending, *map(int, committed[:-1])]  # [1 + len(committed) - 1]
-        ids = torch.tensor([tokens], device=model.device)
-        pos = session.next_pos + torch.arange(len(tokens), device=model.device)[None]
-        model(input_ids=ids, position_ids=pos, cache=session.cache, use_cache=True, logits_to_keep=1)
-        session.generated.extend(int(t) for t in committed)
-        session.pending = int(committed[-1])
-        session.next_pos += len(tokens)
-        session.finished = session.pending in self.model.eos_token_ids
-        # from the seed alone it would replay the uniforms that chose ``committed``
-        session.generator = resumed_generator(session.sampling.seed, committed)
+        lengths = [e.length - 1 for e in encs]
+        width = max(lengths)
+        pad = self.model.tokenizer.pad_token_id or 0
+        inputs: dict[str, torch.Tensor] = {}
+        for key in ("input_ids", *encs[0].extras):
+            parts = [e.prefix(n)[key] for e, n in zip(encs, lengths, strict=True)]
+            if key == "input_ids" or key in SEQUENCE_KEYS:
+                fill = pad if key == "input_ids" else 0
+                parts = [torch.nn.functional.pad(t, (0, width - t.shape[1]), value=fill) for t in parts]
+            inputs[key] = torch.cat(parts, 0)
+        mask = torch.zeros(len(encs), width, dtype=torch.long, device=model.device)
+        for i, n in enumerate(lengths):
+            mask[i, :n] = 1
+        inputs["attention_mask"] = mask
+        cache = DynamicCache(config=model.config)
+        reset_rope_deltas(model)
+        model(**inputs, cache=cache, use_cache=True, logits_to_keep=1)
+        deltas = rope_deltas(model, len(encs))
+        sessions = []
+        for i, (enc, n, sampling) in enumerate(zip(encs, lengths, samplings, strict=True)):
+            own = kv.take_row(cache, i, 0, n, model.config)
+            sessions.append(TargetSession(own, int(enc.input_ids[0, -1]), n + deltas[i], sampling))
+        return sessions
+
+    @torch.inference_mode()
+    def resume_many(self, sessions: Sequence[TargetSession], committed: Sequence[Sequence[int]]) -> None:
+        """Bring freshly opened sessions to the tokens their robots already committed, in ONE forward: each row
+        feeds [pending, committed[:-1]] onto its own cache (rows of different lengths batched as ``verify``
+        does), so that it holds prompt + committed with committed[-1] pending; sampling goes on with a fresh
+        random stream (``resumed_generator``: from the seed alone it would replay the uniforms that chose them)."""
+        if len(sessions) != len(committed) or not sessions:
+            raise ValueError(f"resume_many needs committed tokens per session, got {len(sessions)} sessions, "
+                             f"{len(committed)} lists")
+        if len({id(s) for s in sessions}) != len(sessions):
+            raise ValueError("a session appears twice in one resume_many call")
+        vocab = self.model.vocab_size
+        rows = []
+        for s, tokens in zip(sessions, committed, strict=True):
+            if s.cache is None or s.finished or s.generated:
+                raise ValueError("resume_many needs freshly opened sessions")
+            if not tokens or any(not 0 <= int(t) < vocab for t in tokens):
+                raise ValueError(f"committed tokens must be a non-empty list in [0, {vocab}), got {list(tokens)}")
+            fed = [s.pending, *map(int, tokens[:-1])]
+            rows.append(_Row(s, DraftBlock(tokens=tuple(fed[1:])), fed, old_len=s.cached_tokens()))
+        self._pass = None
+        self._forward(rows)
+        for row, tokens in zip(rows, committed, strict=True):
+            s, keep = row.session, row.old_len + len(row.tokens)
+            if row.out_cache is not s.cache:
+                s.cache = kv.take_row(row.out_cache, row.out_row, row.out_offset, row.out_offset + keep,
+                                      self.model.model.config)
+            s.generated.extend(int(t) for t in tokens)
+            s.pending = int(tokens[-1])
+            s.next_pos += len(row.tokens)
+            s.finished = s.pending in self.model.eos_token_ids
+            s.generator = resumed_generator(s.sampling.seed, tokens)
 
     def close(self, session: TargetSession) -> None:
         session.cache = None

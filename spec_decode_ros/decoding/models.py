@@ -47,6 +47,13 @@ class EncodedPrompt:
     def inputs(self) -> dict[str, torch.Tensor]:
         return self.prefix(self.length)
 
+    def batch_key(self) -> tuple[object, ...]:
+        """Prompts with equal keys can be prefilled in one forward: the same model inputs, and image inputs
+        whose shapes agree beyond the first (batch) dimension, so that concatenating them in row order is what
+        the model expects (Llava, Qwen2-VL or Idefics3 image rows together; text rows together)."""
+        return tuple(sorted((k, None if k in SEQUENCE_KEYS else tuple(v.shape[1:]), str(v.dtype))
+                            for k, v in self.extras.items()))
+
 
 @dataclass
 class LoadedModel:
@@ -249,3 +256,13 @@ def rope_delta(model: torch.nn.Module) -> int:
     inner = getattr(model, "model", None)
     deltas = getattr(inner, "rope_deltas", None)
     return int(deltas.reshape(-1)[0]) if isinstance(deltas, torch.Tensor) else 0
+
+
+def rope_deltas(model: torch.nn.Module, rows: int) -> list[int]:
+    """``rope_delta`` of each row of the last batched forward (one shared value broadcast; 0 without M-RoPE)."""
+    inner = getattr(model, "model", None)
+    deltas = getattr(inner, "rope_deltas", None)
+    if not isinstance(deltas, torch.Tensor):
+        return [0] * rows
+    flat = deltas.reshape(-1).tolist()
+    return [int(d) for d in (flat * rows if len(flat) == 1 else flat)]

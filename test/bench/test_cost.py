@@ -51,3 +51,26 @@ def test_cached_prefill_gives_the_same_session_as_a_real_one(target_dir):
         session = wrapped.open(Prompt(PROMPTS[2]))
         assert wrapped.verify([session], block) == reference
     assert wrapped.counters()["prefills"] == 3 and wrapped.counters()["prefills_cached"] == 2
+
+
+@pytest.mark.parametrize("prefill", ["real", "cached"])
+def test_wrapped_batched_prefill_gives_the_sessions_of_real_ones(target_dir, prefill):
+    """``prefill_many`` (what the verifier calls for openings ready together) through the wrapper: real passes the
+    batch to the target's one forward; cached prefills the prompts not seen before together, copies the rest."""
+    plain = EarlyExitTarget.from_pretrained(target_dir)
+    wrapped = ForwardCost(0.0, 0.0, prefill=prefill)(EarlyExitTarget.from_pretrained(target_dir))
+    forwards: list[int] = []
+    hook = wrapped.inner.model.model.register_forward_pre_hook(
+        lambda m, a, kw: forwards.append(int(kw["input_ids"].shape[0])), with_kwargs=True)
+    texts = [PROMPTS[0], PROMPTS[2], PROMPTS[0]]
+    block = [DraftBlock(tokens=(3, 4, 5, 6))]
+    try:
+        sessions = wrapped.prefill_many([plain.model.encode(Prompt(t)) for t in texts])
+    finally:
+        hook.remove()
+    assert forwards == ([3] if prefill == "real" else [2])  # one forward; cached: the two distinct prompts
+    for text, session in zip(texts, sessions, strict=True):
+        assert wrapped.verify([session], block) == plain.verify([plain.open(Prompt(text))], block)
+    assert wrapped.counters()["prefills"] == 3
+    assert wrapped.counters()["prefills_cached"] == (0 if prefill == "real" else 1)
+    assert wrapped.counters()["prefill_forwards"] == 1
