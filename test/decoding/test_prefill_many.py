@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from decoding.tiny_models import IMAGE
+from spec_decode_ros.decoding import round as rnd
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.local import target_generate
 from spec_decode_ros.decoding.sampling import GREEDY
@@ -27,7 +28,7 @@ def _decode_on(pair, sessions, prompts, gamma=2, new=NEW):
         blocks = [drafts[i].draft(gamma) for i in live]
         verdicts = pair.target.verify([sessions[i] for i in live], blocks)
         for i, block, v in zip(live, blocks, verdicts, strict=True):
-            drafts[i].commit(v.committed(block.tokens))
+            drafts[i].commit(rnd.committed(block.tokens, v.n_accepted, v.next_token))
 
 
 def _same_state(a, b):
@@ -101,8 +102,6 @@ def test_embedded_pair_batched_prefill_decodes_as_the_target():
 @pytest.mark.parametrize("name, image", [("llama", False), ("qwen2_vl", True)])
 def test_batched_resume_equals_one_at_a_time_and_decodes_as_the_target(pairs, name, image):
     """Sessions resumed together (committed prefixes of different lengths) hold what each resumed alone holds."""
-    from spec_decode_ros.bridge.server import resume_session
-
     pair = pairs[name]
     prompts = [Prompt(t, image=IMAGE if image else None) for t in TEXTS[:3]]
     refs = [target_generate(pair.model, p, NEW) for p in prompts]
@@ -111,7 +110,7 @@ def test_batched_resume_equals_one_at_a_time_and_decodes_as_the_target(pairs, na
     pair.target.resume_many(together, [r[:c] for r, c in zip(refs, cuts, strict=True)])
     for p, r, c, session in zip(prompts, refs, cuts, together, strict=True):
         alone = pair.target.open(p)
-        resume_session(pair.target, alone, r[:c])
+        pair.target.resume(alone, r[:c])  # one row
         _same_state(session, alone)
         assert session.generated == r[:c]
     got = _decode_on(pair, together, prompts)
