@@ -52,6 +52,7 @@ from spec_decode_ros.bridge.sockets import bind_with_retry
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.sampling import resumed_generator, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
+from spec_decode_ros.decoding.vocab import first_outside
 
 if TYPE_CHECKING:
     from spec_decode_ros.decoding.early_exit import EarlyExitTarget
@@ -274,9 +275,9 @@ class VerifierServer:
                          f"robot tokenizer has {msg.vocab_size} tokens, the target's has {self._vocab_len}")
         if msg.tokenizer_hash and msg.tokenizer_hash != self._fingerprint:
             raise refuse(p.ErrorCode.TOKENIZER_MISMATCH, "robot tokenizer differs from the target's (fingerprint)")
-        bad = [t for t in msg.committed if t >= self._vocab_rows]
-        if bad:
-            raise refuse(p.ErrorCode.BAD_TOKEN, f"committed token {bad[0]} is outside the vocabulary")
+        bad = first_outside(msg.committed, self._vocab_rows)
+        if bad is not None:
+            raise refuse(p.ErrorCode.BAD_TOKEN, f"committed token {bad} is outside the vocabulary")
         if len(msg.committed) > msg.max_new_tokens:
             raise refuse(p.ErrorCode.BAD_FIELD, f"{len(msg.committed)} committed tokens exceed max_new_tokens "
                          f"{msg.max_new_tokens}")

@@ -23,6 +23,7 @@ from spec_decode_ros.decoding.adapters import ExitAdapters
 from spec_decode_ros.decoding.models import EncodedPrompt, LoadedModel, load_model, reset_rope_deltas, rope_delta
 from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
+from spec_decode_ros.decoding.vocab import first_outside
 
 EarlyCallback = Callable[[list[Verdict]], None]
 
@@ -137,7 +138,7 @@ class EarlyExitTarget:
         for s, block in zip(sessions, drafts, strict=True):
             if s.cache is None or s.finished:
                 raise ValueError("verify on a finished or closed session")
-            if any(not 0 <= int(t) < vocab for t in block.tokens):
+            if first_outside(block.tokens, vocab) is not None:
                 raise ValueError(f"draft tokens must lie in [0, {vocab}), got {list(block.tokens)}")
             row = _Row(s, block, [s.pending, *map(int, block.tokens)], old_len=s.cached_tokens())
             if s.sampling.do_sample:
