@@ -116,29 +116,38 @@ class Kind:
 
 @dataclass(frozen=True)
 class Int(Kind):
+    """An integer in [lo, hi] (never a bool)."""
+
     lo: int
     hi: int
+    TYPES: ClassVar[tuple[type, ...]] = (int,)
+    NOUN: ClassVar[str] = "an integer"
+    RANGE: ClassVar[str] = "in"
 
-    def read(self, name: str, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise _bad(name, f"must be an integer, got {type(v).__name__}")
-        if not self.lo <= v <= self.hi:
-            raise _bad(name, f"must be in [{self.lo}, {self.hi}], got {v}")
+    def read(self, name: str, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, self.TYPES):
+            raise _bad(name, f"must be {self.NOUN}, got {type(v).__name__}")
+        v = self.convert(v)
+        if not math.isfinite(v) or not self.lo <= v <= self.hi:
+            raise _bad(name, f"must be {self.RANGE} [{self.lo}, {self.hi}], got {v}")
+        return v
+
+    def convert(self, v: Any) -> Any:
         return v
 
 
 @dataclass(frozen=True)
-class Float(Kind):
-    lo: float
-    hi: float
+class Float(Int):
+    """A finite number in [lo, hi], a float in Python (an integer on the wire is accepted)."""
 
-    def read(self, name: str, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise _bad(name, f"must be a number, got {type(v).__name__}")
-        v = float(v)
-        if not math.isfinite(v) or not self.lo <= v <= self.hi:
-            raise _bad(name, f"must be finite and in [{self.lo}, {self.hi}], got {v}")
-        return v
+    lo: float  # type: ignore[assignment]
+    hi: float  # type: ignore[assignment]
+    TYPES: ClassVar[tuple[type, ...]] = (int, float)
+    NOUN: ClassVar[str] = "a number"
+    RANGE: ClassVar[str] = "finite and in"
+
+    def convert(self, v: Any) -> float:
+        return float(v)
 
 
 @dataclass(frozen=True)
@@ -227,6 +236,7 @@ class Ints(Kind):
     max_len: int
     lo: int
     hi: int
+    ITEM: ClassVar[str] = "integer"
 
     @property
     def objects(self) -> int:  # type: ignore[override]
@@ -243,11 +253,13 @@ class Ints(Kind):
     depth = 1
 
     def read(self, name: str, v: Any) -> tuple[int, ...]:
-        if not isinstance(v, list) or len(v) > self.max_len:
-            raise _bad(name, f"must be a list of at most {self.max_len} integers")
-        for t in v:
+        if not isinstance(v, list):
+            raise _bad(name, f"must be a list of {self.ITEM}s, got {type(v).__name__}")
+        if len(v) > self.max_len:
+            raise _bad(name, f"has {len(v)} {self.ITEM}s, more than {self.max_len}")
+        for i, t in enumerate(v):
             if isinstance(t, bool) or not isinstance(t, int) or not self.lo <= t <= self.hi:
-                raise _bad(name, f"must hold integers in [{self.lo}, {self.hi}], got {t!r}")
+                raise _bad(name, f"item {i} is no {self.ITEM} in [{self.lo}, {self.hi}]: {t!r}")
         return tuple(v)
 
     def write(self, v: tuple[int, ...]) -> list[int]:
@@ -260,20 +272,11 @@ class TokenIds(Ints):
 
     lo: int = 0
     hi: int = MAX_TOKEN_ID
+    ITEM: ClassVar[str] = "token id"
 
     @property
     def max_bytes(self) -> int:  # type: ignore[override]
         return _HEADER_BYTES + 5 * self.max_len  # a uint32 at most
-
-    def read(self, name: str, v: Any) -> tuple[int, ...]:
-        if not isinstance(v, list):
-            raise _bad(name, f"must be a list of token ids, got {type(v).__name__}")
-        if len(v) > self.max_len:
-            raise _bad(name, f"has {len(v)} tokens, more than {self.max_len}")
-        for i, t in enumerate(v):
-            if isinstance(t, bool) or not isinstance(t, int) or not self.lo <= t <= self.hi:
-                raise _bad(name, f"item {i} is not a token id in [0, {self.hi}]: {t!r}")
-        return tuple(v)
 
 
 @dataclass(frozen=True)
