@@ -161,35 +161,49 @@ class Bool(Kind):
 
 
 @dataclass(frozen=True)
-class Text(Kind):
-    """A string of at most ``max_chars`` characters (None allowed when ``optional``)."""
+class Sized(Kind):
+    """A value of ``TYPE`` with a length of at most ``max_len`` (None allowed when ``optional``)."""
 
-    max_chars: int
+    max_len: int
     optional: bool = False
+    TYPE: ClassVar[type] = bytes
+    NOUN: ClassVar[str] = "binary"
+    LONGER: ClassVar[str] = "larger than"
+    UNIT: ClassVar[str] = "bytes"
+
+    def read(self, name: str, v: Any) -> Any:
+        if v is None and self.optional:
+            return None
+        if not isinstance(v, self.TYPE):
+            raise _bad(name, f"must be {self.NOUN}, got {type(v).__name__}")
+        if len(v) > self.max_len:
+            raise _bad(name, f"is {self.LONGER} {self.max_len} {self.UNIT} ({len(v)})")
+        return v
+
+
+@dataclass(frozen=True)
+class Text(Sized):
+    """A string of at most ``max_len`` characters."""
+
+    TYPE: ClassVar[type] = str
+    NOUN: ClassVar[str] = "a string"
+    LONGER: ClassVar[str] = "longer than"
+    UNIT: ClassVar[str] = "characters"
 
     @property
     def max_bytes(self) -> int:  # type: ignore[override]
-        return _HEADER_BYTES + 4 * self.max_chars  # UTF-8: at most 4 bytes a character
+        return _HEADER_BYTES + 4 * self.max_len  # UTF-8: at most 4 bytes a character
 
     @property
     def max_str(self) -> int:  # type: ignore[override]
-        return 4 * self.max_chars
-
-    def read(self, name: str, v: Any) -> str | None:
-        if v is None and self.optional:
-            return None
-        if not isinstance(v, str):
-            raise _bad(name, f"must be a string, got {type(v).__name__}")
-        if len(v) > self.max_chars:
-            raise _bad(name, f"is longer than {self.max_chars} characters ({len(v)})")
-        return v
+        return 4 * self.max_len
 
 
 @dataclass(frozen=True)
 class SessionId(Text):
     """A session id: ``SESSION_ID`` ("" too when ``allow_empty``: an ERROR about no known session)."""
 
-    max_chars: int = 64
+    max_len: int = 64
     allow_empty: bool = False
 
     def read(self, name: str, v: Any) -> str:
@@ -200,8 +214,8 @@ class SessionId(Text):
 
 
 @dataclass(frozen=True)
-class Binary(Kind):
-    max_len: int
+class Binary(Sized):
+    """Bytes, at most ``max_len`` of them."""
 
     @property
     def max_bytes(self) -> int:  # type: ignore[override]
@@ -210,13 +224,6 @@ class Binary(Kind):
     @property
     def max_bin(self) -> int:  # type: ignore[override]
         return self.max_len
-
-    def read(self, name: str, v: Any) -> bytes:
-        if not isinstance(v, bytes):
-            raise _bad(name, f"must be binary, got {type(v).__name__}")
-        if len(v) > self.max_len:
-            raise _bad(name, f"is larger than {self.max_len} bytes ({len(v)})")
-        return v
 
 
 @dataclass(frozen=True)
@@ -424,8 +431,8 @@ class Draft(Message):
     round: int = wire(ROUND)
     committed: int = wire(Int(0, MAX_NEW_TOKENS))
     tokens: tuple[int, ...] = wire(TokenIds(MAX_GAMMA))
-    prob_ids: np.ndarray | None = wire(Matrix(MAX_GAMMA * MAX_TOP_K * 4, "<i4"), None, compare=False)
-    prob_values: np.ndarray | None = wire(Matrix(MAX_GAMMA * MAX_TOP_K * 4, "<f4"), None, compare=False)
+    prob_ids: np.ndarray | None = wire(Matrix(MAX_GAMMA * MAX_TOP_K * 4, dtype="<i4"), None, compare=False)
+    prob_values: np.ndarray | None = wire(Matrix(MAX_GAMMA * MAX_TOP_K * 4, dtype="<f4"), None, compare=False)
 
     @classmethod
     def from_block(cls, session: str, round: int, committed: int, block: DraftBlock) -> Draft:
