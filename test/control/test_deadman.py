@@ -5,20 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from support.clock import ManualClock
 
 from spec_decode_ros.control.deadman import CLOUD_LOST, STALE, Deadman
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_starts_stopped_and_a_command_arms_it():
-    clock = Clock()
+    clock = ManualClock()
     dm = Deadman(1.0, 2.0, clock=clock)
     event = dm.check()
     assert event is not None and event.reason == STALE and event.detail == "no command yet"
@@ -30,7 +23,7 @@ def test_starts_stopped_and_a_command_arms_it():
 
 
 def test_stale_after_motion_plus_timeout_until_a_fresh_command():
-    clock = Clock()
+    clock = ManualClock()
     dm = Deadman(1.0, 10.0, clock=clock)
     dm.command(2.0)
     clock.t += 2.99
@@ -47,7 +40,7 @@ def test_stale_after_motion_plus_timeout_until_a_fresh_command():
 
 
 def test_cloud_silence_and_reported_loss_stop_it():
-    clock = Clock()
+    clock = ManualClock()
     dm = Deadman(5.0, 2.0, clock=clock)
     dm.command(10.0)
     clock.t += 1.5
@@ -73,7 +66,7 @@ def test_cloud_silence_and_reported_loss_stop_it():
 def test_random_schedules_stop_exactly_when_stale_or_silent():
     rng = random.Random(3)
     for _ in range(200):
-        clock = Clock()
+        clock = ManualClock()
         dm = Deadman(0.5, 1.0, clock=clock)
         command_deadline, link_deadline = None, clock.t + 1.0
         for _ in range(30):
@@ -98,4 +91,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="command_timeout_s"):
         Deadman(0.0)
     with pytest.raises(ValueError, match="duration_s"):
-        Deadman(clock=Clock()).command(-1.0)
+        Deadman(clock=ManualClock()).command(-1.0)
