@@ -43,17 +43,6 @@ from spec_decode_ros.nodes.camera import image_to_rgb
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_stamp, run_node, time_to_ns
 
 
-def resolve_draft_path(name: str) -> Path:
-    if name == "embedded":
-        from spec_decode_ros.embedded import default_draft_path
-
-        return default_draft_path()
-    path = Path(name)
-    if not path.is_dir():
-        raise FileNotFoundError(f"draft_model {name!r} is neither 'embedded' nor a model folder")
-    return path
-
-
 class DraftNode(Node):
     def __init__(self) -> None:
         super().__init__("draft")
@@ -77,8 +66,9 @@ class DraftNode(Node):
         device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
 
         from spec_decode_ros.decoding.models import load_model
+        from spec_decode_ros.embedded import model_path
 
-        self.draft = load_model(resolve_draft_path(model_name), dtype=dtype, device=device)
+        self.draft = load_model(model_path(model_name, "draft"), dtype=dtype, device=device)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout,
                                  draft_token_floor_s=emulate_draft_s)
