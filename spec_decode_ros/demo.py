@@ -23,7 +23,7 @@ from pathlib import Path
 
 from spec_decode_ros.decoding.image_size import saved_image_size
 from spec_decode_ros.decoding.mode import MODES
-from spec_decode_ros.process_group import ProcessGroup, free_port, ros_environment
+from spec_decode_ros.process_group import ProcessGroup, free_endpoint, ros_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES = ("camera", "draft", "motion", "go2_bridge", "recorder")
@@ -62,7 +62,7 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
     env = ros_environment(mode_dir, domain)
     go2_domain = str(100 + domain)
     group = ProcessGroup(mode_dir / "logs", env)
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    endpoint = free_endpoint()
     params = ["--ros-args", "--params-file", str(config_file(args.config))]
     results_path = mode_dir / "episodes.json"
     try:
@@ -73,7 +73,7 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         wait_for_line(group, "fake_go2", "READY", 120)
         wait_for_line(group, "cloud", "spec-decode cloud:", 300)
         if args.rtt_ms > 0:  # the robot reaches the cloud through an emulated network link
-            front = f"tcp://127.0.0.1:{free_port()}"
+            front = free_endpoint()
             group.python("link", "spec_decode_ros.bench.link", "--front", front, "--back", endpoint,
                          "--rtt-ms", str(args.rtt_ms))
             wait_for_line(group, "link", "READY", 60)

@@ -23,6 +23,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_endpoint() -> str:
+    """A ZeroMQ TCP endpoint on 127.0.0.1 on a port that is free right now."""
+    return f"tcp://127.0.0.1:{free_port()}"
+
+
 def ros_environment(run_dir: Path, domain_id: int | None = None) -> dict[str, str]:
     """This run's environment: own DDS domain, discovery on this machine only, logs in the run dir."""
     env = dict(os.environ)

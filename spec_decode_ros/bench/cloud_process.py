@@ -10,10 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-import zmq
-
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.security import ClientSecurity
+from spec_decode_ros.process_group import (
+    free_endpoint as free_endpoint,  # re-exported: the benchmarks start clouds on it
+)
 
 
 def add_cpu_arguments(ap: argparse.ArgumentParser) -> None:
@@ -28,13 +29,6 @@ def pin_cpus(args: argparse.Namespace) -> tuple[str, ...]:
     if args.robot_cpus:
         os.sched_setaffinity(0, {int(c) for c in args.robot_cpus.split(",")})
     return ("--cpus", args.cloud_cpus) if args.cloud_cpus else ()
-
-
-def free_endpoint() -> str:
-    probe = zmq.Context.instance().socket(zmq.ROUTER)
-    port = probe.bind_to_random_port("tcp://127.0.0.1")
-    probe.close(0)
-    return f"tcp://127.0.0.1:{port}"
 
 
 class CloudProcess:

@@ -327,13 +327,9 @@ def plot(runs: list[dict[str, Any]], target_ms: float, path: Path) -> None:
 
 
 def _model_path(name: str, role: str) -> str:
-    if name == "embedded":
-        from spec_decode_ros import embedded
+    from spec_decode_ros.embedded import model_path
 
-        return str(embedded.default_target_path() if role == "target" else embedded.default_draft_path())
-    if not Path(name).is_dir():
-        raise FileNotFoundError(f"{role} model folder {name} does not exist")
-    return name
+    return str(model_path(name, role))
 
 
 def prepare(args: argparse.Namespace) -> tuple[Workload, dict[str, Any]]:

@@ -13,6 +13,11 @@ import zmq
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.security import ClientSecurity, check_connect_security, make_curve_client
+from spec_decode_ros.bridge.sockets import dealer
+
+# ZeroMQ heartbeats notice a dead peer in 3 s; reconnects start fast and back off to 1 s
+SOCKET_OPTIONS = {zmq.HEARTBEAT_IVL: 1000, zmq.HEARTBEAT_TIMEOUT: 3000, zmq.RECONNECT_IVL: 100,
+                  zmq.RECONNECT_IVL_MAX: 1000}
 
 
 class CloudUnreachableError(TimeoutError):
@@ -41,12 +46,7 @@ class CloudClient:
         self.dropped = 0  # frames received that failed validation
 
     def _make_socket(self) -> zmq.Socket:
-        sock = self._ctx.socket(zmq.DEALER)
-        sock.linger = 0
-        sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
-        sock.setsockopt(zmq.RECONNECT_IVL, 100)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        sock = dealer(self._ctx, SOCKET_OPTIONS)
         if self.security is not None:
             make_curve_client(sock, self.security)
         sock.connect(self.endpoint)

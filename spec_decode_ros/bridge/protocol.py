@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -42,14 +42,6 @@ MAX_TEXT_CHARS = 16 * 1024
 MAX_GAMMA = 64
 MAX_TOP_K = 1024
 MAX_NEW_TOKENS = 4096
-# the largest legitimate frame, an OPEN: image + text and system prompt (UTF-8: at most 4 bytes a character) +
-# committed token ids (at most 5 bytes each) + room for the other fields. Also the server socket's MAXMSGSIZE:
-# libzmq drops a larger frame (and its connection) before any of it reaches Python.
-MAX_FRAME_BYTES = MAX_IMAGE_BYTES + 2 * 4 * MAX_TEXT_CHARS + 5 * MAX_NEW_TOKENS + 64 * 1024
-# bounded work per frame: at most this many msgpack objects, containers at most this deep (the envelope map,
-# and inside it flat lists/maps: ``committed``, ``tokens``, ``sampling``); checked from the headers alone
-MAX_OBJECTS = MAX_NEW_TOKENS + 256
-MAX_DEPTH = 2
 MAX_TOKEN_ID = 2**31 - 1
 MAX_ROUND = 2**31 - 1
 SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -90,89 +82,271 @@ class ProtocolError(ValueError):
         self.round = round
 
 
-# --------------------------------------------------------------------------------------------- field checks
+# --------------------------------------------------------------------------------------------- field kinds
+# Each message field is declared once, on its dataclass, as ``name: type = wire(Kind(bounds))``. Encoding,
+# decoding with validation, the exact set of keys of each message, and the bounds of the shape check and of
+# msgpack (``MAX_OBJECTS``, ``MAX_DEPTH``, ``MAX_FRAME_BYTES``, the per-object limits) all read these kinds.
+
+_NUMBER_BYTES = 9  # the largest msgpack int/float: one type byte + 8
+_HEADER_BYTES = 5  # the largest str/bin/array/map header: one type byte + a 4-byte length
 
 
 def _bad(name: str, what: str) -> ProtocolError:
     return ProtocolError(ErrorCode.BAD_FIELD, f"field {name!r} {what}")
 
 
-def _int(d: dict[str, Any], name: str, lo: int, hi: int) -> int:
-    v = d[name]
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise _bad(name, f"must be an integer, got {type(v).__name__}")
-    if not lo <= v <= hi:
-        raise _bad(name, f"must be in [{lo}, {hi}], got {v}")
-    return v
+class Kind:
+    """How one field travels: ``read`` validates a decoded wire value (``ProtocolError`` naming the field) and
+    returns the Python value, ``write`` is its inverse; the class attributes bound one value on the wire."""
 
+    objects: int = 1  # msgpack objects one value takes, at most
+    depth: int = 0  # containers nested inside it
+    max_bytes: int = _NUMBER_BYTES  # encoded size, at most
+    max_str: int = 0  # longest str / bin / array inside it (msgpack's per-object limits)
+    max_bin: int = 0
+    max_array: int = 0
+    max_map: int = 0
 
-def _float(d: dict[str, Any], name: str, lo: float, hi: float) -> float:
-    v = d[name]
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise _bad(name, f"must be a number, got {type(v).__name__}")
-    v = float(v)
-    if not math.isfinite(v) or not lo <= v <= hi:
-        raise _bad(name, f"must be finite and in [{lo}, {hi}], got {v}")
-    return v
+    def read(self, name: str, v: Any) -> Any:  # pragma: no cover - every kind overrides
+        raise NotImplementedError
 
-
-def _bool(d: dict[str, Any], name: str) -> bool:
-    v = d[name]
-    if not isinstance(v, bool):
-        raise _bad(name, f"must be a boolean, got {type(v).__name__}")
-    return v
-
-
-def _str(d: dict[str, Any], name: str, max_len: int, *, optional: bool = False) -> str | None:
-    v = d[name]
-    if v is None and optional:
-        return None
-    if not isinstance(v, str):
-        raise _bad(name, f"must be a string, got {type(v).__name__}")
-    if len(v) > max_len:
-        raise _bad(name, f"is longer than {max_len} characters ({len(v)})")
-    return v
-
-
-def _bytes(d: dict[str, Any], name: str, max_len: int) -> bytes:
-    v = d[name]
-    if not isinstance(v, bytes):
-        raise _bad(name, f"must be binary, got {type(v).__name__}")
-    if len(v) > max_len:
-        raise _bad(name, f"is larger than {max_len} bytes ({len(v)})")
-    return v
-
-
-def _session(d: dict[str, Any], name: str = "session", *, allow_empty: bool = False) -> str:
-    v = _str(d, name, 64)
-    assert v is not None
-    if allow_empty and v == "":
+    def write(self, v: Any) -> Any:
         return v
-    if not SESSION_ID.match(v):
-        raise _bad(name, "must be 1-64 characters of [A-Za-z0-9_.:-]")
-    return v
 
 
-def _tokens(d: dict[str, Any], name: str, max_len: int) -> tuple[int, ...]:
-    v = d[name]
-    if not isinstance(v, list):
-        raise _bad(name, f"must be a list of token ids, got {type(v).__name__}")
-    if len(v) > max_len:
-        raise _bad(name, f"has {len(v)} tokens, more than {max_len}")
-    for i, t in enumerate(v):
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= MAX_TOKEN_ID:
-            raise _bad(name, f"item {i} is not a token id in [0, {MAX_TOKEN_ID}]: {t!r}")
-    return tuple(v)
+@dataclass(frozen=True)
+class Int(Kind):
+    """An integer in [lo, hi] (never a bool)."""
+
+    lo: int
+    hi: int
+    TYPES: ClassVar[tuple[type, ...]] = (int,)
+    NOUN: ClassVar[str] = "an integer"
+    RANGE: ClassVar[str] = "in"
+
+    def read(self, name: str, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, self.TYPES):
+            raise _bad(name, f"must be {self.NOUN}, got {type(v).__name__}")
+        v = self.convert(v)
+        if not math.isfinite(v) or not self.lo <= v <= self.hi:
+            raise _bad(name, f"must be {self.RANGE} [{self.lo}, {self.hi}], got {v}")
+        return v
+
+    def convert(self, v: Any) -> Any:
+        return v
 
 
-def _ints(d: dict[str, Any], name: str, max_len: int, lo: int, hi: int) -> tuple[int, ...]:
-    v = d[name]
-    if not isinstance(v, list) or len(v) > max_len:
-        raise _bad(name, f"must be a list of at most {max_len} integers")
-    for t in v:
-        if isinstance(t, bool) or not isinstance(t, int) or not lo <= t <= hi:
-            raise _bad(name, f"must hold integers in [{lo}, {hi}], got {t!r}")
-    return tuple(v)
+@dataclass(frozen=True)
+class Float(Int):
+    """A finite number in [lo, hi], a float in Python (an integer on the wire is accepted)."""
+
+    lo: float  # type: ignore[assignment]
+    hi: float  # type: ignore[assignment]
+    TYPES: ClassVar[tuple[type, ...]] = (int, float)
+    NOUN: ClassVar[str] = "a number"
+    RANGE: ClassVar[str] = "finite and in"
+
+    def convert(self, v: Any) -> float:
+        return float(v)
+
+
+@dataclass(frozen=True)
+class Bool(Kind):
+    max_bytes = 1
+
+    def read(self, name: str, v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise _bad(name, f"must be a boolean, got {type(v).__name__}")
+        return v
+
+
+@dataclass(frozen=True)
+class Sized(Kind):
+    """A value of ``TYPE`` with a length of at most ``max_len`` (None allowed when ``optional``)."""
+
+    max_len: int
+    optional: bool = False
+    TYPE: ClassVar[type] = bytes
+    NOUN: ClassVar[str] = "binary"
+    LONGER: ClassVar[str] = "larger than"
+    UNIT: ClassVar[str] = "bytes"
+
+    def read(self, name: str, v: Any) -> Any:
+        if v is None and self.optional:
+            return None
+        if not isinstance(v, self.TYPE):
+            raise _bad(name, f"must be {self.NOUN}, got {type(v).__name__}")
+        if len(v) > self.max_len:
+            raise _bad(name, f"is {self.LONGER} {self.max_len} {self.UNIT} ({len(v)})")
+        return v
+
+
+@dataclass(frozen=True)
+class Text(Sized):
+    """A string of at most ``max_len`` characters."""
+
+    TYPE: ClassVar[type] = str
+    NOUN: ClassVar[str] = "a string"
+    LONGER: ClassVar[str] = "longer than"
+    UNIT: ClassVar[str] = "characters"
+
+    @property
+    def max_bytes(self) -> int:  # type: ignore[override]
+        return _HEADER_BYTES + 4 * self.max_len  # UTF-8: at most 4 bytes a character
+
+    @property
+    def max_str(self) -> int:  # type: ignore[override]
+        return 4 * self.max_len
+
+
+@dataclass(frozen=True)
+class SessionId(Text):
+    """A session id: ``SESSION_ID`` ("" too when ``allow_empty``: an ERROR about no known session)."""
+
+    max_len: int = 64
+    allow_empty: bool = False
+
+    def read(self, name: str, v: Any) -> str:
+        v = super().read(name, v)
+        if not (self.allow_empty and v == "") and not SESSION_ID.match(v):
+            raise _bad(name, "must be 1-64 characters of [A-Za-z0-9_.:-]")
+        return v
+
+
+@dataclass(frozen=True)
+class Binary(Sized):
+    """Bytes, at most ``max_len`` of them."""
+
+    @property
+    def max_bytes(self) -> int:  # type: ignore[override]
+        return _HEADER_BYTES + self.max_len
+
+    @property
+    def max_bin(self) -> int:  # type: ignore[override]
+        return self.max_len
+
+
+@dataclass(frozen=True)
+class Matrix(Binary):
+    """A 2-D array as its raw little-endian bytes (``dtype``), b"" for None; its shape travels in other fields."""
+
+    dtype: str = "<i4"
+
+    def write(self, v: np.ndarray | None) -> bytes:
+        return b"" if v is None else np.ascontiguousarray(v, dtype=self.dtype).tobytes()
+
+
+@dataclass(frozen=True)
+class Ints(Kind):
+    """A list of at most ``max_len`` integers in [lo, hi], a tuple in Python."""
+
+    max_len: int
+    lo: int
+    hi: int
+    ITEM: ClassVar[str] = "integer"
+
+    @property
+    def objects(self) -> int:  # type: ignore[override]
+        return 1 + self.max_len
+
+    @property
+    def max_bytes(self) -> int:  # type: ignore[override]
+        return _HEADER_BYTES + _NUMBER_BYTES * self.max_len
+
+    @property
+    def max_array(self) -> int:  # type: ignore[override]
+        return self.max_len
+
+    depth = 1
+
+    def read(self, name: str, v: Any) -> tuple[int, ...]:
+        if not isinstance(v, list):
+            raise _bad(name, f"must be a list of {self.ITEM}s, got {type(v).__name__}")
+        if len(v) > self.max_len:
+            raise _bad(name, f"has {len(v)} {self.ITEM}s, more than {self.max_len}")
+        for i, t in enumerate(v):
+            if isinstance(t, bool) or not isinstance(t, int) or not self.lo <= t <= self.hi:
+                raise _bad(name, f"item {i} is no {self.ITEM} in [{self.lo}, {self.hi}]: {t!r}")
+        return tuple(v)
+
+    def write(self, v: tuple[int, ...]) -> list[int]:
+        return list(v)
+
+
+@dataclass(frozen=True)
+class TokenIds(Ints):
+    """Token ids: at most ``max_len`` integers in [0, ``MAX_TOKEN_ID``], each refusal naming the bad item."""
+
+    lo: int = 0
+    hi: int = MAX_TOKEN_ID
+    ITEM: ClassVar[str] = "token id"
+
+    @property
+    def max_bytes(self) -> int:  # type: ignore[override]
+        return _HEADER_BYTES + 5 * self.max_len  # a uint32 at most
+
+
+@dataclass(frozen=True)
+class Record(Kind):
+    """A flat map with exactly the keys of ``table`` ((name, kind) pairs), built into ``cls(**fields)``."""
+
+    cls: type
+    table: tuple[tuple[str, Kind], ...]
+    depth = 1
+
+    @property
+    def objects(self) -> int:  # type: ignore[override]
+        return 1 + sum(1 + kind.objects for _, kind in self.table)
+
+    @property
+    def max_bytes(self) -> int:  # type: ignore[override]
+        return _HEADER_BYTES + sum(_key_bytes(name) + kind.max_bytes for name, kind in self.table)
+
+    @property
+    def max_map(self) -> int:  # type: ignore[override]
+        return len(self.table)
+
+    @property
+    def max_array(self) -> int:  # type: ignore[override]
+        return max(kind.max_array for _, kind in self.table)
+
+    @property
+    def max_str(self) -> int:  # type: ignore[override]
+        return max(max(kind.max_str, len(name)) for name, kind in self.table)
+
+    @property
+    def max_bin(self) -> int:  # type: ignore[override]
+        return max(kind.max_bin for _, kind in self.table)
+
+    def read(self, name: str, v: Any) -> Any:
+        if not isinstance(v, dict):
+            raise _bad(name, "must be a map")
+        return self.cls(**_read_table(v, self.table, f"{name}."))
+
+    def write(self, v: Any) -> dict[str, Any]:
+        return {key: kind.write(getattr(v, key)) for key, kind in self.table}
+
+
+def _key_bytes(name: str) -> int:
+    return 1 + len(name)  # a fixstr: field names are short ASCII
+
+
+def _read_table(d: dict[str, Any], table: tuple[tuple[str, Kind], ...], prefix: str = "") -> dict[str, Any]:
+    """Check that ``d`` has exactly the table's keys, then read each value with its kind (in table order)."""
+    _exact_keys(d, tuple(name for name, _ in table), prefix)
+    return {name: kind.read(prefix + name, d[name]) for name, kind in table}
+
+
+def wire(kind: Kind, default: Any = MISSING, *, compare: bool = True) -> Any:
+    """Declare a message field with its wire kind (its type and bounds): ``round: int = wire(Int(0, MAX_ROUND))``."""
+    return field(default=default, compare=compare, metadata={"wire": kind})
+
+
+ROUND = Int(0, MAX_ROUND)
+SAMPLING = Record(SamplingConfig, (("do_sample", Bool()), ("temperature", Float(1e-4, 100.0)),
+                                   ("top_k", Int(0, 1_000_000)), ("top_p", Float(1e-6, 1.0)), ("seed", Int(0, 2**63 - 1))))
+SECONDS = Float(0.0, 1e6)
+COUNT = Int(0, 2**62)
 
 
 # --------------------------------------------------------------------------------------------- messages
@@ -180,30 +354,34 @@ def _ints(d: dict[str, Any], name: str, max_len: int, lo: int, hi: int) -> tuple
 
 @dataclass(frozen=True)
 class Message:
-    """Base of all messages; ``TAG`` is the wire type tag."""
+    """Base of all messages; ``TAG`` is the wire type tag. ``DERIVED`` names wire fields that are no attribute
+    (computed by ``derived`` on encoding, consumed by ``build`` on decoding)."""
 
     TAG: ClassVar[str] = ""
-
-    def to_wire(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    DERIVED: ClassVar[tuple[tuple[str, Kind], ...]] = ()
 
     @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Message:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError
+    def table(cls) -> tuple[tuple[str, Kind], ...]:
+        """The message's wire fields, in order: (name, kind)."""
+        return tuple((f.name, f.metadata["wire"]) for f in fields(cls)) + cls.DERIVED
 
+    def derived(self) -> dict[str, Any]:
+        return {}
 
-def _sampling_to_wire(s: SamplingConfig) -> dict[str, Any]:
-    return {"do_sample": s.do_sample, "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
-            "seed": s.seed}
+    def to_wire(self) -> dict[str, Any]:
+        body = {f.name: f.metadata["wire"].write(getattr(self, f.name)) for f in fields(self)}
+        body.update(self.derived())
+        return body
 
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Message:
+        """A validated message from a decoded body (the envelope removed)."""
+        return cls.build(_read_table(d, cls.table()))
 
-def _sampling_from_wire(v: Any) -> SamplingConfig:
-    if not isinstance(v, dict):
-        raise _bad("sampling", "must be a map")
-    _exact_keys(v, ("do_sample", "temperature", "top_k", "top_p", "seed"), "sampling.")
-    return SamplingConfig(do_sample=_bool(v, "do_sample"), temperature=_float(v, "temperature", 1e-4, 100.0),
-                          top_k=_int(v, "top_k", 0, 1_000_000), top_p=_float(v, "top_p", 1e-6, 1.0),
-                          seed=_int(v, "seed", 0, 2**63 - 1))
+    @classmethod
+    def build(cls, values: dict[str, Any]) -> Message:
+        """The message from its checked field values (a message with ``DERIVED`` fields overrides it)."""
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -216,33 +394,17 @@ class Open(Message):
     """
 
     TAG: ClassVar[str] = "open"
-    session: str
-    text: str
-    system: str | None = None
-    image_jpeg: bytes = b""
-    sampling: SamplingConfig = SamplingConfig()
-    early_exit: bool = True
-    autoregressive: bool = False
-    max_new_tokens: int = 64
-    committed: tuple[int, ...] = ()
-    vocab_size: int = 0
-    tokenizer_hash: str = ""
-
-    def to_wire(self) -> dict[str, Any]:
-        d = super().to_wire()
-        d["sampling"] = _sampling_to_wire(self.sampling)
-        d["committed"] = list(self.committed)
-        return d
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Open:
-        return cls(session=_session(d), text=_str(d, "text", MAX_TEXT_CHARS) or "",
-                   system=_str(d, "system", MAX_TEXT_CHARS, optional=True),
-                   image_jpeg=_bytes(d, "image_jpeg", MAX_IMAGE_BYTES), sampling=_sampling_from_wire(d["sampling"]),
-                   early_exit=_bool(d, "early_exit"), autoregressive=_bool(d, "autoregressive"),
-                   max_new_tokens=_int(d, "max_new_tokens", 1, MAX_NEW_TOKENS),
-                   committed=_tokens(d, "committed", MAX_NEW_TOKENS), vocab_size=_int(d, "vocab_size", 0, MAX_TOKEN_ID),
-                   tokenizer_hash=_str(d, "tokenizer_hash", 128) or "")
+    session: str = wire(SessionId())
+    text: str = wire(Text(MAX_TEXT_CHARS))
+    system: str | None = wire(Text(MAX_TEXT_CHARS, optional=True), None)
+    image_jpeg: bytes = wire(Binary(MAX_IMAGE_BYTES), b"")
+    sampling: SamplingConfig = wire(SAMPLING, SamplingConfig())
+    early_exit: bool = wire(Bool(), True)
+    autoregressive: bool = wire(Bool(), False)
+    max_new_tokens: int = wire(Int(1, MAX_NEW_TOKENS), 64)
+    committed: tuple[int, ...] = wire(TokenIds(MAX_NEW_TOKENS), ())
+    vocab_size: int = wire(Int(0, MAX_TOKEN_ID), 0)
+    tokenizer_hash: str = wire(Text(128), "")
 
 
 @dataclass(frozen=True)
@@ -250,36 +412,27 @@ class Opened(Message):
     """The server holds the session: its exit layers (empty: no early exits) and how many tokens it resumed."""
 
     TAG: ClassVar[str] = "opened"
-    session: str
-    target: str = ""
-    exit_layers: tuple[int, ...] = ()
-    resumed: int = 0
-    prefill_s: float = 0.0
-
-    def to_wire(self) -> dict[str, Any]:
-        d = super().to_wire()
-        d["exit_layers"] = list(self.exit_layers)
-        return d
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Opened:
-        return cls(session=_session(d), target=_str(d, "target", 256) or "",
-                   exit_layers=_ints(d, "exit_layers", 256, 0, 10_000), resumed=_int(d, "resumed", 0, MAX_NEW_TOKENS),
-                   prefill_s=_float(d, "prefill_s", 0.0, 1e6))
+    session: str = wire(SessionId())
+    target: str = wire(Text(256), "")
+    exit_layers: tuple[int, ...] = wire(Ints(256, 0, 10_000), ())
+    resumed: int = wire(Int(0, MAX_NEW_TOKENS), 0)
+    prefill_s: float = wire(SECONDS, 0.0)
 
 
 @dataclass(frozen=True)
 class Draft(Message):
     """γ draft tokens continuing the ``committed`` generated tokens, and (when sampling) their sparse draft
-    distributions: ``prob_ids``/``prob_values`` [γ, k] (int32 / float32 on the wire, little-endian)."""
+    distributions: ``prob_ids``/``prob_values`` [γ, k] (int32 / float32 on the wire, little-endian, raw bytes;
+    k travels as ``prob_k``, 0 without distributions)."""
 
     TAG: ClassVar[str] = "draft"
-    session: str
-    round: int
-    committed: int
-    tokens: tuple[int, ...]
-    prob_ids: np.ndarray | None = field(default=None, compare=False)
-    prob_values: np.ndarray | None = field(default=None, compare=False)
+    DERIVED: ClassVar[tuple[tuple[str, Kind], ...]] = (("prob_k", Int(0, MAX_TOP_K)),)
+    session: str = wire(SessionId())
+    round: int = wire(ROUND)
+    committed: int = wire(Int(0, MAX_NEW_TOKENS))
+    tokens: tuple[int, ...] = wire(TokenIds(MAX_GAMMA))
+    prob_ids: np.ndarray | None = wire(Matrix(MAX_GAMMA * MAX_TOP_K * 4, dtype="<i4"), None, compare=False)
+    prob_values: np.ndarray | None = wire(Matrix(MAX_GAMMA * MAX_TOP_K * 4, dtype="<f4"), None, compare=False)
 
     @classmethod
     def from_block(cls, session: str, round: int, committed: int, block: DraftBlock) -> Draft:
@@ -291,36 +444,26 @@ class Draft(Message):
         values = None if self.prob_values is None else self.prob_values.astype(np.float32, copy=True)
         return DraftBlock(tokens=self.tokens, prob_ids=ids, prob_values=values)
 
-    def to_wire(self) -> dict[str, Any]:
-        if self.prob_ids is None:
-            k, ids, values = 0, b"", b""
-        else:
-            assert self.prob_values is not None
-            k = int(self.prob_ids.shape[1])
-            ids = np.ascontiguousarray(self.prob_ids, dtype="<i4").tobytes()
-            values = np.ascontiguousarray(self.prob_values, dtype="<f4").tobytes()
-        return {"session": self.session, "round": self.round, "committed": self.committed, "tokens": list(self.tokens),
-                "prob_k": k, "prob_ids": ids, "prob_values": values}
+    def derived(self) -> dict[str, Any]:
+        return {"prob_k": 0 if self.prob_ids is None else int(self.prob_ids.shape[1])}
 
     @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Draft:
-        tokens = _tokens(d, "tokens", MAX_GAMMA)
-        k = _int(d, "prob_k", 0, MAX_TOP_K)
-        raw_ids = _bytes(d, "prob_ids", MAX_GAMMA * MAX_TOP_K * 4)
-        raw_values = _bytes(d, "prob_values", MAX_GAMMA * MAX_TOP_K * 4)
-        ids = values = None
+    def build(cls, values: dict[str, Any]) -> Draft:
+        """Shape the raw distributions as [γ, prob_k] and check that they are distributions over the draft."""
+        k, tokens = values.pop("prob_k"), values["tokens"]
+        raw_ids, raw_values = values["prob_ids"], values["prob_values"]
         if k == 0:
             if raw_ids or raw_values:
                 raise _bad("prob_ids", "must be empty when prob_k is 0")
+            values["prob_ids"] = values["prob_values"] = None
         else:
             size = len(tokens) * k * 4
             if len(raw_ids) != size or len(raw_values) != size:
                 raise _bad("prob_ids", f"and prob_values must be {size} bytes each for γ={len(tokens)}, k={k}")
-            ids = np.frombuffer(raw_ids, dtype="<i4").reshape(len(tokens), k)
-            values = np.frombuffer(raw_values, dtype="<f4").reshape(len(tokens), k)
-            _check_probs(tokens, ids, values)
-        return cls(session=_session(d), round=_int(d, "round", 0, MAX_ROUND),
-                   committed=_int(d, "committed", 0, MAX_NEW_TOKENS), tokens=tokens, prob_ids=ids, prob_values=values)
+            values["prob_ids"] = np.frombuffer(raw_ids, dtype="<i4").reshape(len(tokens), k)
+            values["prob_values"] = np.frombuffer(raw_values, dtype="<f4").reshape(len(tokens), k)
+            _check_probs(tokens, values["prob_ids"], values["prob_values"])
+        return cls(**values)
 
 
 def _check_probs(tokens: tuple[int, ...], ids: np.ndarray, values: np.ndarray) -> None:
@@ -343,18 +486,12 @@ class Early(Message):
     """The early exit's verdict for a round, sent before the target's remaining layers run."""
 
     TAG: ClassVar[str] = "early"
-    session: str
-    round: int
-    n: int
-    y: int
-    confidence: float
-    exit_layer: int
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Early:
-        return cls(session=_session(d), round=_int(d, "round", 0, MAX_ROUND), n=_int(d, "n", 0, MAX_GAMMA),
-                   y=_int(d, "y", 0, MAX_TOKEN_ID), confidence=_float(d, "confidence", 0.0, 1.0),
-                   exit_layer=_int(d, "exit_layer", 0, 10_000))
+    session: str = wire(SessionId())
+    round: int = wire(ROUND)
+    n: int = wire(Int(0, MAX_GAMMA))
+    y: int = wire(Int(0, MAX_TOKEN_ID))
+    confidence: float = wire(Float(0.0, 1.0))
+    exit_layer: int = wire(Int(0, 10_000))
 
 
 @dataclass(frozen=True)
@@ -363,20 +500,14 @@ class Final(Message):
     this round was part of, ``batch`` rows in it, ``queued_s`` waited in the batching queue."""
 
     TAG: ClassVar[str] = "final"
-    session: str
-    round: int
-    n: int
-    y: int
-    finished: bool = False
-    busy_s: float = 0.0
-    batch: int = 1
-    queued_s: float = 0.0
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Final:
-        return cls(session=_session(d), round=_int(d, "round", 0, MAX_ROUND), n=_int(d, "n", 0, MAX_GAMMA),
-                   y=_int(d, "y", 0, MAX_TOKEN_ID), finished=_bool(d, "finished"), busy_s=_float(d, "busy_s", 0.0, 1e6),
-                   batch=_int(d, "batch", 1, 1_000_000), queued_s=_float(d, "queued_s", 0.0, 1e6))
+    session: str = wire(SessionId())
+    round: int = wire(ROUND)
+    n: int = wire(Int(0, MAX_GAMMA))
+    y: int = wire(Int(0, MAX_TOKEN_ID))
+    finished: bool = wire(Bool(), False)
+    busy_s: float = wire(SECONDS, 0.0)
+    batch: int = wire(Int(1, 1_000_000), 1)
+    queued_s: float = wire(SECONDS, 0.0)
 
 
 @dataclass(frozen=True)
@@ -384,19 +515,14 @@ class Error(Message):
     """A refused frame or request; ``session`` is "" and ``round`` -1 when they are unknown."""
 
     TAG: ClassVar[str] = "error"
-    session: str
-    round: int
-    code: str
-    reason: str
+    session: str = wire(SessionId(allow_empty=True))
+    round: int = wire(Int(-1, MAX_ROUND))
+    code: str = wire(Text(64))
+    reason: str = wire(Text(4096))
 
     @classmethod
     def from_error(cls, err: ProtocolError) -> Error:
         return cls(session=err.session, round=err.round, code=err.code.value, reason=err.reason)
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Error:
-        return cls(session=_session(d, allow_empty=True), round=_int(d, "round", -1, MAX_ROUND),
-                   code=_str(d, "code", 64) or "", reason=_str(d, "reason", 4096) or "")
 
 
 @dataclass(frozen=True)
@@ -404,42 +530,26 @@ class Ping(Message):
     """Heartbeat; ``sent`` (the robot's clock) is echoed back in PONG."""
 
     TAG: ClassVar[str] = "ping"
-    sent: float
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Ping:
-        return cls(sent=_float(d, "sent", -1e18, 1e18))
+    sent: float = wire(Float(-1e18, 1e18))
 
 
 @dataclass(frozen=True)
 class Pong(Message):
     TAG: ClassVar[str] = "pong"
-    sent: float
-    sessions: int = 0
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Pong:
-        return cls(sent=_float(d, "sent", -1e18, 1e18), sessions=_int(d, "sessions", 0, 1_000_000))
+    sent: float = wire(Float(-1e18, 1e18))
+    sessions: int = wire(Int(0, 1_000_000), 0)
 
 
 @dataclass(frozen=True)
 class Close(Message):
     TAG: ClassVar[str] = "close"
-    session: str
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Close:
-        return cls(session=_session(d))
+    session: str = wire(SessionId())
 
 
 @dataclass(frozen=True)
 class Closed(Message):
     TAG: ClassVar[str] = "closed"
-    session: str
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Closed:
-        return cls(session=_session(d))
+    session: str = wire(SessionId())
 
 
 @dataclass(frozen=True)
@@ -447,11 +557,7 @@ class StatsRequest(Message):
     """Ask for the server's counters; ``reset`` zeroes them after reading (benchmarks, between modes)."""
 
     TAG: ClassVar[str] = "stats"
-    reset: bool = False
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> StatsRequest:
-        return cls(reset=_bool(d, "reset"))
+    reset: bool = wire(Bool(), False)
 
 
 @dataclass(frozen=True)
@@ -460,29 +566,36 @@ class Stats(Message):
     verification forwards, rows they verified, tokens committed, frames refused, sessions and KV bytes held."""
 
     TAG: ClassVar[str] = "stats_reply"
-    busy_s: float
-    forwards: int
-    rows: int
-    tokens: int
-    errors: int
-    sessions: int
-    memory_bytes: int
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Stats:
-        big = 2**62
-        return cls(busy_s=_float(d, "busy_s", 0.0, 1e12), forwards=_int(d, "forwards", 0, big), rows=_int(d, "rows", 0, big),
-                   tokens=_int(d, "tokens", 0, big), errors=_int(d, "errors", 0, big),
-                   sessions=_int(d, "sessions", 0, big), memory_bytes=_int(d, "memory_bytes", 0, big))
+    busy_s: float = wire(Float(0.0, 1e12))
+    forwards: int = wire(COUNT)
+    rows: int = wire(COUNT)
+    tokens: int = wire(COUNT)
+    errors: int = wire(COUNT)
+    sessions: int = wire(COUNT)
+    memory_bytes: int = wire(COUNT)
 
 
 # "v" and "t" are the envelope: no message may have a field of that name
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TAG: cls for cls in (Open, Opened, Draft, Early, Final, Error, Ping, Pong, Close, Closed, StatsRequest, Stats)
 }
-_WIRE_KEYS: dict[str, tuple[str, ...]] = {
-    tag: tuple(f.name for f in fields(cls)) + (("prob_k",) if cls is Draft else ()) for tag, cls in MESSAGE_TYPES.items()
-}
+_ENVELOPE: tuple[tuple[str, Kind], ...] = (("v", Int(0, MAX_TOKEN_ID)), ("t", Text(max(map(len, MESSAGE_TYPES)))))
+_FRAMES = [cls.table() + _ENVELOPE for cls in MESSAGE_TYPES.values()]
+_KINDS = [kind for table in _FRAMES for _, kind in table]
+
+# Bounds of a legitimate frame, all read from the field kinds above.
+# The largest frame (an OPEN: image, text and system prompt, committed ids): also the server socket's
+# MAXMSGSIZE, so libzmq drops a larger frame (and its connection) before any of it reaches Python.
+MAX_FRAME_BYTES = max(_HEADER_BYTES + sum(_key_bytes(name) + kind.max_bytes for name, kind in t) for t in _FRAMES)
+# bounded work per frame: at most this many msgpack objects, containers at most this deep (the envelope map,
+# and inside it flat lists/maps: ``committed``, ``tokens``, ``sampling``); checked from the headers alone
+MAX_OBJECTS = max(1 + sum(1 + kind.objects for _, kind in t) for t in _FRAMES)
+MAX_DEPTH = 1 + max(kind.depth for kind in _KINDS)
+# msgpack's own per-object limits (a key is a string too)
+_MAX_STR = max(max(kind.max_str for kind in _KINDS), max(len(name) for t in _FRAMES for name, _ in t))
+_MAX_BIN = max(kind.max_bin for kind in _KINDS)
+_MAX_ARRAY = max(kind.max_array for kind in _KINDS)
+_MAX_MAP = max(max(map(len, _FRAMES)), max(kind.max_map for kind in _KINDS))
 
 
 def _exact_keys(d: dict[str, Any], expected: tuple[str, ...], prefix: str = "") -> None:
@@ -578,8 +691,8 @@ def _unpack(frame: bytes | memoryview) -> Any:
     check_shape(frame)
     try:
         return msgpack.unpackb(frame, raw=False, strict_map_key=True, ext_hook=_no_ext, timestamp=0,
-                               max_bin_len=MAX_IMAGE_BYTES, max_str_len=MAX_TEXT_CHARS * 4,
-                               max_array_len=MAX_NEW_TOKENS, max_map_len=32, max_ext_len=0)
+                               max_bin_len=_MAX_BIN, max_str_len=_MAX_STR, max_array_len=_MAX_ARRAY,
+                               max_map_len=_MAX_MAP, max_ext_len=0)
     except Exception as e:  # msgpack raises many types (ExtraData, FormatError, StackError, ValueError, ...)
         raise ProtocolError(ErrorCode.BAD_FRAME, f"not a msgpack frame: {type(e).__name__}: {e}"[:300]) from None
 
@@ -596,9 +709,7 @@ def decode(frame: bytes | memoryview) -> Message:
     cls = MESSAGE_TYPES.get(tag) if isinstance(tag, str) else None
     if cls is None:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {tag!r}")
-    _exact_keys(body, _WIRE_KEYS[tag])
-    msg = cls.from_wire(body)
-    return msg
+    return cls.from_wire(body)
 
 
 def session_of(frame: bytes | memoryview) -> tuple[str, int]:

@@ -53,6 +53,7 @@ from spec_decode_ros.bridge.sockets import bind_with_retry
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.sampling import validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
+from spec_decode_ros.decoding.vocab import first_outside
 
 if TYPE_CHECKING:
     from spec_decode_ros.decoding.early_exit import EarlyExitTarget
@@ -272,9 +273,9 @@ class VerifierServer:
                          f"robot tokenizer has {msg.vocab_size} tokens, the target's has {self._vocab_len}")
         if msg.tokenizer_hash and msg.tokenizer_hash != self._fingerprint:
             raise refuse(p.ErrorCode.TOKENIZER_MISMATCH, "robot tokenizer differs from the target's (fingerprint)")
-        bad = [t for t in msg.committed if t >= self._vocab_rows]
-        if bad:
-            raise refuse(p.ErrorCode.BAD_TOKEN, f"committed token {bad[0]} is outside the vocabulary")
+        bad = first_outside(msg.committed, self._vocab_rows)
+        if bad is not None:
+            raise refuse(p.ErrorCode.BAD_TOKEN, f"committed token {bad} is outside the vocabulary")
         if len(msg.committed) > msg.max_new_tokens:
             raise refuse(p.ErrorCode.BAD_FIELD, f"{len(msg.committed)} committed tokens exceed max_new_tokens "
                          f"{msg.max_new_tokens}")
@@ -353,10 +354,9 @@ class VerifierServer:
     def _prefill_together(self, first: _Opening) -> bool:
         """Prefill ``first`` and the other openings ready for a prefill whose inputs batch with its
         (``EncodedPrompt.batch_key``), up to ``max_batch``, in ONE forward (``prefill_many``); False (nothing done) when fewer
-        than two are ready, when verification is unbatched, or when the target has no batched prefill. Those
+        than two are ready or when verification is unbatched. Those
         with committed tokens resume afterwards, one forward per loop iteration as before."""
-        prefill_many = getattr(self.target, "prefill_many", None)
-        if (self.config.max_batch < 2 or prefill_many is None or first.session is not None
+        if (self.config.max_batch < 2 or first.session is not None
                 or first.encoded.exception() is not None):
             return False
         key = first.encoded.result().batch_key()
@@ -378,7 +378,7 @@ class VerifierServer:
             return True
         t0 = time.perf_counter()
         try:
-            sessions = prefill_many([o.encoded.result() for o in admitted], [o.msg.sampling for o in admitted])
+            sessions = self.target.prefill_many([o.encoded.result() for o in admitted], [o.msg.sampling for o in admitted])
         except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
             sessions, failure = None, f"{type(e).__name__}: {e}"[:500]
         elapsed = time.perf_counter() - t0
@@ -416,16 +416,15 @@ class VerifierServer:
     def _resume_together(self, first: _Opening) -> bool:
         """Resume ``first`` and the other prefilled openings waiting for their resume, up to ``max_batch``, in ONE
         forward (``resume_many``) and answer them OPENED; False (nothing done) when fewer than two wait, when
-        verification is unbatched, or when the target has no batched resume."""
-        resume_many = getattr(self.target, "resume_many", None)
-        if self.config.max_batch < 2 or resume_many is None or first.session is None:
+        verification is unbatched."""
+        if self.config.max_batch < 2 or first.session is None:
             return False
         group = [o for o in self._opening.values() if o.session is not None and o.msg.committed][: self.config.max_batch]
         if len(group) < 2:
             return False
         t0 = time.perf_counter()
         try:
-            resume_many([o.session for o in group], [list(o.msg.committed) for o in group])
+            self.target.resume_many([o.session for o in group], [list(o.msg.committed) for o in group])
         except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
             failure = f"{type(e).__name__}: {e}"[:500]
             for o in group:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from spec_decode_ros.bridge.protocol import Draft, ErrorCode, Open, ProtocolError
+from spec_decode_ros.decoding.vocab import first_outside
 
 
 class TargetSessionLike(Protocol):
@@ -146,12 +147,12 @@ class SessionTable:
             raise refuse(ErrorCode.FINISHED, f"session ended after {entry.committed} tokens")
         if msg.committed != entry.committed:
             raise refuse(ErrorCode.BAD_LENGTH, f"robot says {msg.committed} committed tokens, server has {entry.committed}")
-        bad = [t for t in msg.tokens if t >= vocab_size]
-        if bad:
-            raise refuse(ErrorCode.BAD_TOKEN, f"token id {bad[0]} is outside the target's vocabulary of {vocab_size}")
-        if msg.prob_ids is not None and msg.prob_ids.size and int(msg.prob_ids.max()) >= vocab_size:
-            raise refuse(ErrorCode.BAD_TOKEN, f"probability table names token {int(msg.prob_ids.max())}, "
-                         f"outside the vocabulary of {vocab_size}")
+        bad = first_outside(msg.tokens, vocab_size)
+        if bad is not None:
+            raise refuse(ErrorCode.BAD_TOKEN, f"token id {bad} is outside the target's vocabulary of {vocab_size}")
+        bad = None if msg.prob_ids is None else first_outside(msg.prob_ids, vocab_size)
+        if bad is not None:
+            raise refuse(ErrorCode.BAD_TOKEN, f"probability table names token {bad}, outside the vocabulary of {vocab_size}")
         return entry
 
     def expired(self, now: float) -> list[SessionEntry]:

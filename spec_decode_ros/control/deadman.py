@@ -7,9 +7,9 @@ Pure logic with an injected clock (``clock() -> seconds``), so tests drive time 
 - ``link_ok()`` whenever the cloud proves alive (a verdict, a pong); ``link_lost(reason)`` when the
   transport knows it is gone.
 
-``check()`` says whether the robot must stop now and why; ``poll()`` returns a ``StopEvent`` only on
-the transition from "may move" to "must stop", so a caller sends exactly one StopMove per trip. A
-fresh command re-arms it (after ``link_ok`` if the link was the reason).
+``check()`` says whether the robot must stop now and why (None: it may keep moving). It starts stopped;
+a fresh command re-arms it (after ``link_ok`` if the link was the reason). Sending one StopMove per trip
+is the caller's business (the nodes keep their own "stopped" flag).
 """
 
 from __future__ import annotations
@@ -52,15 +52,12 @@ class Deadman:
         self._command_deadline = -math.inf  # nothing commanded yet: the robot must not move
         self._link_deadline = now + self.link_timeout_s
         self._link_lost: str | None = None
-        self._tripped = True  # starts stopped; the first command arms it
 
     def command(self, duration_s: float = 0.0) -> None:
         """A fresh command arrived whose motion lasts ``duration_s`` seconds."""
         if not (duration_s >= 0 and math.isfinite(duration_s)):
             raise ValueError(f"duration_s must be a finite non-negative number, got {duration_s!r}")
         self._command_deadline = self._clock() + duration_s + self.command_timeout_s
-        if self._stop_reason(self._clock()) is None:
-            self._tripped = False
 
     def link_ok(self) -> None:
         """The cloud showed it is alive."""
@@ -74,22 +71,6 @@ class Deadman:
     def check(self) -> StopEvent | None:
         """The reason the robot must stop now, or None if it may keep moving."""
         return self._stop_reason(self._clock())
-
-    def poll(self) -> StopEvent | None:
-        """Like ``check`` but only on the transition to "must stop" (once per trip)."""
-        event = self._stop_reason(self._clock())
-        if event is None:
-            self._tripped = False
-            return None
-        if self._tripped:
-            return None
-        self._tripped = True
-        return event
-
-    @property
-    def tripped(self) -> bool:
-        """True while stopped (from the start until the first command, and after each trip)."""
-        return self._tripped
 
     def _stop_reason(self, now: float) -> StopEvent | None:
         if self._link_lost is not None:

@@ -20,8 +20,9 @@ amount in range (a larger VLM may say "forward 1.3"); ``Command.is_canonical`` t
 
 Lexing: ``tokenize_answer`` splits text into the words of ``answer_vocabulary()``: keywords,
 amounts (``1.5`` is one word, so is ``30``) and the symbols "," and ".". Because degrees never
-contain a point and metres always do, a "." after a complete amount is always the terminator:
-a streaming parser never has to wait for the next character to know a command has ended.
+contain a point and metres always do, a "." after a complete amount is always the terminator. The one
+"." a streaming parser must wait on is one right after an integer where metres belong ("forward 1."
+may become "forward 1.5"): the next character decides (``control.stream_parser``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 ACTIONS: tuple[str, ...] = ("turn", "forward", "back", "sidestep", "stop")
+METRE_ACTIONS: tuple[str, ...] = ("forward", "back", "sidestep")  # amounts in metres; "turn" takes degrees
 SIDES: tuple[str, ...] = ("left", "right")
 SEPARATOR = ","
 TERMINATOR = "."
@@ -72,8 +74,7 @@ class Command:
             raise CommandError(f"'{self.action}' takes no direction (got {self.direction!r})")
         if self.amount is None:
             raise CommandError(f"'{self.action}' needs an amount")
-        cap = MAX_DEGREES if self.action == "turn" else MAX_METRES
-        unit = "degrees" if self.action == "turn" else "metres"
+        cap, unit = (MAX_METRES, "metres") if self.action in METRE_ACTIONS else (MAX_DEGREES, "degrees")
         if not 0.0 < float(self.amount) <= cap:
             raise CommandError(f"'{self.action}' amount {self.amount!r} {unit} is outside (0, {cap:g}]")
 
@@ -82,9 +83,7 @@ class Command:
         """True when the amount is one of the canonical bins (what the expert would say)."""
         if self.action == "stop":
             return True
-        if self.action == "turn":
-            return self.amount in CANONICAL_DEGREES
-        return self.amount in CANONICAL_METRES
+        return self.amount in (CANONICAL_METRES if self.action in METRE_ACTIONS else CANONICAL_DEGREES)
 
 
 def format_degrees(value: float) -> str:
@@ -105,11 +104,8 @@ def format_command(cmd: Command) -> str:
     if cmd.action == "stop":
         return "stop"
     assert cmd.amount is not None
-    if cmd.action == "turn":
-        return f"turn {cmd.direction} {format_degrees(cmd.amount)}"
-    if cmd.action == "sidestep":
-        return f"sidestep {cmd.direction} {format_metres(cmd.amount)}"
-    return f"{cmd.action} {format_metres(cmd.amount)}"
+    amount = format_metres(cmd.amount) if cmd.action in METRE_ACTIONS else format_degrees(cmd.amount)
+    return " ".join(w for w in (cmd.action, cmd.direction, amount) if w is not None)
 
 
 def format_answer(cmds: Sequence[Command]) -> str:
@@ -154,11 +150,11 @@ def command_from_words(words: Sequence[str]) -> Command:
     if len(rest) != 1:
         raise CommandError(f"'{action}' needs exactly one amount in {shown!r}")
     number = rest[0]
-    if action == "turn":
-        if not _DEGREES_RE.fullmatch(number):
-            raise CommandError(f"turn amount must be whole degrees like 30, got {number!r} in {shown!r}")
-    elif not _METRES_RE.fullmatch(number):
-        raise CommandError(f"'{action}' amount must be metres with a point like 1.0, got {number!r} in {shown!r}")
+    if action in METRE_ACTIONS:
+        if not _METRES_RE.fullmatch(number):
+            raise CommandError(f"'{action}' amount must be metres with a point like 1.0, got {number!r} in {shown!r}")
+    elif not _DEGREES_RE.fullmatch(number):
+        raise CommandError(f"{action} amount must be whole degrees like 30, got {number!r} in {shown!r}")
     return Command(action, direction, float(number))
 
 

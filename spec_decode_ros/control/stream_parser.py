@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from spec_decode_ros.control.grammar import (
+    METRE_ACTIONS,
     SEPARATOR,
     TERMINATOR,
     Command,
@@ -26,7 +27,6 @@ from spec_decode_ros.control.grammar import (
 )
 
 MAX_COMMAND_CHARS = 200  # a command longer than this is garbage; it is rejected and dropped at once
-_METRE_ACTIONS = ("forward", "back", "sidestep")
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class StreamingCommandParser:
     def _awaits_decimals(self) -> bool:
         words = self._buf.split()
         return (
-            len(words) >= 2 and words[0] in _METRE_ACTIONS and words[-1].isdigit() and not self._buf[-1].isspace()
+            len(words) >= 2 and words[0] in METRE_ACTIONS and words[-1].isdigit() and not self._buf[-1].isspace()
         )
 
     def _resolve_point_as_terminator(self, out: list[ParsedCommand]) -> None:

@@ -16,6 +16,7 @@ import torch
 
 from spec_decode_ros.decoding.sampling import sample_index
 from spec_decode_ros.decoding.types import DraftBlock, Verdict
+from spec_decode_ros.decoding.vocab import first_outside
 
 
 def greedy_verdict(logits: torch.Tensor, drafts: Sequence[int], eos: frozenset[int]) -> tuple[Verdict, list[int]]:
@@ -36,7 +37,7 @@ def draft_probs_dense(block: DraftBlock, vocab: int) -> torch.Tensor | None:
     if ids.shape != vals.shape or ids.ndim != 2 or ids.shape[0] != block.gamma:
         raise ValueError(f"DraftBlock probability tables must both be [γ={block.gamma}, k], "
                          f"got ids {tuple(ids.shape)} values {tuple(vals.shape)}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
+    if first_outside(ids.numpy(), vocab) is not None:
         raise ValueError(f"DraftBlock.prob_ids out of the vocabulary [0, {vocab})")
     dense = torch.zeros(block.gamma, vocab, dtype=torch.float32)
     return dense.scatter_add_(1, ids, vals)

@@ -32,6 +32,7 @@ from spec_decode_ros.decoding.models import (
 from spec_decode_ros.decoding.round import committed
 from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, resumed_generator, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
+from spec_decode_ros.decoding.vocab import first_outside
 
 EarlyCallback = Callable[[list[Verdict]], None]
 
@@ -198,7 +199,7 @@ class EarlyExitTarget:
         for s, tokens in zip(sessions, committed, strict=True):
             if s.cache is None or s.finished or s.generated:
                 raise ValueError("resume_many needs freshly opened sessions")
-            if not tokens or any(not 0 <= int(t) < vocab for t in tokens):
+            if not tokens or first_outside(tokens, vocab) is not None:
                 raise ValueError(f"committed tokens must be a non-empty list in [0, {vocab}), got {list(tokens)}")
             fed = [s.pending, *map(int, tokens[:-1])]
             rows.append(_Row(s, DraftBlock(tokens=tuple(fed[1:])), fed, old_len=s.cached_tokens()))
@@ -233,7 +234,7 @@ class EarlyExitTarget:
         for s, block in zip(sessions, drafts, strict=True):
             if s.cache is None or s.finished:
                 raise ValueError("verify on a finished or closed session")
-            if any(not 0 <= int(t) < vocab for t in block.tokens):
+            if first_outside(block.tokens, vocab) is not None:
                 raise ValueError(f"draft tokens must lie in [0, {vocab}), got {list(block.tokens)}")
             row = _Row(s, block, [s.pending, *map(int, block.tokens)], old_len=s.cached_tokens())
             if s.sampling.do_sample:

@@ -26,6 +26,17 @@ def default_draft_path() -> Path:
     return ASSETS_DIR / DRAFT_NAME
 
 
+def model_path(name: str | Path, role: str) -> Path:
+    """A model named on a command line or a node parameter: "embedded" is the shipped ``role`` ("target" or
+    "draft") model, anything else must be a model folder."""
+    if str(name) == "embedded":
+        return default_target_path() if role == "target" else default_draft_path()
+    path = Path(name)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{role} model {str(name)!r} is neither 'embedded' nor a model folder")
+    return path
+
+
 from spec_decode_ros.embedded.policy import VLMPolicy  # noqa: E402  (after the path helpers it uses)
 
-__all__ = ["ASSETS_DIR", "DRAFT_NAME", "TARGET_NAME", "VLMPolicy", "default_draft_path", "default_target_path"]
+__all__ = ["ASSETS_DIR", "DRAFT_NAME", "TARGET_NAME", "VLMPolicy", "default_draft_path", "default_target_path", "model_path"]

@@ -33,13 +33,15 @@ from zmq.utils.monitor import recv_monitor_message
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.security import ServerSecurity, make_curve_server, start_authenticator
 from spec_decode_ros.bridge.server import RCVHWM
-from spec_decode_ros.bridge.sockets import bind_with_retry
+from spec_decode_ros.bridge.sockets import bind_with_retry, dealer
 
 ROBOT = b"R"
 FRONT_STATS = b"S"
 MAX_ROUTE = 2  # routing frames a robot may bring (itself, plus one proxy such as the link emulator)
 UP_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED if hasattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED") else zmq.EVENT_CONNECTED
 DOWN_EVENTS = zmq.EVENT_DISCONNECTED
+# to a replica: deep queues (it carries many robots), fast reconnects (replicas restart)
+REPLICA_OPTIONS = {zmq.SNDHWM: 10_000, zmq.RCVHWM: 10_000, zmq.RECONNECT_IVL: 50, zmq.RECONNECT_IVL_MAX: 500}
 
 
 @dataclass
@@ -170,12 +172,7 @@ class FleetFront:
 
     # ------------------------------------------------------------------------------------------ replicas
     def _connect(self, endpoint: str) -> _Replica:
-        sock = self._ctx.socket(zmq.DEALER)
-        sock.linger = 0
-        sock.setsockopt(zmq.SNDHWM, 10_000)
-        sock.setsockopt(zmq.RCVHWM, 10_000)
-        sock.setsockopt(zmq.RECONNECT_IVL, 50)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+        sock = dealer(self._ctx, REPLICA_OPTIONS)
         monitor = sock.get_monitor_socket(UP_EVENTS | DOWN_EVENTS)
         sock.connect(endpoint)
         return _Replica(endpoint=endpoint, sock=sock, monitor=monitor)

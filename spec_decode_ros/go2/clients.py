@@ -7,6 +7,8 @@ always an explicit ``StopMove`` (1003); ``Damp`` (1001) is the emergency stop.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from spec_decode_ros.go2.channel import init_channel
@@ -16,14 +18,20 @@ class Go2Error(RuntimeError):
     """An SDK call returned a non-zero code or nothing usable."""
 
 
+def _sdk_client(client_class: type, interface: str, timeout_s: float, domain_id: int) -> Any:
+    """An SDK RPC client on the DDS channel of ``interface``/``domain_id``, with its reply timeout, initialised."""
+    init_channel(interface, domain_id)
+    client = client_class()
+    client.SetTimeout(timeout_s)
+    client.Init()
+    return client
+
+
 class Go2Sport:
     def __init__(self, interface: str, timeout_s: float = 1.0, domain_id: int = 0) -> None:
         from unitree_sdk2py.go2.sport.sport_client import SportClient
 
-        init_channel(interface, domain_id)
-        self._client = SportClient()
-        self._client.SetTimeout(timeout_s)
-        self._client.Init()
+        self._client = _sdk_client(SportClient, interface, timeout_s, domain_id)
 
     def move(self, vx: float, vy: float, vyaw: float) -> int:
         return self._check("Move", self._client.Move(float(vx), float(vy), float(vyaw)))
@@ -45,10 +53,7 @@ class Go2Camera:
     def __init__(self, interface: str, timeout_s: float = 1.0, domain_id: int = 0) -> None:
         from unitree_sdk2py.go2.video.video_client import VideoClient
 
-        init_channel(interface, domain_id)
-        self._client = VideoClient()
-        self._client.SetTimeout(timeout_s)
-        self._client.Init()
+        self._client = _sdk_client(VideoClient, interface, timeout_s, domain_id)
 
     def jpeg(self) -> bytes:
         code, data = self._client.GetImageSample()

@@ -63,7 +63,7 @@ class Camera(Node):
             self.read = go2_source(interface, domain)
         else:
             raise ValueError(f"parameter source must be 'opencv' or 'go2', not {source!r}")
-        self.pub = self.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS)
+        self.image_pub = self.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS)
         self.failures = 0
         self.create_timer(1.0 / rate, self.capture)
         self.get_logger().info(f"camera: {source} {device if source == 'opencv' else interface} at {rate} Hz")
@@ -84,7 +84,7 @@ class Camera(Node):
         msg.header.stamp = stamp
         msg.header.frame_id = self.frame_id
         msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
-        self.pub.publish(msg)
+        self.image_pub.publish(msg)
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:

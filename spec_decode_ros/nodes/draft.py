@@ -3,11 +3,12 @@ decoding against the cloud verifier (``bridge.edge.EdgeSession``) → every comm
 ``decoder/tokens`` as soon as it is final, statistics on ``decoder/stats``, link health on
 ``decoder/link`` (latched; UNREACHABLE makes the motion and Go2 bridge nodes stop the robot).
 
-A worker thread runs one request at a time: it waits for an instruction, for the previous answer to
-have been executed (``motion/done``, when ``wait_for_idle``; ``control.request_gate``: a done that came
-before the wait began counts, and after ``done_timeout_s`` without one the wait is given up, logged) and
-for an image captured at least ``settle_s`` after that; between requests it pings the cloud every
-``heartbeat_s``. What link status is reported when is ``control.link_monitor``'s to decide.
+When a request starts, and the heartbeats between requests, are ``control.draft_worker.DraftWorker``'s to
+decide (on its own thread): it waits for an instruction, for the previous answer to have been executed
+(``motion/done``, when ``wait_for_idle``; a done that came early counts, and after ``done_timeout_s``
+without one the wait is given up, logged) and for an image captured ``settle_s`` after that; between
+requests it pings the cloud every ``heartbeat_s``. This node keeps the ROS side: parameters,
+subscriptions, one ``EdgeSession`` per request and the publishers.
 
 Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
@@ -22,8 +23,6 @@ prefill, takes at least this long, as on a slower robot computer; 0: off).
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 from rclpy.node import Node
@@ -34,24 +33,14 @@ from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.bridge.security import ClientSecurity
-from spec_decode_ros.control.link_monitor import CONNECTED, LinkMonitor, LinkUpdate
+from spec_decode_ros.control.draft_worker import DraftWorker
+from spec_decode_ros.control.link_monitor import CONNECTED, LinkUpdate
 from spec_decode_ros.control.request_gate import RequestGate
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_stamp, run_node, time_to_ns
-
-
-def resolve_draft_path(name: str) -> Path:
-    if name == "embedded":
-        from spec_decode_ros.embedded import default_draft_path
-
-        return default_draft_path()
-    path = Path(name)
-    if not path.is_dir():
-        raise FileNotFoundError(f"draft_model {name!r} is neither 'embedded' nor a model folder")
-    return path
 
 
 class DraftNode(Node):
@@ -63,13 +52,13 @@ class DraftNode(Node):
         gamma = int(self.declare_parameter("gamma", 4).value)
         adaptive = bool(self.declare_parameter("adaptive_gamma", False).value)
         max_new = int(self.declare_parameter("max_new_tokens", 24).value)
-        self.instruction = self.declare_parameter("instruction", "go to the red box").value
+        instruction = self.declare_parameter("instruction", "go to the red box").value
         server_key = self.declare_parameter("server_public_key", "").value
         client_key = self.declare_parameter("client_secret_key", "").value
         insecure = bool(self.declare_parameter("insecure_plaintext", False).value)
         timeout = float(self.declare_parameter("request_timeout_s", 3.0).value)
-        self.heartbeat_s = float(self.declare_parameter("heartbeat_s", 0.5).value)
-        self.wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
+        heartbeat_s = float(self.declare_parameter("heartbeat_s", 0.5).value)
+        wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
         settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
         done_timeout = float(self.declare_parameter("done_timeout_s", 30.0).value)
         emulate_draft_s = float(self.declare_parameter("emulate_draft_ms", 0.0).value) / 1000.0
@@ -78,8 +67,9 @@ class DraftNode(Node):
 
         from spec_decode_ros.bench.emulation import paced_drafts
         from spec_decode_ros.decoding.models import load_model
+        from spec_decode_ros.embedded import model_path
 
-        self.draft = load_model(resolve_draft_path(model_name), dtype=dtype, device=device)
+        self.draft = load_model(model_path(model_name, "draft"), dtype=dtype, device=device)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout)
         self.new_draft = paced_drafts(emulate_draft_s)  # a plain DraftSession unless emulating a slower robot
@@ -91,121 +81,55 @@ class DraftNode(Node):
         self.tokens_pub = self.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
         self.stats_pub = self.create_publisher(DecodeStats, topics.STATS, RELIABLE_QOS)
         self.link_pub = self.create_publisher(LinkStatus, topics.LINK, LATCHED_QOS)
-        self.create_subscription(Image, topics.CAMERA_IMAGE, self.on_image, SENSOR_QOS)
+        self.worker: DraftWorker[Image] = DraftWorker(
+            decode=self.decode, stamp_ns=lambda image: time_to_ns(image.header.stamp), publish_link=self.publish_link,
+            cloud=self.client, instruction=instruction, heartbeat_s=heartbeat_s, wait_for_idle=wait_for_idle,
+            gate=RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout), warn=self.get_logger().warning)
+        self.create_subscription(Image, topics.CAMERA_IMAGE, self.worker.image, SENSOR_QOS)
         self.create_subscription(String, topics.INSTRUCTION, self.on_instruction, LATCHED_QOS)
-        self.create_subscription(UInt64, topics.MOTION_DONE, self.on_done, RELIABLE_QOS)
-
-        self.lock = threading.Condition()
-        self.image: Image | None = None
-        self.gate = RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout)  # guarded by self.lock
-        self.request_id = 0
-        self.link = LinkMonitor(self.heartbeat_s)  # used by the worker thread only
-        self.running = True
-        self.worker = threading.Thread(target=self.work, name="draft-worker", daemon=True)
+        self.create_subscription(UInt64, topics.MOTION_DONE,
+                                 lambda msg: self.worker.done(int(msg.data), self.get_clock().now().nanoseconds),
+                                 RELIABLE_QOS)
         self.worker.start()
         self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, cloud {self.endpoint}")
 
-    # --- inputs -------------------------------------------------------------------------------------
-    def on_image(self, msg: Image) -> None:
-        with self.lock:
-            self.image = msg
-            self.lock.notify_all()
-
     def on_instruction(self, msg: String) -> None:
-        with self.lock:
-            self.instruction = msg.data.strip()
-            self.gate.new_task()
-            self.lock.notify_all()
-        self.get_logger().info(f"instruction: {self.instruction!r}")
+        self.worker.new_instruction(msg.data)
+        self.get_logger().info(f"instruction: {msg.data.strip()!r}")
 
-    def on_done(self, msg: UInt64) -> None:
-        with self.lock:
-            self.gate.done(int(msg.data), self.get_clock().now().nanoseconds)
-            self.lock.notify_all()
-
-    # --- worker ---------------------------------------------------------------------------------------
-    def next_request(self) -> tuple[Image, str] | None:
-        """Block until a request can start (or a heartbeat is due); None when it is time to ping."""
-        with self.lock:
-            ready = self.lock.wait_for(
-                lambda: not self.running or (bool(self.instruction) and self.image is not None
-                                             and self.gate.ready(time_to_ns(self.image.header.stamp),
-                                                                 time.monotonic())),
-                timeout=self.heartbeat_s)
-            if not ready or not self.running:
-                return None
-            given_up = self.gate.start(time.monotonic())
-            if given_up is not None:
-                self.get_logger().warning(f"no motion/done for request {given_up} within "
-                                          f"{self.gate.done_timeout_s:.1f} s: not waiting any longer")
-            return self.image, self.instruction
-
-    def work(self) -> None:
-        self.heartbeat()
-        while self.running:
-            job = self.next_request()
-            if job is None:
-                if self.running:
-                    self.heartbeat()
-                continue
-            image, instruction = job
-            if self.link.unreachable and not self.heartbeat():
-                continue
-            self.request_id += 1
-            self.decode(self.request_id, image, instruction)
-
-    def heartbeat(self) -> bool:
-        if self.client is None:
-            self.publish_link(self.link.no_cloud())
-            return True
-        timeout = max(self.heartbeat_s, 0.2)
-        t0 = time.monotonic()
-        ok = self.client.ping(timeout_s=timeout)
-        rtt = (time.monotonic() - t0) * 1000
-        if not ok:
-            self.client.reset()
-        self.publish_link(self.link.ping(ok, rtt, timeout))
-        return ok
-
-    def decode(self, request_id: int, image: Image, instruction: str) -> None:
-        image_stamp = image.header.stamp
-        sent_text = ""
-        last_round = 0
+    def decode(self, request_id: int, image: Image, instruction: str) -> bool:
+        """Answer one request (the worker's thread), publishing as it goes; True when the answer is complete."""
+        image_stamp, link = image.header.stamp, self.worker.link
+        sent_text, last_round = "", 0
 
         def on_token(event: TokenEvent) -> None:
             nonlocal sent_text, last_round
             text = self.draft.tokenizer.decode(session.committed[: event.index + 1], skip_special_tokens=True)
-            delta, sent_text = text[len(sent_text):], text
-            last_round = event.round
+            delta, sent_text, last_round = text[len(sent_text):], text, event.round
             self.publish_tokens(request_id, event.round, [event.token], delta, False, image_stamp)
-            self.publish_link(self.link.token())
-
-        def on_status(status: str) -> None:
-            self.publish_link(self.link.transport(status))
+            self.publish_link(link.token())
 
         def on_round(event: RoundEvent) -> None:
             self.publish_stats(request_id, event, session.metrics)
-            self.publish_link(self.link.verdict(event.final_s * 1e3))
+            self.publish_link(link.verdict(event.final_s * 1e3))
 
-        prompt = Prompt(text=instruction, image=image_to_rgb(image))
-        session = EdgeSession(self.client, self.draft, prompt, self.config, on_token=on_token, on_status=on_status,
-                              on_round=on_round, tokenizer=self.draft.tokenizer, new_draft=self.new_draft)
+        session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image)),
+                              self.config, on_token=on_token, on_round=on_round, tokenizer=self.draft.tokenizer,
+                              on_status=lambda status: self.publish_link(link.transport(status)),
+                              new_draft=self.new_draft)
         try:
             result = session.run()
         except CloudUnreachableError as err:
-            self.publish_link(self.link.lost(str(err)))
-            self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
-            return
+            self.publish_link(link.lost(str(err)))
         except CloudError as err:
             self.get_logger().error(f"request {request_id} refused by the cloud: {err}")
+        else:
             self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
-            return
+            self.get_logger().info(f"request {request_id}: {result.text!r} in {result.latency_s * 1000:.0f} ms "
+                                   f"({len(result.tokens)} tokens)")
+            return True
         self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
-        if self.wait_for_idle:
-            with self.lock:
-                self.gate.answer_sent(request_id, time.monotonic())
-        self.get_logger().info(f"request {request_id}: {result.text!r} in {result.latency_s * 1000:.0f} ms "
-                               f"({len(result.tokens)} tokens)")
+        return False
 
     # --- outputs -------------------------------------------------------------------------------------
     def publish_tokens(self, request_id: int, round_: int, ids: list[int], text: str, final: bool,
@@ -239,10 +163,7 @@ class DraftNode(Node):
         self.link_pub.publish(msg)
 
     def close(self) -> None:
-        with self.lock:
-            self.running = False
-            self.lock.notify_all()
-        self.worker.join(timeout=5)
+        self.worker.close()
         if self.client is not None:
             self.client.close()
 

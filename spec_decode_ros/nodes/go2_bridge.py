@@ -60,7 +60,7 @@ class Go2Bridge(Node):
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
         self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
-        self.executed = self.create_publisher(LocomotionCommand, topics.EXECUTED, RELIABLE_QOS)
+        self.executed_pub = self.create_publisher(LocomotionCommand, topics.EXECUTED, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
         self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
         self.create_timer(1.0 / control, self.tick)
@@ -118,7 +118,7 @@ class Go2Bridge(Node):
             if step.started and step.tag is not None:
                 executed = step.tag
                 executed.header.stamp = now_stamp(self)
-                self.executed.publish(executed)
+                self.executed_pub.publish(executed)
 
     def try_stop_move(self) -> bool:
         """One StopMove attempt; on failure it is logged and retried ``resend_s`` later (by ``tick``)."""

@@ -49,7 +49,7 @@ class Supervisor(Node):
         from spec_decode_ros.sim.fake_go2_client import FakeGo2Client
 
         self.go2 = FakeGo2Client(timeout_s=5.0)
-        self.instruction = self.create_publisher(String, topics.INSTRUCTION, LATCHED_QOS)
+        self.instruction_pub = self.create_publisher(String, topics.INSTRUCTION, LATCHED_QOS)
         self.create_subscription(TokenStream, topics.TOKENS, self.on_tokens, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.EXECUTED, self.on_executed, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
@@ -95,7 +95,7 @@ class Supervisor(Node):
     def wait_for_loop(self, timeout_s: float) -> None:
         """Wait until the draft node listens for instructions and the motion/bridge nodes publish."""
         deadline = time.monotonic() + timeout_s
-        while not (self.instruction.get_subscription_count() > 0 and self.count_publishers(topics.TOKENS) > 0
+        while not (self.instruction_pub.get_subscription_count() > 0 and self.count_publishers(topics.TOKENS) > 0
                    and self.count_publishers(topics.EXECUTED) > 0):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the loop's nodes did not come up within {timeout_s:.0f} s")
@@ -103,7 +103,7 @@ class Supervisor(Node):
 
     # --- episodes --------------------------------------------------------------------------------
     def say(self, text: str) -> None:
-        self.instruction.publish(String(data=text))
+        self.instruction_pub.publish(String(data=text))
 
     def quiesce(self, timeout_s: float = 60.0) -> None:
         """Pause the loop and wait until no request is in flight and every answer has been executed."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from support.threads import in_thread
 from support.tiny_pair_fixtures import MAX_NEW  # noqa: F401 (the tests import it from here)
 
 from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
@@ -26,11 +26,8 @@ def target(target_dir: Path) -> EarlyExitTarget:
 def serving(target: EarlyExitTarget, **config: object) -> Iterator[VerifierServer]:
     """A VerifierServer on a free loopback port, in a thread."""
     server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0", **config))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield server
+        with in_thread(server.serve_forever, server.stop):
+            yield server
     finally:
-        server.stop()
-        thread.join(10)
         server.close()

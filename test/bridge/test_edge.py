@@ -19,6 +19,7 @@ from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import target_generate
 from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.types import Prompt, SamplingConfig
+from spec_decode_ros.process_group import free_endpoint
 
 
 def _edge_only_reference(draft, text: str) -> list[int]:
@@ -124,7 +125,7 @@ def test_sampling_sends_sparse_draft_probabilities_and_the_cloud_accepts_them(ta
 
 def test_unreachable_cloud_is_reported_and_raises_a_clear_error(draft):
     statuses: list[str] = []
-    client = CloudClient(_free_endpoint())  # nobody listens there
+    client = CloudClient(free_endpoint())  # nobody listens there
     session = EdgeSession(client, draft, Prompt(PROMPTS[0]),
                           EdgeConfig(mode="sd", reply_timeout_s=0.3, reconnect_timeout_s=0.8, ping_interval_s=0.2),
                           on_status=statuses.append)
@@ -134,18 +135,11 @@ def test_unreachable_cloud_is_reported_and_raises_a_clear_error(draft):
     client.close()
 
 
-def _free_endpoint() -> str:
-    probe = zmq.Context.instance().socket(zmq.ROUTER)
-    port = probe.bind_to_random_port("tcp://127.0.0.1")
-    probe.close(0)
-    return f"tcp://127.0.0.1:{port}"
-
-
 def test_reconnects_when_the_cloud_comes_back_and_loses_nothing(target, draft, references):
     """Mid-generation the cloud swallows a DRAFT and dies (every session lost); 1.5 s later a fresh server
     comes back on the same port. The robot reports unreachable, reconnects, resumes, and the output is whole."""
     text = PROMPTS[0]
-    endpoint = _free_endpoint()
+    endpoint = free_endpoint()
     statuses: list[str] = []
     servers = [_ServerThread(target, endpoint)]
 

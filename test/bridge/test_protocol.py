@@ -186,3 +186,28 @@ def test_header_walk_stops_at_the_first_broken_bound_without_building_objects(mo
 def test_every_message_passes_the_header_walk():
     for msg in _all_messages():
         p.check_shape(p.encode(msg))
+
+
+def test_each_field_is_declared_once_with_its_kind():
+    """The wire keys of every message are its dataclass fields (plus DERIVED ones), each with one kind."""
+    for tag, cls in p.MESSAGE_TYPES.items():
+        names = [name for name, _ in cls.table()]
+        assert len(names) == len(set(names)) and not {"v", "t"} & set(names), tag
+        assert all(isinstance(kind, p.Kind) for _, kind in cls.table()), tag
+
+
+@pytest.mark.parametrize("cls", list(p.MESSAGE_TYPES.values()), ids=list(p.MESSAGE_TYPES))
+def test_every_integer_bound_in_the_table_is_enforced(cls: type[p.Message]):
+    good = {m.TAG: m for m in _all_messages()}[cls.TAG].to_wire()
+    for name, kind in cls.table():
+        if type(kind) is not p.Int:
+            continue
+        for bad in (kind.lo - 1, kind.hi + 1):
+            with pytest.raises(p.ProtocolError) as info:
+                p.decode(_raw(v=1, t=cls.TAG, **{**good, name: bad}))
+            assert info.value.code == p.ErrorCode.BAD_FIELD and repr(name) in info.value.reason
+
+
+def test_frame_bounds_are_read_from_the_table():
+    assert p.MAX_DEPTH == 2 and p.MAX_NEW_TOKENS < p.MAX_OBJECTS
+    assert p.MAX_IMAGE_BYTES + 2 * 4 * p.MAX_TEXT_CHARS + 5 * p.MAX_NEW_TOKENS < p.MAX_FRAME_BYTES < 4 * 2**20

@@ -1,64 +1,60 @@
-"""Deadman with a hand-driven clock: stale commands and a lost cloud stop the robot, once per trip."""
+"""Deadman with a hand-driven clock: stale commands and a lost cloud stop the robot, a fresh command re-arms it."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
+from support.clock import ManualClock
 
 from spec_decode_ros.control.deadman import CLOUD_LOST, STALE, Deadman
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_starts_stopped_and_a_command_arms_it():
-    clock = Clock()
+    clock = ManualClock()
     dm = Deadman(1.0, 2.0, clock=clock)
-    assert dm.check().reason == STALE and dm.tripped
-    assert dm.poll() is None  # already stopped: no new stop event
+    event = dm.check()
+    assert event is not None and event.reason == STALE and event.detail == "no command yet"
+    clock.t += 50.0
+    dm.link_ok()  # the cloud alone does not let the robot move: it stays stopped until a command
+    assert dm.check().reason == STALE
     dm.command(0.5)
-    assert dm.check() is None and not dm.tripped
+    assert dm.check() is None
 
 
-def test_stale_after_motion_plus_timeout_fires_once():
-    clock = Clock()
+def test_stale_after_motion_plus_timeout_until_a_fresh_command():
+    clock = ManualClock()
     dm = Deadman(1.0, 10.0, clock=clock)
     dm.command(2.0)
     clock.t += 2.99
-    assert dm.poll() is None
+    assert dm.check() is None
     clock.t += 0.02
-    event = dm.poll()
+    event = dm.check()
     assert event is not None and event.reason == STALE and event.at == clock.t
     clock.t += 0.5
-    assert dm.poll() is None and dm.check().reason == STALE
+    assert dm.check().reason == STALE  # stays stopped
     dm.command(0.0)
-    assert dm.poll() is None
+    assert dm.check() is None
     clock.t += 1.01
-    assert dm.poll().reason == STALE
+    assert dm.check().reason == STALE
 
 
 def test_cloud_silence_and_reported_loss_stop_it():
-    clock = Clock()
+    clock = ManualClock()
     dm = Deadman(5.0, 2.0, clock=clock)
     dm.command(10.0)
     clock.t += 1.5
     dm.link_ok()
     clock.t += 1.9
-    assert dm.poll() is None
+    assert dm.check() is None
     clock.t += 0.2
-    event = dm.poll()
+    event = dm.check()
     assert event.reason == CLOUD_LOST and "2.0 s" in event.detail
     dm.link_ok()
     dm.command(1.0)
-    assert dm.poll() is None
+    assert dm.check() is None
     dm.link_lost("socket closed")
-    event = dm.poll()
+    event = dm.check()
     assert event.reason == CLOUD_LOST and event.detail == "socket closed"
     dm.command(1.0)  # commands alone do not clear a lost link
     assert dm.check().reason == CLOUD_LOST
@@ -70,7 +66,7 @@ def test_cloud_silence_and_reported_loss_stop_it():
 def test_random_schedules_stop_exactly_when_stale_or_silent():
     rng = random.Random(3)
     for _ in range(200):
-        clock = Clock()
+        clock = ManualClock()
         dm = Deadman(0.5, 1.0, clock=clock)
         command_deadline, link_deadline = None, clock.t + 1.0
         for _ in range(30):
@@ -95,4 +91,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="command_timeout_s"):
         Deadman(0.0)
     with pytest.raises(ValueError, match="duration_s"):
-        Deadman(clock=Clock()).command(-1.0)
+        Deadman(clock=ManualClock()).command(-1.0)

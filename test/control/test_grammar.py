@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support.commands import canonical_commands
 
 from spec_decode_ros.control.grammar import (
-    CANONICAL_DEGREES,
-    CANONICAL_METRES,
     Command,
     CommandError,
     answer_vocabulary,
@@ -20,19 +19,9 @@ from spec_decode_ros.control.grammar import (
 )
 
 
-def all_canonical_commands() -> list[Command]:
-    cmds = [Command("stop")]
-    for side in ("left", "right"):
-        cmds += [Command("turn", side, float(d)) for d in CANONICAL_DEGREES]
-        cmds += [Command("sidestep", side, m) for m in CANONICAL_METRES]
-    for action in ("forward", "back"):
-        cmds += [Command(action, None, m) for m in CANONICAL_METRES]
-    return cmds
-
-
 def test_every_canonical_command_round_trips_and_uses_only_vocabulary_words():
     vocab = set(answer_vocabulary())
-    for cmd in all_canonical_commands():
+    for cmd in canonical_commands():
         text = format_command(cmd)
         assert parse_command(text) == cmd
         assert cmd.is_canonical

@@ -6,20 +6,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from support.clock import ManualClock
 
 from spec_decode_ros.control.link_monitor import CONNECTED, UNREACHABLE, LinkMonitor
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 50.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_every_ping_reports_its_result():
-    link = LinkMonitor(0.5, clock=Clock())
+    link = LinkMonitor(0.5, clock=ManualClock(50.0))
     assert link.state is None and not link.unreachable
     update = link.ping(True, rtt_ms=3.0, timeout_s=0.5)
     assert (update.state, update.detail, update.rtt_ms) == (CONNECTED, "pong", 3.0)
@@ -29,7 +22,7 @@ def test_every_ping_reports_its_result():
 
 
 def test_a_verdict_is_a_heartbeat_at_most_once_per_heartbeat_period():
-    clock = Clock()
+    clock = ManualClock(50.0)
     link = LinkMonitor(0.5, clock=clock)
     assert link.verdict(12.0).state == CONNECTED  # nothing reported yet
     clock.t += 0.3
@@ -40,7 +33,7 @@ def test_a_verdict_is_a_heartbeat_at_most_once_per_heartbeat_period():
 
 
 def test_tokens_report_connected_only_after_something_else():
-    link = LinkMonitor(0.5, clock=Clock())
+    link = LinkMonitor(0.5, clock=ManualClock(50.0))
     assert link.token().state == CONNECTED
     assert link.token() is None
     link.transport(UNREACHABLE)
@@ -49,7 +42,7 @@ def test_tokens_report_connected_only_after_something_else():
 
 
 def test_transport_changes_and_failed_requests_report_at_once():
-    link = LinkMonitor(0.5, clock=Clock())
+    link = LinkMonitor(0.5, clock=ManualClock(50.0))
     assert link.transport("connected").detail == "cloud back"
     assert link.transport("reconnecting") is None
     assert link.lost("no reply in 3 s").state == UNREACHABLE

@@ -47,16 +47,31 @@ def _llama_text(vocab: int, layers: int, hidden: int = 64, **kw: object) -> dict
                 eos_token_id=1, bos_token_id=2, tie_word_embeddings=False, **kw)
 
 
+# the vision tower of the Llava and Idefics3 builders: 32 px images in 8 px patches
+TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+                   patch_size=8)
+
+
+def _seeded_tokenizer(seed: int, image_marker: str = "<image>") -> PreTrainedTokenizerFast:
+    """Seed torch (the model's random weights follow) and make the tokenizer."""
+    torch.manual_seed(seed)
+    return make_tokenizer(image_marker)
+
+
+def _save(path: Path, model: torch.nn.Module, *parts: object) -> Path:
+    """Spread the LM head (``_scale``) and save the model and its tokenizer/processor parts in ``path``."""
+    _scale(model)
+    model.save_pretrained(path)
+    for part in parts:
+        part.save_pretrained(path)  # type: ignore[attr-defined]
+    return path
+
+
 def build_llama(path: Path, layers: int = 4, seed: int = 0) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
-    tok = make_tokenizer()
-    model = LlamaForCausalLM(LlamaConfig(**_llama_text(len(tok), layers)))
-    _scale(model)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    tok = _seeded_tokenizer(seed)
+    return _save(path, LlamaForCausalLM(LlamaConfig(**_llama_text(len(tok), layers))), tok)
 
 
 def build_llava(path: Path, layers: int = 4, seed: int = 0) -> Path:
@@ -69,28 +84,21 @@ def build_llava(path: Path, layers: int = 4, seed: int = 0) -> Path:
         LlavaProcessor,
     )
 
-    torch.manual_seed(seed)
-    tok = make_tokenizer("<image>")
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=32, patch_size=8, projection_dim=32)
-    cfg = LlavaConfig(vision_config=vision, text_config=LlamaConfig(**_llama_text(len(tok), layers)),
+    tok = _seeded_tokenizer(seed)
+    cfg = LlavaConfig(vision_config=CLIPVisionConfig(**TINY_VISION, projection_dim=32), text_config=LlamaConfig(**_llama_text(len(tok), layers)),
                       image_token_index=tok.convert_tokens_to_ids("<image>"), vision_feature_layer=-1,
                       vision_feature_select_strategy="full")
     model = LlavaForConditionalGeneration(cfg)
-    _scale(model)
     ip = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    proc = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=8, vision_feature_select_strategy="full", num_additional_image_tokens=1,
-                          chat_template=tok.chat_template)
-    model.save_pretrained(path)
-    proc.save_pretrained(path)
-    return path
+    proc = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=8, vision_feature_select_strategy="full",
+                          num_additional_image_tokens=1, chat_template=tok.chat_template)
+    return _save(path, model, proc)
 
 
 def build_qwen2_vl(path: Path, layers: int = 4, seed: int = 0) -> Path:
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor
 
-    torch.manual_seed(seed)
-    tok = make_tokenizer("<|vision_start|> <|image_pad|> <|vision_end|>")
+    tok = _seeded_tokenizer(seed, "<|vision_start|> <|image_pad|> <|vision_end|>")
     text = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                 rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
@@ -102,14 +110,11 @@ def build_qwen2_vl(path: Path, layers: int = 4, seed: int = 0) -> Path:
                         vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
                         vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"), tie_word_embeddings=False)
     model = Qwen2VLForConditionalGeneration(cfg)
-    _scale(model)
     ip = Qwen2VLImageProcessor(min_pixels=32 * 32, max_pixels=48 * 48, patch_size=8, merge_size=2,
                                temporal_patch_size=2)
-    model.save_pretrained(path)
     # Qwen2VLProcessor cannot be built here (its video part needs torchvision): save its parts; load_model
     # rebuilds the processor from them, as it would from a real Qwen2-VL folder on such a machine
-    ip.save_pretrained(path)
-    tok.save_pretrained(path)
+    _save(path, model, ip, tok)
     (path / "chat_template.jinja").write_text(tok.chat_template)
     return path
 
@@ -124,21 +129,15 @@ def build_idefics3(path: Path, layers: int = 4, seed: int = 0) -> Path:
         LlamaConfig,
     )
 
-    torch.manual_seed(seed)
-    tok = make_tokenizer("<image>")
-    vision = Idefics3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                                  image_size=32, patch_size=8)
-    cfg = Idefics3Config(vision_config=vision, text_config=LlamaConfig(**_llama_text(len(tok), layers)),
+    tok = _seeded_tokenizer(seed)
+    cfg = Idefics3Config(vision_config=Idefics3VisionConfig(**TINY_VISION), text_config=LlamaConfig(**_llama_text(len(tok), layers)),
                          image_token_id=tok.convert_tokens_to_ids("<image>"), scale_factor=2,
                          tie_word_embeddings=False)
     model = Idefics3ForConditionalGeneration(cfg)
-    _scale(model)
     ip = Idefics3ImageProcessor(do_image_splitting=False, size={"longest_edge": 32},
                                 max_image_size={"longest_edge": 32})
     proc = Idefics3Processor(image_processor=ip, tokenizer=tok, image_seq_len=4, chat_template=tok.chat_template)
-    model.save_pretrained(path)
-    proc.save_pretrained(path)
-    return path
+    return _save(path, model, proc)
 
 
 def _scale(model: torch.nn.Module) -> None:

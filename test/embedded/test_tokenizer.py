@@ -5,13 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from support.commands import canonical_commands
 from transformers import AutoTokenizer
 
 from spec_decode_ros.control.grammar import (
-    CANONICAL_DEGREES,
-    CANONICAL_METRES,
-    SIDES,
-    Command,
     format_answer,
     parse_answer,
 )
@@ -26,21 +23,13 @@ from spec_decode_ros.embedded.tokenizer import (
 )
 
 
-def _all_commands() -> list[Command]:
-    cmds = [Command("stop")]
-    cmds += [Command("turn", s, float(d)) for s in SIDES for d in CANONICAL_DEGREES]
-    cmds += [Command(a, None, m) for a in ("forward", "back") for m in CANONICAL_METRES]
-    cmds += [Command("sidestep", s, m) for s in SIDES for m in CANONICAL_METRES]
-    return cmds
-
-
 @pytest.fixture(scope="module")
 def tokenizer():
     return default_tokenizer()
 
 
 def test_every_answer_of_one_or_two_commands_round_trips(tokenizer):
-    cmds = _all_commands()
+    cmds = canonical_commands()
     answers = [format_answer([c]) for c in cmds] + [format_answer([a, b]) for a, b in itertools.product(cmds, cmds)]
     assert len(answers) > 2000
     for answer in answers:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.fixed_answer_vlm import build_fixed_answer_vlm
 
-from spec_decode_ros.process_group import free_port
+from spec_decode_ros.process_group import free_endpoint
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,7 @@ def forward_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def verifier(forward_model: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """A cloud verifier process for ``forward_model``: (endpoint, process); killed at the end."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    endpoint = free_endpoint()
     proc = subprocess.Popen([sys.executable, "-m", "spec_decode_ros.cli", "cloud", "--model", str(forward_model),
                              "--bind", endpoint, "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

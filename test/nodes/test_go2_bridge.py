@@ -110,48 +110,55 @@ def test_command_moves_for_its_duration_then_stops_once(fake: FakeGo2, bridge: H
     assert bridge.executed[0].request_id == 1 and bridge.executed[0].image_stamp.sec == 1
 
 
-@pytest.mark.parametrize("bridge", [LONG_DEADMAN_S], indirect=True)
-def test_cloud_loss_stops_the_robot_mid_command_long_before_the_deadman(fake: FakeGo2, bridge: Harness):
+def lose_cloud_mid_command(fake: FakeGo2, bridge: Harness, request_id: int, vx: float) -> tuple[float, float]:
+    """A 30 s command under heartbeats; at its first Move the heartbeats stop and UNREACHABLE is sent. Returns
+    (first Move, UNREACHABLE sent) once a StopMove followed."""
     bridge.start_heartbeats()
     t0 = fake.calls[-1].t if fake.calls else 0.0
-    bridge.move(2, vx=0.5, duration=30.0)
+    bridge.move(request_id, vx=vx, duration=30.0)
     wait_for(lambda: "Move" in names(fake, t0), 30, "the first Move")
     first_move = first_call(fake, "Move", t0)
     bridge.stop_heartbeats()
     t_lost = time.time()
     bridge.link_state(LinkStatus.STATE_UNREACHABLE)
     wait_for(lambda: "StopMove" in after_first_move(fake, t0), 30, "StopMove after cloud loss")
+    return first_move, t_lost
+
+
+def move_speeds(fake: FakeGo2, since: float) -> list[float]:
+    """vx of every Move since ``since``."""
+    return [c.params["x"] for c in fake.calls if c.t >= since and c.name == "Move"]
+
+
+def wait_for_move_at(fake: FakeGo2, since: float, vx: float, what: str) -> None:
+    wait_for(lambda: any(x == pytest.approx(vx) for x in move_speeds(fake, since)), 30, what)
+
+
+@pytest.mark.parametrize("bridge", [LONG_DEADMAN_S], indirect=True)
+def test_cloud_loss_stops_the_robot_mid_command_long_before_the_deadman(fake: FakeGo2, bridge: Harness):
+    first_move, t_lost = lose_cloud_mid_command(fake, bridge, 2, vx=0.5)
     stop_t = first_call(fake, "StopMove", first_move)
     # heartbeats kept the link fresh up to the loss and the command runs 30 s: only UNREACHABLE can stop it
     # this early (a generous bound, far below the 10 s deadman)
     assert stop_t - t_lost < LONG_DEADMAN_S / 2, f"StopMove {stop_t - t_lost:.2f} s after UNREACHABLE"
     bridge.start_heartbeats()
     bridge.move(5, vx=0.2, duration=0.3)  # a new answer after the cloud came back
-    wait_for(lambda: any(c.name == "Move" and c.params["x"] == pytest.approx(0.2) for c in fake.calls
-                         if c.t > stop_t), 30, "the new answer's Move")
-    later = [c.params["x"] for c in fake.calls if c.t > stop_t and c.name == "Move"]
-    assert later.count(0.5) <= 1, "the dropped 30 s command resumed after the link came back"
+    wait_for_move_at(fake, stop_t, 0.2, "the new answer's Move")
+    assert move_speeds(fake, stop_t).count(0.5) <= 1, "the dropped 30 s command resumed after the link came back"
 
 
 @pytest.mark.parametrize("bridge", [LONG_DEADMAN_S], indirect=True)
 def test_a_command_after_cloud_loss_does_not_rearm_the_bridge(fake: FakeGo2, bridge: Harness):
-    bridge.start_heartbeats()
-    t0 = fake.calls[-1].t if fake.calls else 0.0
-    bridge.move(6, vx=0.35, duration=30.0)
-    wait_for(lambda: "Move" in names(fake, t0), 30, "the first Move")
-    bridge.stop_heartbeats()
-    bridge.link_state(LinkStatus.STATE_UNREACHABLE)
-    wait_for(lambda: "StopMove" in after_first_move(fake, t0), 30, "StopMove after cloud loss")
+    lose_cloud_mid_command(fake, bridge, 6, vx=0.35)
     t_lost = time.time()  # the bridge has taken the UNREACHABLE in
     bridge.move(7, vx=0.4, duration=30.0)  # no CONNECTED since: this command must not re-arm the bridge
     wait_for(lambda: bridge.log.count("deadman (cloud_lost)") > 0 or bridge.proc.poll() is not None, 30,
              "the bridge to drop the command sent while the link was lost")
     bridge.start_heartbeats()  # the cloud is back: a new command may move the robot
     bridge.move(8, vx=0.25, duration=0.3)
-    wait_for(lambda: any(c.name == "Move" and c.params["x"] == pytest.approx(0.25) for c in fake.calls
-                         if c.t >= t_lost), 30, "the Move of the command sent after CONNECTED")
-    moves = [c.params["x"] for c in fake.calls if c.t >= t_lost and c.name == "Move"]
-    assert not any(x == pytest.approx(0.4) for x in moves), "a command sent while the link was UNREACHABLE moved the robot"
+    wait_for_move_at(fake, t_lost, 0.25, "the Move of the command sent after CONNECTED")
+    assert not any(x == pytest.approx(0.4) for x in move_speeds(fake, t_lost)), \
+        "a command sent while the link was UNREACHABLE moved the robot"
 
 
 @pytest.mark.parametrize("bridge", [LONG_DEADMAN_S], indirect=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +10,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+
+from support.threads import in_thread
 
 
 @contextmanager
@@ -21,13 +22,10 @@ def spinning_node(name: str) -> Iterator[Node]:
     node = rclpy.create_node(name, context=context)
     executor = MultiThreadedExecutor(num_threads=2, context=context)
     executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
     try:
-        yield node
+        with in_thread(executor.spin, executor.shutdown):
+            yield node
     finally:
-        executor.shutdown()
-        thread.join(timeout=10)
         node.destroy_node()
         rclpy.shutdown(context=context)
 

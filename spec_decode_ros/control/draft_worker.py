@@ -1,0 +1,131 @@
+"""The draft node's worker (no ROS): one request at a time on a thread of its own, heartbeats in between.
+
+The node feeds it the latest image, the instruction ("" pauses) and each ``motion/done``; the worker
+waits until a request may start (``RequestGate``: the previous answer executed, an image captured
+``settle`` after that, never longer than ``done_timeout_s``), then calls ``decode(request_id, image,
+instruction)``. Between requests it pings the cloud every ``heartbeat_s``; what link status that makes
+is ``LinkMonitor``'s to decide, and every update goes to ``publish_link``. While the link is
+unreachable, a request starts only after a ping got through.
+
+Two clocks, as the node has them: image stamps and ``done``'s ``now_ns`` are ROS time (``stamp_ns``
+reads an image's), the rest runs on the monotonic ``clock``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+from spec_decode_ros.control.link_monitor import LinkMonitor, LinkUpdate
+from spec_decode_ros.control.request_gate import RequestGate
+
+ImageT = TypeVar("ImageT")
+MIN_PING_TIMEOUT_S = 0.2
+
+
+class Pinger(Protocol):
+    """The cloud connection as the heartbeat uses it (``bridge.client.CloudClient``)."""
+
+    def ping(self, timeout_s: float = ...) -> bool: ...
+
+    def reset(self) -> None: ...
+
+
+class DraftWorker(Generic[ImageT]):
+    """Request gating, heartbeats and link reports for the draft node; ``start()`` runs the thread."""
+
+    def __init__(self, *, decode: Callable[[int, ImageT, str], bool], stamp_ns: Callable[[ImageT], int],
+                 publish_link: Callable[[LinkUpdate | None], None], cloud: Pinger | None, instruction: str,
+                 heartbeat_s: float, gate: RequestGate, wait_for_idle: bool = True,
+                 warn: Callable[[str], None] = lambda _: None, clock: Callable[[], float] = time.monotonic) -> None:
+        """``decode`` answers one request and returns True when the answer is complete (then, with
+        ``wait_for_idle``, the next request waits for its ``motion/done``); ``cloud`` None: no cloud (edge only)."""
+        self._decode, self._stamp_ns, self._publish_link = decode, stamp_ns, publish_link
+        self._cloud, self._warn, self._clock = cloud, warn, clock
+        self.heartbeat_s, self.wait_for_idle = heartbeat_s, wait_for_idle
+        self.link = LinkMonitor(heartbeat_s, clock=clock)  # the worker thread's (and decode's) only
+        self._lock = threading.Condition()
+        self._gate = gate  # guarded by _lock, as are the three below
+        self._image: ImageT | None = None
+        self.instruction = instruction
+        self._running = True
+        self.request_id = 0
+        self._thread = threading.Thread(target=self._run, name="draft-worker", daemon=True)
+
+    # --- inputs (any thread) ----------------------------------------------------------------------
+    def image(self, image: ImageT) -> None:
+        with self._lock:
+            self._image = image
+            self._lock.notify_all()
+
+    def new_instruction(self, text: str) -> None:
+        with self._lock:
+            self.instruction = text.strip()
+            self._gate.new_task()
+            self._lock.notify_all()
+
+    def done(self, request_id: int, now_ns: int) -> None:
+        with self._lock:
+            self._gate.done(request_id, now_ns)
+            self._lock.notify_all()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        with self._lock:
+            self._running = False
+            self._lock.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout_s)
+
+    # --- the worker thread ------------------------------------------------------------------------
+    def _ready(self) -> bool:
+        return (bool(self.instruction) and self._image is not None
+                and self._gate.ready(self._stamp_ns(self._image), self._clock()))
+
+    def next_request(self) -> tuple[ImageT, str] | None:
+        """Block until a request can start (the image and instruction), or None when a heartbeat is due."""
+        with self._lock:
+            ready = self._lock.wait_for(lambda: not self._running or self._ready(), timeout=self.heartbeat_s)
+            if not ready or not self._running or self._image is None:
+                return None
+            given_up = self._gate.start(self._clock())
+            if given_up is not None:
+                self._warn(f"no motion/done for request {given_up} within {self._gate.done_timeout_s:.1f} s: "
+                           "not waiting any longer")
+            return self._image, self.instruction
+
+    def _run(self) -> None:
+        self.heartbeat()
+        while self._running:
+            job = self.next_request()
+            if job is None:
+                if self._running:
+                    self.heartbeat()
+                continue
+            if self.link.unreachable and not self.heartbeat():
+                continue
+            self.request_id += 1
+            if self._decode(self.request_id, *job) and self.wait_for_idle:
+                with self._lock:
+                    self._gate.answer_sent(self.request_id, self._clock())
+
+    def heartbeat(self) -> bool:
+        """Ping the cloud (a failed ping resets the connection) and report the link; True when it answered."""
+        if self._cloud is None:
+            self._publish_link(self.link.no_cloud())
+            return True
+        timeout = max(self.heartbeat_s, MIN_PING_TIMEOUT_S)
+        t0 = time.monotonic()
+        ok = self._cloud.ping(timeout_s=timeout)
+        rtt_ms = (time.monotonic() - t0) * 1000
+        if not ok:
+            self._cloud.reset()
+        self._publish_link(self.link.ping(ok, rtt_ms, timeout))
+        return ok
