@@ -7,6 +7,8 @@
    undisturbed, then for ``--flood-s`` while one client floods hostile frames: their p95 DRAFT→FINAL round time
    side by side, outputs that differ from the target's greedy output, errors, the PONG delays.
 
+The cloud runs with its flood guard (``bridge.flood_guard``) unless ``--no-flood-guard``.
+
     .venv/bin/python bench/hostile.py                 # figures for the README (about 3 minutes)
     .venv/bin/python bench/hostile.py --json bench/bridge_results/hostile.json
 """
@@ -152,13 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-s", type=float, default=60.0)
     ap.add_argument("--flood-s", type=float, default=60.0)
     ap.add_argument("--skip-flood", action="store_true", help="part 1 only")
+    ap.add_argument("--no-flood-guard", action="store_true", help="run the cloud without its flood guard")
     add_cpu_arguments(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    cloud_args = pin_cpus(args)
+    cloud_args = pin_cpus(args) + (("--flood-refused-mb", "0") if args.no_flood_guard else ())
     log = Path(tempfile.mkdtemp()) / "cloud.log"
     with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log) as cloud:
-        figures: dict[str, object] = {"frames": part_one(cloud, args.repeats)}
+        figures: dict[str, object] = {"flood_guard": not args.no_flood_guard, "frames": part_one(cloud, args.repeats)}
         if not args.skip_flood:
             figures["flood"] = part_two(cloud, args.robots, args.baseline_s, args.flood_s)
     if args.json is not None:
