@@ -6,7 +6,9 @@ read every one, and the sender spends as much writing them, on machines the hone
 within ``window_s`` is penalised for ``backoff_s``: its further frames are dropped unread, without a reply, and
 its connection is cut once (``should_cut``), so that it must reconnect (and, with CURVE, is cut again at its
 first frame while the penalty lasts). The threshold counts bytes, not frames: a client that sends small
-malformed frames costs little and keeps getting an ERROR for each.
+malformed frames costs little and keeps getting an ERROR for each. While some peer is under penalty (an attack
+is under way; without CURVE each reconnection is a new peer), the threshold is ``refused_bytes_under_attack``:
+one large refused frame is enough.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class FloodLimits:
     """``refused_bytes`` of refused frames within ``window_s`` put a peer under penalty for ``backoff_s``."""
 
     refused_bytes: int = DEFAULT_REFUSED_BYTES
+    refused_bytes_under_attack: int = 2**20  # the threshold while another peer is under penalty
     window_s: float = 2.0
     backoff_s: float = 10.0
     max_peers: int = 4096  # peers remembered at once (the oldest is forgotten first)
@@ -47,6 +50,7 @@ class FloodGuard:
     def __init__(self, limits: FloodLimits = FloodLimits()) -> None:
         self.limits = limits
         self._peers: OrderedDict[Hashable, _Peer] = OrderedDict()
+        self._attack_until = 0.0  # some peer is under penalty before this time
 
     def __len__(self) -> int:
         return len(self._peers)
@@ -65,9 +69,11 @@ class FloodGuard:
         while len(self._peers) > self.limits.max_peers:
             self._peers.popitem(last=False)
         rec.refused_bytes += nbytes
-        if rec.refused_bytes <= self.limits.refused_bytes or now < rec.until:
+        limit = self.limits.refused_bytes_under_attack if now < self._attack_until else self.limits.refused_bytes
+        if rec.refused_bytes <= limit or now < rec.until:
             return False
         rec.until, rec.refused_bytes, rec.cut = now + self.limits.backoff_s, 0, set()
+        self._attack_until = rec.until
         return True
 
     def should_cut(self, peer: Hashable, connection: Hashable) -> bool:

@@ -39,3 +39,13 @@ def test_peers_are_forgotten_when_their_penalty_is_over_and_the_table_is_bounded
     assert len(guard) == LIMITS.max_peers
     guard.expire(10.0)
     assert len(guard) == 0
+
+
+def test_while_a_peer_is_penalised_one_large_refused_frame_is_enough():
+    limits = FloodLimits(refused_bytes=100, refused_bytes_under_attack=10, window_s=1.0, backoff_s=5.0)
+    guard = FloodGuard(limits)
+    assert not guard.refused("b", 50, 0.0), "no attack yet: the normal threshold"
+    assert guard.refused("a", 200, 0.1)
+    assert not guard.refused("c", 5, 0.2), "a small refused frame is still answered"
+    assert guard.refused("d", 50, 0.3), "under attack a new peer is cut at its first large refused frame"
+    assert not guard.refused("e", 50, 5.5), "the attack is over: the normal threshold again"
