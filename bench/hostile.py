@@ -31,6 +31,7 @@ from spec_decode_ros.bench.cloud_process import CloudProcess, add_cpu_arguments,
 from spec_decode_ros.bench.honest import (
     PingProber,
     RobotReport,
+    cpu_seconds,
     peak_rss_bytes,
     percentile,
     references,
@@ -106,17 +107,24 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
     flooder_ready.wait(300)
     windows: dict[str, list[tuple[float, float]]] = {"base": [], "flood": []}
     pongs: dict[str, list[float]] = {"base": [], "flood": []}
+    who = {"verifier": [cloud.pid], "flooder": [flooder.pid], "robots": [proc.pid for proc in procs]}
+    cpu = {f"{name}_{kind}": 0.0 for name in who for kind in ("base", "flood")}
+
+    def cpu_now() -> dict[str, float]:
+        return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in who.items()}
     rss0 = rss_bytes(cloud.pid)
     reset_peak(cloud.pid)
     with PingProber(cloud.endpoint, interval_s=0.05) as prober:
         for _ in range(segments):  # baseline and flood alternate, so that other load on the machine falls on both
             for kind, seconds in (("base", baseline_s / segments), ("flood", flood_s / segments)):
                 time.sleep(settle_s)  # what the last segment left queued drains, outside both windows
-                n0, t0 = len(prober.delays), time.time()
+                n0, t0, c0 = len(prober.delays), time.time(), cpu_now()
                 if kind == "flood":
                     active.set()
                 time.sleep(seconds)
                 active.clear()
+                for name, used in cpu_now().items():
+                    cpu[f"{name}_{kind}"] += used - c0[name]
                 windows[kind].append((t0, time.time()))
                 pongs[kind] += prober.delays[n0:]
     done.set()
@@ -148,6 +156,9 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
         "pong_ms_max_baseline": 1000 * max(pings_base, default=0.0),
         "pong_ms_max_during_flood": 1000 * max(pings_flood, default=0.0),
         "pong_ms_p95_during_flood": 1000 * percentile(pings_flood, 0.95),
+        # CPU seconds used within the windows (baseline_s, flood_s): what the flood costs, and whom
+        **{f"cpu_s_{name}_{'baseline' if kind == 'base' else 'flood'}": v
+           for (name, kind), v in ((k.rsplit('_', 1), v) for k, v in cpu.items())},
     }
     print(f"{robots} honest robots, {summary['runs']} answers in all, {summary['mismatches']} differ from the target's, "
           f"{len(summary['errors'])} errors")
@@ -158,7 +169,9 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
           f"+{summary['flood_peak_rss_rise_mb']:.1f} MB")
     print(f"  another client's PONG: p95 {summary['pong_ms_p95_baseline']:.1f} ms, max "
           f"{summary['pong_ms_max_baseline']:.1f} ms without flood; p95 {summary['pong_ms_p95_during_flood']:.1f} ms, "
-          f"max {summary['pong_ms_max_during_flood']:.1f} ms with flood", flush=True)
+          f"max {summary['pong_ms_max_during_flood']:.1f} ms with flood")
+    print("  CPU seconds (baseline / flood): " + ", ".join(
+        f"{name} {cpu[name + '_base']:.1f} / {cpu[name + '_flood']:.1f}" for name in who), flush=True)
     return summary
 
 
