@@ -5,7 +5,10 @@
    meanwhile (PINGs every 20 ms);
 2. ``--robots`` honest robots (embedded draft, sd_ee_predraft, γ=4, 24 tokens) generate for ``--baseline-s``
    undisturbed, then for ``--flood-s`` while one client floods hostile frames: their p95 DRAFT→FINAL round time
-   side by side, outputs that differ from the target's greedy output, errors, the PONG delays.
+   side by side, outputs that differ from the target's greedy output, errors, the PONG delays (``--segments N``:
+   baseline and flood alternate in N pairs of segments with the same totals, 1 s apart).
+
+The cloud runs with its flood guard (``bridge.flood_guard``) unless ``--no-flood-guard``.
 
     .venv/bin/python bench/hostile.py                 # figures for the README (about 3 minutes)
     .venv/bin/python bench/hostile.py --json bench/bridge_results/hostile.json
@@ -28,6 +31,7 @@ from spec_decode_ros.bench.cloud_process import CloudProcess, add_cpu_arguments,
 from spec_decode_ros.bench.honest import (
     PingProber,
     RobotReport,
+    cpu_seconds,
     peak_rss_bytes,
     percentile,
     references,
@@ -82,7 +86,8 @@ def part_one(cloud: CloudProcess, repeats: int) -> dict[str, dict[str, object]]:
     return out
 
 
-def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float) -> dict[str, object]:
+def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float, segments: int = 1,
+             settle_s: float = 1.0) -> dict[str, object]:
     prompts = sim_prompts(8, 128)
     refs = references(default_target_path(), prompts, 24)
     ctx = mp.get_context("spawn")
@@ -94,31 +99,51 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
         proc.start()
     for _ in procs:
         ready.get(timeout=300)
+    active, done, flooder_ready = ctx.Event(), ctx.Event(), ctx.Event()
+    flood_results = ctx.Queue()
+    flooder = ctx.Process(target=hostile.flood_main, args=(cloud.endpoint, flood_s, flood_results),
+                          kwargs={"active": active, "done": done, "ready": flooder_ready}, daemon=True)
+    flooder.start()
+    flooder_ready.wait(300)
+    windows: dict[str, list[tuple[float, float]]] = {"base": [], "flood": []}
+    pongs: dict[str, list[float]] = {"base": [], "flood": []}
+    who = {"verifier": [cloud.pid], "flooder": [flooder.pid], "robots": [proc.pid for proc in procs]}
+    cpu = {f"{name}_{kind}": 0.0 for name in who for kind in ("base", "flood")}
+
+    def cpu_now() -> dict[str, float]:
+        return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in who.items()}
+    rss0 = rss_bytes(cloud.pid)
+    reset_peak(cloud.pid)
     with PingProber(cloud.endpoint, interval_s=0.05) as prober:
-        t_base = time.time()
-        time.sleep(baseline_s)
-        pings_base = list(prober.delays)
-        rss0 = rss_bytes(cloud.pid)
-        reset_peak(cloud.pid)
-        t_flood = time.time()
-        flood_results = ctx.Queue()
-        flooder = ctx.Process(target=hostile.flood_main, args=(cloud.endpoint, flood_s, flood_results), daemon=True)
-        flooder.start()
-        pings_before = len(prober.delays)
-        flooder.join(flood_s + 60)
-        t_end = time.time()
-        pings_flood = prober.delays[pings_before:]
+        for _ in range(segments):  # baseline and flood alternate, so that other load on the machine falls on both
+            for kind, seconds in (("base", baseline_s / segments), ("flood", flood_s / segments)):
+                time.sleep(settle_s)  # what the last segment left queued drains, outside both windows
+                n0, t0, c0 = len(prober.delays), time.time(), cpu_now()
+                if kind == "flood":
+                    active.set()
+                time.sleep(seconds)
+                active.clear()
+                for name, used in cpu_now().items():
+                    cpu[f"{name}_{kind}"] += used - c0[name]
+                windows[kind].append((t0, time.time()))
+                pongs[kind] += prober.delays[n0:]
+    done.set()
+    flooder.join(60)
     peak = peak_rss_bytes(cloud.pid) - rss0
     stop.touch()
     reports: list[RobotReport] = [results.get(timeout=120) for _ in procs]
     for proc in procs:
         proc.join(30)
     sent, errors = flood_results.get(timeout=10)
-    base = [d for r in reports for t, d in r.rounds if t_base <= t < t_flood]
-    flood = [d for r in reports for t, d in r.rounds if t_flood <= t < t_end]
+    pings_base, pings_flood = pongs["base"], pongs["flood"]
+
+    def within(kind: str) -> list[float]:
+        return [d for r in reports for t, d in r.rounds if any(a <= t < b for a, b in windows[kind])]
+
+    base, flood = within("base"), within("flood")
     p95_base, p95_flood = percentile(base, 0.95), percentile(flood, 0.95)
     summary = {
-        "robots": robots, "baseline_s": baseline_s, "flood_s": flood_s,
+        "robots": robots, "baseline_s": baseline_s, "flood_s": flood_s, "segments": segments,
         "rounds_baseline": len(base), "rounds_flood": len(flood),
         "p95_round_ms_baseline": 1000 * p95_base, "p95_round_ms_flood": 1000 * p95_flood,
         "median_round_ms_baseline": 1000 * percentile(base, 0.5), "median_round_ms_flood": 1000 * percentile(flood, 0.5),
@@ -131,6 +156,9 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
         "pong_ms_max_baseline": 1000 * max(pings_base, default=0.0),
         "pong_ms_max_during_flood": 1000 * max(pings_flood, default=0.0),
         "pong_ms_p95_during_flood": 1000 * percentile(pings_flood, 0.95),
+        # CPU seconds used within the windows (baseline_s, flood_s): what the flood costs, and whom
+        **{f"cpu_s_{name}_{'baseline' if kind == 'base' else 'flood'}": v
+           for (name, kind), v in ((k.rsplit('_', 1), v) for k, v in cpu.items())},
     }
     print(f"{robots} honest robots, {summary['runs']} answers in all, {summary['mismatches']} differ from the target's, "
           f"{len(summary['errors'])} errors")
@@ -141,7 +169,9 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
           f"+{summary['flood_peak_rss_rise_mb']:.1f} MB")
     print(f"  another client's PONG: p95 {summary['pong_ms_p95_baseline']:.1f} ms, max "
           f"{summary['pong_ms_max_baseline']:.1f} ms without flood; p95 {summary['pong_ms_p95_during_flood']:.1f} ms, "
-          f"max {summary['pong_ms_max_during_flood']:.1f} ms with flood", flush=True)
+          f"max {summary['pong_ms_max_during_flood']:.1f} ms with flood")
+    print("  CPU seconds (baseline / flood): " + ", ".join(
+        f"{name} {cpu[name + '_base']:.1f} / {cpu[name + '_flood']:.1f}" for name in who), flush=True)
     return summary
 
 
@@ -151,16 +181,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--robots", type=int, default=4)
     ap.add_argument("--baseline-s", type=float, default=60.0)
     ap.add_argument("--flood-s", type=float, default=60.0)
+    ap.add_argument("--segments", type=int, default=1,
+                    help="part 2: alternate baseline and flood in this many pairs of segments (the same totals), so "
+                         "that other jobs' load on the machine falls on both")
     ap.add_argument("--skip-flood", action="store_true", help="part 1 only")
+    ap.add_argument("--no-flood-guard", action="store_true", help="run the cloud without its flood guard")
     add_cpu_arguments(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    cloud_args = pin_cpus(args)
+    cloud_args = pin_cpus(args) + (("--flood-refused-mb", "0") if args.no_flood_guard else ())
     log = Path(tempfile.mkdtemp()) / "cloud.log"
     with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log) as cloud:
-        figures: dict[str, object] = {"frames": part_one(cloud, args.repeats)}
+        figures: dict[str, object] = {"flood_guard": not args.no_flood_guard, "frames": part_one(cloud, args.repeats)}
         if not args.skip_flood:
-            figures["flood"] = part_two(cloud, args.robots, args.baseline_s, args.flood_s)
+            figures["flood"] = part_two(cloud, args.robots, args.baseline_s, args.flood_s, args.segments)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

@@ -92,6 +92,12 @@ def rss_bytes(pid: int) -> int:
     return _status_kb(pid, "VmRSS") * 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak(pid: int) -> bool:
     """Reset ``pid``'s peak resident memory (VmHWM) so that a later ``peak_rss_bytes`` covers what came after;
     False where the kernel does not allow it."""

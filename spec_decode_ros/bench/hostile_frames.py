@@ -84,40 +84,51 @@ KINDS: dict[str, Callable[[], bytes]] = {
 }
 
 
-def flood_main(endpoint: str, duration_s: float, results: object, *, oversized_every: int = 10) -> None:
+def flood_main(endpoint: str, duration_s: float, results: object, *, oversized_every: int = 10,
+               active: object = None, done: object = None, ready: object = None) -> None:
     """Process entry point: send hostile frames (every kind in turn) as fast as the link takes them for
     ``duration_s``, and every ``oversized_every``-th round also the oversized frame on a second connection
-    (libzmq drops that connection each time; it reconnects); put (frames sent, ERRORs received) on ``results``."""
+    (libzmq drops that connection each time; it reconnects); put (frames sent, ERRORs received) on ``results``.
+    With ``active`` (a ``multiprocessing.Event``) it floods only while that is set, ``duration_s`` of flooding
+    in all (or until ``done`` is set), each burst on fresh connections (what a burst left queued is dropped when it
+    ends). ``ready`` (an Event) is set once the frames are built."""
     import zmq
 
     frames = [build() for build in KINDS.values()]
     big = oversized()
     ctx = zmq.Context()
-    socks = []
-    for _ in range(2):
-        sock = ctx.socket(zmq.DEALER)
-        sock.linger = 0
-        sock.setsockopt(zmq.SNDTIMEO, 100)
-        sock.connect(endpoint)
-        socks.append(sock)
-    main, second = socks
+    if ready is not None:
+        ready.set()  # type: ignore[attr-defined]
     sent = errors = 0
-    end = time.monotonic() + duration_s
-    while time.monotonic() < end:
-        try:
-            main.send(frames[sent % len(frames)], copy=False)
-            sent += 1
-            if oversized_every and sent % (oversized_every * len(frames)) == 0:
-                second.send(big, copy=False, flags=zmq.NOBLOCK)
-                sent += 1
-        except zmq.Again:
-            pass
-        while main.poll(0):
+    left = duration_s
+    while left > 0 and not (done is not None and done.is_set()):  # type: ignore[attr-defined]
+        if active is not None and not active.wait(0.1):  # type: ignore[attr-defined]
+            continue
+        t0 = time.monotonic()
+        socks = []
+        for _ in range(2):
+            sock = ctx.socket(zmq.DEALER)
+            sock.linger = 0
+            sock.setsockopt(zmq.SNDTIMEO, 100)
+            sock.connect(endpoint)
+            socks.append(sock)
+        main, second = socks
+        while time.monotonic() - t0 < left and (active is None or active.is_set()):  # type: ignore[attr-defined]
             try:
-                errors += isinstance(p.decode(main.recv(zmq.NOBLOCK)), p.Error)
-            except (zmq.Again, p.ProtocolError):
-                break
-    for sock in socks:
-        sock.close(0)
+                main.send(frames[sent % len(frames)], copy=False)
+                sent += 1
+                if oversized_every and sent % (oversized_every * len(frames)) == 0:
+                    second.send(big, copy=False, flags=zmq.NOBLOCK)
+                    sent += 1
+            except zmq.Again:
+                pass
+            while main.poll(0):
+                try:
+                    errors += isinstance(p.decode(main.recv(zmq.NOBLOCK)), p.Error)
+                except (zmq.Again, p.ProtocolError):
+                    break
+        for sock in socks:
+            sock.close(0)
+        left -= time.monotonic() - t0
     ctx.term()
     results.put((sent, errors))  # type: ignore[attr-defined]

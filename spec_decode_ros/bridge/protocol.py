@@ -587,6 +587,9 @@ _KINDS = [kind for table in _FRAMES for _, kind in table]
 # The largest frame (an OPEN: image, text and system prompt, committed ids): also the server socket's
 # MAXMSGSIZE, so libzmq drops a larger frame (and its connection) before any of it reaches Python.
 MAX_FRAME_BYTES = max(_HEADER_BYTES + sum(_key_bytes(name) + kind.max_bytes for name, kind in t) for t in _FRAMES)
+# libzmq's MAXMSGSIZE: CURVE counts its own box (command name, nonce, MAC) against it, so the socket allows a few
+# bytes more and ``decode`` holds every frame to MAX_FRAME_BYTES exactly
+MAX_WIRE_BYTES = MAX_FRAME_BYTES + 64
 # bounded work per frame: at most this many msgpack objects, containers at most this deep (the envelope map,
 # and inside it flat lists/maps: ``committed``, ``tokens``, ``sampling``); checked from the headers alone
 MAX_OBJECTS = max(1 + sum(1 + kind.objects for _, kind in t) for t in _FRAMES)

@@ -15,7 +15,8 @@ memory cap, a failed forward) gets ERROR ``evicted`` and resumes by re-opening w
 
 Secure by default: plaintext on a non-loopback endpoint is refused unless ``insecure_plaintext`` says so
 (``spec-decode cloud --keys DIR`` turns CURVE on); a session belongs to its CURVE key, or without CURVE to the
-connection that opened it; per peer the socket queues few frames (``RCVHWM``) of at most ``MAX_FRAME_BYTES``.
+connection that opened it; per peer the socket queues few frames (``RCVHWM``) of at most ``MAX_FRAME_BYTES``;
+a peer that floods it with refused frames is silenced and cut off for a while (``flood_guard``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import zmq
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.batch_queue import BatchQueue, Request
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
+from spec_decode_ros.bridge.flood_guard import DEFAULT_REFUSED_BYTES, FloodGuard, FloodLimits, cut_connection
 from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
 from spec_decode_ros.bridge.keys import load_secret
 from spec_decode_ros.bridge.memory import fix_mmap_threshold
@@ -79,6 +81,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     security: ServerSecurity | None = None
     insecure_plaintext: bool = False  # allow plaintext on a non-loopback endpoint (anyone can drive the robots)
+    flood: FloodLimits | None = field(default_factory=FloodLimits)  # None: no flood guard
     housekeeping_s: float = 0.5
 
 
@@ -103,6 +106,7 @@ class ServerStats:
     rows: int = 0
     tokens: int = 0
     errors: int = 0
+    dropped: int = 0  # frames of penalised peers, dropped unread (flood guard)
 
 
 class VerifierServer:
@@ -123,13 +127,14 @@ class VerifierServer:
         check_bind_security(config.bind, secure=config.security is not None, insecure_ok=config.insecure_plaintext)
         fix_mmap_threshold()  # frames of a few MB must not grow the heap for good
         self._opening: dict[tuple[bytes, ...], _Opening] = {}  # by connection, in arrival order
+        self.flood_guard = FloodGuard(config.flood) if config.flood is not None else None
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-encode")
         self._ctx = context or zmq.Context()
         self._own_ctx = context is None
         self._auth = None
         self.sock = self._ctx.socket(zmq.ROUTER)
         self.sock.linger = 0
-        self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_FRAME_BYTES)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_WIRE_BYTES)
         self.sock.setsockopt(zmq.SNDHWM, SNDHWM)
         self.sock.setsockopt(zmq.RCVHWM, RCVHWM)
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
@@ -198,7 +203,22 @@ class VerifierServer:
         if not route or len(route) > MAX_ENVELOPE or any(len(r) > 256 for r in route):
             self.stats.errors += 1
             return  # cannot be answered safely
-        self._receive(route, payload.buffer, self._owner(route, payload))
+        owner = self._owner(route, payload)
+        guard, peer = self.flood_guard, owner or ".".join(r.hex() for r in route)
+        if guard is not None and guard.penalised(peer, time.monotonic()):
+            self.stats.dropped += 1  # unread, unanswered
+            self._cut(peer, route, payload)
+            return
+        errors = self.stats.errors
+        self._receive(route, payload.buffer, owner)
+        if guard is not None and self.stats.errors > errors and guard.refused(peer, len(payload), time.monotonic()):
+            self._cut(peer, route, payload)
+
+    def _cut(self, peer: str, route: list[bytes], payload: zmq.Frame) -> None:
+        """Cut the connection of a penalised peer, once per connection (libzmq stops reading its bytes)."""
+        assert self.flood_guard is not None
+        if self.flood_guard.should_cut(peer, tuple(route)):
+            cut_connection(payload)
 
     def _owner(self, route: list[bytes], payload: zmq.Frame) -> str | None:
         """Who owns the sessions this frame opens: its CURVE key; without CURVE, its connection (routing envelope)."""
@@ -534,6 +554,8 @@ class VerifierServer:
     def _housekeeping(self) -> None:
         now = time.monotonic()
         self._next_housekeeping = now + self.config.housekeeping_s
+        if self.flood_guard is not None:
+            self.flood_guard.expire(now)
         for entry in self.table.expired(now):
             self._evict(entry, f"idle for more than {self.config.limits.idle_timeout_s} s")
 
@@ -568,6 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--insecure-plaintext", action="store_true",
                     help="serve without CURVE on a non-loopback address: unauthenticated, unencrypted control of "
                          "the robots (plaintext is always allowed on loopback)")
+    ap.add_argument("--flood-refused-mb", type=float, default=DEFAULT_REFUSED_BYTES / 2**20,
+                    help="a peer whose refused frames exceed this many MB within 2 s gets nothing more for 10 s "
+                         "and its connection is cut (default %(default)s; 0: no flood guard)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--cpus", default="", help="pin the process to these CPUs, e.g. '1' or '0,1'")
     precision.add_arguments(ap)
@@ -631,7 +656,9 @@ def main(argv: list[str] | None = None) -> int:
     config = ServerConfig(bind=args.bind, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
                           limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20),
                                         args.max_sessions_per_client),
-                          security=security, insecure_plaintext=args.insecure_plaintext)
+                          security=security, insecure_plaintext=args.insecure_plaintext,
+                          flood=(FloodLimits(refused_bytes=int(args.flood_refused_mb * 2**20))
+                                 if args.flood_refused_mb > 0 else None))
     server = VerifierServer(target, config)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())

@@ -86,7 +86,7 @@ class FleetFront:
         self._auth = None
         self.sock = self._ctx.socket(zmq.ROUTER)
         self.sock.linger = 0
-        self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_FRAME_BYTES)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_WIRE_BYTES)
         self.sock.setsockopt(zmq.SNDHWM, 10_000)
         self.sock.setsockopt(zmq.RCVHWM, RCVHWM)  # a robot gets the few queued frames one cloud gives it
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)

@@ -8,13 +8,16 @@ import time
 
 import pytest
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS
 from spec_decode_ros.bench import hostile_frames as hostile
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
-from spec_decode_ros.bridge.security import InsecureBindError
+from spec_decode_ros.bridge.flood_guard import FloodLimits
+from spec_decode_ros.bridge.keys import create_keypair
+from spec_decode_ros.bridge.security import ClientSecurity, InsecureBindError, ServerSecurity, make_curve_client
 from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
 from spec_decode_ros.bridge.sessions import Limits
 from spec_decode_ros.decoding.types import Prompt
@@ -135,4 +138,92 @@ def test_plaintext_on_a_non_loopback_address_is_refused_before_binding(target):
 def test_per_peer_receive_queue_and_frame_size_are_small(target):
     with serving(target) as server:
         assert server.sock.getsockopt(zmq.RCVHWM) <= 16
-        assert server.sock.getsockopt(zmq.MAXMSGSIZE) == p.MAX_FRAME_BYTES < 4 * 2**20
+        assert server.sock.getsockopt(zmq.MAXMSGSIZE) == p.MAX_WIRE_BYTES < 4 * 2**20
+
+
+def _dealer(endpoint: str, security: ClientSecurity | None = None) -> tuple[zmq.Socket, zmq.Socket]:
+    """A DEALER to ``endpoint`` and a monitor socket that reports its disconnections."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    if security is not None:
+        make_curve_client(sock, security)
+    monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    sock.connect(endpoint)
+    return sock, monitor
+
+
+def _disconnected(monitor: zmq.Socket, timeout_s: float) -> bool:
+    return bool(monitor.poll(int(timeout_s * 1000))) and recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED
+
+
+def _replies(sock: zmq.Socket, frames: list[bytes], timeout_s: float) -> int:
+    """Send ``frames`` one at a time, each waiting up to ``timeout_s`` for its reply; the replies counted."""
+    n = 0
+    for frame in frames:
+        sock.send(frame)
+        if sock.poll(int(timeout_s * 1000)):
+            sock.recv()
+            n += 1
+    return n
+
+
+def test_a_peer_flooding_refused_frames_is_silenced_and_cut_off_by_its_curve_key(target, tmp_path):
+    create_keypair(tmp_path, "cloud")
+    for name in ("flooder", "robot"):
+        create_keypair(tmp_path / "allowed", name)
+    frame = hostile.wide_list(2**20)  # 1 MB, refused (under the frame cap with CURVE's own bytes too)
+    security = ServerSecurity.from_dir(tmp_path)
+    with serving(target, security=security, flood=FloodLimits(refused_bytes=3 * len(frame))) as server:
+        sock, monitor = _dealer(server.endpoint, ClientSecurity(tmp_path / "allowed" / "flooder.key_secret",
+                                                                tmp_path / "cloud.key"))
+        assert _replies(sock, [frame] * 3, 10.0) == 3, "refused frames under the limit get their ERRORs"
+        sock.send(frame)  # over the limit: the connection is cut
+        assert _disconnected(monitor, 10.0), "the flooding connection was not cut"
+        while sock.poll(500):
+            sock.recv()  # the last frame's ERROR, if it got out before the cut
+        # the same key on its new connection: nothing is answered and it is cut again
+        assert _replies(sock, [frame, hostile.long_prompt_open(), p.encode(p.Ping(sent=0.0))], 2.0) == 0
+        assert _disconnected(monitor, 10.0), "the penalised key's new connection was not cut"
+        assert server.stats.dropped >= 1
+        robot = CloudClient(server.endpoint, security=ClientSecurity(tmp_path / "allowed" / "robot.key_secret",
+                                                                     tmp_path / "cloud.key"))
+        assert robot.ping(5.0), "another key is not served"
+        robot.close()
+        sock.close(0)
+        monitor.close(0)
+
+
+def test_over_curve_a_frame_of_the_largest_allowed_size_is_answered_and_one_byte_more_is_refused(target, tmp_path):
+    """CURVE's own bytes count against libzmq's MAXMSGSIZE: a frame of exactly MAX_FRAME_BYTES (the largest
+    legitimate OPEN's size) must reach the verifier's checks and get its ERROR, not cost the robot its link."""
+    create_keypair(tmp_path, "cloud")
+    create_keypair(tmp_path / "allowed", "robot")
+    with serving(target, security=ServerSecurity.from_dir(tmp_path)) as server:
+        sock, monitor = _dealer(server.endpoint, ClientSecurity(tmp_path / "allowed" / "robot.key_secret",
+                                                                tmp_path / "cloud.key"))
+        largest = hostile.wide_list(p.MAX_FRAME_BYTES)
+        largest += b"\xc0" * (p.MAX_FRAME_BYTES - len(largest))  # trailing bytes: still refused by the verifier
+        assert len(largest) == p.MAX_FRAME_BYTES
+        assert _replies(sock, [largest], 10.0) == 1, "a frame of the allowed size over CURVE got no reply"
+        assert _replies(sock, [largest + b"\0"], 10.0) == 1, "one byte over is refused with an ERROR"
+        assert not _disconnected(monitor, 0.5)
+        sock.close(0)
+        monitor.close(0)
+
+
+def test_without_curve_a_flooding_connection_is_cut_and_small_bad_frames_keep_their_errors(target):
+    frame = hostile.wide_list(2**20)
+    with serving(target, flood=FloodLimits(refused_bytes=3 * len(frame))) as server:
+        sock, monitor = _dealer(server.endpoint)
+        assert _replies(sock, [frame] * 3, 10.0) == 3
+        sock.send(frame)
+        assert _disconnected(monitor, 10.0), "the flooding connection was not cut"
+        small, small_monitor = _dealer(server.endpoint)
+        assert _replies(small, [b"\xc1" * 64] * 300, 5.0) == 300, "a small bad frame went unanswered"
+        assert not _disconnected(small_monitor, 0.2)
+        client = CloudClient(server.endpoint)
+        assert client.ping(5.0)
+        for s in (client, ):
+            s.close()
+        for z in (sock, monitor, small, small_monitor):
+            z.close(0)
