@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from spec_decode_ros.bench import local as bench
+from spec_decode_ros.bench import in_process as bench
 from spec_decode_ros.decoding import adapter_training
 from spec_decode_ros.decoding.derive import truncated_copy
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget

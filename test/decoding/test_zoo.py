@@ -3,7 +3,7 @@ to build instead of failing with a traceback. (Building SmolLM2 itself takes min
 
 from __future__ import annotations
 
-from spec_decode_ros.bench import local as bench
+from spec_decode_ros.bench import in_process as bench
 from spec_decode_ros.decoding import zoo
 
 
