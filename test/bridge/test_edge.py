@@ -187,6 +187,7 @@ class _ServerThread:
 
 
 @pytest.mark.parametrize("mode", ["sd", "sd_ee", "sd_ee_predraft"])
+@pytest.mark.slow  # seconds of sampling statistics, handshakes or waits: out of the one-minute loop
 def test_the_first_draft_follows_the_open_without_waiting_for_the_reply(draft, mode):
     """Pipelined start: one round trip for the first round. A bare ROUTER that answers nothing still receives
     OPEN and then DRAFT round 0 (committed 0) of the same session; the robot then times out cleanly."""

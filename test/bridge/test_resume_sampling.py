@@ -7,6 +7,7 @@ uniform (the two draws coupled) and the joint would be far from it."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bridge.tiny_pair import PROMPTS
@@ -26,6 +27,7 @@ def _next_probs(target, prompt: Prompt, committed: list[int], cfg: SamplingConfi
     return processed_probs(logits, cfg)
 
 
+@pytest.mark.slow  # seconds of sampling statistics, handshakes or waits: out of the one-minute loop
 def test_sampling_after_a_resume_keeps_the_target_joint_distribution(target):
     prompt = Prompt(PROMPTS[0])
     base = SamplingConfig(do_sample=True, temperature=3.0, top_k=3)

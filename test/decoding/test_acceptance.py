@@ -105,6 +105,7 @@ def test_zero_draft_probability_is_rejected_clearly():
         sampling_verdict(Q[:2], block, p, torch.zeros(2), torch.zeros(2), frozenset())
 
 
+@pytest.mark.slow  # seconds of sampling statistics, handshakes or waits: out of the one-minute loop
 def test_end_to_end_first_token_matches_target_distribution(pairs):
     """Real tiny model, top-k=4 (a small vocabulary): first generated token over many seeds."""
     pair = pairs["llama"]

@@ -74,6 +74,7 @@ def test_adaptive_gamma_lossless(pairs):
 
 
 @pytest.mark.parametrize("family", ["llama", "llava", "qwen2_vl"])
+@pytest.mark.slow  # seconds of sampling statistics, handshakes or waits: out of the one-minute loop
 def test_bfloat16_lossless_against_the_bfloat16_target(pairs_bf16, family):
     """Half precision: the speculative output equals the bfloat16 target's own greedy generate(), every γ and mode
     (draft, target, KV caches and exit adapters all in bfloat16; acceptance on float32 logits). Exact where the

@@ -63,6 +63,7 @@ def test_a_session_answers_only_the_robot_that_opened_it(target_dir):
         thief.close()
 
 
+@pytest.mark.slow  # seconds of sampling statistics, handshakes or waits: out of the one-minute loop
 def test_curve_is_enforced_at_the_front(tmp_path, target_dir, draft, references):
     create_keypair(tmp_path, "cloud")
     create_keypair(tmp_path / "allowed", "robot")
