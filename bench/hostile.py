@@ -52,20 +52,22 @@ from spec_decode_ros.bridge.security import ClientSecurity, make_curve_client
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 
 MB = 2**20
-CLOUD = "cloud"  # the key names ``--curve`` makes: the cloud's, part 1's sender, the PING prober, the flooder
-TESTER, PROBER, FLOODER = "tester", "prober", "flooder"
+CLOUD = "cloud"  # the key names ``--curve`` makes: the cloud's, the PING prober, the flooder (and senders, robots)
+PROBER, FLOODER = "prober", "flooder"
 
 
 class Keys:
-    """``--curve``: a key folder made with ``spec-decode keys`` (cloud, the clients above, ``robot0``…); without
-    it every ``client`` is None (plaintext)."""
+    """``--curve``: a key folder made with ``spec-decode keys`` (cloud, the clients above, ``robot0``…, and part 1's
+    ``sender0``…: one key per send, as each send is a new connection, a new peer, in plaintext); without it every
+    ``client`` is None (plaintext)."""
 
-    def __init__(self, robots: int, curve: bool) -> None:
+    def __init__(self, robots: int, senders: int, curve: bool) -> None:
         self.folder: Path | None = None
         if curve:
             self.folder = Path(tempfile.mkdtemp()) / "keys"
             with contextlib.redirect_stdout(io.StringIO()):  # one line per key file: not figures
-                keys.main([str(self.folder), CLOUD, TESTER, PROBER, FLOODER, *(robot(i) for i in range(robots))])
+                keys.main([str(self.folder), CLOUD, PROBER, FLOODER, *(robot(i) for i in range(robots)),
+                           *(sender(i) for i in range(senders))])
 
     def cloud_args(self) -> tuple[str, ...]:
         return () if self.folder is None else ("--keys", str(self.folder))
@@ -76,18 +78,27 @@ class Keys:
         return ClientSecurity(self.folder / f"{name}.key_secret", self.folder / f"{CLOUD}.key")
 
 
+PART_ONE_KINDS = {**hostile.KINDS, "oversized_16MB": hostile.oversized}
+
+
 def robot(index: int) -> str:
     return f"robot{index}"
 
 
-def one_frame(cloud: CloudProcess, frame: bytes, keys: Keys, timeout_s: float = 2.0) -> tuple[float | None, int, float]:
-    """Send ``frame`` on a fresh connection: (seconds to its ERROR or None, peak RSS rise, slowest PONG)."""
+def sender(index: int) -> str:
+    return f"sender{index}"
+
+
+def one_frame(cloud: CloudProcess, frame: bytes, keys: Keys, index: int,
+              timeout_s: float = 2.0) -> tuple[float | None, int, float]:
+    """Send ``frame`` on a fresh connection (with ``--curve``, key ``sender{index}``): (seconds to its ERROR or
+    None, peak RSS rise, slowest PONG)."""
     rss0 = rss_bytes(cloud.pid)
     reset_peak(cloud.pid)
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.linger = 0
-    if (security := keys.client(TESTER)) is not None:
+    if (security := keys.client(sender(index))) is not None:
         make_curve_client(sock, security)
     sock.connect(cloud.endpoint)
     assert sock.poll(0) == 0
@@ -106,10 +117,9 @@ def one_frame(cloud: CloudProcess, frame: bytes, keys: Keys, timeout_s: float = 
 
 def part_one(cloud: CloudProcess, repeats: int, keys: Keys) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
-    kinds = {**hostile.KINDS, "oversized_16MB": hostile.oversized}
-    for name, build in kinds.items():
+    for k, (name, build) in enumerate(PART_ONE_KINDS.items()):
         frame = build()
-        runs = [one_frame(cloud, frame, keys) for _ in range(repeats)]
+        runs = [one_frame(cloud, frame, keys, k * repeats + i) for i in range(repeats)]
         answered = [t for t, _, _ in runs if t is not None]
         out[name] = {"bytes": len(frame), "errors": len(answered), "sent": repeats,
                      "max_error_ms": 1000 * max(answered) if answered else None,
@@ -229,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     add_cpu_arguments(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    keys = Keys(args.robots, args.curve)
+    keys = Keys(args.robots, len(PART_ONE_KINDS) * args.repeats, args.curve)
     cloud_args = pin_cpus(args) + (("--flood-refused-mb", "0") if args.no_flood_guard else ()) + keys.cloud_args()
     log = Path(tempfile.mkdtemp()) / "cloud.log"
     with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log, client_security=keys.client(PROBER)) as cloud:
