@@ -8,15 +8,21 @@
    side by side, outputs that differ from the target's greedy output, errors, the PONG delays (``--segments N``:
    baseline and flood alternate in N pairs of segments with the same totals, 1 s apart).
 
-The cloud runs with its flood guard (``bridge.flood_guard``) unless ``--no-flood-guard``.
+The cloud runs with its flood guard (``bridge.flood_guard``) unless ``--no-flood-guard``. Plaintext on loopback
+unless ``--curve``: then the cloud runs with ``--keys`` (made in a temporary folder) and every client holds an
+allowed key of its own, the flooder too (the worst case: a compromised robot), so that the flood guard can refuse
+the flooder's key at the handshake while it is under penalty.
 
     .venv/bin/python bench/hostile.py                 # figures for the README (about 3 minutes)
     .venv/bin/python bench/hostile.py --json bench/bridge_results/hostile.json
+    .venv/bin/python bench/hostile.py --segments 6 --curve --json bench/bridge_results/hostile_flood_curve.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import multiprocessing as mp
 import sys
@@ -40,22 +46,63 @@ from spec_decode_ros.bench.honest import (
     rss_bytes,
 )
 from spec_decode_ros.bench.workload import sim_prompts
+from spec_decode_ros.bridge import keys
 from spec_decode_ros.bridge import protocol as p
+from spec_decode_ros.bridge.security import ClientSecurity, make_curve_client
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 
 MB = 2**20
+CLOUD = "cloud"  # the key names ``--curve`` makes: the cloud's, the PING prober, the flooder (and senders, robots)
+PROBER, FLOODER = "prober", "flooder"
 
 
-def one_frame(cloud: CloudProcess, frame: bytes, timeout_s: float = 2.0) -> tuple[float | None, int, float]:
-    """Send ``frame`` on a fresh connection: (seconds to its ERROR or None, peak RSS rise, slowest PONG)."""
+class Keys:
+    """``--curve``: a key folder made with ``spec-decode keys`` (cloud, the clients above, ``robot0``…, and part 1's
+    ``sender0``…: one key per send, as each send is a new connection, a new peer, in plaintext); without it every
+    ``client`` is None (plaintext)."""
+
+    def __init__(self, robots: int, senders: int, curve: bool) -> None:
+        self.folder: Path | None = None
+        if curve:
+            self.folder = Path(tempfile.mkdtemp()) / "keys"
+            with contextlib.redirect_stdout(io.StringIO()):  # one line per key file: not figures
+                keys.main([str(self.folder), CLOUD, PROBER, FLOODER, *(robot(i) for i in range(robots)),
+                           *(sender(i) for i in range(senders))])
+
+    def cloud_args(self) -> tuple[str, ...]:
+        return () if self.folder is None else ("--keys", str(self.folder))
+
+    def client(self, name: str) -> ClientSecurity | None:
+        if self.folder is None:
+            return None
+        return ClientSecurity(self.folder / f"{name}.key_secret", self.folder / f"{CLOUD}.key")
+
+
+PART_ONE_KINDS = {**hostile.KINDS, "oversized_16MB": hostile.oversized}
+
+
+def robot(index: int) -> str:
+    return f"robot{index}"
+
+
+def sender(index: int) -> str:
+    return f"sender{index}"
+
+
+def one_frame(cloud: CloudProcess, frame: bytes, keys: Keys, index: int,
+              timeout_s: float = 2.0) -> tuple[float | None, int, float]:
+    """Send ``frame`` on a fresh connection (with ``--curve``, key ``sender{index}``): (seconds to its ERROR or
+    None, peak RSS rise, slowest PONG)."""
     rss0 = rss_bytes(cloud.pid)
     reset_peak(cloud.pid)
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.linger = 0
+    if (security := keys.client(sender(index))) is not None:
+        make_curve_client(sock, security)
     sock.connect(cloud.endpoint)
     assert sock.poll(0) == 0
-    with PingProber(cloud.endpoint) as prober:
+    with PingProber(cloud.endpoint, security=keys.client(PROBER)) as prober:
         time.sleep(0.1)
         t0 = time.perf_counter()
         sock.send(frame)
@@ -68,12 +115,11 @@ def one_frame(cloud: CloudProcess, frame: bytes, timeout_s: float = 2.0) -> tupl
     return took, max(0, peak_rss_bytes(cloud.pid) - rss0), max(prober.delays, default=0.0)
 
 
-def part_one(cloud: CloudProcess, repeats: int) -> dict[str, dict[str, object]]:
+def part_one(cloud: CloudProcess, repeats: int, keys: Keys) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
-    kinds = {**hostile.KINDS, "oversized_16MB": hostile.oversized}
-    for name, build in kinds.items():
+    for k, (name, build) in enumerate(PART_ONE_KINDS.items()):
         frame = build()
-        runs = [one_frame(cloud, frame) for _ in range(repeats)]
+        runs = [one_frame(cloud, frame, keys, k * repeats + i) for i in range(repeats)]
         answered = [t for t, _, _ in runs if t is not None]
         out[name] = {"bytes": len(frame), "errors": len(answered), "sent": repeats,
                      "max_error_ms": 1000 * max(answered) if answered else None,
@@ -86,7 +132,7 @@ def part_one(cloud: CloudProcess, repeats: int) -> dict[str, dict[str, object]]:
     return out
 
 
-def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float, segments: int = 1,
+def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float, keys: Keys, segments: int = 1,
              settle_s: float = 1.0) -> dict[str, object]:
     prompts = sim_prompts(8, 128)
     refs = references(default_target_path(), prompts, 24)
@@ -94,7 +140,8 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
     ready, results = ctx.Queue(), ctx.Queue()
     stop = Path(tempfile.mkdtemp()) / "stop"
     procs = [ctx.Process(target=robot_main, args=(i, cloud.endpoint, str(default_draft_path()), prompts, refs,
-                                                  str(stop), ready, results), daemon=True) for i in range(robots)]
+                                                  str(stop), ready, results),
+                         kwargs={"security": keys.client(robot(i))}, daemon=True) for i in range(robots)]
     for proc in procs:
         proc.start()
     for _ in procs:
@@ -102,7 +149,8 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
     active, done, flooder_ready = ctx.Event(), ctx.Event(), ctx.Event()
     flood_results = ctx.Queue()
     flooder = ctx.Process(target=hostile.flood_main, args=(cloud.endpoint, flood_s, flood_results),
-                          kwargs={"active": active, "done": done, "ready": flooder_ready}, daemon=True)
+                          kwargs={"active": active, "done": done, "ready": flooder_ready,
+                                  "security": keys.client(FLOODER)}, daemon=True)
     flooder.start()
     flooder_ready.wait(300)
     windows: dict[str, list[tuple[float, float]]] = {"base": [], "flood": []}
@@ -114,7 +162,7 @@ def part_two(cloud: CloudProcess, robots: int, baseline_s: float, flood_s: float
         return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in who.items()}
     rss0 = rss_bytes(cloud.pid)
     reset_peak(cloud.pid)
-    with PingProber(cloud.endpoint, interval_s=0.05) as prober:
+    with PingProber(cloud.endpoint, interval_s=0.05, security=keys.client(PROBER)) as prober:
         for _ in range(segments):  # baseline and flood alternate, so that other load on the machine falls on both
             for kind, seconds in (("base", baseline_s / segments), ("flood", flood_s / segments)):
                 time.sleep(settle_s)  # what the last segment left queued drains, outside both windows
@@ -186,15 +234,19 @@ def main(argv: list[str] | None = None) -> int:
                          "that other jobs' load on the machine falls on both")
     ap.add_argument("--skip-flood", action="store_true", help="part 1 only")
     ap.add_argument("--no-flood-guard", action="store_true", help="run the cloud without its flood guard")
+    ap.add_argument("--curve", action="store_true",
+                    help="CURVE: the cloud with --keys, each client (the flooder too) with an allowed key of its own")
     add_cpu_arguments(ap)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    cloud_args = pin_cpus(args) + (("--flood-refused-mb", "0") if args.no_flood_guard else ())
+    keys = Keys(args.robots, len(PART_ONE_KINDS) * args.repeats, args.curve)
+    cloud_args = pin_cpus(args) + (("--flood-refused-mb", "0") if args.no_flood_guard else ()) + keys.cloud_args()
     log = Path(tempfile.mkdtemp()) / "cloud.log"
-    with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log) as cloud:
-        figures: dict[str, object] = {"flood_guard": not args.no_flood_guard, "frames": part_one(cloud, args.repeats)}
+    with CloudProcess("embedded", free_endpoint(), *cloud_args, log=log, client_security=keys.client(PROBER)) as cloud:
+        figures: dict[str, object] = {"flood_guard": not args.no_flood_guard, "curve": args.curve,
+                                      "frames": part_one(cloud, args.repeats, keys)}
         if not args.skip_flood:
-            figures["flood"] = part_two(cloud, args.robots, args.baseline_s, args.flood_s, args.segments)
+            figures["flood"] = part_two(cloud, args.robots, args.baseline_s, args.flood_s, keys, args.segments)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

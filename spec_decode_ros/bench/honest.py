@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spec_decode_ros.bridge.security import ClientSecurity
 from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.types import Prompt
 
@@ -41,9 +42,10 @@ def references(target: str | Path, prompts: Sequence[Prompt], max_new_tokens: in
 
 def robot_main(index: int, endpoint: str, draft: str, prompts: Sequence[Prompt], refs: Sequence[Sequence[int]],
                stop_file: str, ready: Any, results: Any, *, gamma: int = 4, max_new_tokens: int = 24,
-               pause_s: float = 0.2) -> None:
+               pause_s: float = 0.2, security: ClientSecurity | None = None) -> None:
     """Process entry point: warm up, signal ``ready``, then generate (prompts in turn, ``pause_s`` between
-    answers, as the robot waits for its command to run) until ``stop_file`` exists; the report goes to ``results``."""
+    answers, as the robot waits for its command to run) until ``stop_file`` exists; the report goes to ``results``.
+    ``security``: the robot's CURVE keys, for a cloud run with ``--keys``."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
@@ -54,7 +56,7 @@ def robot_main(index: int, endpoint: str, draft: str, prompts: Sequence[Prompt],
 
     report = RobotReport(robot=index)
     model = load_model(draft)
-    client = CloudClient(endpoint)
+    client = CloudClient(endpoint, security=security)
     cfg = EdgeConfig(mode=Mode.SD_EE_PREDRAFT, gamma=gamma, max_new_tokens=max_new_tokens, reply_timeout_s=10.0,
                      reconnect_timeout_s=30.0)
     on_round = None
@@ -121,10 +123,12 @@ def _status_kb(pid: int, key: str) -> int:
 
 class PingProber:
     """A thread that PINGs the verifier on its own connection every ``interval_s`` and records each PONG's
-    delay (a missing PONG counts as ``timeout_s``)."""
+    delay (a missing PONG counts as ``timeout_s``); ``security``: its CURVE keys, for a cloud run with ``--keys``."""
 
-    def __init__(self, endpoint: str, interval_s: float = 0.02, timeout_s: float = 2.0) -> None:
+    def __init__(self, endpoint: str, interval_s: float = 0.02, timeout_s: float = 2.0,
+                 security: ClientSecurity | None = None) -> None:
         self.endpoint = endpoint
+        self.security = security
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.delays: list[float] = []
@@ -142,7 +146,7 @@ class PingProber:
     def _run(self) -> None:
         from spec_decode_ros.bridge.client import CloudClient
 
-        client = CloudClient(self.endpoint)
+        client = CloudClient(self.endpoint, security=self.security)
         try:
             while not self._stop.is_set():
                 t0 = time.perf_counter()

@@ -16,6 +16,7 @@ import numpy as np
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.images import encode_jpeg
+from spec_decode_ros.bridge.security import ClientSecurity, make_curve_client
 
 
 def jpeg_declaring(width: int, height: int, size_bytes: int = 0) -> bytes:
@@ -85,13 +86,15 @@ KINDS: dict[str, Callable[[], bytes]] = {
 
 
 def flood_main(endpoint: str, duration_s: float, results: object, *, oversized_every: int = 10,
-               active: object = None, done: object = None, ready: object = None) -> None:
+               active: object = None, done: object = None, ready: object = None,
+               security: ClientSecurity | None = None) -> None:
     """Process entry point: send hostile frames (every kind in turn) as fast as the link takes them for
     ``duration_s``, and every ``oversized_every``-th round also the oversized frame on a second connection
     (libzmq drops that connection each time; it reconnects); put (frames sent, ERRORs received) on ``results``.
     With ``active`` (a ``multiprocessing.Event``) it floods only while that is set, ``duration_s`` of flooding
     in all (or until ``done`` is set), each burst on fresh connections (what a burst left queued is dropped when it
-    ends). ``ready`` (an Event) is set once the frames are built."""
+    ends). ``ready`` (an Event) is set once the frames are built. ``security``: the flooder's own CURVE keys (an
+    allowed key: a compromised robot), for a cloud run with ``--keys``."""
     import zmq
 
     frames = [build() for build in KINDS.values()]
@@ -110,6 +113,8 @@ def flood_main(endpoint: str, duration_s: float, results: object, *, oversized_e
             sock = ctx.socket(zmq.DEALER)
             sock.linger = 0
             sock.setsockopt(zmq.SNDTIMEO, 100)
+            if security is not None:
+                make_curve_client(sock, security)
             sock.connect(endpoint)
             socks.append(sock)
         main, second = socks

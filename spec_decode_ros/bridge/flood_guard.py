@@ -4,17 +4,20 @@ A hostile frame is refused cheaply in Python, but its bytes are not free: the ke
 read every one, and the sender spends as much writing them, on machines the honest robots share. So a peer
 (its CURVE key; without CURVE, its connection) whose refused frames add up to more than ``refused_bytes``
 within ``window_s`` is penalised for ``backoff_s``: its further frames are dropped unread, without a reply, and
-its connection is cut once (``should_cut``), so that it must reconnect (and, with CURVE, is cut again at its
-first frame while the penalty lasts). The threshold counts bytes, not frames: a client that sends small
+its connection is cut once (``should_cut``), so that it must reconnect. With CURVE a penalised key cannot even
+reconnect: the authenticator asks ``penalised`` at each handshake (``security.AllowList``) and refuses it, so
+none of its frames is read while the penalty lasts; without CURVE each new connection is cut at its first frame. The threshold counts bytes, not frames: a client that sends small
 malformed frames costs little and keeps getting an ERROR for each. While some peer is under penalty (an attack
 is under way; without CURVE each reconnection is a new peer), the threshold is ``refused_bytes_under_attack``:
 one large refused frame is enough.
+The guard is thread-safe: the server's loop reports and asks, the ZAP authenticator's thread asks.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -51,16 +54,23 @@ class FloodGuard:
         self.limits = limits
         self._peers: OrderedDict[Hashable, _Peer] = OrderedDict()
         self._attack_until = 0.0  # some peer is under penalty before this time
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._peers)
+        with self._lock:
+            return len(self._peers)
 
     def penalised(self, peer: Hashable, now: float) -> bool:
-        rec = self._peers.get(peer)
-        return rec is not None and now < rec.until
+        with self._lock:
+            rec = self._peers.get(peer)
+            return rec is not None and now < rec.until
 
     def refused(self, peer: Hashable, nbytes: int, now: float) -> bool:
         """Count a refused frame of ``nbytes``; True if it puts ``peer`` under penalty."""
+        with self._lock:
+            return self._refused(peer, nbytes, now)
+
+    def _refused(self, peer: Hashable, nbytes: int, now: float) -> bool:
         rec = self._peers.get(peer)
         if rec is None or now - rec.window_start > self.limits.window_s:
             rec = _Peer(window_start=now, until=rec.until if rec is not None else 0.0)
@@ -78,17 +88,19 @@ class FloodGuard:
 
     def should_cut(self, peer: Hashable, connection: Hashable) -> bool:
         """True once per connection of a penalised peer: the caller cuts it (``cut_connection``)."""
-        rec = self._peers.get(peer)
-        if rec is None or connection in rec.cut:
-            return False
-        rec.cut.add(connection)
-        return True
+        with self._lock:
+            rec = self._peers.get(peer)
+            if rec is None or connection in rec.cut:
+                return False
+            rec.cut.add(connection)
+            return True
 
     def expire(self, now: float) -> None:
         """Forget peers whose penalty and counting window are over."""
-        for peer in [k for k, r in self._peers.items()
-                     if now >= r.until and now - r.window_start > self.limits.window_s]:
-            del self._peers[peer]
+        with self._lock:
+            for peer in [k for k, r in self._peers.items()
+                         if now >= r.until and now - r.window_start > self.limits.window_s]:
+                del self._peers[peer]
 
 
 def cut_connection(frame: zmq.Frame) -> bool:

@@ -1,8 +1,9 @@
 """CURVE on the sockets: the cloud's server side with an allow-list authenticator, the robot's client side.
 
-The cloud runs a ``ThreadAuthenticator`` (ZAP handler) in its own context that admits only the public keys
-found in the allow-list folder; a client with any other key (or none) completes no handshake and so gets
-nothing at all, not even an ERROR.
+The cloud runs a ``ThreadAuthenticator`` (ZAP handler) in its own context whose credentials callback
+(``AllowList``) admits only the public keys found in the allow-list folder, and of those none that the caller's
+``refuse`` hook names (the verifier's flood guard: a key under penalty); a client with any other key (or none)
+completes no handshake and so gets nothing at all, not even an ERROR, and the cloud reads none of its frames.
 
 Plaintext is for loopback only: ``check_bind_security`` refuses a plaintext bind on any other address unless
 the caller says, explicitly, that it accepts an insecure link. ``spec-decode keys DIR cloud robot1 …`` writes
@@ -12,10 +13,12 @@ the layout ``ServerSecurity.from_dir(DIR)`` reads: ``DIR/cloud.key_secret`` and 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+from zmq.auth import load_certificates
 from zmq.auth.thread import ThreadAuthenticator
 
 from spec_decode_ros.bridge.keys import load_keypair, load_secret
@@ -97,12 +100,28 @@ def check_allow_dir(allow_dir: str | Path) -> Path:
     return allow_dir
 
 
-def start_authenticator(context: zmq.Context, allow_dir: str | Path) -> ThreadAuthenticator:
-    """Start a ZAP authenticator on ``context`` admitting exactly the ``*.key`` public keys in ``allow_dir``."""
-    allow_dir = check_allow_dir(allow_dir)
+class AllowList:
+    """The ZAP credentials callback: a key is admitted if it is in the allow-list folder (read once) and
+    ``refuse`` (called in the authenticator's thread, with the key's z85 text, the frames' ``User-Id``) does not
+    name it."""
+
+    def __init__(self, allow_dir: str | Path, refuse: Callable[[str], bool] | None = None) -> None:
+        self.keys: frozenset[bytes] = frozenset(load_certificates(str(check_allow_dir(allow_dir))))
+        self.refuse = refuse
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        """pyzmq's credentials provider hook: ``key`` is the client's public key, z85-encoded."""
+        return key in self.keys and not (self.refuse is not None and self.refuse(key.decode("ascii")))
+
+
+def start_authenticator(context: zmq.Context, allow_dir: str | Path,
+                        refuse: Callable[[str], bool] | None = None) -> ThreadAuthenticator:
+    """Start a ZAP authenticator on ``context`` admitting the ``*.key`` public keys in ``allow_dir``, except,
+    at each handshake, those for which ``refuse(z85 key)`` is True (it must be thread-safe)."""
+    allow = AllowList(allow_dir, refuse)
     auth = ThreadAuthenticator(context)
     auth.start()
-    auth.configure_curve(domain="*", location=str(allow_dir))
+    auth.configure_curve_callback(domain="*", credentials_provider=allow)
     return auth
 
 

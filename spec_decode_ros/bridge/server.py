@@ -16,7 +16,8 @@ memory cap, a failed forward) gets ERROR ``evicted`` and resumes by re-opening w
 Secure by default: plaintext on a non-loopback endpoint is refused unless ``insecure_plaintext`` says so
 (``spec-decode cloud --keys DIR`` turns CURVE on); a session belongs to its CURVE key, or without CURVE to the
 connection that opened it; per peer the socket queues few frames (``RCVHWM``) of at most ``MAX_FRAME_BYTES``;
-a peer that floods it with refused frames is silenced and cut off for a while (``flood_guard``).
+a peer that floods it with refused frames is silenced and cut off for a while (``flood_guard``; with CURVE its
+key is refused at the handshake meanwhile, so none of its frames is read).
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ class VerifierServer:
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
         if config.security is not None:
-            self._auth = start_authenticator(self._ctx, config.security.allow_dir)
+            guard = self.flood_guard  # a penalised key is refused at its handshake: none of its frames is read
+            refuse = None if guard is None else (lambda key: guard.penalised(key, time.monotonic()))
+            self._auth = start_authenticator(self._ctx, config.security.allow_dir, refuse)
             make_curve_server(self.sock, config.security)
         self.endpoint: str = bind_with_retry(self.sock, config.bind)
         self._stop = threading.Event()

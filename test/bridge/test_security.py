@@ -11,6 +11,7 @@ import zmq
 from spec_decode_ros.bridge import keys, server
 from spec_decode_ros.bridge.keys import create_keypair
 from spec_decode_ros.bridge.security import (
+    AllowList,
     ClientSecurity,
     InsecureBindError,
     ServerSecurity,
@@ -83,6 +84,20 @@ def test_empty_allow_list_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         start_authenticator(ctx, tmp_path / "nope")
     ctx.term()
+
+
+
+def test_the_allow_list_admits_its_keys_unless_the_refuse_hook_names_them(tmp_path):
+    z85 = {name: keys.load_keypair(create_keypair(tmp_path / folder, name)[0]).public  # as ZAP gives it
+           for name, folder in (("robot", "allowed"), ("other", "allowed"), ("stranger", "."))}
+    refused: set[str] = set()
+    allow = AllowList(tmp_path / "allowed", refuse=lambda key: key in refused)
+    assert allow.callback("*", z85["robot"]) and allow.callback("*", z85["other"])
+    assert not allow.callback("*", z85["stranger"])
+    refused.add(z85["robot"].decode("ascii"))  # the frames' User-Id text
+    assert not allow.callback("*", z85["robot"]) and allow.callback("*", z85["other"])
+    refused.clear()
+    assert allow.callback("*", z85["robot"])
 
 
 # ------------------------------------------------------------------ secure by default (issue #14)
