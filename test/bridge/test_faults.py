@@ -139,11 +139,13 @@ def test_server_killed_and_restarted_mid_generation_loses_nothing(target_dir, dr
     first = CloudProcess(target_dir, endpoint).start()
     second = CloudProcess(target_dir, endpoint)
     statuses: list[str] = []
+    starters: list[threading.Thread] = []
 
     def on_token(event: TokenEvent) -> None:
         if event.index == 4 and second.proc is None:
             first.kill()  # SIGKILL: every session it held is gone
-            threading.Thread(target=second.start, daemon=True).start()
+            starters.append(threading.Thread(target=second.start, daemon=True))
+            starters[0].start()
 
     client = CloudClient(endpoint)
     try:
@@ -151,6 +153,7 @@ def test_server_killed_and_restarted_mid_generation_loses_nothing(target_dir, dr
                              EdgeConfig(mode="sd_ee_predraft", max_new_tokens=MAX_NEW, reply_timeout_s=1.0,
                                         reconnect_timeout_s=120, ping_interval_s=0.3),
                              on_token=on_token, on_status=statuses.append).run()
+        starters[0].join(90)  # start() has seen the second cloud answer: stopping it below cannot race its wait
         assert result.tokens == references[PROMPTS[0]]
         assert first.proc.returncode is not None and second.proc.poll() is None
         assert _generate(endpoint, draft, PROMPTS[1]).tokens == references[PROMPTS[1]]
