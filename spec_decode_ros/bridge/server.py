@@ -256,9 +256,9 @@ class VerifierServer:
         except p.ProtocolError as e:
             self._refuse(route, e)
         except Exception as e:  # a bug or a model failure must not take the server down
-            session = getattr(msg, "session", "")
-            self._refuse(route, p.ProtocolError(p.ErrorCode.INTERNAL, f"{type(e).__name__}: {e}"[:500],
-                                                session=session))
+            err = _internal_error(e)
+            err.session = getattr(msg, "session", "")
+            self._refuse(route, err)
 
     def _dispatch(self, msg: p.Message, route: list[bytes], owner: str | None) -> None:
         if isinstance(msg, p.Draft):
@@ -352,19 +352,21 @@ class VerifierServer:
             try:
                 forwarded = self._open_step(o)
             except p.ProtocolError as e:
-                e.session = o.msg.session
-                self._refuse(o.route, e)
-                forwarded, done = False, True
+                self._fail_opening(o, e)
+                continue  # refused without a forward: the next opening may move
             except Exception as e:  # a bug or a model failure must not take the server down
-                self._refuse(o.route, p.ProtocolError(p.ErrorCode.INTERNAL, f"{type(e).__name__}: {e}"[:500],
-                                                      session=o.msg.session))
-                forwarded, done = False, True
-            else:
-                done = o.session is None  # completed (handed to the table) or nothing left to do
-            if done:
+                self._fail_opening(o, _internal_error(e))
+                continue
+            if o.session is None:  # completed (handed to the table) or nothing left to do
                 self._settle(key, o)
             if forwarded:
                 return
+
+    def _fail_opening(self, o: _Opening, err: p.ProtocolError) -> None:
+        """Answer an opening with ``err`` (an ERROR under its session id) and settle it."""
+        err.session = o.msg.session
+        self._refuse(o.route, err)
+        self._settle(tuple(o.route), o)
 
     def _settle(self, key: tuple[bytes, ...], o: _Opening) -> None:
         """An opening is answered (OPENED or ERROR): forget it and handle the frames parked behind it."""
@@ -392,9 +394,7 @@ class VerifierServer:
             try:
                 self._admit(o)
             except p.ProtocolError as e:
-                e.session = o.msg.session
-                self._refuse(o.route, e)
-                self._settle(tuple(o.route), o)
+                self._fail_opening(o, e)
             else:
                 admitted.append(o)
         if not admitted:
@@ -403,13 +403,12 @@ class VerifierServer:
         try:
             sessions = self.target.prefill_many([o.encoded.result() for o in admitted], [o.msg.sampling for o in admitted])
         except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
-            sessions, failure = None, f"{type(e).__name__}: {e}"[:500]
+            sessions, failure = None, e
         elapsed = time.perf_counter() - t0
         self.stats.busy_s += elapsed  # prefill is cloud work too; ``forwards`` counts verifications
         for i, o in enumerate(admitted):
             if sessions is None:
-                self._refuse(o.route, p.ProtocolError(p.ErrorCode.INTERNAL, failure, session=o.msg.session))
-                self._settle(tuple(o.route), o)
+                self._fail_opening(o, _internal_error(failure))
                 continue
             o.session, o.busy_s = sessions[i], o.busy_s + elapsed  # each robot waited for the whole forward
             if not o.msg.committed:  # else its resume forward comes in a later iteration (``_open_step``)
@@ -449,10 +448,8 @@ class VerifierServer:
         try:
             self.target.resume_many([o.session for o in group], [list(o.msg.committed) for o in group])
         except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
-            failure = f"{type(e).__name__}: {e}"[:500]
             for o in group:
-                self._refuse(o.route, p.ProtocolError(p.ErrorCode.INTERNAL, failure, session=o.msg.session))
-                self._settle(tuple(o.route), o)
+                self._fail_opening(o, _internal_error(e))
             return True
         elapsed = time.perf_counter() - t0
         self.stats.busy_s += elapsed
@@ -603,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve with N verifier replicas as Ray actors behind one front (0: this process alone)")
     ap.add_argument("--ray-address", default="", help="with --replicas: join this Ray cluster (default: a local one)")
     return ap
+
+
+def _internal_error(e: Exception) -> p.ProtocolError:
+    """A bug or a model failure, as the ERROR the robot gets (the server goes on)."""
+    return p.ProtocolError(p.ErrorCode.INTERNAL, f"{type(e).__name__}: {e}"[:500])
 
 
 def resolve_target_path(name: str) -> str:
