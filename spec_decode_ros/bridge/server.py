@@ -612,11 +612,9 @@ def resolve_target_path(name: str) -> str:
         from spec_decode_ros.decoding.zoo import smollm2_target_path
 
         return str(smollm2_target_path())
-    if name == "embedded":
-        from spec_decode_ros.embedded import default_target_path
+    from spec_decode_ros.embedded import model_path
 
-        return str(default_target_path())
-    return name
+    return str(model_path(name, "target"))
 
 
 def main(argv: list[str] | None = None) -> int:
