@@ -118,7 +118,8 @@ class VerifierServer:
         self.target = target
         self.config = config
         self.table = SessionTable(config.limits)
-        self.queue: BatchQueue[SessionEntry] = BatchQueue(config.max_batch, config.max_wait_s)
+        self.queue: BatchQueue[SessionEntry] = BatchQueue(config.max_batch, config.max_wait_s,
+                                                          live=lambda: sum(not e.done for e in self.table))
         self.stats = ServerStats()
         tokenizer = target.model.tokenizer
         self._vocab_len = len(tokenizer)
@@ -571,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s; off loopback it needs --keys, or "
                          "--insecure-plaintext)")
     ap.add_argument("--max-batch", type=int, default=8, help="rows per batched verification (1: unbatched)")
-    ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for its batch to fill")
+    ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for other robots to join its batch (none waits when every live session has joined)")
     ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
                     help="benchmarks: pad every target forward to at least this long (its early verdict to the exit "
                          "layer's share), emulating a large target on a GPU, where a forward over a few tokens "
