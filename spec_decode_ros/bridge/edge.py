@@ -4,7 +4,8 @@ One round (mode ``sd_ee_predraft``)::
 
     block = draft(γ)                                  # d_1..d_γ after the committed tokens C
     send DRAFT(round, |C|, block)
-    on EARLY(n_ee, y_ee):  pre = draft(γ, after=d[:n_ee]+[y_ee], should_stop=frame waiting)
+    on EARLY(n_ee, y_ee):  pre = draft(g, after=d[:n_ee]+[y_ee], should_stop=frame waiting)
+                           (g: as many as pay, ``PredraftPolicy``)
     on FINAL(n, y):        C += d[:n]+[y] (each token to ``on_token`` at once)
                            hit  (n, y) == (n_ee, y_ee): next block = pre (extended to γ if cut short)
                            miss: next block = draft(γ)  (the draft cache rolls back by longest common prefix)
@@ -29,6 +30,7 @@ from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
 from spec_decode_ros.bridge.images import encode_jpeg
+from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
 from spec_decode_ros.decoding import round as rnd
 from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics
@@ -170,6 +172,7 @@ class EdgeSession:
         self._t0 = 0.0
         self._ds: DraftSession | None = None
         self._schedule: GammaSchedule | None = None
+        self._policy = PredraftPolicy()
 
     # ------------------------------------------------------------------------------------------ public
     def run(self) -> EdgeResult:
@@ -242,6 +245,7 @@ class EdgeSession:
             hit = rnd.early_hit(_nv(early_msg), (final.n, final.y))
             if early_msg is not None:
                 self.metrics.record_early(hit)
+                self._policy.record_hit(hit)
             self._commit(new, final.round)
             ds.commit(new)
             self._report_round(final, block.gamma, early_msg, block.seconds, t_round)
@@ -262,6 +266,7 @@ class EdgeSession:
         self._sent_at = time.monotonic()
         early: p.Early | None = None
         pre: DraftBlock | None = None
+        heard = True  # the robot was free to hear the FINAL when it came (not busy pre-drafting past it)
         deadline = time.monotonic() + self.config.reply_timeout_s
         while True:
             msg = self._recv_for_session(deadline)
@@ -272,7 +277,10 @@ class EdgeSession:
                 self._early_at = time.monotonic()
                 if self.config.mode.predraft:
                     pre = self._predraft(block, msg)
+                    heard = pre is None or not self.client.pending()
             elif isinstance(msg, p.Final):
+                if early is not None and heard:
+                    self._policy.record_window(time.monotonic() - self._early_at)
                 return msg, early, pre
 
     def _await_final(self) -> p.Final:
@@ -289,6 +297,7 @@ class EdgeSession:
         after = rnd.committed(block.tokens, early.n, early.y)
         gamma = rnd.predraft_gamma(after, self._schedule.peek(early.n, block.gamma), self.config.max_new_tokens,
                                    len(self.committed), self._eos)
+        gamma = self._policy.budget(gamma)
         if gamma <= 0:
             return None
         t = time.perf_counter()
@@ -305,6 +314,7 @@ class EdgeSession:
         t = time.perf_counter()
         block = ds.draft(gamma, after=after)
         self.metrics.draft_busy_s += time.perf_counter() - t
+        self._policy.record_draft(block.seconds, block.gamma)
         return block
 
     def _gamma(self, gamma: int) -> int:
