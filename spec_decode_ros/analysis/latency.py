@@ -12,6 +12,7 @@ from spec_decode_ros.analysis.bag import BagData, stamp_ns
 from spec_decode_ros.analysis.first_command import timeline_figures
 from spec_decode_ros.analysis.stats import percentile
 
+TIMELINE_FIELDS = ("sent_ms", "draft_prefill_ms", "prefill_ms", "queued_ms")  # DecodeStats, for the timeline
 HOPS = ("capture_to_first_token", "first_token_to_first_command", "first_command_to_move", "capture_to_move")
 
 
@@ -80,9 +81,11 @@ def summarize(bag: BagData, label: str | None = None) -> BagSummary:
     for _, msg in bag.messages(topics.STATS):
         rounds.append({name: getattr(msg, name) for name in (
             "request_id", "mode", "round", "draft_tokens", "accepted_tokens", "early_exit_sent", "early_exit_hit",
-            "draft_ms", "early_ms", "verify_ms", "server_ms", "round_ms", "sent_ms", "draft_prefill_ms",
-            "prefill_ms", "queued_ms")} | {"t_ns": stamp_ns(msg.header.stamp), "image_ns": stamp_ns(msg.image_stamp),
-                                          "request_ns": stamp_ns(msg.request_stamp)})
+            "draft_ms", "early_ms", "verify_ms", "server_ms", "round_ms")}
+            | {name: getattr(msg, name, 0.0) for name in TIMELINE_FIELDS}  # absent in a bag from before them
+            | {"t_ns": stamp_ns(msg.header.stamp)}
+            | {f"{name}_ns": stamp_ns(getattr(msg, f"{name}_stamp")) if hasattr(msg, f"{name}_stamp") else 0
+               for name in ("image", "request")})
     modes = sorted({r["mode"] for r in rounds})
     summary = BagSummary(label=label or bag.path.name, mode=",".join(modes) or "unknown",
                          requests=sorted((t for t in by_image.values() if t.tokens), key=lambda t: t.image_ns),
