@@ -25,7 +25,7 @@ first token.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from statistics import median
+from statistics import fmean, median
 from typing import Any
 
 SEGMENTS: tuple[tuple[str, str], ...] = (
@@ -75,8 +75,10 @@ def segments_ms(first: Mapping[str, Any], image_ns: int, command_ns: int, move_n
 
 def timeline_figures(requests: Iterable[Any], rounds: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     """Median of each segment over the requests with a complete timeline (first round, command and Move), the
-    sum of those medians, and the measured capture -> Move median of the same requests (``first_command_*``).
-    ``requests``: ``latency.RequestTimeline``-like (``image_ns``, ``first_command_ns``, ``first_move_ns``)."""
+    sum of those medians, and the measured capture -> Move median of the same requests (``first_command_*``);
+    medians of skewed segments need not add up, so the sum of the segments' means and the measured mean (equal,
+    up to rounding) come too. ``requests``: ``latency.RequestTimeline``-like (``image_ns``, ``first_command_ns``,
+    ``first_move_ns``)."""
     firsts = first_rounds(rounds)
     per_request, measured = [], []
     for t in requests:
@@ -90,5 +92,7 @@ def timeline_figures(requests: Iterable[Any], rounds: Iterable[Mapping[str, Any]
            for key, _ in SEGMENTS}
     fig[f"{PREFIX}sum_ms"] = sum(fig[f"{PREFIX}{key}_ms_median"] for key, _ in SEGMENTS) if per_request else nan
     fig[f"{PREFIX}capture_to_move_ms_median"] = median(measured) if measured else nan
+    fig[f"{PREFIX}sum_of_means_ms"] = sum(fmean(s[key] for s in per_request) for key, _ in SEGMENTS) if per_request else nan
+    fig[f"{PREFIX}capture_to_move_ms_mean"] = fmean(measured) if measured else nan
     fig[f"{PREFIX}requests"] = float(len(per_request))
     return fig

@@ -32,6 +32,8 @@ ROWS = [(f"{hop}_ms_median", f"{hop.replace('_', ' ')} (ms, median)") for hop in
 TIMELINE_ROWS = [(f"{PREFIX}{key}_ms_median", label) for key, label in SEGMENTS] + [
     (f"{PREFIX}sum_ms", "sum of the medians"),
     (f"{PREFIX}capture_to_move_ms_median", "capture -> Move (measured median)"),
+    (f"{PREFIX}sum_of_means_ms", "sum of the means"),
+    (f"{PREFIX}capture_to_move_ms_mean", "capture -> Move (measured mean)"),
     (f"{PREFIX}requests", "requests with a whole timeline"),
 ]
 

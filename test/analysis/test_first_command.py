@@ -74,5 +74,6 @@ def test_figures_take_medians_over_whole_timelines_only():
     assert fig[f"{PREFIX}final_to_command_ms_median"] == 30.0
     assert fig[f"{PREFIX}capture_to_move_ms_median"] == 135.0
     assert fig[f"{PREFIX}sum_ms"] == pytest.approx(sum(fig[f"{PREFIX}{k}_ms_median"] for k, _ in SEGMENTS))
+    assert fig[f"{PREFIX}sum_of_means_ms"] == pytest.approx(fig[f"{PREFIX}capture_to_move_ms_mean"]) == 135.0
     empty = timeline_figures([request(3, 150, None)], rounds)
     assert empty[f"{PREFIX}requests"] == 0.0 and math.isnan(empty[f"{PREFIX}sum_ms"])

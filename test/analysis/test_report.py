@@ -47,6 +47,7 @@ def test_report_shows_the_first_command_timeline(tmp_path: Path):
     assert figures["first_command_requests"] == 3
     assert figures["first_command_sum_ms"] == pytest.approx(HOP_MS["capture_to_move"], abs=0.05)
     assert figures["first_command_capture_to_move_ms_median"] == pytest.approx(HOP_MS["capture_to_move"], abs=0.01)
+    assert figures["first_command_sum_of_means_ms"] == pytest.approx(125.0, abs=0.05)
     text = (out / "report.txt").read_text()
     assert "first command timeline" in text and content["first_command_table"] in text
     row = next(line for line in text.splitlines() if line.startswith("cloud: verification forward"))
