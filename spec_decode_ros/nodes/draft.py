@@ -23,8 +23,10 @@ prefill, takes at least this long, as on a slower robot computer; 0: off).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String, UInt64
@@ -100,6 +102,7 @@ class DraftNode(Node):
     def decode(self, request_id: int, image: Image, instruction: str) -> bool:
         """Answer one request (the worker's thread), publishing as it goes; True when the answer is complete."""
         image_stamp, link = image.header.stamp, self.worker.link
+        started = (now_stamp(self), time.monotonic())  # the request's start: ROS time, and the rounds' clock
         sent_text, last_round = "", 0
 
         def on_token(event: TokenEvent) -> None:
@@ -110,7 +113,7 @@ class DraftNode(Node):
             self.publish_link(link.token())
 
         def on_round(event: RoundEvent) -> None:
-            self.publish_stats(request_id, event, session.metrics)
+            self.publish_stats(request_id, event, session.metrics, image_stamp, started)
             self.publish_link(link.verdict(event.final_s * 1e3))
 
         session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image)),
@@ -139,8 +142,11 @@ class DraftNode(Node):
         msg.header.stamp = now_stamp(self)
         self.tokens_pub.publish(msg)
 
-    def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics) -> None:
-        """This round's figures plus the request's running totals (vLLM-style names)."""
+    def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics, image_stamp: object,
+                      started: tuple[Time, float]) -> None:
+        """This round's figures plus the request's running totals (vLLM-style names) and where the round sits
+        in its request (``started``: the request's start as a ROS stamp and on ``time.monotonic()``)."""
+        request_stamp, started_at = started
         msg = DecodeStats(request_id=request_id, mode=self.mode, round=event.round, draft_tokens=event.gamma,
                           accepted_tokens=event.n_accepted, early_exit_sent=event.early_sent,
                           early_exit_hit=event.early_hit, draft_ms=event.draft_s * 1e3, early_ms=event.early_s * 1e3,
@@ -149,7 +155,10 @@ class DraftNode(Node):
                           num_accepted_tokens=m.num_accepted_tokens, num_committed_tokens=event.committed,
                           early_exit_hits=m.early_exit_hits, early_exit_misses=m.early_exit_misses,
                           acceptance_rate=float(m.acceptance_rate),
-                          mean_acceptance_length=float(m.mean_acceptance_length))
+                          mean_acceptance_length=float(m.mean_acceptance_length), image_stamp=image_stamp,
+                          request_stamp=request_stamp, sent_ms=(event.sent_at - started_at) * 1e3,
+                          draft_prefill_ms=event.draft_prefill_s * 1e3, prefill_ms=event.prefill_s * 1e3,
+                          queued_ms=event.queued_s * 1e3)
         msg.header.stamp = now_stamp(self)
         self.stats_pub.publish(msg)
 
