@@ -20,10 +20,13 @@ E = TypeVar("E")
 
 @dataclass
 class Request(Generic[E]):
+    """One session's DRAFT (or autoregressive step); ``urgent``: served at the next batch, whoever else waits."""
+
     entry: E
     sid: str
     draft: Draft | None
     arrived: float = field(default_factory=time.monotonic)
+    urgent: bool = False
 
 
 class BatchQueue(Generic[E]):
@@ -47,16 +50,17 @@ class BatchQueue(Generic[E]):
         self._queue.append(request)
 
     def deadline(self) -> float | None:
-        """When the oldest request must be served (None: queue empty; its arrival: the batch is already full)."""
+        """When the batch must be served (None: queue empty; the oldest arrival: the batch is already due)."""
         if not self._queue:
             return None
         oldest = self._queue[0].arrived
-        return oldest if self._full() else oldest + self.max_wait_s
+        if self._full() or any(r.urgent for r in self._queue[: self.max_batch]):
+            return oldest
+        return oldest + self.max_wait_s
 
     def ready(self, now: float) -> bool:
-        if not self._queue:
-            return False
-        return self._full() or now >= self._queue[0].arrived + self.max_wait_s
+        deadline = self.deadline()
+        return deadline is not None and now >= deadline
 
     def _full(self) -> bool:
         """max_batch requests, or one from each session that could send one (nobody else can join)."""

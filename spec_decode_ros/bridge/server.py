@@ -484,7 +484,7 @@ class VerifierServer:
                                      resumed=len(msg.committed), prefill_s=o.busy_s))
         if msg.autoregressive and not entry.done:
             entry.in_flight = True
-            self.queue.push(Request(entry, entry.sid, None, arrived=time.monotonic() - self.queue.max_wait_s))
+            self.queue.push(Request(entry, entry.sid, None, urgent=True))
 
     def _resume(self, session: Any, msg: p.Open) -> int:
         """Rebuild the target's state for tokens the robot already committed (after a restart or eviction)."""
@@ -537,7 +537,7 @@ class VerifierServer:
                                             queued_s=max(0.0, started - r.arrived)))
             if r.draft is None and not entry.done:
                 entry.in_flight = True
-                self.queue.push(Request(entry, entry.sid, None, arrived=now - self.queue.max_wait_s))
+                self.queue.push(Request(entry, entry.sid, None, arrived=now, urgent=True))
         for victim in self.table.over_memory(keep={r.sid for r in batch}):
             self._evict(victim, "KV memory cap reached")
 
