@@ -17,7 +17,8 @@ Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), 
 ``insecure_plaintext`` is true), ``request_timeout_s``,
 ``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``done_timeout_s``, ``dtype`` (auto | float32 | bfloat16 | float16;
 auto: bfloat16 on a CUDA GPU that supports it, else float32) and ``device`` (auto | cpu | cuda | cuda:N) of the draft
-model; ``emulate_draft_ms`` (benchmarks and the demo's emulation only: each drafted token, and the draft's prompt
+model; ``threads`` (torch CPU threads, 0: torch's default; 1 where the draft shares few cores with a simulator and a
+local verifier, whose spinning threads would otherwise slow each other); ``emulate_draft_ms`` (benchmarks and the demo's emulation only: each drafted token, and the draft's prompt
 prefill, takes at least this long, as on a slower robot computer; 0: off).
 """
 
@@ -66,11 +67,16 @@ class DraftNode(Node):
         emulate_draft_s = float(self.declare_parameter("emulate_draft_ms", 0.0).value) / 1000.0
         dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
         device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
+        threads = int(self.declare_parameter("threads", 0).value)
 
         from spec_decode_ros.bench.emulation import paced_drafts
         from spec_decode_ros.decoding.models import load_model
         from spec_decode_ros.embedded import model_path
 
+        if threads > 0:
+            import torch
+
+            torch.set_num_threads(threads)
         self.draft = load_model(model_path(model_name, "draft"), dtype=dtype, device=device)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout)
