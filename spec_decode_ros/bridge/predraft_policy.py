@@ -6,8 +6,9 @@ finished inside W costs nothing (the robot would be idle); on an early hit it is
 it is dropped. A token still being drafted when the FINAL arrives delays the next round by up to one token's time
 t_d: on a hit that work still counts, on a miss it is lost. Hence::
 
-    budget = γ_pre                         while hits are likely (hit rate >= 1/2, or nothing measured yet)
+    budget = γ_pre                         while hits are likely (hit rate >= 1/2; it starts at 1)
            = min(γ_pre, ⌊W / t_d⌋)         otherwise: only the tokens that fit in the window
+           = 0                             while W is unknown (a round without pre-drafting measures it)
 
 With a draft slower than the window and early verdicts that rarely hold (the SmolLM2 pair under a Jetson-class
 draft emulation: t_d 210 ms, W 100 ms, hit rate 0.13), pre-drafting stops; with the embedded pair (hit rate
@@ -32,8 +33,10 @@ class PredraftPolicy:
 
     def budget(self, gamma: int) -> int:
         """How many of ``gamma`` pre-draft tokens to draft now."""
-        if self.hit_rate >= LIKELY_HIT or self.window_s is None or not self.token_s:
+        if self.hit_rate >= LIKELY_HIT:
             return gamma
+        if self.window_s is None or not self.token_s:
+            return 0  # W is measured exactly only in a round the robot does not pre-draft past
         return max(0, min(gamma, int(self.window_s / self.token_s)))
 
     def record_hit(self, hit: bool) -> None:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
 
 
+def test_with_rare_hits_and_no_measured_window_nothing_is_pre_drafted():
+    policy = PredraftPolicy()
+    assert policy.budget(8) == 8  # nothing measured yet: hits presumed
+    for _ in range(6):
+        policy.record_hit(False)  # every round pre-drafted past its FINAL: the window was never measured
+    assert policy.budget(8) == 0  # a round without pre-drafting will measure it
+
+
 def test_pre_drafts_in_full_until_hits_prove_rare():
     policy = PredraftPolicy()
     assert policy.budget(8) == 8  # nothing measured yet
