@@ -101,3 +101,40 @@ def test_a_deferred_session_is_charged_its_kv_bytes_before_any_forward(target):
 def test_the_cloud_command_turns_fusion_off():
     assert build_parser().parse_args(["--model", "m"]).fuse_first_round is True
     assert build_parser().parse_args(["--model", "m", "--no-fuse-first-round"]).fuse_first_round is False
+
+
+class _FailingOnce:
+    """The real target whose next ``verify`` raises (a fused forward that fails, e.g. out of memory); all else is
+    the target's."""
+
+    def __init__(self, target) -> None:
+        self.inner, self.armed = target, True
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def verify(self, sessions, drafts, **kw):
+        if self.armed:
+            self.armed = False
+            assert all(s.deferred is not None for s in sessions)  # it is the fused first round that fails
+            raise RuntimeError("CUDA out of memory")
+        return self.inner.verify(sessions, drafts, **kw)
+
+
+def test_a_failed_fused_forward_evicts_with_an_error_and_the_reopened_session_verifies(target, references):
+    """The robot is told (ERROR ``evicted``), re-opens, and its next first round succeeds: the target's tokens."""
+    ref = references[PROMPTS[1]]
+    with serving(_FailingOnce(target)) as server:
+        client = CloudClient(server.endpoint)
+        client.send(p.Open(session="s", text=PROMPTS[1], max_new_tokens=MAX_NEW))
+        _expect(client, p.Opened)
+        client.send(p.Draft(session="s", round=0, committed=0, tokens=tuple(ref[:2])))
+        err = _expect(client, p.Error)
+        assert err.code == "evicted" and "out of memory" in err.reason and "s" not in server.table
+        client.send(p.Open(session="s", text=PROMPTS[1], max_new_tokens=MAX_NEW))
+        _expect(client, p.Opened)
+        client.send(p.Draft(session="s", round=0, committed=0, tokens=tuple(ref[:2])))
+        _expect(client, p.Early)
+        final = _expect(client, p.Final)
+        assert (final.n, final.y) == (2, ref[2])
+        client.close()

@@ -13,7 +13,7 @@ from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget, TargetSession
 from spec_decode_ros.decoding.local import speculative_generate, target_generate
 from spec_decode_ros.decoding.round import committed
-from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, Verdict
 
 NEW = 10
 
@@ -55,6 +55,22 @@ def test_a_deferred_prefill_fused_with_the_first_verification_equals_a_separate_
     assert passes == fused_passes == 1  # the prefill is no verification: both count one, but fused ran one forward
     assert len(separate) > 2 and (gamma == 0 or separate[0][0] >= 0)  # an early verdict came from the fused pass
     assert tokens[:NEW] == target_generate(pair.model, prompt, NEW)[: len(tokens[:NEW])]
+
+
+def test_a_sampled_first_round_is_the_same_fused_or_not(pairs):
+    """The fused forward's logits are the separate one's, so the rejection rule draws the same tokens."""
+    pair = pairs["qwen2_vl"]
+    prompt = Prompt("where is the door", image=IMAGE)
+    cfg = SamplingConfig(do_sample=True, temperature=1.2, top_k=8, seed=3)
+    block = DraftSession(pair.draft, prompt, cfg).draft(3)
+    got = []
+    for defer in (False, True):
+        session = pair.target.open(prompt, cfg, defer=defer)
+        v = pair.target.verify([session], [block])[0]
+        while not session.finished and len(session.generated) < NEW:
+            pair.target.verify([session], [DraftBlock(())])
+        got.append(((v.n_accepted, v.next_token), list(session.generated)))
+    assert got[0] == got[1] and len(set(got[0][1])) > 1
 
 
 def test_the_fused_forward_is_one_model_forward_and_its_early_verdict_comes_first(pairs):
