@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.serde import SerdeError
 
-from spec_decode_ros.analysis.typestore import typestore
+from spec_decode_ros.analysis.typestore import PACKAGE, bag_typestore, typestore
 from spec_decode_ros.topics import TF
 
 
@@ -76,11 +77,26 @@ def read_bag(path: str | Path, topics: set[str] | None = None, keep_pixels: bool
     with Reader(path) as reader:
         conns = [c for c in reader.connections if topics is None or topic_key(c.topic) in topics]
         for conn, log_time, raw in reader.messages(connections=conns):
-            msg = store.deserialize_cdr(raw, conn.msgtype)
+            msg = _deserialize(store, raw, conn, path)
             if conn.msgtype == "sensor_msgs/msg/Image" and not keep_pixels:
                 msg.data = None  # keep stamps and sizes, not pixels
             data.topics.setdefault(topic_key(conn.topic), []).append((log_time, msg))
     return data
+
+
+def _deserialize(store: Any, raw: bytes, conn: Any, path: str | Path) -> Any:
+    """A message as our definition reads it or, for one of this package's types recorded before fields were
+    added to it, as the definition in the bag does (the added fields are then absent)."""
+    try:
+        return store.deserialize_cdr(raw, conn.msgtype)
+    except SerdeError as err:
+        if not conn.msgtype.startswith(f"{PACKAGE}/") or conn.msgdef is None or not conn.msgdef.data:
+            raise ValueError(f"bag {path}: a {conn.msgtype} message on {conn.topic} does not decode: {err}") from err
+        try:
+            return bag_typestore(conn.msgtype, conn.msgdef.data).deserialize_cdr(raw, conn.msgtype)
+        except Exception as again:  # rosbags raises several kinds for a definition it cannot use
+            raise ValueError(f"bag {path}: a {conn.msgtype} message on {conn.topic} decodes neither as this "
+                             f"package defines it ({err}) nor as the bag does ({again})") from again
 
 
 def stamp_ns(stamp: Any) -> int:

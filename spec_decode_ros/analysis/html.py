@@ -7,8 +7,10 @@ import html
 from pathlib import Path
 
 
-def write_html(out_dir: Path, table: str, plots: list[Path], episodes: dict[str, list[dict]]) -> Path:
-    """``episodes``: bag label -> [{"title", "outcome", "map", "camera"}] (PNG paths inside ``out_dir``)."""
+def write_html(out_dir: Path, table: str, plots: list[Path], episodes: dict[str, list[dict]],
+               timeline: tuple[str, Path] | None = None) -> Path:
+    """``episodes``: bag label -> [{"title", "outcome", "map", "camera"}] (PNG paths inside ``out_dir``);
+    ``timeline``: the first command timeline's table and plot."""
 
     def img(path: Path | None, alt: str) -> str:
         if path is None:
@@ -23,6 +25,10 @@ def write_html(out_dir: Path, table: str, plots: list[Path], episodes: dict[str,
              "<h1>spec_decode_ros run report</h1>", "<h2>Latency and decoding</h2>",
              f"<pre>{html.escape(table)}</pre>"]
     parts += [img(p, Path(p).stem.replace("_", " ")) for p in plots]
+    if timeline is not None:
+        text, plot = timeline
+        parts += ["<h2>First command timeline</h2>", f"<pre>{html.escape(text)}</pre>",
+                  img(plot, "first command timeline")]
     for label, views in episodes.items():
         parts.append(f"<h2>Episodes: {html.escape(label)}</h2>")
         for ep in views:

@@ -9,8 +9,10 @@ from typing import Any
 
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagData, stamp_ns
+from spec_decode_ros.analysis.first_command import timeline_figures
 from spec_decode_ros.analysis.stats import percentile
 
+TIMELINE_FIELDS = ("sent_ms", "draft_prefill_ms", "prefill_ms", "queued_ms")  # DecodeStats, for the timeline
 HOPS = ("capture_to_first_token", "first_token_to_first_command", "first_command_to_move", "capture_to_move")
 
 
@@ -79,7 +81,11 @@ def summarize(bag: BagData, label: str | None = None) -> BagSummary:
     for _, msg in bag.messages(topics.STATS):
         rounds.append({name: getattr(msg, name) for name in (
             "request_id", "mode", "round", "draft_tokens", "accepted_tokens", "early_exit_sent", "early_exit_hit",
-            "draft_ms", "early_ms", "verify_ms", "server_ms", "round_ms")} | {"t_ns": stamp_ns(msg.header.stamp)})
+            "draft_ms", "early_ms", "verify_ms", "server_ms", "round_ms")}
+            | {name: getattr(msg, name, 0.0) for name in TIMELINE_FIELDS}  # absent in a bag from before them
+            | {"t_ns": stamp_ns(msg.header.stamp)}
+            | {f"{name}_ns": stamp_ns(getattr(msg, f"{name}_stamp")) if hasattr(msg, f"{name}_stamp") else 0
+               for name in ("image", "request")})
     modes = sorted({r["mode"] for r in rounds})
     summary = BagSummary(label=label or bag.path.name, mode=",".join(modes) or "unknown",
                          requests=sorted((t for t in by_image.values() if t.tokens), key=lambda t: t.image_ns),
@@ -106,4 +112,4 @@ def _figures(s: BagSummary) -> dict[str, float]:
     fig["mean_acceptance_length"] = 1 + accepted / drafts if drafts else float("nan")
     fig["early_hit_rate"] = sum(r["early_exit_hit"] for r in sent) / len(sent) if sent else float("nan")
     fig["round_ms_median"] = median([r["round_ms"] for r in s.rounds]) if s.rounds else float("nan")
-    return fig
+    return fig | timeline_figures(s.requests, s.rounds)

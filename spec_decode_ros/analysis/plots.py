@@ -1,5 +1,5 @@
-"""PNG plots for the latency report: a per-round timeline and per-hop latency distributions,
-one series per bag so that several modes compare side by side."""
+"""PNG plots for the latency report: a per-round timeline, per-hop latency distributions and the first
+command's timeline, one series per bag so that several modes compare side by side."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from spec_decode_ros.analysis.first_command import PREFIX, SEGMENTS
 from spec_decode_ros.analysis.latency import HOPS, BagSummary
 
 
@@ -51,5 +52,31 @@ def plot_latency_distribution(summaries: list[BagSummary], path: Path) -> Path:
         ax.set_ylabel("ms")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_first_command_timeline(summaries: list[BagSummary], path: Path) -> Path:
+    """One stacked horizontal bar per bag: the median of each segment from capture to the first Move, one colour
+    per segment, and a black mark at the measured capture -> Move median (segments below 0 are drawn as 0)."""
+    fig, ax = plt.subplots(figsize=(10, 1.4 + 0.6 * len(summaries)))
+    colours = plt.get_cmap("tab10")
+    for y, s in enumerate(summaries):
+        left = 0.0
+        for i, (key, label) in enumerate(SEGMENTS):
+            width = s.figures.get(f"{PREFIX}{key}_ms_median", float("nan"))
+            width = max(width, 0.0) if width == width else 0.0  # NaN (no timeline) draws nothing
+            ax.barh(y, width, left=left, height=0.6, color=colours(i), label=label if y == 0 else None)
+            left += width
+        measured = s.figures.get(f"{PREFIX}capture_to_move_ms_median", float("nan"))
+        ax.plot([measured], [y], marker="|", color="black", markersize=18, mew=2,
+                label="capture -> Move (measured median)" if y == 0 else None)
+    names = [s.label if s.label == s.mode else f"{s.label} ({s.mode})" for s in summaries]
+    ax.set_yticks(range(len(summaries)), names, fontsize=8)
+    ax.set_ylim(len(summaries) - 0.4, -0.6)
+    ax.set_xlabel("ms from the camera frame (median of each segment)")
+    ax.set_title("first command timeline", fontsize=9)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

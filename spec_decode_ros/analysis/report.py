@@ -1,6 +1,7 @@
 """``spec-decode report BAG...``: per-hop latency, tokens/s, acceptance and early-exit hit rate of
-recorded runs, printed as a table (bags side by side) and drawn as PNG plots; per episode a top-down
-map and a camera strip (``analysis.pictures``); everything on one ``report.html`` beside the PNGs."""
+recorded runs, and the first command's timeline (``analysis.first_command``), printed as tables (bags side by
+side) and drawn as PNG plots; per episode a top-down map and a camera strip (``analysis.pictures``);
+everything on one ``report.html`` beside the PNGs."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from pathlib import Path
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import read_bag
 from spec_decode_ros.analysis.episodes import episode_views, load_episodes
+from spec_decode_ros.analysis.first_command import PREFIX, SEGMENTS
 from spec_decode_ros.analysis.html import write_html
 from spec_decode_ros.analysis.latency import HOPS, BagSummary, summarize
-from spec_decode_ros.analysis.plots import plot_latency_distribution, plot_round_timeline
+from spec_decode_ros.analysis.plots import plot_first_command_timeline, plot_latency_distribution, plot_round_timeline
 
 ROWS = [(f"{hop}_ms_median", f"{hop.replace('_', ' ')} (ms, median)") for hop in HOPS] + [
     ("capture_to_move_ms_p90", "capture to move (ms, p90)"),
@@ -27,6 +29,13 @@ ROWS = [(f"{hop}_ms_median", f"{hop.replace('_', ' ')} (ms, median)") for hop in
     ("requests", "requests"),
     ("tokens", "tokens"),
 ]
+TIMELINE_ROWS = [(f"{PREFIX}{key}_ms_median", label) for key, label in SEGMENTS] + [
+    (f"{PREFIX}sum_ms", "sum of the medians"),
+    (f"{PREFIX}capture_to_move_ms_median", "capture -> Move (measured median)"),
+    (f"{PREFIX}sum_of_means_ms", "sum of the means"),
+    (f"{PREFIX}capture_to_move_ms_mean", "capture -> Move (measured mean)"),
+    (f"{PREFIX}requests", "requests with a whole timeline"),
+]
 
 
 def _fmt(v: float) -> str:
@@ -35,9 +44,10 @@ def _fmt(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.3g}"
 
 
-def format_table(summaries: list[BagSummary]) -> str:
-    header = ["", *[f"{s.label} [{s.mode}]" for s in summaries]]
-    rows = [[label, *[_fmt(s.figures.get(key, float("nan"))) for s in summaries]] for key, label in ROWS]
+def format_table(summaries: list[BagSummary], rows_of: list[tuple[str, str]] = ROWS, title: str = "") -> str:
+    """``rows_of`` (figure key, label) as rows, one column per bag."""
+    header = [title, *[f"{s.label} [{s.mode}]" for s in summaries]]
+    rows = [[label, *[_fmt(s.figures.get(key, float("nan"))) for s in summaries]] for key, label in rows_of]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              for r in [header, *rows]]
@@ -72,20 +82,23 @@ def build_report(bags: list[Path], out_dir: Path, labels: list[str] | None = Non
                  for i, b in enumerate(bags)]
     timeline = plot_round_timeline(summaries, out_dir / "round_timeline.png")
     latency = plot_latency_distribution(summaries, out_dir / "latency_distribution.png")
+    first = plot_first_command_timeline(summaries, out_dir / "first_command_timeline.png")
     episodes = {s.label: episode_pictures(b, s.label, out_dir) for s, b in zip(summaries, bags, strict=True)}
     table = format_table(summaries)
-    page = write_html(out_dir, table, [timeline, latency], episodes)
+    first_table = format_table(summaries, TIMELINE_ROWS, "first command timeline (ms, median)")
+    page = write_html(out_dir, table, [timeline, latency], episodes, timeline=(first_table, first))
     content = {
         "bags": {s.label: {"path": str(b), "mode": s.mode, "figures": s.figures} for s, b in
                  zip(summaries, bags, strict=True)},
-        "plots": [str(timeline), str(latency)],
+        "plots": [str(timeline), str(latency), str(first)],
         "episodes": {label: [{k: str(v) if isinstance(v, Path) else v for k, v in ep.items()} for ep in eps]
                      for label, eps in episodes.items()},
         "html": str(page),
         "table": table,
+        "first_command_table": first_table,
     }
     (out_dir / "report.json").write_text(json.dumps(content, indent=2, default=float))
-    (out_dir / "report.txt").write_text(content["table"] + "\n")
+    (out_dir / "report.txt").write_text(content["table"] + "\n\n" + first_table + "\n")
     return content
 
 
@@ -100,6 +113,6 @@ def main(argv: list[str]) -> int:
             parser.error(f"no bag at {bag}")
     out = args.out or args.bags[0].with_name(args.bags[0].name + "_report")
     content = build_report(args.bags, out, args.labels.split(",") if args.labels else None)
-    print(content["table"])
+    print(content["table"] + "\n\n" + content["first_command_table"])
     print(f"\nplots: {', '.join(content['plots'])}\nsummary: {out / 'report.json'}\npage: {content['html']}")
     return 0

@@ -2,12 +2,14 @@
 
 Used by the recorder node (writing MCAP) and by the report (reading it). The ``.msg`` texts come
 from the installed package share directory (``$AMENT_PREFIX_PATH/share/spec_decode_ros/msg``) or,
-in a source checkout, from ``msg/`` next to the package.
+in a source checkout, from ``msg/`` next to the package. A bag recorded before fields were added to one of
+this package's messages is read with the definition it carries (``bag_typestore``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,5 +46,19 @@ def typestore() -> Typestore:
     types: dict = {}
     for name, path in package_msg_files().items():
         types.update(get_types_from_msg(path.read_text(), name))
+    store.register(types)
+    return store
+
+
+@lru_cache(maxsize=16)
+def bag_typestore(msgtype: str, definition: str) -> Typestore:
+    """A type store reading ``msgtype`` as ``definition`` (the MSG text a bag carries: the type itself, then
+    ``MSG:`` sections of the standard types it nests) says, every other type as ``typestore()`` does."""
+    store = get_typestore(Stores.ROS2_KILTED)
+    types: dict = {}
+    for name, path in package_msg_files().items():
+        if name != msgtype:
+            types.update(get_types_from_msg(path.read_text(), name))
+    types.update(get_types_from_msg(re.split(r"^=+\s*$", definition, maxsplit=1, flags=re.M)[0], msgtype))
     store.register(types)
     return store

@@ -8,6 +8,7 @@ restarting the process.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import zmq
 
@@ -16,6 +17,7 @@ from spec_decode_ros.bridge.security import ClientSecurity, check_connect_securi
 from spec_decode_ros.bridge.sockets import dealer
 
 # ZeroMQ heartbeats notice a dead peer in 3 s; reconnects start fast and back off to 1 s
+GIVE_UP_POLL_S = 0.005  # how often a heartbeat ping asks whether a request is waiting
 SOCKET_OPTIONS = {zmq.HEARTBEAT_IVL: 1000, zmq.HEARTBEAT_TIMEOUT: 3000, zmq.RECONNECT_IVL: 100,
                   zmq.RECONNECT_IVL_MAX: 1000}
 
@@ -81,13 +83,17 @@ class CloudClient:
             except p.ProtocolError:
                 self.dropped += 1
 
-    def ping(self, timeout_s: float = 1.0) -> bool:
-        """True if the cloud answers a PING within ``timeout_s`` (other messages meanwhile are discarded)."""
+    def ping(self, timeout_s: float = 1.0, *, give_up: Callable[[], bool] | None = None) -> bool | None:
+        """True if the cloud answers a PING within ``timeout_s`` (other messages meanwhile are discarded), False
+        if it does not; None once ``give_up()`` (asked every ``GIVE_UP_POLL_S``) says something more urgent came
+        up. A late PONG is then skipped like any reply that belongs to nobody."""
         sent = time.time()
         self.send(p.Ping(sent=sent))
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
-            msg = self.recv(left)
+            if give_up is not None and give_up():
+                return None
+            msg = self.recv(left if give_up is None else min(left, GIVE_UP_POLL_S))
             if isinstance(msg, p.Pong) and msg.sent == sent:
                 return True
         return False

@@ -4,7 +4,8 @@ One round (mode ``sd_ee_predraft``)::
 
     block = draft(γ)                                  # d_1..d_γ after the committed tokens C
     send DRAFT(round, |C|, block)
-    on EARLY(n_ee, y_ee):  pre = draft(γ, after=d[:n_ee]+[y_ee], should_stop=frame waiting)
+    on EARLY(n_ee, y_ee):  pre = draft(g, after=d[:n_ee]+[y_ee], should_stop=frame waiting)
+                           (g: as many as pay, ``PredraftPolicy``)
     on FINAL(n, y):        C += d[:n]+[y] (each token to ``on_token`` at once)
                            hit  (n, y) == (n_ee, y_ee): next block = pre (extended to γ if cut short)
                            miss: next block = draft(γ)  (the draft cache rolls back by longest common prefix)
@@ -29,6 +30,7 @@ from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
 from spec_decode_ros.bridge.images import encode_jpeg
+from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
 from spec_decode_ros.decoding import round as rnd
 from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics
@@ -83,9 +85,13 @@ class RoundEvent:
     """One DRAFT/FINAL exchange, reported when its FINAL has been applied (times in seconds).
 
     ``draft_s``: drafting of this block on the robot (for a kept pre-draft, the part not overlapped with the
-    previous round); ``early_s`` / ``final_s``: from sending DRAFT to EARLY / FINAL (network + server);
-    ``server_s``: the server's busy time of the batched forward; ``round_s``: start of drafting to FINAL.
-    Cloud-autoregressive rounds have ``gamma`` 0 and no EARLY."""
+    previous round); ``early_s`` / ``final_s``: from sending DRAFT to receiving EARLY / FINAL (network + server);
+    ``server_s``: the server's busy time of the batched forward; ``round_s``: start of drafting to FINAL applied.
+    Cloud-autoregressive rounds have ``gamma`` 0 and no EARLY, and run from the OPEN (the first) or the previous
+    FINAL. The first command's timeline: ``sent_at`` (``time.monotonic()``) when the DRAFT (cloud_ar: the OPEN
+    or previous FINAL) went out; ``queued_s`` the round waited in the cloud's batching queue (FINAL);
+    ``prefill_s`` the cloud's prompt prefill (OPENED) and ``draft_prefill_s`` the draft's on the robot, each
+    reported once, on the first round after it (else 0)."""
 
     round: int
     gamma: int
@@ -98,6 +104,10 @@ class RoundEvent:
     final_s: float
     server_s: float
     round_s: float
+    sent_at: float = 0.0
+    queued_s: float = 0.0
+    prefill_s: float = 0.0
+    draft_prefill_s: float = 0.0
 
 
 @dataclass
@@ -150,7 +160,8 @@ class EdgeSession:
 
             new_draft = DraftSession
         self._new_draft = new_draft
-        self._sent_at = self._early_at = 0.0
+        self._sent_at = self._early_at = self._final_at = 0.0
+        self._prefill_s = self._draft_prefill_s = 0.0  # reported (then zeroed) with the next round
         self.tokenizer = tokenizer if tokenizer is not None else (draft.tokenizer if draft is not None else None)
         self._eos = set(draft.eos_token_ids) if draft is not None else set()
         if self.tokenizer is not None and not self._eos and getattr(self.tokenizer, "eos_token_id", None) is not None:
@@ -170,6 +181,7 @@ class EdgeSession:
         self._t0 = 0.0
         self._ds: DraftSession | None = None
         self._schedule: GammaSchedule | None = None
+        self._policy = PredraftPolicy()
 
     # ------------------------------------------------------------------------------------------ public
     def run(self) -> EdgeResult:
@@ -199,8 +211,7 @@ class EdgeSession:
 
     def _run_cloud_ar(self) -> None:
         assert self.client is not None
-        self._start(autoregressive=True)
-        self._sent_at = time.monotonic()  # each token's "round" runs from the previous FINAL (or the open)
+        self._start(autoregressive=True)  # each token's "round" runs from the previous FINAL (or the OPEN)
         while not self._finished:
             try:
                 final = self._await_final()
@@ -211,7 +222,7 @@ class EdgeSession:
             self.metrics.record_round(0, 0)
             self._commit((final.y,), final.round)
             self._report_round(final, 0, None, 0.0, self._sent_at)
-            self._sent_at = time.monotonic()
+            self._sent_at = self._final_at
             if final.finished:
                 self._finished = True
         self._close()
@@ -242,6 +253,7 @@ class EdgeSession:
             hit = rnd.early_hit(_nv(early_msg), (final.n, final.y))
             if early_msg is not None:
                 self.metrics.record_early(hit)
+                self._policy.record_hit(hit)
             self._commit(new, final.round)
             ds.commit(new)
             self._report_round(final, block.gamma, early_msg, block.seconds, t_round)
@@ -262,6 +274,7 @@ class EdgeSession:
         self._sent_at = time.monotonic()
         early: p.Early | None = None
         pre: DraftBlock | None = None
+        heard = True  # the robot was free to hear the FINAL when it came (not busy pre-drafting past it)
         deadline = time.monotonic() + self.config.reply_timeout_s
         while True:
             msg = self._recv_for_session(deadline)
@@ -272,7 +285,11 @@ class EdgeSession:
                 self._early_at = time.monotonic()
                 if self.config.mode.predraft:
                     pre = self._predraft(block, msg)
+                    heard = pre is None or not self.client.pending()
             elif isinstance(msg, p.Final):
+                self._final_at = time.monotonic()
+                if early is not None and heard:
+                    self._policy.record_window(self._final_at - self._early_at)
                 return msg, early, pre
 
     def _await_final(self) -> p.Final:
@@ -281,6 +298,7 @@ class EdgeSession:
         while True:
             msg = self._recv_for_session(deadline)
             if isinstance(msg, p.Final):
+                self._final_at = time.monotonic()
                 return msg
 
     def _predraft(self, block: DraftBlock, early: p.Early) -> DraftBlock | None:
@@ -289,6 +307,7 @@ class EdgeSession:
         after = rnd.committed(block.tokens, early.n, early.y)
         gamma = rnd.predraft_gamma(after, self._schedule.peek(early.n, block.gamma), self.config.max_new_tokens,
                                    len(self.committed), self._eos)
+        gamma = self._policy.budget(gamma)
         if gamma <= 0:
             return None
         t = time.perf_counter()
@@ -305,6 +324,7 @@ class EdgeSession:
         t = time.perf_counter()
         block = ds.draft(gamma, after=after)
         self.metrics.draft_busy_s += time.perf_counter() - t
+        self._policy.record_draft(block.seconds, block.gamma)
         return block
 
     def _gamma(self, gamma: int) -> int:
@@ -316,7 +336,8 @@ class EdgeSession:
             assert self.draft is not None
             t = time.perf_counter()
             self._ds = self._new_draft(self.draft, self.prompt, self.config.sampling)
-            self.metrics.draft_busy_s += time.perf_counter() - t
+            self._draft_prefill_s = time.perf_counter() - t
+            self.metrics.draft_busy_s += self._draft_prefill_s
         return self._ds
 
     def _start(self, *, autoregressive: bool, early_exit: bool = False,
@@ -340,6 +361,7 @@ class EdgeSession:
                      max_new_tokens=self.config.max_new_tokens, committed=tuple(self.committed),
                      vocab_size=self._vocab, tokenizer_hash=self._fingerprint)
         self.client.send(msg)
+        self._sent_at = time.monotonic()  # cloud_ar's first FINAL counts from here (a DRAFT resets it)
         if while_waiting is not None:  # e.g. the draft's prefill, overlapping the cloud's
             while_waiting()
         if not wait:
@@ -361,6 +383,8 @@ class EdgeSession:
                 raise _Lost(f"no reply within {self.config.reply_timeout_s} s", silent=True)
             if getattr(msg, "session", None) != self._sid:
                 continue  # stale: an old session's late reply, a PONG
+            if isinstance(msg, p.Opened):
+                self._prefill_s = msg.prefill_s
             if isinstance(msg, p.Error):
                 if msg.code in RESUMABLE:
                     raise _Lost(f"{msg.code}: {msg.reason}", silent=False)
@@ -421,11 +445,14 @@ class EdgeSession:
             return
         now = time.monotonic()
         hit = rnd.early_hit(_nv(early), (final.n, final.y))
+        prefill_s, draft_prefill_s = self._prefill_s, self._draft_prefill_s
+        self._prefill_s = self._draft_prefill_s = 0.0
         self.on_round(RoundEvent(
             round=final.round, gamma=gamma, n_accepted=final.n, committed=len(self.committed),
             early_sent=early is not None, early_hit=hit, draft_s=draft_s,
             early_s=(self._early_at - self._sent_at) if early is not None else 0.0,
-            final_s=now - self._sent_at, server_s=final.busy_s, round_s=now - t_round))
+            final_s=self._final_at - self._sent_at, server_s=final.busy_s, round_s=now - t_round,
+            sent_at=self._sent_at, queued_s=final.queued_s, prefill_s=prefill_s, draft_prefill_s=draft_prefill_s))
 
     def _status(self, status: str) -> None:
         self._statuses.append((time.monotonic() - self._t0, status))

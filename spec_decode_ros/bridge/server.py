@@ -124,7 +124,8 @@ class VerifierServer:
         self.target = target
         self.config = config
         self.table = SessionTable(config.limits)
-        self.queue: BatchQueue[SessionEntry] = BatchQueue(config.max_batch, config.max_wait_s)
+        self.queue: BatchQueue[SessionEntry] = BatchQueue(config.max_batch, config.max_wait_s,
+                                                          live=lambda: sum(not e.done for e in self.table))
         self.stats = ServerStats()
         tokenizer = target.model.tokenizer
         self._vocab_len = len(tokenizer)
@@ -498,7 +499,7 @@ class VerifierServer:
                                      resumed=len(msg.committed), prefill_s=o.busy_s))
         if msg.autoregressive and not entry.done:
             entry.in_flight = True
-            self.queue.push(Request(entry, entry.sid, None, arrived=time.monotonic() - self.queue.max_wait_s))
+            self.queue.push(Request(entry, entry.sid, None, urgent=True))
 
     def _resume(self, session: Any, msg: p.Open) -> int:
         """Rebuild the target's state for tokens the robot already committed (after a restart or eviction)."""
@@ -558,7 +559,7 @@ class VerifierServer:
                                             queued_s=max(0.0, started - r.arrived)))
             if r.draft is None and not entry.done:
                 entry.in_flight = True
-                self.queue.push(Request(entry, entry.sid, None, arrived=now - self.queue.max_wait_s))
+                self.queue.push(Request(entry, entry.sid, None, arrived=now, urgent=True))
         for victim in self.table.over_memory(keep={r.sid for r in batch}):
             self._evict(victim, "KV memory cap reached")
 
@@ -593,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s; off loopback it needs --keys, or "
                          "--insecure-plaintext)")
     ap.add_argument("--max-batch", type=int, default=8, help="rows per batched verification (1: unbatched)")
-    ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for its batch to fill")
+    ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for other robots to join its batch (none waits when every live session has joined)")
     ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
                     help="benchmarks: pad every target forward to at least this long (its early verdict to the exit "
                          "layer's share), emulating a large target on a GPU, where a forward over a few tokens "

@@ -4,7 +4,8 @@ The node feeds it the latest image, the instruction ("" pauses) and each ``motio
 waits until a request may start (``RequestGate``: the previous answer executed, an image captured
 ``settle`` after that, never longer than ``done_timeout_s``), then calls ``decode(request_id, image,
 instruction)``. Between requests it pings the cloud every ``heartbeat_s``; what link status that makes
-is ``LinkMonitor``'s to decide, and every update goes to ``publish_link``. While the link is
+is ``LinkMonitor``'s to decide, and every update goes to ``publish_link``. A ping in flight is given up the moment
+a request can start (a heartbeat never delays a camera frame's answer by a round trip). While the link is
 unreachable, a request starts only after a ping got through.
 
 Two clocks, as the node has them: image stamps and ``done``'s ``now_ns`` are ROS time (``stamp_ns``
@@ -28,7 +29,7 @@ MIN_PING_TIMEOUT_S = 0.2
 class Pinger(Protocol):
     """The cloud connection as the heartbeat uses it (``bridge.client.CloudClient``)."""
 
-    def ping(self, timeout_s: float = ...) -> bool: ...
+    def ping(self, timeout_s: float = ..., *, give_up: Callable[[], bool] | None = ...) -> bool | None: ...
 
     def reset(self) -> None: ...
 
@@ -101,13 +102,17 @@ class DraftWorker(Generic[ImageT]):
                            "not waiting any longer")
             return self._image, self.instruction
 
+    def _request_waiting(self) -> bool:
+        with self._lock:
+            return not self._running or self._ready()
+
     def _run(self) -> None:
-        self.heartbeat()
+        self.heartbeat(yield_to_requests=True)
         while self._running:
             job = self.next_request()
             if job is None:
                 if self._running:
-                    self.heartbeat()
+                    self.heartbeat(yield_to_requests=not self.link.unreachable)
                 continue
             if self.link.unreachable and not self.heartbeat():
                 continue
@@ -116,14 +121,17 @@ class DraftWorker(Generic[ImageT]):
                 with self._lock:
                     self._gate.answer_sent(self.request_id, self._clock())
 
-    def heartbeat(self) -> bool:
-        """Ping the cloud (a failed ping resets the connection) and report the link; True when it answered."""
+    def heartbeat(self, *, yield_to_requests: bool = False) -> bool:
+        """Ping the cloud (a failed ping resets the connection) and report the link; True when it answered.
+        ``yield_to_requests``: give the ping up, reporting nothing, as soon as a request can start."""
         if self._cloud is None:
             self._publish_link(self.link.no_cloud())
             return True
         timeout = max(self.heartbeat_s, MIN_PING_TIMEOUT_S)
         t0 = time.monotonic()
-        ok = self._cloud.ping(timeout_s=timeout)
+        ok = self._cloud.ping(timeout_s=timeout, give_up=self._request_waiting if yield_to_requests else None)
+        if ok is None:
+            return True  # given up for a request: no news about the link
         rtt_ms = (time.monotonic() - t0) * 1000
         if not ok:
             self._cloud.reset()

@@ -17,14 +17,17 @@ Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), 
 ``insecure_plaintext`` is true), ``request_timeout_s``,
 ``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``done_timeout_s``, ``dtype`` (auto | float32 | bfloat16 | float16;
 auto: bfloat16 on a CUDA GPU that supports it, else float32) and ``device`` (auto | cpu | cuda | cuda:N) of the draft
-model; ``emulate_draft_ms`` (benchmarks and the demo's emulation only: each drafted token, and the draft's prompt
+model; ``threads`` (torch CPU threads, 0: torch's default; 1 where the draft shares few cores with a simulator and a
+local verifier, whose spinning threads would otherwise slow each other); ``emulate_draft_ms`` (benchmarks and the demo's emulation only: each drafted token, and the draft's prompt
 prefill, takes at least this long, as on a slower robot computer; 0: off).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String, UInt64
@@ -64,11 +67,16 @@ class DraftNode(Node):
         emulate_draft_s = float(self.declare_parameter("emulate_draft_ms", 0.0).value) / 1000.0
         dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
         device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
+        threads = int(self.declare_parameter("threads", 0).value)
 
         from spec_decode_ros.bench.emulation import paced_drafts
         from spec_decode_ros.decoding.models import load_model
         from spec_decode_ros.embedded import model_path
 
+        if threads > 0:
+            import torch
+
+            torch.set_num_threads(threads)
         self.draft = load_model(model_path(model_name, "draft"), dtype=dtype, device=device)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout)
@@ -100,6 +108,7 @@ class DraftNode(Node):
     def decode(self, request_id: int, image: Image, instruction: str) -> bool:
         """Answer one request (the worker's thread), publishing as it goes; True when the answer is complete."""
         image_stamp, link = image.header.stamp, self.worker.link
+        started = (now_stamp(self), time.monotonic())  # the request's start: ROS time, and the rounds' clock
         sent_text, last_round = "", 0
 
         def on_token(event: TokenEvent) -> None:
@@ -110,7 +119,7 @@ class DraftNode(Node):
             self.publish_link(link.token())
 
         def on_round(event: RoundEvent) -> None:
-            self.publish_stats(request_id, event, session.metrics)
+            self.publish_stats(request_id, event, session.metrics, image_stamp, started)
             self.publish_link(link.verdict(event.final_s * 1e3))
 
         session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image)),
@@ -139,8 +148,11 @@ class DraftNode(Node):
         msg.header.stamp = now_stamp(self)
         self.tokens_pub.publish(msg)
 
-    def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics) -> None:
-        """This round's figures plus the request's running totals (vLLM-style names)."""
+    def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics, image_stamp: object,
+                      started: tuple[Time, float]) -> None:
+        """This round's figures plus the request's running totals (vLLM-style names) and where the round sits
+        in its request (``started``: the request's start as a ROS stamp and on ``time.monotonic()``)."""
+        request_stamp, started_at = started
         msg = DecodeStats(request_id=request_id, mode=self.mode, round=event.round, draft_tokens=event.gamma,
                           accepted_tokens=event.n_accepted, early_exit_sent=event.early_sent,
                           early_exit_hit=event.early_hit, draft_ms=event.draft_s * 1e3, early_ms=event.early_s * 1e3,
@@ -149,7 +161,10 @@ class DraftNode(Node):
                           num_accepted_tokens=m.num_accepted_tokens, num_committed_tokens=event.committed,
                           early_exit_hits=m.early_exit_hits, early_exit_misses=m.early_exit_misses,
                           acceptance_rate=float(m.acceptance_rate),
-                          mean_acceptance_length=float(m.mean_acceptance_length))
+                          mean_acceptance_length=float(m.mean_acceptance_length), image_stamp=image_stamp,
+                          request_stamp=request_stamp, sent_ms=(event.sent_at - started_at) * 1e3,
+                          draft_prefill_ms=event.draft_prefill_s * 1e3, prefill_ms=event.prefill_s * 1e3,
+                          queued_ms=event.queued_s * 1e3)
         msg.header.stamp = now_stamp(self)
         self.stats_pub.publish(msg)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from rclpy.serialization import serialize_message
-from support.loop_messages import HOP_MS, loop_trace
+from support.loop_messages import HOP_MS, TIMELINE_MS, loop_trace
 
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagWriter
@@ -36,6 +36,26 @@ def test_report_recovers_hop_latencies_and_decoding_figures(tmp_path: Path):
     for plot in content["plots"]:
         assert Path(plot).stat().st_size > 5_000
     assert json.loads((tmp_path / "out" / "report.json").read_text())["bags"]["run"]["mode"] == "sd_ee_predraft"
+
+
+def test_report_shows_the_first_command_timeline(tmp_path: Path):
+    out = tmp_path / "out"
+    content = build_report([write_trace_bag(tmp_path / "run")], out)
+    figures = json.loads((out / "report.json").read_text())["bags"]["run"]["figures"]
+    for segment, ms in TIMELINE_MS.items():
+        assert figures[f"first_command_{segment}_ms_median"] == pytest.approx(ms, abs=0.01), segment
+    assert figures["first_command_requests"] == 3
+    assert figures["first_command_sum_ms"] == pytest.approx(HOP_MS["capture_to_move"], abs=0.05)
+    assert figures["first_command_capture_to_move_ms_median"] == pytest.approx(HOP_MS["capture_to_move"], abs=0.01)
+    assert figures["first_command_sum_of_means_ms"] == pytest.approx(125.0, abs=0.05)
+    text = (out / "report.txt").read_text()
+    assert "first command timeline" in text and content["first_command_table"] in text
+    row = next(line for line in text.splitlines() if line.startswith("cloud: verification forward"))
+    assert row.split()[-1] == "20"
+    plot = out / "first_command_timeline.png"
+    assert str(plot) in content["plots"] and plot.stat().st_size > 5_000
+    page = (out / "report.html").read_text()
+    assert "First command timeline" in page and 'src="first_command_timeline.png"' in page
 
 
 def test_report_compares_bags_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -97,6 +97,14 @@ def test_each_round_is_reported_with_what_it_committed_and_its_timings(target, d
         assert 0 < r.final_s <= r.round_s and r.server_s > 0
         assert (r.early_s > 0) == r.early_sent and r.early_s <= r.final_s
         assert (r.gamma == 0) == (mode == "cloud_ar")
+        assert r.queued_s >= 0
+    # the first command's timeline: the prefills on the first round only, each round sent after the last FINAL
+    first, rest = rounds[0], rounds[1:]
+    assert first.prefill_s > 0 and all(r.prefill_s == 0 for r in rest)
+    assert (first.draft_prefill_s > 0) == (mode != "cloud_ar") and all(r.draft_prefill_s == 0 for r in rest)
+    assert all(a.sent_at + a.final_s <= b.sent_at + 1e-9 for a, b in zip(rounds[:-1], rest, strict=True))
+    if mode == "cloud_ar":  # the first token counts from the OPEN: the cloud's prefill and forward are inside it
+        assert first.final_s >= first.prefill_s + first.server_s
 
 
 def test_predraft_hits_are_used_and_the_output_stays_the_targets(target, draft, references):

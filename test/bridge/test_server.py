@@ -131,6 +131,22 @@ def test_drafts_that_arrive_together_are_verified_in_one_batched_forward(target,
     assert max(max(b) for b in batches.values()) >= 2, batches
 
 
+def test_a_lone_robots_draft_does_not_wait_out_the_batching_window(target, references):
+    """max_wait_s is for other robots' drafts to join; with one live session there is nobody to wait for."""
+    window = 5.0
+    with serving(target, max_batch=8, max_wait_s=window) as server:
+        client = CloudClient(server.endpoint)
+        _open(client, "s1")
+        ref = references[PROMPTS[0]]
+        sent = time.monotonic()
+        client.send(p.Draft(session="s1", round=0, committed=0, tokens=(ref[0], ref[1])))
+        _expect(client, p.Early, timeout=2 * window)
+        final = _expect(client, p.Final)
+        assert time.monotonic() - sent < window / 2, "the lone DRAFT waited for the batching window"
+        assert (final.n, final.y) == (2, ref[2])
+        client.close()
+
+
 def test_session_limit_and_idle_expiry(target):
     with serving(target, limits=Limits(max_sessions=1, idle_timeout_s=0.3), housekeeping_s=0.05) as server:
         client = CloudClient(server.endpoint)

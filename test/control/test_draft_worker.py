@@ -5,6 +5,7 @@ heartbeats report the link between requests, and an unreachable cloud holds requ
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,9 +24,17 @@ class Cloud:
     up: bool = True
     pings: int = 0
     resets: int = 0
+    slow: bool = False  # a PONG that takes the whole timeout (a long round trip)
+    given_up: int = 0
 
-    def ping(self, timeout_s: float = 1.0) -> bool:
+    def ping(self, timeout_s: float = 1.0, *, give_up: Callable[[], bool] | None = None) -> bool | None:
         self.pings += 1
+        deadline = time.monotonic() + (timeout_s if self.slow else 0.0)
+        while time.monotonic() < deadline:
+            if give_up is not None and give_up():
+                self.given_up += 1
+                return None
+            time.sleep(0.001)
         return self.up
 
     def reset(self) -> None:
@@ -124,6 +133,16 @@ def test_heartbeats_report_the_link_and_an_unreachable_cloud_holds_requests():
         cloud.up = True
         assert rec.wait(lambda: len(rec.requests) == 1)
         assert rec.links[-1].state == CONNECTED and rec.links[-1].detail == "pong"
+
+
+def test_a_heartbeat_in_flight_gives_way_to_a_request_that_can_start():
+    """A ping waits up to its timeout (here 30 s) for its PONG; a frame that may be answered must not wait for it."""
+    rec, cloud = Recorder(), Cloud(slow=True)
+    with worker(rec, cloud, heartbeat_s=30.0) as w:
+        assert rec.wait(lambda: cloud.pings >= 1)  # the first heartbeat is now waiting for its PONG
+        w.image(1_000)
+        assert rec.wait(lambda: len(rec.requests) == 1, timeout_s=10.0)  # well before the ping's 30 s
+        assert cloud.given_up >= 1 and rec.links == []  # a ping given up reports nothing about the link
 
 
 def test_without_a_cloud_the_link_is_reported_connected():

@@ -62,6 +62,16 @@ def test_draft_node_streams_tokens_stats_and_link_status(forward_model: Path,
         assert [s.round for s in rounds] == sorted(s.round for s in rounds)
         assert sum(s.accepted_tokens for s in rounds) == rounds[-1].num_accepted_tokens
         assert all(s.mode == "sd_ee_predraft" and s.draft_tokens <= 2 and s.verify_ms > 0 for s in rounds)
+        # the first command's timeline: the frame and the request's start on every round, the prefills once
+        first, rest = rounds[0], rounds[1:]
+        stamp = (answer[0].image_stamp.sec, answer[0].image_stamp.nanosec)
+        assert all((s.image_stamp.sec, s.image_stamp.nanosec) == stamp for s in rounds)
+        assert all(s.request_stamp == first.request_stamp for s in rounds)
+        assert (first.request_stamp.sec, first.request_stamp.nanosec) > stamp
+        assert first.prefill_ms > 0 and first.draft_prefill_ms > 0 and first.queued_ms >= 0
+        assert first.sent_ms >= first.draft_prefill_ms + first.draft_ms
+        assert all(s.prefill_ms == 0 and s.draft_prefill_ms == 0 for s in rest)
+        assert all(a.sent_ms + a.verify_ms <= b.sent_ms + 0.01 for a, b in zip(rounds[:-1], rest, strict=True))
         assert any(link.state == LinkStatus.STATE_CONNECTED for link in links)
         cloud.kill()
         wait_for(lambda: links[-1].state == LinkStatus.STATE_UNREACHABLE, 30, "UNREACHABLE after the cloud died")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rosbags.rosbag2 import Reader
 from support.loop_bag import odom_trace
-from support.loop_messages import HOP_MS, loop_trace
+from support.loop_messages import HOP_MS, TIMELINE_MS, loop_trace
 from support.node_process import OutputLines
 from support.ros import spinning_node, wait_for
 
@@ -73,3 +73,6 @@ def test_recorder_bag_is_read_back_by_the_report(tmp_path: Path):
     assert figures["requests"] == 3
     for hop, ms in HOP_MS.items():
         assert figures[f"{hop}_ms_median"] == pytest.approx(ms, abs=0.01), hop
+    for segment, ms in TIMELINE_MS.items():  # the DecodeStats timeline fields crossed DDS into the bag
+        assert figures[f"first_command_{segment}_ms_median"] == pytest.approx(ms, abs=0.01), segment
+    assert "first command timeline" in (tmp_path / "report" / "report.txt").read_text()

@@ -24,7 +24,9 @@ def build_samples() -> dict[str, Any]:
                         draft_ms=12.5, early_ms=40.25, verify_ms=80.5, server_ms=21.0, round_ms=101.0,
                         num_drafts=4, num_draft_tokens=16, num_accepted_tokens=11, num_committed_tokens=15,
                         early_exit_hits=3, early_exit_misses=1, acceptance_rate=0.6875,
-                        mean_acceptance_length=3.75)
+                        mean_acceptance_length=3.75, image_stamp=image_stamp,
+                        request_stamp=Time(sec=1_700_000_123, nanosec=1_000), sent_ms=31.5, draft_prefill_ms=7.25,
+                        prefill_ms=22.75, queued_ms=1.5)
     link = LinkStatus(header=header, state=LinkStatus.STATE_UNREACHABLE, endpoint="tcp://127.0.0.1:5555",
                       detail="no reply for 2.0 s", rtt_ms=1.25)
     return {"LocomotionCommand": cmd, "TokenStream": tokens, "DecodeStats": stats, "LinkStatus": link}
