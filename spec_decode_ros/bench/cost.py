@@ -10,6 +10,8 @@ runs at its real cost; with ``prefill="floor"`` it lasts at least ``a`` (one for
 a copy of its first prefill's KV cache (exact: same model inputs, same cache), which takes the per-answer prefill off the
 verifier's path, as a prefill that rides in the batched forward or runs on other hardware would: an upper
 bound for what batching verification alone is worth when each answer needs its own prefill.
+A deferred prefill (``prefill(defer=True)``, the verifier's fused first round) runs no forward and is padded by
+nothing; the verification that then prefills it is one forward and is padded once, like any other.
 The early verdict goes out after the exit layer's share of ``t`` (``exit_layer / num_layers``), as it would
 on a real accelerator. The wrapper delegates everything else to the wrapped target, so runtime classes
 (``VerifierServer``, ``EarlyExitTarget``) carry no emulation knob: the benchmark puts it in place.
@@ -86,10 +88,15 @@ class CostModelTarget:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> Any:
-        return self.prefill(self.inner.model.encode(prompt), sampling)
+    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY, *, defer: bool = False) -> Any:
+        return self.prefill(self.inner.model.encode(prompt), sampling, defer=defer)
 
-    def prefill(self, enc: Any, sampling: SamplingConfig = GREEDY) -> Any:
+    def prefill(self, enc: Any, sampling: SamplingConfig = GREEDY, *, defer: bool = False) -> Any:
+        """``defer`` (not with ``cached``, which serves a prompt seen before without a forward anyway): the
+        target's deferred prefill, no forward and no padding; its first ``verify`` is the one forward."""
+        if defer and self.cost.prefill != "cached" and self.inner.fuses_exactly:
+            self.prefills += 1
+            return self.inner.prefill(enc, sampling, defer=True)
         return self.prefill_many([enc], [sampling])[0]
 
     def prefill_many(self, encs: Sequence[Any], samplings: Sequence[SamplingConfig] | None = None) -> list[Any]:

@@ -6,8 +6,11 @@ model at once (PING, CLOSE, STATS, every refused frame), queues DRAFTs, runs ONE
 ONE forward for opening sessions. An OPEN's image decoding and prompt encoding (processor, tokenizer,
 context-length check) run on a worker thread beside the loop; its prefill (and resume) forward runs on the loop:
 a batched verifier prefills every OPEN encoded by then in that one forward (up to the batch cap; the resumes
-waiting likewise), so a DRAFT never waits for more than one forward of others' OPENs. Frames a connection sends
-behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
+waiting likewise), so a DRAFT never waits for more than one forward of others' OPENs. A fresh OPEN (no committed
+tokens) is, with ``fuse_first_round``, answered at once with no forward: its prefill is deferred into its first
+verification (the robot's first DRAFT, or cloud_ar's first step), which then runs alone as ONE forward over prompt +
+block, so the answer's first round costs one forward, not two (float32 targets only: ``EarlyExitTarget.fuses_exactly``).
+Frames a connection sends behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
 ``on_early`` callback (same thread, inside the forward, before the remaining layers run); the final
 verdicts after it. Autoregressive sessions (the cloud-AR baseline) join batches as γ=0 rows and get one
 FINAL per token. A bad frame gets an ERROR and changes nothing; a session the server drops (idle expiry,
@@ -84,6 +87,9 @@ class ServerConfig:
     insecure_plaintext: bool = False  # allow plaintext on a non-loopback endpoint (anyone can drive the robots)
     flood: FloodLimits | None = field(default_factory=FloodLimits)  # None: no flood guard
     housekeeping_s: float = 0.5
+    # a fresh session's prefill rides in its first verification's forward (one forward, not two, before the first
+    # command); off: each OPEN is prefilled on its own (several together in one forward, ``_prefill_together``)
+    fuse_first_round: bool = True
 
 
 @dataclass
@@ -383,11 +389,11 @@ class VerifierServer:
         than two are ready or when verification is unbatched. Those
         with committed tokens resume afterwards, one forward per loop iteration as before."""
         if (self.config.max_batch < 2 or first.session is not None
-                or first.encoded.exception() is not None):
+                or first.encoded.exception() is not None or self._defers(first)):
             return False
         key = first.encoded.result().batch_key()
         group = [o for o in self._opening.values() if o.session is None and o.encoded.done()
-                 and o.encoded.exception() is None and o.encoded.result().batch_key() == key]
+                 and o.encoded.exception() is None and o.encoded.result().batch_key() == key and not self._defers(o)]
         if len(group) < 2:
             return False
         admitted = []
@@ -424,17 +430,26 @@ class VerifierServer:
         if o.session is None:
             enc = o.encoded.result()  # ProtocolError from the worker propagates
             self._admit(o)
-            o.session = self.target.prefill(enc, msg.sampling)
+            defer = self._defers(o)
+            o.session = self.target.prefill(enc, msg.sampling, defer=defer)
             o.busy_s += time.perf_counter() - t0
             self.stats.busy_s += time.perf_counter() - t0  # prefill is cloud work too; ``forwards`` counts verifications
             if msg.committed:
                 return True  # the resume forward comes next iteration
+            if defer:
+                self._opened(o)
+                return False  # no forward ran: the next opening may move in this iteration too
         else:
             self._resume(o.session, msg)
             self.stats.busy_s += time.perf_counter() - t0
             o.busy_s += time.perf_counter() - t0
         self._opened(o)
         return True
+
+    def _defers(self, o: _Opening) -> bool:
+        """Whether an opening's prefill is deferred into its first verification (``fuse_first_round``): a fresh
+        session on a target whose fused forward is exact; resumes keep the plain path."""
+        return self.config.fuse_first_round and not o.msg.committed and bool(self.target.fuses_exactly)
 
     def _resume_together(self, first: _Opening) -> bool:
         """Resume ``first`` and the other prefilled openings waiting for their resume, up to ``max_batch``, in ONE
@@ -493,9 +508,16 @@ class VerifierServer:
 
     # ------------------------------------------------------------------------------------------ batches
     def _run_batch(self, batch: list[Request[SessionEntry]]) -> None:
+        """One batched forward over the queued rows; a session whose prefill was deferred then gets a forward of
+        its own (prompt + its first block: it has no cache to batch with the others')."""
         batch = [r for r in batch if r.sid in self.table and self.table.get(r.sid, r.entry.owner) is r.entry]
-        if not batch:
-            return
+        first = [r for r in batch if getattr(r.entry.target, "deferred", None) is not None]
+        rest = [r for r in batch if getattr(r.entry.target, "deferred", None) is None]
+        for rows in ([rest] if rest else []) + [[r] for r in first]:
+            self._verify(rows)
+
+    def _verify(self, batch: list[Request[SessionEntry]]) -> None:
+        """ONE ``EarlyExitTarget.verify`` over ``batch``: EARLY from inside the forward, then the FINALs."""
         drafts = [r.draft.to_block() if r.draft is not None else DraftBlock(tokens=()) for r in batch]
         wants_early = [r.draft is not None and r.entry.request.early_exit for r in batch]
         use_early = any(wants_early) and bool(self.target.exit_layers)
@@ -577,6 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="benchmarks: pad every target forward to at least this long (its early verdict to the exit "
                          "layer's share), emulating a large target on a GPU, where a forward over a few tokens "
                          "costs about as much as over one (0: off)")
+    ap.add_argument("--no-fuse-first-round", dest="fuse_first_round", action="store_false",
+                    help="prefill each OPEN on its own forward instead of in its session's first verification (by "
+                         "default a fresh float32 session's prefill and first round are one forward)")
     ap.add_argument("--max-sessions", type=int, default=64)
     ap.add_argument("--idle-timeout-s", type=float, default=300.0)
     ap.add_argument("--memory-cap-mb", type=float, default=4096.0, help="cap on all sessions' KV caches")
@@ -661,6 +686,7 @@ def main(argv: list[str] | None = None) -> int:
                           limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20),
                                         args.max_sessions_per_client),
                           security=security, insecure_plaintext=args.insecure_plaintext,
+                          fuse_first_round=args.fuse_first_round,
                           flood=(FloodLimits(refused_bytes=int(args.flood_refused_mb * 2**20))
                                  if args.flood_refused_mb > 0 else None))
     server = VerifierServer(target, config)

@@ -1,7 +1,10 @@
 """The target side: per-session KV caches and batched verification with an early exit.
 
 ``verify`` runs ONE forward over [pending, d_1..d_γ] of every session (left-padded batch cache,
-per-row positions). A forward hook on decoder layer ℓ-1 applies the exit adapter, the model's own
+per-row positions). A session prefilled with ``defer=True`` holds no cache yet, only its encoded prompt (and its KV
+bytes reserved): its first verification runs alone and feeds prompt[:-1] + [pending, d_1..d_γ] in ONE forward, so
+the prefill and the answer's first round cost one forward, not two (``fuses_exactly`` says for which dtypes).
+A forward hook on decoder layer ℓ-1 applies the exit adapter, the model's own
 final norm and LM head, decides the early verdict per row and hands it to ``on_early`` before
 layers [ℓ, L) run on the same hidden states; the final logits then decide (n, y), which are
 committed and the caches cropped to the committed length.
@@ -40,10 +43,13 @@ EarlyCallback = Callable[[list[Verdict]], None]
 class TargetSession:
     """One sequence on the target: KV cache of prompt[:-1] + committed tokens, and the pending token."""
 
-    def __init__(self, cache: DynamicCache, pending: int, next_pos: int, sampling: SamplingConfig) -> None:
+    def __init__(self, cache: DynamicCache | None, pending: int, next_pos: int, sampling: SamplingConfig, *,
+                 deferred: EncodedPrompt | None = None, reserved_bytes: int = 0) -> None:
         self.generated: list[int] = []  # committed generated tokens (the pending one is the last)
         self.finished = False
         self.cache: DynamicCache | None = cache
+        self.deferred = deferred  # the prompt, not prefilled yet: the first verification prefills it too
+        self.reserved_bytes = reserved_bytes  # a deferred prompt's KV bytes, counted before they are allocated
         self.pending = pending  # fed first at the next verification, not cached yet
         self.next_pos = next_pos  # position id of the pending token
         self.sampling = sampling
@@ -54,7 +60,7 @@ class TargetSession:
         return kv.cache_length(self.cache) if self.cache is not None else 0
 
     def memory_bytes(self) -> int:
-        return kv.memory_bytes(self.cache) if self.cache is not None else 0
+        return kv.memory_bytes(self.cache) if self.cache is not None else self.reserved_bytes
 
 
 @dataclass
@@ -62,6 +68,7 @@ class _Row:
     session: TargetSession
     block: DraftBlock
     tokens: list[int]  # [pending, d_1..d_γ]
+    q_start: int = 0  # query positions before this row's tokens (a deferred prefill's prompt[:-1])
     u: torch.Tensor | None = None  # [γ+1] accept uniforms (sampling)
     v: torch.Tensor | None = None  # [γ+1] resampling uniforms (sampling)
     draft_dense: torch.Tensor | None = None  # [γ, V]
@@ -101,6 +108,11 @@ class EarlyExitTarget:
             self.active_exit = exit_layer if exit_layer is not None else self.exit_layers[0]
             model.layers[self.active_exit - 1].register_forward_hook(self._hook)
         self._pass: _Pass | None = None
+        # image/video placeholder ids: a processor expands them into features, so no draft may carry one into a
+        # fused prefill (``_prefill_and_verify``)
+        config = model.model.config
+        self._placeholders = frozenset(int(v) for key in ("image_token_id", "image_token_index", "video_token_id")
+                                       for v in [getattr(config, key, None)] if isinstance(v, int))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, exit_layer: int | None = None,
@@ -111,30 +123,53 @@ class EarlyExitTarget:
         return cls(model, adapters, exit_layer=exit_layer if adapters is not None else None)
 
     # --- sessions --------------------------------------------------------------------------------------
-    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY) -> TargetSession:
-        """Prefill prompt[:-1] (image included); the last prompt token becomes the pending token."""
+    @property
+    def fuses_exactly(self) -> bool:
+        """Whether a deferred prefill fused with the first verification gives bit for bit the verdicts of a
+        separate prefill: float32 only. In half precision a forward over more tokens rounds differently (other
+        kernels, other accumulation order), and a greedy near-tie can flip against the model's own generate(),
+        so ``prefill(defer=True)`` prefills at once there. The one place this is decided."""
+        return next(self.model.model.parameters()).dtype == torch.float32
+
+    def open(self, prompt: Prompt, sampling: SamplingConfig = GREEDY, *, defer: bool = False) -> TargetSession:
+        """Prefill prompt[:-1] (image included); the last prompt token becomes the pending token. ``defer``: see
+        ``prefill``."""
         validate(sampling)
-        return self.prefill(self.model.encode(prompt), sampling)
+        return self.prefill(self.model.encode(prompt), sampling, defer=defer)
 
     @torch.inference_mode()
-    def prefill(self, enc: EncodedPrompt, sampling: SamplingConfig = GREEDY) -> TargetSession:
+    def prefill(self, enc: EncodedPrompt, sampling: SamplingConfig = GREEDY, *, defer: bool = False) -> TargetSession:
         """``open`` for a prompt already encoded (``self.model.encode``, which needs no model forward and so
-        can run beside verification); this is the one forward."""
+        can run beside verification); this is the one forward. With ``defer`` (and ``fuses_exactly``) no forward
+        runs: the session keeps the encoded prompt, its KV bytes reserved, and its first ``verify`` (alone in
+        its call) prefills it in the same forward."""
         validate(sampling)
         if enc.length < 2:
             raise ValueError(f"prompt encodes to {enc.length} token(s); the target needs at least 2")
-        cache = DynamicCache(config=self.model.model.config)
-        reset_rope_deltas(self.model.model)
-        self.model.model(**enc.prefix(enc.length - 1), cache=cache, use_cache=True, logits_to_keep=1)
-        delta = rope_delta(self.model.model)
-        return TargetSession(cache, int(enc.input_ids[0, -1]), enc.length - 1 + delta, sampling)
+        config = self.model.model.config
+        element = next(self.model.model.parameters()).element_size()
+        session = TargetSession(None, int(enc.input_ids[0, -1]), enc.length - 1, sampling, deferred=enc,
+                                reserved_bytes=enc.length * kv.bytes_per_token(config, element))
+        if not (defer and self.fuses_exactly):
+            self._prefill(session)
+        return session
+
+    def _prefill(self, session: TargetSession) -> None:
+        """Feed a deferred session's prompt[:-1] (image included) into a fresh cache: the plain prefill."""
+        enc, model = session.deferred, self.model.model
+        assert enc is not None
+        cache = DynamicCache(config=model.config)
+        reset_rope_deltas(model)
+        model(**enc.prefix(enc.length - 1), cache=cache, use_cache=True, logits_to_keep=1)
+        session.cache, session.deferred, session.reserved_bytes = cache, None, 0
+        session.next_pos = enc.length - 1 + rope_delta(model)
 
     @torch.inference_mode()
     def resume(self, session: TargetSession, committed: Sequence[int]) -> None:
         """Bring a freshly opened session to where a lost one was, ``committed`` generated tokens in (a robot
         re-opening after a restart or an eviction): ``resume_many`` with one row. Exact for greedy and sampling
         alike (no acceptance rule involved); sampling goes on with a fresh random stream."""
-        if session.generated or session.cache is None:
+        if session.generated or (session.cache is None and session.deferred is None):
             raise ValueError("resume needs a freshly opened session")
         if committed:
             self.resume_many([session], [committed])
@@ -197,10 +232,12 @@ class EarlyExitTarget:
         vocab = self.model.vocab_size
         rows = []
         for s, tokens in zip(sessions, committed, strict=True):
-            if s.cache is None or s.finished or s.generated:
+            if (s.cache is None and s.deferred is None) or s.finished or s.generated:
                 raise ValueError("resume_many needs freshly opened sessions")
             if not tokens or first_outside(tokens, vocab) is not None:
                 raise ValueError(f"committed tokens must be a non-empty list in [0, {vocab}), got {list(tokens)}")
+            if s.deferred is not None:  # resumes keep the plain path: prefill first
+                self._prefill(s)
             fed = [s.pending, *map(int, tokens[:-1])]
             rows.append(_Row(s, DraftBlock(tokens=tuple(fed[1:])), fed, old_len=s.cached_tokens()))
         self._pass = None
@@ -217,7 +254,8 @@ class EarlyExitTarget:
             s.generator = resumed_generator(s.sampling.seed, tokens)
 
     def close(self, session: TargetSession) -> None:
-        session.cache = None
+        session.cache = session.deferred = None
+        session.reserved_bytes = 0
         session.finished = True
 
     # --- verification ----------------------------------------------------------------------------------
@@ -229,10 +267,12 @@ class EarlyExitTarget:
             raise ValueError(f"verify needs one DraftBlock per session, got {len(sessions)} sessions, {len(drafts)} blocks")
         if len({id(s) for s in sessions}) != len(sessions):
             raise ValueError("a session appears twice in one verify call")
+        if len(sessions) > 1 and any(s.deferred is not None for s in sessions):
+            raise ValueError("a deferred session's first verification (its prefill) runs alone in its verify call")
         vocab = self.model.vocab_size
         rows = []
         for s, block in zip(sessions, drafts, strict=True):
-            if s.cache is None or s.finished:
+            if (s.cache is None and s.deferred is None) or s.finished:
                 raise ValueError("verify on a finished or closed session")
             if first_outside(block.tokens, vocab) is not None:
                 raise ValueError(f"draft tokens must lie in [0, {vocab}), got {list(block.tokens)}")
@@ -250,6 +290,8 @@ class EarlyExitTarget:
             logits = self._forward(rows)  # [B, Q, V]
         except BaseException:
             for row in rows:  # a failed forward (or callback) leaves every session as it was
+                if row.session.deferred is not None:
+                    continue  # no cache was kept: still deferred, the next verification prefills again
                 if row.session.cache is not None and row.session.cached_tokens() > row.old_len:
                     kv.crop(row.session.cache, row.old_len)
             raise
@@ -274,6 +316,8 @@ class EarlyExitTarget:
 
     def _forward(self, rows: list[_Row]) -> torch.Tensor:
         model = self.model.model
+        if rows[0].session.deferred is not None:
+            return self._prefill_and_verify(rows[0])
         if len(rows) == 1:  # no padding: the session's own cache
             row = rows[0]
             ids = torch.tensor([row.tokens], device=model.device)
@@ -298,6 +342,36 @@ class EarlyExitTarget:
                     cache=cache, use_cache=True)
         for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):
             r.out_cache, r.out_row, r.out_offset = cache, i, width_c - n
+        return out.logits.float()
+
+    def _prefill_and_verify(self, row: _Row) -> torch.Tensor:
+        """prompt[:-1] (image included) + [pending, d_1..d_γ] in one forward into a fresh cache; logits of the
+        row's own positions [1, γ+1, V]. The session then holds the cache like a prefilled one."""
+        s, model = row.session, self.model.model
+        enc = s.deferred
+        assert enc is not None
+        if self._placeholders.intersection(row.tokens[1:]):  # a draft that names an image slot: not fusable
+            held, self._pass = self._pass, None  # the plain prefill is no verification: no early verdict from it
+            try:
+                self._prefill(s)
+            finally:
+                self._pass = held
+            row.old_len = s.cached_tokens()
+            return self._forward([row])
+        drafts = torch.tensor([row.tokens[1:]], dtype=enc.input_ids.dtype, device=enc.input_ids.device)
+        inputs = enc.inputs()
+        inputs["input_ids"] = torch.cat([enc.input_ids, drafts], dim=1)
+        for key in SEQUENCE_KEYS:  # laid out like input_ids: text positions for the drafts
+            if key in inputs:
+                fill = torch.ones_like if key == "attention_mask" else torch.zeros_like
+                inputs[key] = torch.cat([inputs[key], fill(drafts, dtype=inputs[key].dtype)], dim=1)
+        row.q_start = enc.length - 1
+        cache = DynamicCache(config=model.config)
+        reset_rope_deltas(model)
+        out = model(**inputs, cache=cache, use_cache=True, logits_to_keep=len(row.tokens))
+        s.cache, s.deferred, s.reserved_bytes = cache, None, 0  # only now: a failed forward leaves it deferred
+        s.next_pos = enc.length - 1 + rope_delta(model)
+        row.old_len, row.out_cache = enc.length - 1, cache
         return out.logits.float()
 
     def _commit(self, row: _Row, verdict: Verdict) -> None:
@@ -336,7 +410,8 @@ class EarlyExitTarget:
             return
         p.fired = True  # before the callback: a pre-draft on the same model object must not re-enter
         hidden = output[0] if isinstance(output, tuple) else output  # [B, Q, H]
-        logits = self.model.head(self.adapters(self.active_exit, hidden))  # [B, Q, V]
+        start = p.rows[0].q_start  # > 0 only for a deferred prefill, which runs alone
+        logits = self.model.head(self.adapters(self.active_exit, hidden[:, start:]))  # [B, Q', V]
         early = []
         for i, row in enumerate(p.rows):
             verdict, row.exit_top1 = self._decide(row, logits[i, : len(row.tokens)], self.active_exit)

@@ -35,6 +35,15 @@ def memory_bytes(cache: DynamicCache) -> int:
     return total
 
 
+def bytes_per_token(config: PretrainedConfig, element_size: int) -> int:
+    """KV bytes one cached token takes (keys + values of every layer): a prompt's cost known before its prefill."""
+    text = config.get_text_config()
+    heads = text.num_attention_heads
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    return 2 * text.num_hidden_layers * kv_heads * head_dim * element_size
+
+
 def stack_left_padded(caches: Sequence[DynamicCache], config: PretrainedConfig) -> tuple[DynamicCache, int]:
     """One batch cache [B, heads, C, d] per layer, each row left-padded with zeros to C = the longest."""
     lengths = [cache_length(c) for c in caches]

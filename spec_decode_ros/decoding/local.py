@@ -43,7 +43,7 @@ def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, pro
         draft = None
     use_exit = mode.early_exit and bool(target.exit_layers) and draft is not None  # nothing to steer without a draft
     eos = target.model.eos_token_ids
-    tsess = target.open(prompt, sampling)
+    tsess = target.open(prompt, sampling, defer=True)  # the first round prefills too: one forward, not two
     dsess = DraftSession(draft, prompt, sampling) if draft is not None else None
     metrics = SpecMetrics()
     ready: DraftBlock | None = None  # a pre-draft kept after an early-exit hit

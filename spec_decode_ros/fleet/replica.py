@@ -47,8 +47,10 @@ class VerifierReplica:
                                                     device=spec.device)
         if spec.wrap is not None:
             target = spec.wrap(target)
+        # no fused first round here: a fleet serves many robots at once, whose OPENs batch into one prefill forward
+        # (``_prefill_together``); fused first rounds would cost one forward each (a deferred session verifies alone)
         config = ServerConfig(bind=f"tcp://{spec.host}:0", max_batch=spec.max_batch, max_wait_s=spec.max_wait_s,
-                              limits=spec.limits)
+                              limits=spec.limits, fuse_first_round=False)
         self.server = VerifierServer(target, config)
         self.name = target.model.name
         self._thread = threading.Thread(target=self._serve, name="verifier", daemon=True)

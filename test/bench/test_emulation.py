@@ -51,18 +51,21 @@ def test_edge_session_with_a_paced_draft_gives_the_same_answer(draft):
     assert paced.latency_s >= len(paced.tokens) * FLOOR  # prefill + one forward per token after the first
 
 
-def test_forward_floor_pads_prefill_and_verdicts_and_keeps_them_exact(target_dir, references):
-    """The cloud with a forward floor: OPENED after at least one floor (the prefill), the early verdict no sooner
-    than the exit layer's share of it, the final one no sooner than the floor, as busy time; the tokens unchanged."""
+@pytest.mark.parametrize("fuse", [False, True])
+def test_forward_floor_pads_prefill_and_verdicts_and_keeps_them_exact(target_dir, references, fuse):
+    """The cloud with a forward floor: OPENED after at least one floor (the prefill), or at once when the prefill is
+    deferred into the first verification (fused); the early verdict no sooner than the exit layer's share of a
+    floor, the final one no sooner than the floor, as busy time, and the fused one padded once (one forward), not
+    twice; the tokens unchanged."""
     ref = references[PROMPTS[0]]
     floor = 0.3
     target = ForwardCost.floor(floor)(EarlyExitTarget.from_pretrained(target_dir))
     share = target.exit_layers[0] / target.model.num_layers
-    with serving(target) as server:
+    with serving(target, fuse_first_round=fuse) as server:
         client = CloudClient(server.endpoint)
         client.send(p.Open(session="s1", text=PROMPTS[0], max_new_tokens=len(ref)))
         opened = client.recv(30)
-        assert isinstance(opened, p.Opened) and opened.prefill_s >= floor
+        assert isinstance(opened, p.Opened) and (opened.prefill_s < floor if fuse else opened.prefill_s >= floor)
         sent = time.monotonic()
         client.send(p.Draft(session="s1", round=0, committed=0, tokens=(ref[0], ref[1])))
         early = client.recv(30)
@@ -71,6 +74,8 @@ def test_forward_floor_pads_prefill_and_verdicts_and_keeps_them_exact(target_dir
         final_at = time.monotonic() - sent
         assert isinstance(early, p.Early) and isinstance(final, p.Final)
         assert early_at >= floor * share and final_at >= floor and final.busy_s >= floor
+        assert final.busy_s < 2 * floor  # one padded forward
         assert (final.n, final.y) == (2, ref[2])
         client.close()
+    assert target.counters()["prefill_forwards"] == (0 if fuse else 1) and target.forwards == 1
     assert ForwardCost.floor(floor) == ForwardCost(a_s=floor, b_s=0.0, prefill="floor")

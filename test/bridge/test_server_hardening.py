@@ -69,7 +69,7 @@ def test_prompt_over_the_context_length_is_refused_before_any_forward(target):
     forwards = []
     hook = target.model.model.register_forward_pre_hook(lambda *a: forwards.append(1))
     try:
-        with serving(target) as server:
+        with serving(target, fuse_first_round=False) as server:  # each fitting OPEN is one prefill forward
             client = CloudClient(server.endpoint)
             words = " ".join(["red"] * (context + 10))
             client.send(p.Open(session="long", text=words, max_new_tokens=4))
@@ -92,9 +92,9 @@ def test_prompt_over_the_context_length_is_refused_before_any_forward(target):
 
 def test_an_open_holds_a_draft_up_for_at_most_one_forward(target, references):
     """Four OPENs with long prompts are encoded and waiting when a robot's DRAFT arrives: the DRAFT is verified
-    after at most one of their prefills, not after all four."""
+    after at most one of their prefills, not after all four (the plain prefill path: fused, they run none)."""
     ref = references[PROMPTS[0]]
-    server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0"))
+    server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0", fuse_first_round=False))
     calls: list[int] = []  # input length of each forward: 1 + γ for a verification, the prompt for a prefill
     hook = target.model.model.register_forward_pre_hook(
         lambda m, args, kwargs: calls.append(int(kwargs["input_ids"].shape[1])), with_kwargs=True)

@@ -1,7 +1,7 @@
 """Batched prefill and resume in the verifier (real sockets, the tiny pair, ``step()`` driven by the test): OPENs
 that are encoded and waiting are prefilled in ONE forward, the resumes among them resumed together in one more, each
 answered OPENED, and every robot's output is the target's greedy output; an unbatched verifier prefills and resumes
-them one forward at a time."""
+them one forward at a time; with fused first rounds the fresh OPENs are prefilled in their first verification."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
 from spec_decode_ros.decoding.types import Prompt
 
 
-def _run_opens(target, max_batch: int, references) -> tuple[list[int], list[int], dict[str, list[int]]]:
+def _run_opens(target, max_batch: int, references,
+               fuse: bool = False) -> tuple[list[int], list[int], dict[str, list[int]]]:
     """Four robots send their OPENs (two resumes, with 3 and 5 committed tokens) while the loop is not reading;
     then the loop runs until each has its whole answer, autoregressively (one FINAL per token). Returns the batch
     size of every prefill forward and of every resume forward, and each robot's tokens."""
-    server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0", max_batch=max_batch))
+    server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0", max_batch=max_batch, fuse_first_round=fuse))
     prefill_rows: list[int] = []
     resume_rows: list[int] = []
 
@@ -71,11 +72,13 @@ def _run_opens(target, max_batch: int, references) -> tuple[list[int], list[int]
     return prefill_rows, resume_rows, got
 
 
-@pytest.mark.parametrize("max_batch, prefills, resumes", [(8, [4], [2]), (1, [1, 1, 1, 1], [1, 1])])
+@pytest.mark.parametrize("max_batch, fuse, prefills, resumes", [(8, False, [4], [2]), (1, False, [1, 1, 1, 1], [1, 1]),
+                                                            (8, True, [1, 1, 2], [2])])
 def test_waiting_opens_are_prefilled_and_resumed_in_one_forward_and_answer_as_the_target(
-        target, references, max_batch, prefills, resumes):
+        target, references, max_batch, fuse, prefills, resumes):
+    """Fused first rounds: the two resumes are prefilled together, each fresh OPEN in its first step's forward."""
     assert len({target.model.encode(Prompt(t)).length for t in PROMPTS}) > 1  # different lengths in one batch
-    prefill_rows, resume_rows, got = _run_opens(target, max_batch, references)
-    assert (prefill_rows, resume_rows) == (prefills, resumes)
+    prefill_rows, resume_rows, got = _run_opens(target, max_batch, references, fuse)
+    assert (sorted(prefill_rows), resume_rows) == (prefills, resumes)
     for text, tokens in got.items():
         assert tokens[:MAX_NEW] == references[text][:MAX_NEW], text

@@ -24,3 +24,18 @@ def test_kv_crop_stack_take(pairs):
     assert kv.cache_length(caches[1]) == 2 and kv.memory_bytes(caches[1]) > 0
     with pytest.raises(ValueError, match="crop"):
         kv.crop(caches[1], 4)
+
+
+def test_bytes_per_token_matches_what_a_prefill_allocates(pairs):
+    """A deferred prompt is charged, before its prefill, exactly the KV bytes the prefill then holds."""
+    from decoding.tiny_models import IMAGE
+    from spec_decode_ros.decoding.types import DraftBlock, Prompt
+
+    for family in ("llama", "llava", "qwen2_vl"):
+        target = pairs[family].target
+        prompt = Prompt("go to the red box", image=None if family == "llama" else IMAGE)
+        session = target.open(prompt, defer=True)
+        reserved = session.memory_bytes()
+        assert session.cache is None and reserved > 0
+        target.verify([session], [DraftBlock(())])  # prefill + pending: prompt length tokens, then + 0 drafts
+        assert reserved == session.memory_bytes()
