@@ -117,11 +117,13 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     from spec_decode_ros.bridge import protocol as p
     from spec_decode_ros.bridge.client import CloudClient
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
+    from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
     from spec_decode_ros.decoding.mode import Mode
     from spec_decode_ros.decoding.models import load_model
 
     draft = load_model(job.draft, dtype=job.dtype, device=job.device)
     new_draft = paced_drafts(job.emulate_draft_ms / 1000.0)
+    policies: dict[str, PredraftPolicy] = {}  # per mode, carried from answer to answer as on a robot
     references: list[list[int]] = []
     if job.reference_target is not None:
         from spec_decode_ros.decoding.local import target_generate
@@ -135,7 +137,8 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
                          reply_timeout_s=job.reply_timeout_s)
         before = stats.request(p.StatsRequest(), p.Stats, 30.0)
-        result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft).run()
+        result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft,
+                             predraft_policy=policies.setdefault(mode, PredraftPolicy())).run()
         if client is not None:
             client.close()
         after = stats.request(p.StatsRequest(), p.Stats, 30.0)

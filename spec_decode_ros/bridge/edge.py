@@ -137,13 +137,15 @@ class _Lost(Exception):
 class EdgeSession:
     """One generation for one prompt. ``client`` is None only for ``edge_only``; ``draft`` is None only for
     ``cloud_ar`` (then ``tokenizer`` names the target's tokenizer for the text and the check). ``new_draft`` makes the
-    draft session (default ``DraftSession``; benchmarks pass an emulated or replayed one)."""
+    draft session (default ``DraftSession``; benchmarks pass an emulated or replayed one). ``predraft_policy``: what the
+    robot learnt about pre-drafting in its earlier answers (default: a fresh one); this session updates it."""
 
     def __init__(self, client: CloudClient | None, draft: LoadedModel | None, prompt: Prompt, config: EdgeConfig, *,
                  on_token: Callable[[TokenEvent], None] | None = None,
                  on_status: Callable[[str], None] | None = None,
                  on_round: Callable[[RoundEvent], None] | None = None, tokenizer: object | None = None,
-                 new_draft: Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession] | None = None) -> None:
+                 new_draft: Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession] | None = None,
+                 predraft_policy: PredraftPolicy | None = None) -> None:
         if config.mode.needs_cloud and client is None:
             raise ValueError(f"mode {config.mode} needs a CloudClient")
         if config.mode.needs_draft and draft is None:
@@ -181,7 +183,7 @@ class EdgeSession:
         self._t0 = 0.0
         self._ds: DraftSession | None = None
         self._schedule: GammaSchedule | None = None
-        self._policy = PredraftPolicy()
+        self._policy = predraft_policy if predraft_policy is not None else PredraftPolicy()
 
     # ------------------------------------------------------------------------------------------ public
     def run(self) -> EdgeResult:

@@ -35,6 +35,7 @@ from std_msgs.msg import String, UInt64
 from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
+from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
 from spec_decode_ros.bridge.security import ClientSecurity
 from spec_decode_ros.control.draft_worker import DraftWorker
 from spec_decode_ros.control.link_monitor import CONNECTED, LinkUpdate
@@ -81,6 +82,7 @@ class DraftNode(Node):
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout)
         self.new_draft = paced_drafts(emulate_draft_s)  # a plain DraftSession unless emulating a slower robot
+        self.predraft_policy = PredraftPolicy()  # what pre-drafting gains here, learnt across requests
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
         if bool(server_key) != bool(client_key):
             raise ValueError("server_public_key and client_secret_key go together (CURVE needs both)")
@@ -125,7 +127,7 @@ class DraftNode(Node):
         session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image)),
                               self.config, on_token=on_token, on_round=on_round, tokenizer=self.draft.tokenizer,
                               on_status=lambda status: self.publish_link(link.transport(status)),
-                              new_draft=self.new_draft)
+                              new_draft=self.new_draft, predraft_policy=self.predraft_policy)
         try:
             result = session.run()
         except CloudUnreachableError as err:

@@ -14,6 +14,7 @@ from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS, load_draft
 from spec_decode_ros.bridge.client import CloudClient, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
+from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import target_generate
@@ -105,6 +106,34 @@ def test_each_round_is_reported_with_what_it_committed_and_its_timings(target, d
     assert all(a.sent_at + a.final_s <= b.sent_at + 1e-9 for a, b in zip(rounds[:-1], rest, strict=True))
     if mode == "cloud_ar":  # the first token counts from the OPEN: the cloud's prefill and forward are inside it
         assert first.final_s >= first.prefill_s + first.server_s
+
+
+def test_a_predraft_policy_learns_across_answers_and_rare_hits_stop_the_predrafts(target, draft, references):
+    """The robot's policy is carried from answer to answer; once it has measured the window and seen hits fail,
+    it pre-drafts only what fits (nothing, with a window shorter than a token), and the output is unchanged."""
+    policy = PredraftPolicy()
+    with serving(target) as server:
+        client = CloudClient(server.endpoint)
+        first = EdgeSession(client, draft, Prompt(PROMPTS[0]), EdgeConfig(mode="sd_ee_predraft", max_new_tokens=MAX_NEW),
+                            predraft_policy=policy).run()
+        assert first.tokens == references[PROMPTS[0]]
+        assert policy.token_s is not None and policy.token_s > 0  # it measured the draft
+        policy.hit_rate, policy.window_s = 0.0, policy.token_s / 2  # as after many misses with a short window
+        busy_before: list = []
+        second = EdgeSession(client, draft, Prompt(PROMPTS[1]), EdgeConfig(mode="sd_ee_predraft", max_new_tokens=MAX_NEW),
+                             predraft_policy=policy)
+        original = second._predraft
+
+        def predraft(block, early):  # record what each EARLY led to
+            pre = original(block, early)
+            busy_before.append(pre)
+            return pre
+
+        second._predraft = predraft
+        result = second.run()
+        client.close()
+    assert result.tokens == references[PROMPTS[1]]
+    assert busy_before and busy_before[0] is None  # the first EARLY: no pre-draft (later hits may revive it)
 
 
 def test_predraft_hits_are_used_and_the_output_stays_the_targets(target, draft, references):
