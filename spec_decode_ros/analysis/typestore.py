@@ -42,23 +42,27 @@ def package_msg_files() -> dict[str, Path]:
 @lru_cache(maxsize=1)
 def typestore() -> Typestore:
     """Kilted's standard types plus every ``spec_decode_ros/msg/*`` type."""
-    store = get_typestore(Stores.ROS2_KILTED)
-    types: dict = {}
-    for name, path in package_msg_files().items():
-        types.update(get_types_from_msg(path.read_text(), name))
-    store.register(types)
-    return store
+    return _store(_package_definitions())
 
 
 @lru_cache(maxsize=16)
 def bag_typestore(msgtype: str, definition: str) -> Typestore:
     """A type store reading ``msgtype`` as ``definition`` (the MSG text a bag carries: the type itself, then
     ``MSG:`` sections of the standard types it nests) says, every other type as ``typestore()`` does."""
+    own = re.split(r"^=+\s*$", definition, maxsplit=1, flags=re.M)[0]
+    return _store(_package_definitions() | {msgtype: own})
+
+
+def _package_definitions() -> dict[str, str]:
+    """Message type name -> its MSG text, for every type of this package."""
+    return {name: path.read_text() for name, path in package_msg_files().items()}
+
+
+def _store(definitions: dict[str, str]) -> Typestore:
+    """Kilted's standard types plus ``definitions`` (type name -> MSG text)."""
     store = get_typestore(Stores.ROS2_KILTED)
     types: dict = {}
-    for name, path in package_msg_files().items():
-        if name != msgtype:
-            types.update(get_types_from_msg(path.read_text(), name))
-    types.update(get_types_from_msg(re.split(r"^=+\s*$", definition, maxsplit=1, flags=re.M)[0], msgtype))
+    for name, text in definitions.items():
+        types.update(get_types_from_msg(text, name))
     store.register(types)
     return store

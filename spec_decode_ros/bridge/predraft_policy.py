@@ -11,7 +11,7 @@ t_d: on a hit that work still counts, on a miss it is lost. Hence::
            = 0                             while W is unknown (a round without pre-drafting measures it)
 
 With a draft slower than the window and early verdicts that rarely hold (the SmolLM2 pair under a Jetson-class
-draft emulation: t_d 210 ms, W 100 ms, hit rate 0.13), pre-drafting stops; with the embedded pair (hit rate
+draft emulation: t_d 210 ms, W 100 ms, hit rate 0.09), pre-drafting stops; with the embedded pair (hit rate
 ~0.9) it runs as before. W, t_d and the hit rate are exponential moving averages of what the robot measured.
 """
 

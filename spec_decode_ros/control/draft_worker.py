@@ -93,7 +93,7 @@ class DraftWorker(Generic[ImageT]):
     def next_request(self) -> tuple[ImageT, str] | None:
         """Block until a request can start (the image and instruction), or None when a heartbeat is due."""
         with self._lock:
-            ready = self._lock.wait_for(lambda: not self._running or self._ready(), timeout=self.heartbeat_s)
+            ready = self._lock.wait_for(self._stop_or_ready, timeout=self.heartbeat_s)
             if not ready or not self._running or self._image is None:
                 return None
             given_up = self._gate.start(self._clock())
@@ -102,9 +102,13 @@ class DraftWorker(Generic[ImageT]):
                            "not waiting any longer")
             return self._image, self.instruction
 
+    def _stop_or_ready(self) -> bool:
+        """Something for the worker to do: stop, or start a request (call with the lock held)."""
+        return not self._running or self._ready()
+
     def _request_waiting(self) -> bool:
         with self._lock:
-            return not self._running or self._ready()
+            return self._stop_or_ready()
 
     def _run(self) -> None:
         self.heartbeat(yield_to_requests=True)

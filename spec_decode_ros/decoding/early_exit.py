@@ -156,13 +156,22 @@ class EarlyExitTarget:
 
     def _prefill(self, session: TargetSession) -> None:
         """Feed a deferred session's prompt[:-1] (image included) into a fresh cache: the plain prefill."""
+        enc = session.deferred
+        assert enc is not None
+        self._fill(session, enc.prefix(enc.length - 1), keep=1)
+
+    def _fill(self, session: TargetSession, inputs: dict, keep: int) -> torch.Tensor:
+        """ONE forward of a deferred session's ``inputs`` (its prompt[:-1], then any tokens) into a fresh cache,
+        which the session then holds like a prefilled one; the logits of the last ``keep`` positions [1, keep, V].
+        The session changes only after the forward: a failed one leaves it deferred."""
         enc, model = session.deferred, self.model.model
         assert enc is not None
         cache = DynamicCache(config=model.config)
         reset_rope_deltas(model)
-        model(**enc.prefix(enc.length - 1), cache=cache, use_cache=True, logits_to_keep=1)
+        out = model(**inputs, cache=cache, use_cache=True, logits_to_keep=keep)
         session.cache, session.deferred, session.reserved_bytes = cache, None, 0
         session.next_pos = enc.length - 1 + rope_delta(model)
+        return out.logits
 
     @torch.inference_mode()
     def resume(self, session: TargetSession, committed: Sequence[int]) -> None:
@@ -347,7 +356,7 @@ class EarlyExitTarget:
     def _prefill_and_verify(self, row: _Row) -> torch.Tensor:
         """prompt[:-1] (image included) + [pending, d_1..d_γ] in one forward into a fresh cache; logits of the
         row's own positions [1, γ+1, V]. The session then holds the cache like a prefilled one."""
-        s, model = row.session, self.model.model
+        s = row.session
         enc = s.deferred
         assert enc is not None
         if self._placeholders.intersection(row.tokens[1:]):  # a draft that names an image slot: not fusable
@@ -366,13 +375,9 @@ class EarlyExitTarget:
                 fill = torch.ones_like if key == "attention_mask" else torch.zeros_like
                 inputs[key] = torch.cat([inputs[key], fill(drafts, dtype=inputs[key].dtype)], dim=1)
         row.q_start = enc.length - 1
-        cache = DynamicCache(config=model.config)
-        reset_rope_deltas(model)
-        out = model(**inputs, cache=cache, use_cache=True, logits_to_keep=len(row.tokens))
-        s.cache, s.deferred, s.reserved_bytes = cache, None, 0  # only now: a failed forward leaves it deferred
-        s.next_pos = enc.length - 1 + rope_delta(model)
-        row.old_len, row.out_cache = enc.length - 1, cache
-        return out.logits.float()
+        logits = self._fill(s, inputs, keep=len(row.tokens))
+        row.old_len, row.out_cache = enc.length - 1, s.cache
+        return logits.float()
 
     def _commit(self, row: _Row, verdict: Verdict) -> None:
         s = row.session
