@@ -92,6 +92,7 @@ class ReplayDraftSession:
         self.token_floor_s = token_floor_s
         self.eos = set(table.stand_in.eos_token_ids)
         self.generated: list[int] = []
+        self.prefill_s = 0.0  # a recorded table needs no prefill
         self.busy_s = 0.0
 
     def commit(self, tokens: Sequence[int]) -> None:
@@ -119,6 +120,7 @@ class ReplayDraftSession:
         tok = self.table.lookup(self.index, tuple(self.generated))
         self.commit([tok])
         sleep_until(start + self.token_floor_s)
+        self.busy_s += time.perf_counter() - start
         return tok
 
 
