@@ -8,6 +8,7 @@ inside the target's forward. ``target_generate`` is the reference every output m
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -33,9 +34,12 @@ class Generation:
 def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, prompt: Prompt, *,
                          gamma: int | GammaSchedule = 4, max_new_tokens: int = 32,
                          sampling: SamplingConfig = GREEDY, mode: Mode | str = Mode.SD_EE_PREDRAFT,
-                         predraft_policy: PredraftPolicy | None = None) -> Generation:
+                         predraft_policy: PredraftPolicy | None = None,
+                         new_draft: Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession] = DraftSession,
+                         ) -> Generation:
     """Speculative decoding of ``prompt`` in ``mode`` (not ``edge_only``: that has no target); ``draft=None`` or
-    ``cloud_ar`` runs the target alone (γ = 0 rounds). ``predraft_policy``: carried from earlier answers."""
+    ``cloud_ar`` runs the target alone (γ = 0 rounds). ``predraft_policy``: carried from earlier answers;
+    ``new_draft`` makes the draft session (as ``EdgeSession``'s)."""
     mode = Mode(mode)
     if not mode.needs_cloud:
         raise ValueError("edge_only runs the draft alone: use DraftSession.next_token")
@@ -46,7 +50,7 @@ def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, pro
                            predraft_policy if predraft_policy is not None else PredraftPolicy())
     use_exit = mode.early_exit and bool(target.exit_layers)
     tsess = target.open(prompt, sampling, defer=True)  # the first round prefills too: one forward, not two
-    dsess = DraftSession(draft, prompt, sampling) if draft is not None else None
+    dsess = new_draft(draft, prompt, sampling) if draft is not None else None
     while not machine.done:
         ask = machine.plan()
         block = machine.drafted(dsess.draft(ask.gamma, after=ask.after) if dsess is not None and ask.gamma else None)
