@@ -7,7 +7,8 @@ its pre-draft; a prefix the replay meets that was not recorded (an early verdict
 target sends pre-drafting elsewhere) is filled from the real draft on the spot and counted (``misses``).
 ``ReplayDraftSession`` is a ``DraftSession`` look-alike that reads the table and spends an emulated cost per
 drafted token (a robot computer's, as ``bench.emulation.PacedDraftSession``); ``ReplayEdgeSession`` is the
-robot's real ``EdgeSession`` (real sockets, protocol, resume) with that session as its draft.
+robot's real ``EdgeSession`` (real sockets, protocol, resume, and the same ``RoundMachine`` deciding each round) with
+that session as its draft.
 """
 
 from __future__ import annotations

@@ -72,6 +72,10 @@ class EdgeConfig:
         if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
             raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
 
+    def gamma_schedule(self) -> GammaSchedule:
+        """A fresh γ schedule for one answer."""
+        return GammaSchedule(gamma=self.gamma, adaptive=self.adaptive_gamma, max_gamma=max(self.gamma, 16))
+
 
 @dataclass(frozen=True)
 class TokenEvent:
@@ -160,21 +164,13 @@ class EdgeSession:
         self.on_token = on_token
         self.on_status = on_status
         self.on_round = on_round
-        if new_draft is None:
-            from spec_decode_ros.decoding.draft import DraftSession
-
-            new_draft = DraftSession
-        self._new_draft = new_draft
+        self._new_draft = new_draft if new_draft is not None else _plain_draft_session
         self._sent_at = self._final_at = 0.0
         self._early_at: float | None = None  # when this round's EARLY came
         self._prefill_s = self._draft_prefill_s = 0.0  # reported (then zeroed) with the next round
         self.tokenizer = tokenizer if tokenizer is not None else (draft.tokenizer if draft is not None else None)
-        eos = set(draft.eos_token_ids) if draft is not None else set()
-        if self.tokenizer is not None and not eos and getattr(self.tokenizer, "eos_token_id", None) is not None:
-            eos = {int(self.tokenizer.eos_token_id)}
-        self.machine = RoundMachine(eos, config.max_new_tokens, config.mode,
-                                    GammaSchedule(gamma=config.gamma, adaptive=config.adaptive_gamma,
-                                                  max_gamma=max(config.gamma, 16)),
+        self.machine = RoundMachine(_eos_until_opened(draft, self.tokenizer), config.max_new_tokens, config.mode,
+                                    config.gamma_schedule(),
                                     predraft_policy if predraft_policy is not None else PredraftPolicy())
         self._fingerprint = tokenizer_fingerprint(self.tokenizer) if self.tokenizer is not None else ""
         self._vocab = len(self.tokenizer) if self.tokenizer is not None else 0
@@ -420,3 +416,17 @@ class EdgeSession:
         self._statuses.append((time.monotonic() - self._t0, status))
         if self.on_status is not None:
             self.on_status(status)
+
+
+def _plain_draft_session(model: LoadedModel, prompt: Prompt, sampling: SamplingConfig) -> DraftSession:
+    from spec_decode_ros.decoding.draft import DraftSession  # torch, imported only where a draft runs
+
+    return DraftSession(model, prompt, sampling)
+
+
+def _eos_until_opened(draft: LoadedModel | None, tokenizer: object | None) -> set[int]:
+    """The end-of-sequence ids before OPENED names the target's: the draft's (the tokenizer is shared)."""
+    if draft is not None and draft.eos_token_ids:
+        return set(draft.eos_token_ids)
+    eos_id = getattr(tokenizer, "eos_token_id", None)
+    return {int(eos_id)} if eos_id is not None else set()

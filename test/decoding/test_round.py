@@ -94,9 +94,10 @@ def test_machine_drops_a_missed_predraft_and_a_lost_rounds_verdicts():
     m.predrafted(DraftBlock((10, 11), after=(5, 6, 9)))
     m.lost()  # the session was lost: that EARLY and its pre-draft are void, the block goes again
     assert m.early(Verdict(3, 4)) == DraftAsk(4, (5, 6, 7, 4))
+    m.predrafted(DraftBlock((10, 11, 12, 13), after=(5, 6, 7, 4)))
     out = m.final(Verdict(1, 3))
     assert out.tokens == (5, 3) and not out.hit and m.metrics.early_exit_misses == 1
-    assert m.plan() == DraftAsk(4)  # a miss: draft afresh
+    assert m.plan() == DraftAsk(4)  # a miss: the pre-draft continues other tokens; draft afresh
 
 
 def test_machine_stops_token_by_token_at_eos_and_at_max_new_tokens():
