@@ -93,6 +93,7 @@ class RoundMachine:
 
     def plan(self) -> DraftAsk:
         """What block next: the kept pre-draft (cut to γ) leads it; draft the rest after it."""
+        self._live()
         gamma = capped_gamma(self.schedule.gamma, self.max_new_tokens, len(self.committed)) \
             if self.mode.speculative else 0
         if self._kept is not None:
@@ -133,6 +134,7 @@ class RoundMachine:
     def final(self, verdict: Verdict, *, finished: bool = False, window_s: float | None = None) -> Committed:
         """The block's final verdict (with no block in flight: a γ = 0 round). ``finished``: the verifier ended
         the answer; ``window_s``: the EARLY→FINAL time, when the driver could measure it."""
+        self._live()
         block = self._block if self._block is not None else NO_BLOCK
         early = self._early
         new = committed(block.tokens, verdict.n_accepted, verdict.next_token)  # [n + 1]
@@ -160,6 +162,10 @@ class RoundMachine:
     def lost(self) -> None:
         """The verifier lost the session before the block's FINAL: its verdicts are void, the block goes again."""
         self._early, self._pre = None, None
+
+    def _live(self) -> None:
+        if self.done:
+            raise RuntimeError(f"the answer is done ({len(self.committed)} tokens): no more rounds")
 
 
 def _pair(verdict: Verdict | None) -> tuple[int, int] | None:

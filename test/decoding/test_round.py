@@ -111,6 +111,8 @@ def test_machine_stops_token_by_token_at_eos_and_at_max_new_tokens():
     m.drafted(DraftBlock((5, 6)))
     assert m.early(Verdict(2, 7)) is None  # the early tokens already reach M: no pre-draft
     assert m.final(Verdict(2, 7)).tokens == (5, 6, 7) and m.done
+    with pytest.raises(RuntimeError, match="done"):
+        m.plan()  # no round after the stop
     m = _machine()
     m.plan()
     m.drafted(DraftBlock((5,)))
