@@ -136,11 +136,15 @@ class ScriptedTarget:
 
 
 class ScriptedVerifier:
-    """A loopback ROUTER that answers OPEN and each DRAFT from the script, EARLY before FINAL, as the cloud does."""
+    """A loopback ROUTER that answers OPEN and each DRAFT from the script, EARLY before FINAL, as the cloud does.
+    ``eos``: the target's end-of-sequence id it names in OPENED; ``says_finished``: whether FINAL says when the
+    answer ended (off: the robot must stop by its own rule)."""
 
-    def __init__(self, script: Script, max_new_tokens: int) -> None:
+    def __init__(self, script: Script, max_new_tokens: int, eos: int = EOS, says_finished: bool = True) -> None:
         self.script = script
         self.max_new_tokens = max_new_tokens
+        self.eos = eos
+        self.says_finished = says_finished
         self.sock = zmq.Context.instance().socket(zmq.ROUTER)
         self.sock.linger = 0
         self.endpoint = f"tcp://127.0.0.1:{self.sock.bind_to_random_port('tcp://127.0.0.1')}"
@@ -158,7 +162,7 @@ class ScriptedVerifier:
             msg = p.decode(frame)
             if isinstance(msg, p.Open):
                 self.early_exit = msg.early_exit
-                self._send(route, p.Opened(session=msg.session, eos_token_ids=(EOS,)))
+                self._send(route, p.Opened(session=msg.session, eos_token_ids=(self.eos,)))
             elif isinstance(msg, p.Draft):
                 assert msg.committed == len(self.done)
                 early, final = self.script.verdicts(self.done, msg.tokens)
@@ -166,7 +170,8 @@ class ScriptedVerifier:
                     self._send(route, p.Early(session=msg.session, round=msg.round, **p.verdict_fields(early),
                                               confidence=early.confidence, exit_layer=early.exit_layer))
                 self.done += committed(msg.tokens, final.n_accepted, final.next_token)
-                finished = final.next_token == EOS or len(self.done) >= self.max_new_tokens
+                ended = final.next_token == self.eos or len(self.done) >= self.max_new_tokens
+                finished = ended and self.says_finished
                 self._send(route, p.Final(session=msg.session, round=msg.round, **p.verdict_fields(final),
                                           finished=finished))
 
@@ -238,3 +243,19 @@ def test_both_drivers_take_the_same_actions_on_one_scripted_sequence(scenario, m
         assert not any(entry[3] for entry in drafts)  # no pre-drafts, no kept heads
     if mode == "sd":
         assert local_metrics.early_exit_hits + local_metrics.early_exit_misses == 0
+
+
+@pytest.mark.timeout(60)
+def test_the_robot_stops_on_the_targets_eos_named_in_opened():
+    """The target ends with token 9, which the draft's tokenizer does not call EOS; the verifier names it in OPENED
+    and never says FINAL(finished): the robot stops right after 9, as the in-process loop does on the target's ids."""
+    script = Script(tuple(range(5, 40)), frozenset({6}), early=())
+    verifier = ScriptedVerifier(script, 30, eos=9, says_finished=False)
+    client = CloudClient(verifier.endpoint)
+    try:
+        result = EdgeSession(client, DraftModel(), Prompt("go"), EdgeConfig(max_new_tokens=30, reply_timeout_s=10),
+                             new_draft=lambda *_: ScriptedDraft(script)).run()  # type: ignore[arg-type,return-value]
+    finally:
+        client.close()
+        verifier.close()
+    assert result.tokens == [5, 6, 7, 8, 9]
