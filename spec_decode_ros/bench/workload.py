@@ -74,6 +74,56 @@ class RunRecord:
     statuses: list[str] = field(default_factory=list)
     first_command_s: float | None = None  # request start -> the streaming parser's first complete command
     answer_s: float | None = None  # -> its last command (None: the answer holds no command)
+    chosen_mode: str = ""  # the mode the answer ran (mode auto: the one it picked)
+    gamma: int = 0
+    explore: bool = False  # mode auto: an exploring answer
+    why: str = ""  # mode auto: why this mode
+    chooser_predicted_s: float | None = None  # mode auto: the chooser's own prediction of this answer's time
+    estimates: dict[str, float | None] = field(default_factory=dict)  # mode auto: what the choice rested on
+
+
+@dataclass
+class Answer:
+    """One answer as run: its configuration, auto's choice (None: a fixed mode), its rounds, result, command times."""
+
+    config: Any  # EdgeConfig
+    choice: Any  # decoding.mode_choice.Choice | None
+    rounds: list[Any]  # RoundEvent
+    result: Any  # EdgeResult
+    times: Any  # CommandTimes | None
+
+    def command_tokens(self) -> tuple[int | None, int | None]:
+        """Tokens up to the first and up to the last complete command (None: no command)."""
+        from spec_decode_ros.bridge.auto_mode import tokens_until
+
+        if self.times is None:
+            return None, None
+        return (tokens_until(self.result.token_times, self.times.first_command_s),
+                tokens_until(self.result.token_times, self.times.answer_s))
+
+    def predicted(self, observed: Any) -> dict[str, float | None]:
+        """The cost model's figures for this answer (its mode, γ, length and command positions) from ``observed``
+        (``ModeEstimates`` over the fixed modes' answers of the same run)."""
+        from spec_decode_ros.decoding.mode_cost import answer_s
+
+        costs = observed.costs()
+        mode = self.config.mode
+        if costs is None or not mode.needs_cloud or not self.result.tokens:
+            return {"predicted_latency_s": None, "predicted_first_command_s": None, "predicted_answer_s": None}
+        first, last = self.command_tokens()
+
+        def at(tokens: int | None) -> float | None:
+            return None if tokens is None else answer_s(costs, mode, self.config.gamma, float(tokens))
+
+        return {"predicted_latency_s": at(len(self.result.tokens)), "predicted_first_command_s": at(first),
+                "predicted_answer_s": at(last)}
+
+    def choice_fields(self) -> dict[str, Any]:
+        if self.choice is None:
+            return {}
+        predicted = self.choice.predicted(self.choice.mode)
+        return {"explore": self.choice.explore, "why": self.choice.why, "estimates": dict(self.choice.estimates),
+                "chooser_predicted_s": predicted.answer_s if predicted is not None else None}
 
 
 def text_prompts(n: int) -> tuple[Prompt, ...]:
@@ -115,9 +165,11 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     _setup(job)
     from spec_decode_ros.bench.emulation import paced_drafts
     from spec_decode_ros.bridge import protocol as p
+    from spec_decode_ros.bridge.auto_mode import AutoMode
     from spec_decode_ros.bridge.client import CloudClient
-    from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
-    from spec_decode_ros.decoding.mode import Mode
+    from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent
+    from spec_decode_ros.decoding.mode import AUTO
+    from spec_decode_ros.decoding.mode_estimates import ModeEstimates
     from spec_decode_ros.decoding.models import load_model
     from spec_decode_ros.decoding.predraft import PredraftPolicy
 
@@ -132,18 +184,31 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         references = [target_generate(target, as_cloud_sees_it(pr), job.max_new_tokens) for pr in job.prompts]
         del target
 
-    def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int]:
-        client = CloudClient(phase.link_endpoint) if Mode(mode).needs_cloud else None
-        cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
-                         reply_timeout_s=job.reply_timeout_s)
+    auto = AutoMode(EdgeConfig(gamma=job.gamma, max_new_tokens=job.max_new_tokens,
+                               reply_timeout_s=job.reply_timeout_s))  # mode auto: one chooser for the robot's life
+    observed = ModeEstimates(smoothing=0.0)  # every fixed mode's timed answers: the cost model's check
+
+    def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int, Answer]:
+        choice = None
+        if mode == AUTO:
+            cfg, choice = auto.next()
+        else:
+            cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
+                             reply_timeout_s=job.reply_timeout_s)
+        client = CloudClient(phase.link_endpoint) if cfg.mode.needs_cloud else None
+        rounds: list[RoundEvent] = []
         before = stats.request(p.StatsRequest(), p.Stats, 30.0)
-        result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft,
-                             predraft_policy=policies.setdefault(mode, PredraftPolicy())).run()
+        result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft, on_round=rounds.append,
+                             predraft_policy=policies.setdefault(cfg.mode.value, PredraftPolicy())).run()
         if client is not None:
             client.close()
         after = stats.request(p.StatsRequest(), p.Stats, 30.0)
         assert isinstance(before, p.Stats) and isinstance(after, p.Stats)
-        return result, after.busy_s - before.busy_s, after.tokens - before.tokens
+        times = command_times(text_deltas(decode, result.tokens), result.token_times, result.latency_s)
+        answer = Answer(cfg, choice, rounds, result, times)
+        if choice is not None:
+            auto.record(choice, rounds, result, times.first_command_s if times else None)
+        return result, after.busy_s - before.busy_s, after.tokens - before.tokens, answer
 
     def decode(ids: list[int]) -> str:
         return draft.tokenizer.decode(ids, skip_special_tokens=True)
@@ -159,6 +224,8 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
             warm = True
             for mode in job.modes:
                 one(phase, stats, mode, job.prompts[0])
+            while AUTO in job.modes and auto.warming_up():  # auto: its warm-up answers, as a robot's first ones
+                one(phase, stats, AUTO, job.prompts[0])
         if ready is not None:
             ready.wait()
         if not phase.active:
@@ -168,17 +235,26 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
             go[k].wait()
         t0 = time.monotonic()
         records: list[dict[str, Any]] = []
+        answers: list[Answer] = []
         for i, prompt in enumerate(job.prompts):
             for mode in job.modes:
-                result, busy, server_tokens = one(phase, stats, mode, prompt)
+                result, busy, server_tokens, answer = one(phase, stats, mode, prompt)
                 identical = (result.tokens == references[i]) if references else None
-                times = command_times(text_deltas(decode, result.tokens), result.token_times, result.latency_s)
+                times = answer.times
+                answers.append(answer)
+                if mode != AUTO:
+                    observed.observe_answer(answer.config.mode, answer.rounds, len(result.tokens),
+                                            result.first_token_s, answer.command_tokens()[0])
                 records.append(asdict(RunRecord(
                     mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
                     first_token_s=result.first_token_s, metrics=result.metrics.as_dict(), server_busy_s=busy,
                     server_tokens=server_tokens, identical=identical, statuses=[s for _, s in result.statuses],
                     first_command_s=times.first_command_s if times else None,
-                    answer_s=times.answer_s if times else None)))
+                    answer_s=times.answer_s if times else None, chosen_mode=answer.config.mode.value,
+                    gamma=answer.config.gamma if answer.config.mode.speculative else 0,
+                    **answer.choice_fields())))
+        for record, answer in zip(records, answers, strict=True):
+            record.update(answer.predicted(observed))
         stats.close()
         res = {"records": records, "references": references, "wall_s": time.monotonic() - t0,
                "robot": job.robot_index, "phase": phase.name}
@@ -239,6 +315,24 @@ def summarize(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
         "answer_s": mean_or_none(answer),
         "answer_s_p95": percentile(answer, 0.95) if answer else None,
         "rounds_per_answer": rounds / len(runs) if runs else 0.0,
+        **_predicted(runs, tokens),
     }
+
+
+def _predicted(runs: list[dict[str, Any]], tokens: int) -> dict[str, Any]:
+    """The cost model's figures beside the measured ones (from the run's own estimates), and, for mode auto,
+    which modes it picked and how many answers explored."""
+    def mean(key: str) -> float | None:
+        return mean_or_none([r[key] for r in runs if r.get(key) is not None])
+
+    latency = [r["predicted_latency_s"] for r in runs if r.get("predicted_latency_s") is not None]
+    chosen: dict[str, int] = {}
+    for r in runs:
+        key = f"{r.get('chosen_mode', r['mode'])}/{r.get('gamma', 0)}"
+        chosen[key] = chosen.get(key, 0) + 1
+    return {"predicted_ms_per_token": 1000.0 * sum(latency) / tokens if latency and len(latency) == len(runs) and tokens
+            else None,
+            "predicted_first_command_s": mean("predicted_first_command_s"), "predicted_answer_s": mean("predicted_answer_s"),
+            "chosen": chosen, "explore_answers": sum(bool(r.get("explore")) for r in runs)}
 
 
