@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from spec_decode_ros.bench import modes as bench
+from spec_decode_ros.bench.mode_check import predictions
+from spec_decode_ros.bench.workload import summarize as summarize_mode
 
 FIXED = ("cloud_ar", "sd", "sd_ee", "sd_ee_predraft")
 COLUMNS = (*FIXED, "auto")
@@ -35,8 +37,12 @@ def point_path(out: Path, rtt: float, fwd: float, draft: float) -> Path:
 
 
 def point_summary(data: dict[str, Any]) -> dict[str, Any]:
-    """One point: per mode the measured and predicted figures; the best fixed mode per figure; auto against it."""
-    modes, cfg = data["modes"], data["config"]
+    """One point: per mode the measured and predicted figures (the predictions recomputed from the saved records
+    with the cost model as it is now); the best fixed mode per figure; auto against it."""
+    runs, cfg = data["runs"], data["config"]
+    for record, predicted in zip(runs, predictions(runs), strict=True):
+        record.update(predicted)
+    modes = {mode: summarize_mode(runs, mode) for mode in data["modes"]}
     row: dict[str, Any] = {"rtt_ms": cfg["rtt_ms"], "forward_ms": cfg.get("emulate_forward_ms", 0.0),
                            "draft_ms": cfg.get("emulate_draft_ms", 0.0), "gamma": cfg["gamma"],
                            "target": cfg["target"], "prompts": cfg["prompts"], "modes": {}}

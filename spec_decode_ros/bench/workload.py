@@ -80,6 +80,9 @@ class RunRecord:
     why: str = ""  # mode auto: why this mode
     chooser_predicted_s: float | None = None  # mode auto: the chooser's own prediction of this answer's time
     estimates: dict[str, float | None] = field(default_factory=dict)  # mode auto: what the choice rested on
+    first_command_tokens: int | None = None  # tokens committed when the first command was complete
+    last_command_tokens: int | None = None  # ... when the last one was
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # the answer's RoundEvents
 
 
 @dataclass
@@ -100,23 +103,6 @@ class Answer:
             return None, None
         return (tokens_until(self.result.token_times, self.times.first_command_s),
                 tokens_until(self.result.token_times, self.times.answer_s))
-
-    def predicted(self, observed: Any) -> dict[str, float | None]:
-        """The cost model's figures for this answer (its mode, γ, length and command positions) from ``observed``
-        (``ModeEstimates`` over the fixed modes' answers of the same run)."""
-        from spec_decode_ros.decoding.mode_cost import answer_s
-
-        costs = observed.costs()
-        mode = self.config.mode
-        if costs is None or not mode.needs_cloud or not self.result.tokens:
-            return {"predicted_latency_s": None, "predicted_first_command_s": None, "predicted_answer_s": None}
-        first, last = self.command_tokens()
-
-        def at(tokens: int | None) -> float | None:
-            return None if tokens is None else answer_s(costs, mode, self.config.gamma, float(tokens))
-
-        return {"predicted_latency_s": at(len(self.result.tokens)), "predicted_first_command_s": at(first),
-                "predicted_answer_s": at(last)}
 
     def choice_fields(self) -> dict[str, Any]:
         if self.choice is None:
@@ -164,12 +150,12 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     cloud's counters in between. Each active phase's result goes to ``results`` (a queue) and the list."""
     _setup(job)
     from spec_decode_ros.bench.emulation import paced_drafts
+    from spec_decode_ros.bench.mode_check import predictions
     from spec_decode_ros.bridge import protocol as p
     from spec_decode_ros.bridge.auto_mode import AutoMode
     from spec_decode_ros.bridge.client import CloudClient
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent
     from spec_decode_ros.decoding.mode import AUTO
-    from spec_decode_ros.decoding.mode_estimates import ModeEstimates
     from spec_decode_ros.decoding.models import load_model
     from spec_decode_ros.decoding.predraft import PredraftPolicy
 
@@ -186,7 +172,6 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
 
     auto = AutoMode(EdgeConfig(gamma=job.gamma, max_new_tokens=job.max_new_tokens,
                                reply_timeout_s=job.reply_timeout_s))  # mode auto: one chooser for the robot's life
-    observed = ModeEstimates(smoothing=0.0)  # every fixed mode's timed answers: the cost model's check
 
     def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int, Answer]:
         choice = None
@@ -235,16 +220,12 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
             go[k].wait()
         t0 = time.monotonic()
         records: list[dict[str, Any]] = []
-        answers: list[Answer] = []
         for i, prompt in enumerate(job.prompts):
             for mode in job.modes:
                 result, busy, server_tokens, answer = one(phase, stats, mode, prompt)
                 identical = (result.tokens == references[i]) if references else None
                 times = answer.times
-                answers.append(answer)
-                if mode != AUTO:
-                    observed.observe_answer(answer.config.mode, answer.rounds, len(result.tokens),
-                                            result.first_token_s, answer.command_tokens()[0])
+                first_tokens, last_tokens = answer.command_tokens()
                 records.append(asdict(RunRecord(
                     mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
                     first_token_s=result.first_token_s, metrics=result.metrics.as_dict(), server_busy_s=busy,
@@ -252,9 +233,10 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
                     first_command_s=times.first_command_s if times else None,
                     answer_s=times.answer_s if times else None, chosen_mode=answer.config.mode.value,
                     gamma=answer.config.gamma if answer.config.mode.speculative else 0,
-                    **answer.choice_fields())))
-        for record, answer in zip(records, answers, strict=True):
-            record.update(answer.predicted(observed))
+                    first_command_tokens=first_tokens, last_command_tokens=last_tokens,
+                    rounds=[asdict(e) for e in answer.rounds], **answer.choice_fields())))
+        for record, predicted in zip(records, predictions(records), strict=True):
+            record.update(predicted)
         stats.close()
         res = {"records": records, "references": references, "wall_s": time.monotonic() - t0,
                "robot": job.robot_index, "phase": phase.name}

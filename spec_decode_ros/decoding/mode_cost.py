@@ -17,8 +17,9 @@ beyond its first round (the prompt prefills, the draft's on the robot, the JPEG)
     answer of N tokens
         cloud_ar               o_ar + RTT + t_v(1) + (N − 1)·t_ar    (the cloud streams: no round trip per token)
         speculative            o_sd + round₁ + (R(N) − 1)·round      (R(N): expected rounds to commit N tokens,
-                                                                       exact over the truncated geometric; the first
-                                                                       round has no early verdict behind it)
+                                                                       exact over the truncated geometric, each round
+                                                                       drafting min(γ, tokens left); the first round
+                                                                       has no early verdict behind it)
     first command              the same with K, the tokens up to the first complete command
 
 So the early exit and pre-drafting can only pay from an answer's second round on, and by at most
@@ -134,14 +135,34 @@ def _rounds_table(alpha: float, gamma: int, upto: int) -> tuple[float, ...]:
 
 
 def answer_s(c: Costs, mode: Mode, gamma: int, tokens: float) -> float:
-    """Seconds to commit ``tokens`` tokens of an answer in ``mode`` (γ ignored by cloud_ar)."""
+    """Seconds to commit ``tokens`` tokens of an answer in ``mode`` (γ ignored by cloud_ar); linear between whole
+    numbers of tokens."""
     mode = Mode(mode)
+    n = min(max(tokens, 1.0), float(MAX_TOKENS))
     if mode is Mode.CLOUD_AR:
-        return c.open_ar_s + c.rtt_s + c.verify_s(1) + (max(tokens, 1.0) - 1.0) * c.ar_interval_s
+        return c.open_ar_s + c.rtt_s + c.verify_s(1) + (n - 1.0) * c.ar_interval_s
     if not mode.speculative:
         raise ValueError(f"no cost model for mode {mode} (not lossless: the draft alone)")
-    rounds = rounds_to_commit(c.acceptance, gamma, tokens)
-    return c.open_sd_s + round_s(c, mode, gamma, first=True) + (rounds - 1.0) * round_s(c, mode, gamma)
+    lo = math.floor(n)
+    first = _answer_table(c, mode, gamma, min(lo + 1, MAX_TOKENS))
+    return c.open_sd_s + first[lo] + (n - lo) * (first[min(lo + 1, MAX_TOKENS)] - first[lo])
+
+
+@lru_cache(maxsize=1024)
+def _answer_table(c: Costs, mode: Mode, gamma: int, upto: int) -> tuple[float, ...]:
+    """T(m) for m = 0..upto tokens still to commit, from an answer's first round: a round drafts g = min(γ, m)
+    tokens (the draft stops at the end it sees coming), costs round_s at g, and commits k <= g + 1 tokens with
+    P(k) = α^(k−1)(1 − α) (k <= g), P(g + 1) = α^g; the rounds after the first may hide a pre-draft."""
+    tables = {}
+    for first in (False, True):
+        t = [0.0] * (upto + 1)
+        for m in range(1, upto + 1):
+            g = min(gamma, m)
+            probs = [c.acceptance ** (k - 1) * (1.0 - c.acceptance) for k in range(1, g + 1)] + [c.acceptance ** g]
+            later = tables[False] if first else t
+            t[m] = round_s(c, mode, g, first=first) + sum(p * later[max(0, m - k)] for k, p in enumerate(probs, 1))
+        tables[first] = t
+    return tuple(tables[True])
 
 
 def predict(c: Costs, mode: Mode, gamma: int, lengths: Sequence[tuple[float, float]]) -> Prediction:

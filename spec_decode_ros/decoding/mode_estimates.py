@@ -13,7 +13,8 @@ From each answer's rounds (``RoundLike``: the robot session's ``RoundEvent`` fit
              past the answer's end are neither (the answer's length is not the draft's fault)
     h        early verdicts that held (sd_ee, sd_ee_predraft)
     1 − ℓ/L  (EARLY→FINAL) / server time, in sd_ee rounds (where the robot, not pre-drafting, hears FINAL at once)
-    o_ar, o_sd  the first token's time minus the cost model's first round (prefills and the rest of the opening)
+    o_ar, o_sd  the first token's time minus its round's server (and drafting) time and the RTT: the prefills and the
+             rest of the opening (kept with the RTT in, so that an RTT learnt later is not counted twice)
     N, K     the answer's length, and the tokens up to its first complete command (the last ``RECENT`` kept)
 
 Each estimate is an exponential moving average (``smoothing`` the newest sample's weight; α's counts decay by
@@ -121,11 +122,15 @@ class ModeEstimates:
         if self.verify.value is None and self.verify_first.value is None and self.ar_forward.value is None:
             return None
         per_token, fixed = self._verify_line()
+        rtt = self.rtt.get(0.0)
+        first_extra = max(0.0, self.verify_first.value - self.verify.value) \
+            if self.verify_first.value is not None and self.verify.value is not None else 0.0  # the prefill it carries
         ar_interval = self.ar_interval.get(fixed + per_token)
-        return Costs(rtt_s=self.rtt.get(0.0), verify_fixed_s=fixed, verify_per_token_s=per_token, ar_interval_s=ar_interval,
+        return Costs(rtt_s=rtt, verify_fixed_s=fixed, verify_per_token_s=per_token, ar_interval_s=ar_interval,
                      draft_token_s=self.draft_token.get(0.0), acceptance=self.acceptance or 0.0,
                      early_hit_rate=self.early_hit.get(0.0), late_fraction=self.late_fraction.get(0.0),
-                     open_ar_s=self.open_ar.get(self.open_sd.get(0.0)), open_sd_s=self.open_sd.get(self.open_ar.get(0.0)))
+                     open_ar_s=max(0.0, self.open_ar.get(self.open_sd.get(0.0)) - rtt),
+                     open_sd_s=max(0.0, self.open_sd.get(self.open_ar.get(0.0)) - rtt) + first_extra)
 
     def _verify_line(self) -> tuple[float, float]:
         """(per token, fixed) of t_v(k): through (1, t_ar forward) and (γ + 1, t_verify) when both are known."""
@@ -166,7 +171,7 @@ class ModeEstimates:
             self.ar_forward.add(r.server_s)
         for r in rounds[1:]:
             self.ar_interval.add(r.final_s)
-        self.open_ar.add(max(0.0, first_token_s - self.rtt.get(0.0) - first.server_s))
+        self.open_ar.add(max(0.0, first_token_s - first.server_s))  # RTT + o_ar (the RTT is taken off in costs())
         self.last_measured[CLOUD] = self.answers
 
     def _speculative(self, mode: Mode, rounds: Sequence[RoundLike], first_token_s: float) -> None:
@@ -187,15 +192,10 @@ class ModeEstimates:
                 if i > 0 and not mode.predraft and r.server_s > 0:  # the first round's exit is fused with its prefill
                     self.late_fraction.add(min(1.0, max(0.0, r.final_s - r.early_s) / r.server_s))
         first = rounds[0]
-        model_first = first.gamma * self.draft_token.get(0.0) + self.rtt.get(0.0) + self._verify_s(first.gamma + 1)
-        self.open_sd.add(max(0.0, first_token_s - model_first))
+        self.open_sd.add(max(0.0, first_token_s - first.draft_s - first.server_s))  # RTT + o_sd (as o_ar)
         self.last_measured[SPECULATIVE] = self.answers
         if any(r.early_sent for r in rounds):
             self.last_measured[EARLY] = self.answers
-
-    def _verify_s(self, tokens: int) -> float:
-        per_token, fixed = self._verify_line()
-        return fixed + per_token * tokens
 
     def _acceptance(self, gamma: int, n_accepted: int, committed: int, *, last: bool) -> None:
         """One round's evidence on α: the drafts accepted up to the answer's end, and a rejection when the verdict's
