@@ -186,7 +186,7 @@ class ModeEstimates:
             if i > 0:
                 self.verify_tokens.add(float(r.gamma + 1))
             if not (mode.predraft and r.early_sent):  # a pre-draft may have kept the robot from hearing FINAL
-                self.rtt.add(r.final_s - r.server_s - r.queued_s)
+                self.rtt.add(max(0.0, r.final_s - r.server_s - r.queued_s))  # clocks apart: never below 0
             if r.early_sent:
                 self.early_hit.add(1.0 if r.early_hit else 0.0)
                 if i > 0 and not mode.predraft and r.server_s > 0:  # the first round's exit is fused with its prefill
@@ -211,7 +211,8 @@ class ModeEstimates:
 
     def snapshot(self) -> dict[str, float | None]:
         """The estimates, as numbers for a log, a message or a JSON record (None: not measured yet)."""
-        return {"rtt_s": self.rtt.value, "verify_s": self.verify.value, "ar_forward_s": self.ar_forward.value,
+        verify = self.verify.value if self.verify.value is not None else self.verify_first.value
+        return {"rtt_s": self.rtt.value, "verify_s": verify, "ar_forward_s": self.ar_forward.value,
                 "ar_interval_s": self.ar_interval.value, "draft_token_s": self.draft_token.value,
                 "acceptance": self.acceptance, "early_hit_rate": self.early_hit.value, "late_fraction": self.late_fraction.value,
                 "open_ar_s": self.open_ar.value, "open_sd_s": self.open_sd.value,
