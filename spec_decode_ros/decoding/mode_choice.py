@@ -15,8 +15,10 @@ time an answer takes, never what it says. Exploring:
   exploring it is free where ``sd`` wins; exploring ``cloud_ar`` costs (T_cloud_ar / T_best − 1) of one answer in
   ``explore_every``.
 
-Between non-exploring answers the choice moves only when another mode is predicted faster by more than
-``switch_margin`` (no flapping on noise).
+What "fastest" means is ``objective``: ``balanced`` (default) minimises the worse of the two ratios to the fastest
+prediction, answer time and first-command time (a robot wants both: its first command early, its answer done);
+``answer`` or ``first_command`` one of them. Between non-exploring answers the choice moves only when another mode
+is predicted better by more than ``switch_margin`` (no flapping on noise).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.mode_cost import CHOOSABLE, Prediction, predict
 from spec_decode_ros.decoding.mode_estimates import CLOUD, EARLY, FAMILIES, SPECULATIVE, ModeEstimates, RoundLike
 
-OBJECTIVES = ("answer", "first_command")
+OBJECTIVES = ("balanced", "answer", "first_command")
 NEEDS: dict[Mode, tuple[str, ...]] = {  # what a mode's prediction rests on (and what running it measures)
     Mode.CLOUD_AR: (CLOUD,),
     Mode.SD: (SPECULATIVE,),
@@ -54,6 +56,10 @@ class Choice:
         return next((p for p in self.predictions if p.mode is Mode(mode)), None)
 
 
+def _figures(p: Prediction) -> str:
+    return f"{p.answer_s * 1e3:.0f} ms answer, {p.first_command_s * 1e3:.0f} ms first command"
+
+
 @dataclass
 class ModeChooser:
     """Picks (mode, γ) per answer. ``gamma``: γ while nothing is measured; ``gammas``: the γ it may pick."""
@@ -62,7 +68,7 @@ class ModeChooser:
     gammas: Sequence[int] = tuple(range(1, 9))
     explore_every: int = 20
     switch_margin: float = 0.03
-    objective: str = "answer"
+    objective: str = "balanced"
     estimates: ModeEstimates = field(default_factory=ModeEstimates)
     _tried: set[str] = field(default_factory=set, init=False)
     _since_explore: int = field(default=0, init=False)
@@ -96,9 +102,8 @@ class ModeChooser:
                                      best.gamma or self.gamma, predictions)
         self._since_explore += 1
         self._current = best.mode
-        others = sorted((p for p in predictions if p.mode is not best.mode), key=self._score)
-        why = f"fastest predicted: {self._score(best) * 1e3:.0f} ms" + (
-            f" vs {others[0].mode.value} {self._score(others[0]) * 1e3:.0f} ms" if others else "")
+        others = sorted((p for p in predictions if p.mode is not best.mode), key=lambda p: self._regret(p, predictions))
+        why = f"fastest predicted: {_figures(best)}" + (f" vs {others[0].mode.value} {_figures(others[0])}" if others else "")
         return Choice(best.mode, best.gamma or self.gamma, False, why, predictions, est.snapshot())
 
     def predictions(self) -> tuple[Prediction, ...]:
@@ -112,7 +117,8 @@ class ModeChooser:
             if not all(self.estimates.measured(f) for f in NEEDS[mode]):
                 continue
             gammas = (0,) if mode is Mode.CLOUD_AR else self.gammas
-            out.append(min((predict(costs, mode, g, lengths) for g in gammas), key=self._score))
+            options = [predict(costs, mode, g, lengths) for g in gammas]
+            out.append(min(options, key=lambda p, options=options: self._regret(p, options)))
         return tuple(out)
 
     def observe_answer(self, mode: Mode, rounds: Sequence[RoundLike], tokens: int, first_token_s: float,
@@ -124,10 +130,19 @@ class ModeChooser:
     def _score(self, p: Prediction) -> float:
         return p.answer_s if self.objective == "answer" else p.first_command_s
 
+    def _regret(self, p: Prediction, predictions: Sequence[Prediction]) -> float:
+        """How much slower than the fastest prediction: ``answer`` / ``first_command``: in that figure; ``balanced``:
+        in the worse of the two (a robot wants its first command early and its answer done early)."""
+        if self.objective != "balanced":
+            return self._score(p) / max(min(self._score(q) for q in predictions), 1e-9)
+        return max(p.answer_s / max(min(q.answer_s for q in predictions), 1e-9),
+                   p.first_command_s / max(min(q.first_command_s for q in predictions), 1e-9))
+
     def _best(self, predictions: Sequence[Prediction]) -> Prediction:
-        best = min(predictions, key=lambda p: (self._score(p), CHOOSABLE.index(p.mode)))
+        best = min(predictions, key=lambda p: (self._regret(p, predictions), CHOOSABLE.index(p.mode)))
         current = next((p for p in predictions if p.mode is self._current), None)
-        if current is not None and self._score(current) <= self._score(best) * (1.0 + self.switch_margin):
+        if current is not None and \
+                self._regret(current, predictions) <= self._regret(best, predictions) * (1.0 + self.switch_margin):
             return current
         return best
 

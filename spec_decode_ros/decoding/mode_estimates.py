@@ -5,8 +5,9 @@ From each answer's rounds (``RoundLike``: the robot session's ``RoundEvent`` fit
 
     RTT      a speculative round without a pre-draft on it: FINAL − server − queue; the heartbeat's pings
              (``observe_rtt``); 0 until known (cloud_ar's opening o_ar then carries it)
-    t_v(k)   the cloud's busy time per forward (``server_s`` in FINAL) at k = γ + 1 and, from cloud_ar, at k = 1:
-             a line through the two (flat while only one is known)
+    t_v(k)   the cloud's busy time per forward (``server_s`` in FINAL) at k = γ + 1 (an answer's later rounds) and,
+             from cloud_ar, at k = 1: a line through the two (flat while only one is known); an answer's first round,
+             whose forward may carry the prompt's prefill, adds what it cost beyond the line to o_sd
     t_ar     cloud_ar's interval between two streamed tokens (its rounds after the first)
     t_d      drafting seconds / drafted tokens
     α        accepted / (accepted + rejected) over the rounds, a rejection being a draft the target replaced; drafts
@@ -82,6 +83,7 @@ class ModeEstimates:
     rtt: Ema = field(init=False)
     verify: Ema = field(init=False)  # server seconds of a verification forward (an answer's later rounds)
     verify_first: Ema = field(init=False)  # ... of an answer's first round (which may carry the prompt's prefill)
+    first_tokens: Ema = field(init=False)  # its k = γ + 1
     verify_tokens: Ema = field(init=False)  # its k = γ + 1
     ar_forward: Ema = field(init=False)  # server seconds of one autoregressive forward (k = 1)
     ar_interval: Ema = field(init=False)
@@ -99,7 +101,7 @@ class ModeEstimates:
     last_measured: dict[str, int] = field(default_factory=dict)  # family -> the answer (1-based) that measured it
 
     def __post_init__(self) -> None:
-        for name in ("rtt", "verify", "verify_first", "verify_tokens", "ar_forward", "ar_interval", "draft_token", "early_hit",
+        for name in ("rtt", "verify", "verify_first", "first_tokens", "verify_tokens", "ar_forward", "ar_interval", "draft_token", "early_hit",
                      "late_fraction", "open_ar", "open_sd", "answer_tokens", "first_command_tokens"):
             setattr(self, name, Ema(self.smoothing))
 
@@ -123,8 +125,9 @@ class ModeEstimates:
             return None
         per_token, fixed = self._verify_line()
         rtt = self.rtt.get(0.0)
-        first_extra = max(0.0, self.verify_first.value - self.verify.value) \
-            if self.verify_first.value is not None and self.verify.value is not None else 0.0  # the prefill it carries
+        first_extra = 0.0  # what the first round's forward costs beyond a later one's: the prefill it carries
+        if self.verify_first.value is not None and self.first_tokens.value is not None:
+            first_extra = max(0.0, self.verify_first.value - fixed - per_token * self.first_tokens.value)
         ar_interval = self.ar_interval.get(fixed + per_token)
         return Costs(rtt_s=rtt, verify_fixed_s=fixed, verify_per_token_s=per_token, ar_interval_s=ar_interval,
                      draft_token_s=self.draft_token.get(0.0), acceptance=self.acceptance or 0.0,
@@ -134,8 +137,9 @@ class ModeEstimates:
 
     def _verify_line(self) -> tuple[float, float]:
         """(per token, fixed) of t_v(k): through (1, t_ar forward) and (γ + 1, t_verify) when both are known."""
-        one, k = self.ar_forward.value, self.verify_tokens.value
-        many = self.verify.value if self.verify.value is not None else self.verify_first.value
+        one, many, k = self.ar_forward.value, self.verify.value, self.verify_tokens.value
+        if many is None and one is None:
+            many = self.verify_first.value  # only answers' first rounds seen, and no cloud_ar: the best there is
         if one is None or many is None or k is None or k <= 1.5:
             known = many if many is not None else one
             return 0.0, known if known is not None else 0.0
@@ -182,9 +186,12 @@ class ModeEstimates:
             self._acceptance(r.gamma, r.n_accepted, new, last=i == len(rounds) - 1)
             if r.gamma > 0 and r.draft_s > 0:
                 self.draft_token.add(r.draft_s / r.gamma)
-            (self.verify if i > 0 else self.verify_first).add(r.server_s)  # the first may hold the prefill
             if i > 0:
+                self.verify.add(r.server_s)
                 self.verify_tokens.add(float(r.gamma + 1))
+            else:  # the first forward may carry the prompt's prefill (the fused first round)
+                self.verify_first.add(r.server_s)
+                self.first_tokens.add(float(r.gamma + 1))
             if not (mode.predraft and r.early_sent):  # a pre-draft may have kept the robot from hearing FINAL
                 self.rtt.add(max(0.0, r.final_s - r.server_s - r.queued_s))  # clocks apart: never below 0
             if r.early_sent:
@@ -211,7 +218,9 @@ class ModeEstimates:
 
     def snapshot(self) -> dict[str, float | None]:
         """The estimates, as numbers for a log, a message or a JSON record (None: not measured yet)."""
-        verify = self.verify.value if self.verify.value is not None else self.verify_first.value
+        per_token, fixed = self._verify_line()
+        verify = fixed + per_token * (self.verify_tokens.value or self.first_tokens.value or 1.0) \
+            if self.costs() is not None else None
         return {"rtt_s": self.rtt.value, "verify_s": verify, "ar_forward_s": self.ar_forward.value,
                 "ar_interval_s": self.ar_interval.value, "draft_token_s": self.draft_token.value,
                 "acceptance": self.acceptance, "early_hit_rate": self.early_hit.value, "late_fraction": self.late_fraction.value,
