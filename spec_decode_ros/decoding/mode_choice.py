@@ -9,11 +9,12 @@ time an answer takes, never what it says. Exploring:
   the speculative modes need: RTT, t_v, t_d, α, and the early exit's hit rate and window, which ``sd_ee_predraft``
   is predicted from), then ``cloud_ar`` (its per-token interval). A family that a try did not measure (a verifier
   without early exits) is not tried again and its modes are left out;
-- **then**, at most one answer in ``explore_every`` re-measures the stalest family the current choice does not
-  measure itself (``cloud_ar`` while the robot runs a speculative mode; ``sd_ee`` while it runs ``cloud_ar`` or
-  ``sd``). ``sd_ee`` costs what ``sd`` costs (the model has it so: the early verdict is only listened to), so
-  exploring it is free where ``sd`` wins; exploring ``cloud_ar`` costs (T_cloud_ar / T_best − 1) of one answer in
-  ``explore_every``.
+- **then**, at most one answer in ``explore_every`` re-measures, with the best-predicted mode that measures it, the
+  stalest family the current choice does not measure itself (``cloud_ar`` while the robot runs a speculative mode; ``sd_ee`` while it runs ``cloud_ar`` or
+  ``sd``), and only when a mode resting on that family is predicted within ``explore_within`` (1.25×) of the best:
+  modes predicted far slower could not win on a small change of their estimates. ``sd_ee`` costs what ``sd`` costs (the
+  model has it so: the early verdict is only listened to), so exploring it is free where ``sd`` wins; any
+  exploring answer costs at most (explore_within − 1) / explore_every of the answer time (0.25 / 20 = 1.25 %).
 
 What "fastest" means is ``objective``: ``balanced`` (default) minimises the worse of the two ratios to the fastest
 prediction, answer time and first-command time (a robot wants both: its first command early, its answer done);
@@ -37,7 +38,7 @@ NEEDS: dict[Mode, tuple[str, ...]] = {  # what a mode's prediction rests on (and
     Mode.SD_EE: (SPECULATIVE, EARLY),
     Mode.SD_EE_PREDRAFT: (SPECULATIVE, EARLY),
 }
-EXPLORER = {CLOUD: Mode.CLOUD_AR, SPECULATIVE: Mode.SD_EE, EARLY: Mode.SD_EE}  # the mode that measures a family
+EXPLORER = {CLOUD: Mode.CLOUD_AR, SPECULATIVE: Mode.SD_EE, EARLY: Mode.SD_EE}  # the warm-up's mode per family
 WARM_UP = (EARLY, SPECULATIVE, CLOUD)  # the order in which never-measured families are measured
 
 
@@ -68,6 +69,7 @@ class ModeChooser:
     gammas: Sequence[int] = tuple(range(1, 9))
     explore_every: int = 20
     switch_margin: float = 0.03
+    explore_within: float = 1.25  # re-measure only a mode predicted at most this much slower than the best
     objective: str = "balanced"
     estimates: ModeEstimates = field(default_factory=ModeEstimates)
     _tried: set[str] = field(default_factory=set, init=False)
@@ -95,11 +97,14 @@ class ModeChooser:
             return Choice(Mode.SD, self.gamma, False, "no measurements yet", (), est.snapshot())
         best = self._best(predictions)
         if self._since_explore + 1 >= self.explore_every:
-            stale = [f for f in FAMILIES if f not in NEEDS[best.mode] and self.estimates.measured(f)]
+            stale = [f for f in FAMILIES if f not in NEEDS[best.mode] and self.estimates.measured(f)
+                     and self._worth_exploring(f, predictions)]
             if stale:
                 family = max(stale, key=est.staleness)
+                resting = min((p for p in predictions if family in NEEDS[p.mode]),
+                              key=lambda p: self._regret(p, predictions))  # the cheapest mode that measures it
                 return self._explore(family, f"{est.staleness(family):.0f} answers since measured",
-                                     best.gamma or self.gamma, predictions)
+                                     resting.gamma or self.gamma, predictions, resting.mode)
         self._since_explore += 1
         self._current = best.mode
         others = sorted((p for p in predictions if p.mode is not best.mode), key=lambda p: self._regret(p, predictions))
@@ -138,6 +143,11 @@ class ModeChooser:
         return max(p.answer_s / max(min(q.answer_s for q in predictions), 1e-9),
                    p.first_command_s / max(min(q.first_command_s for q in predictions), 1e-9))
 
+    def _worth_exploring(self, family: str, predictions: Sequence[Prediction]) -> bool:
+        """A mode that rests on ``family`` is predicted within ``explore_within`` of the best: fresher estimates
+        could change the choice."""
+        return any(self._regret(p, predictions) <= self.explore_within for p in predictions if family in NEEDS[p.mode])
+
     def _best(self, predictions: Sequence[Prediction]) -> Prediction:
         best = min(predictions, key=lambda p: (self._regret(p, predictions), CHOOSABLE.index(p.mode)))
         current = next((p for p in predictions if p.mode is self._current), None)
@@ -147,9 +157,10 @@ class ModeChooser:
         return best
 
     def _explore(self, family: str, reason: str, gamma: int | None = None,
-                 predictions: tuple[Prediction, ...] = ()) -> Choice:
+                 predictions: tuple[Prediction, ...] = (), mode: Mode | None = None) -> Choice:
+        """An answer that measures ``family`` (with ``mode``; default: the warm-up's explorer)."""
         self._tried.add(family)
         self._since_explore = 0
-        mode = EXPLORER[family]
+        mode = mode if mode is not None else EXPLORER[family]
         return Choice(mode, gamma or self.gamma, True, f"explore {family}: {reason}", predictions,
                       self.estimates.snapshot())

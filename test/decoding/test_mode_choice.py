@@ -145,13 +145,17 @@ def test_a_draft_the_target_rejects_makes_it_pick_cloud_ar():
 
 
 def test_exploration_is_bounded_and_refreshes_what_the_choice_does_not_measure():
+    # a close call: the speculative modes within 25 % of cloud_ar, whose estimates go stale while it runs
     chooser = ModeChooser(gamma=4, explore_every=10)
-    choices = drive(chooser, FakeLink(rtt=0.08, fwd=0.03, t_d=0.02, run=0), 62)
+    choices = drive(chooser, FakeLink(rtt=0.02, fwd=0.03, t_d=0.012, run=1), 62)
     after = choices[2:]
     explored = [c for c in after if c.explore]
     assert len(explored) == math.floor(len(after) / 10)  # one answer in ten, no more
-    assert all(c.mode is Mode.SD_EE for c in explored)  # running cloud_ar, the speculative estimates go stale
+    assert all(c.mode is Mode.SD_EE_PREDRAFT for c in explored)  # the cheapest mode that measures them
     assert chooser.estimates.staleness(SPECULATIVE) < 10
+    # a clear call: a draft the target always rejects is not worth re-measuring
+    far = ModeChooser(gamma=4, explore_every=10)
+    assert not any(c.explore for c in drive(far, FakeLink(rtt=0.08, fwd=0.03, t_d=0.02, run=0), 40)[2:])
 
 
 def test_a_verifier_without_early_exits_is_tried_once_and_its_modes_left_out():
