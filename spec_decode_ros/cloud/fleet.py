@@ -19,11 +19,16 @@ from spec_decode_ros.fleet.replica import ReplicaSpec
 from spec_decode_ros.service import logs
 
 
+def replica_plan(config: CloudConfig, *, bind: str, security: ServerSecurity, label: str) -> verifier.VerifierPlan:
+    """What a replica runs: the plan of the single verifier, bound where the fleet says, behind the CURVE hop."""
+    return verifier.plan(config, bind=bind, security=security, label=label)
+
+
 def build_replica(config: CloudConfig, *, bind: str, security: ServerSecurity, label: str,
                   wrap: Any = None) -> VerifierServer:
     """In a replica's process: its logs as the command's, then the verifier ``config`` describes on ``bind``."""
     logs.configure(config.log_level, config.log_format)
-    return verifier.start(verifier.plan(config, bind=bind, security=security, label=label), wrap)
+    return verifier.start(replica_plan(config, bind=bind, security=security, label=label), wrap)
 
 
 def replica_spec(config: CloudConfig, wrap: Any = None) -> ReplicaSpec:

@@ -2,7 +2,8 @@
 
 For systemd, Kubernetes or cron. Exit codes: 0 it answered PONG; 1 nothing answered within ``--timeout-s``
 (dead, unreachable, or a fleet with no live replica); 2 the verifier refused this client's CURVE handshake
-(its key is not, or no longer, in ``allowed/``, or ``DIR/cloud.key`` is not the verifier's); 3 the check
+(its key is not, or no longer, in ``allowed/``, ``DIR/cloud.key`` is not the verifier's, or the verifier wants
+CURVE and the check ran without ``--keys``); 3 the check
 could not run (bad options, missing key files, plaintext to a non-loopback endpoint without
 ``--insecure-plaintext``).
 """
@@ -56,6 +57,7 @@ def check(endpoint: str, security: ClientSecurity | None, timeout_s: float) -> t
     """(exit code, what happened): one PING, then wait for PONG, or for the handshake's refusal."""
     ctx = zmq.Context()
     sock = dealer(ctx, {})
+    monitor: zmq.Socket | None = None
     try:
         if security is not None:
             make_curve_client(sock, security)
@@ -81,7 +83,9 @@ def check(endpoint: str, security: ClientSecurity | None, timeout_s: float) -> t
                     return ANSWERED, f"PONG in {1000 * (time.time() - sent):.1f} ms, {msg.sessions} sessions"
         return DEAD, f"no answer within {timeout_s} s"
     finally:
-        sock.disable_monitor()
+        if monitor is not None:
+            sock.disable_monitor()
+            monitor.close(0)
         sock.close(0)
         ctx.term()
 

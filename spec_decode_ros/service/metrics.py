@@ -128,5 +128,6 @@ class ReplicaCollector:
 
 
 def serve(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> tuple[Any, threading.Thread]:
-    """Serve ``registry`` on ``http://host:port/metrics`` in a daemon thread; (server, thread)."""
+    """Serve ``registry`` on ``http://host:port/metrics`` in a daemon thread (port 0: a free one, then
+    ``server.server_port``); (server, thread). ``server.shutdown()`` stops it."""
     return start_http_server(port, addr=host, registry=registry)
