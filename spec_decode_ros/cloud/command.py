@@ -27,7 +27,8 @@ def _on_signals(stop: Callable[[], None], reload_keys: Callable[[], None]) -> No
 
 def _serve_one(config: CloudConfig) -> int:
     security = config.security()
-    server = verifier.start(verifier.plan(config, bind=config.bind, security=security))
+    server = verifier.start(verifier.plan(config, bind=config.bind, security=security,
+                                          insecure_ok=config.insecure_plaintext))
     if config.metrics_port:
         metrics.serve(server.events.metrics.registry, config.metrics_port, config.metrics_host)
     _on_signals(server.stop, server.reload_keys)

@@ -20,8 +20,9 @@ from spec_decode_ros.service import logs
 
 
 def replica_plan(config: CloudConfig, *, bind: str, security: ServerSecurity, label: str) -> verifier.VerifierPlan:
-    """What a replica runs: the plan of the single verifier, bound where the fleet says, behind the CURVE hop."""
-    return verifier.plan(config, bind=bind, security=security, label=label)
+    """What a replica runs: the plan of the single verifier, bound where the fleet says, behind the CURVE hop
+    (never plaintext off loopback: ``--insecure-plaintext`` is the front's, for the robots)."""
+    return verifier.plan(config, bind=bind, security=security, label=label, insecure_ok=False)
 
 
 def build_replica(config: CloudConfig, *, bind: str, security: ServerSecurity, label: str,

@@ -28,11 +28,13 @@ class VerifierPlan:
     log_format: str
 
 
-def plan(config: CloudConfig, *, bind: str, security: ServerSecurity | None, label: str = "") -> VerifierPlan:
-    """The verifier ``config`` describes, bound on ``bind`` with ``security`` (a replica: its hop's)."""
+def plan(config: CloudConfig, *, bind: str, security: ServerSecurity | None, label: str = "",
+         insecure_ok: bool = False) -> VerifierPlan:
+    """The verifier ``config`` describes, bound on ``bind`` with ``security`` (a replica: its hop's);
+    ``insecure_ok``: plaintext off loopback is allowed (``--insecure-plaintext``, for the robots' endpoint only)."""
     server = ServerConfig(bind=bind, max_batch=config.max_batch, max_wait_s=config.max_wait_ms / 1000.0,
                           limits=config.limits(), security=security,
-                          insecure_plaintext=security is None and config.insecure_plaintext,
+                          insecure_plaintext=insecure_ok,
                           flood=config.flood(), fuse_first_round=config.fuse_first_round, label=label)
     return VerifierPlan(server=server, model=config.model, dtype=config.dtype, device=config.device,
                         threads=config.threads, cpus=config.cpu_set(), emulate_forward_s=config.emulate_forward_ms / 1000.0,

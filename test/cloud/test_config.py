@@ -57,7 +57,7 @@ def hop() -> ServerSecurity:
 def single_and_replica(config: CloudConfig) -> tuple[dict[str, object], dict[str, object]]:
     """What the single verifier runs and what a replica runs (from a pickled copy), less where each binds, its
     CURVE set-up and its log label (which differ by design)."""
-    one = plan(config, bind=config.bind, security=config.security())
+    one = plan(config, bind=config.bind, security=config.security(), insecure_ok=config.insecure_plaintext)
     rep = replica_plan(pickle.loads(pickle.dumps(config)), bind="tcp://127.0.0.1:0", security=hop(), label="replica 0")
 
     def comparable(p: object) -> dict[str, object]:
