@@ -38,8 +38,8 @@ from spec_decode_ros.process_group import free_port
 
 SUMMED = ("spec_decode_rounds_total", "spec_decode_committed_tokens_total", "spec_decode_errors_total",
           "spec_decode_front_errors_total", "spec_decode_opens_total", "spec_decode_sessions_open",
-          "spec_decode_replicas_alive", "spec_decode_acceptance_rate", "spec_decode_early_hit_rate",
-          "spec_decode_verify_forward_seconds_count", "spec_decode_batch_rows_sum")
+          "spec_decode_replicas_alive", "spec_decode_verify_forward_seconds_count", "spec_decode_batch_rows_sum")
+RATIOS = ("spec_decode_acceptance_rate", "spec_decode_early_hit_rate")  # one value per verifier, never summed
 
 
 @dataclass
@@ -78,15 +78,19 @@ def robot(index: int, endpoint: str, prompts: Sequence[Prompt], until: float, co
     bad.close(0)
 
 
-def scrape(url: str) -> tuple[str, dict[str, float]]:
+def scrape(url: str) -> tuple[str, dict[str, float], dict[str, list[float]]]:
+    """The exposition, the SUMMED series summed over labels (replicas, codes), the RATIOS per verifier."""
     with urllib.request.urlopen(url, timeout=30) as reply:
         text = reply.read().decode()
     sums: dict[str, float] = {}
+    ratios: dict[str, list[float]] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name in SUMMED:
                 sums[s.name] = sums.get(s.name, 0.0) + s.value
-    return text, sums
+            elif s.name in RATIOS:
+                ratios.setdefault(s.name, []).append(round(s.value, 4))
+    return text, sums, ratios
 
 
 def run(extra: list[str], seconds: float, robots: int, log: Path) -> dict[str, object]:
@@ -103,7 +107,7 @@ def run(extra: list[str], seconds: float, robots: int, log: Path) -> dict[str, o
         for t in threads:
             t.join()
         time.sleep(1.0)  # the robots' last CLOSEs
-        text, sums = scrape(f"http://127.0.0.1:{port}/metrics")
+        text, sums, ratios = scrape(f"http://127.0.0.1:{port}/metrics")
     robots_sum = {k: sum(getattr(c, k) for c in counts) for k in asdict(counts[0])}
     scraped_errors = sums.get("spec_decode_errors_total", 0.0) + sums.get("spec_decode_front_errors_total", 0.0)
     agree = {"rounds": sums.get("spec_decode_rounds_total") == robots_sum["rounds"],
@@ -113,7 +117,7 @@ def run(extra: list[str], seconds: float, robots: int, log: Path) -> dict[str, o
                "spec_decode_committed_tokens_total", "spec_decode_errors_total", "spec_decode_front_errors_total",
                "spec_decode_replicas_alive", "spec_decode_acceptance_rate", "spec_decode_sessions_open"))]
     return {"cloud_args": extra, "robots": robots, "seconds": seconds, "robots_sum": robots_sum,
-            "per_robot": [asdict(c) for c in counts], "scrape_sums": sums, "agree": agree, "scrape_excerpt": excerpt}
+            "per_robot": [asdict(c) for c in counts], "scrape_sums": sums, "scrape_ratios": ratios, "agree": agree, "scrape_excerpt": excerpt}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, extra in (("single", []), ("replicas_2", ["--replicas", "2"])):
             res = run(extra, args.seconds, args.robots, Path(tmp) / f"{name}.log")
             out[name] = res
-            print(f"{name}: robots {res['robots_sum']}\n  scrape {res['scrape_sums']}\n  agree {res['agree']}",
+            print(f"{name}: robots {res['robots_sum']}\n  scrape {res['scrape_sums']} {res['scrape_ratios']}\n"
+                  f"  agree {res['agree']}",
                   flush=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

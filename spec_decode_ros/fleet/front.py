@@ -53,6 +53,7 @@ from spec_decode_ros.bridge.security import (
 from spec_decode_ros.bridge.server import MAX_CONNECTIONS, RCVHWM
 from spec_decode_ros.bridge.sockets import bind_with_retry, dealer
 from spec_decode_ros.fleet.replica import ReplicaAddress
+from spec_decode_ros.service.events import LineBudget
 from spec_decode_ros.service.logs import event
 from spec_decode_ros.service.metrics import FrontMetrics
 
@@ -121,6 +122,7 @@ class FleetFront:
         self._allow: AllowList | None = None
         self._robots: OrderedDict[tuple[bytes, ...], _Robot] = OrderedDict()
         self._reload_keys = threading.Event()
+        self._error_lines = LineBudget()
         self.sock = self._ctx.socket(zmq.ROUTER)
         self.sock.linger = 0
         self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_WIRE_BYTES)
@@ -297,9 +299,14 @@ class FleetFront:
 
     def _refuse(self, route: list[bytes], err: p.ProtocolError) -> None:
         robot = self._robots.get(tuple(route))
+        peer = robot.peer if robot else "?"
         self.metrics.errors.labels(code=err.code.value).inc()
-        event(log, logging.WARNING, "error_sent", code=err.code.value, reason=err.reason[:200],
-              peer=robot.peer if robot else "?", session=err.session)
+        log_it, suppressed = self._error_lines.take(peer, time.monotonic())
+        if suppressed:
+            event(log, logging.WARNING, "error_lines_suppressed", peer=peer, lines=suppressed)
+        if log_it:
+            event(log, logging.WARNING, "error_sent", code=err.code.value, reason=err.reason[:200], peer=peer,
+                  session=err.session)
         self._send(route, p.Error.from_error(err))
 
     def _from_robot(self, frames: list[zmq.Frame]) -> None:

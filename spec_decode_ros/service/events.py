@@ -2,7 +2,8 @@
 metrics (``VerifierEvents``); the server calls it, the formatting lives here.
 
 Per session it keeps a small tally (rounds, drafted, accepted, early verdicts and hits) for the line logged
-when the session closes. Peers are named by their key's file name in ``allowed/`` when CURVE is on, else by
+when the session closes. ERROR lines are budgeted per peer (``LineBudget``: every ERROR is counted in the
+metrics, but a peer that sends malformed frames on purpose gets 20 lines per 10 s and then one summary). Peers are named by their key's file name in ``allowed/`` when CURVE is on, else by
 their address. No token text or image bytes are ever logged.
 """
 
@@ -19,6 +20,32 @@ from spec_decode_ros.service.metrics import VerifierMetrics
 
 log = logging.getLogger("spec_decode_ros.cloud.verifier")
 MAX_PEERS_SEEN = 4096  # connections remembered to log each one once
+ERROR_LINES_PER_WINDOW = 20  # error_sent lines per peer per window; the rest are counted, then summarised
+ERROR_LINE_WINDOW_S = 10.0
+
+
+class LineBudget:
+    """At most ``lines`` log lines per peer per ``window_s`` (a peer sending malformed frames on purpose must
+    not fill the disk): ``take`` says whether to log, and how many lines the peer's last window suppressed."""
+
+    def __init__(self, lines: int = ERROR_LINES_PER_WINDOW, window_s: float = ERROR_LINE_WINDOW_S) -> None:
+        self.lines, self.window_s = lines, window_s
+        self._peers: OrderedDict[str, list[float]] = OrderedDict()  # peer -> [window start, used, suppressed]
+
+    def take(self, peer: str, now: float) -> tuple[bool, int]:
+        rec = self._peers.get(peer)
+        reported = 0
+        if rec is None or now - rec[0] > self.window_s:
+            reported = int(rec[2]) if rec is not None else 0
+            rec = self._peers[peer] = [now, 0.0, 0.0]
+        self._peers.move_to_end(peer)
+        while len(self._peers) > MAX_PEERS_SEEN:
+            self._peers.popitem(last=False)
+        if rec[1] < self.lines:
+            rec[1] += 1
+            return True, reported
+        rec[2] += 1
+        return False, reported
 
 
 @dataclass
@@ -43,6 +70,7 @@ class VerifierEvents:
         self.label = label  # e.g. "replica 1"
         self._seen: OrderedDict[tuple[bytes, ...], None] = OrderedDict()
         self._tallies: dict[str, SessionTally] = {}
+        self._error_lines = LineBudget()
 
     def peer(self, owner: str | None, address: str | None) -> str:
         """How a peer is named in the logs: its key's allow-list name, else its address, else its key."""
@@ -103,9 +131,14 @@ class VerifierEvents:
               duration_s=round(time.monotonic() - t.opened, 3), **self._where())
 
     def error_sent(self, code: str, reason: str, peer: str, session: str = "") -> None:
+        """Every ERROR is counted; its line is logged within the peer's line budget."""
         self.metrics.errors.labels(code=code).inc()
-        event(log, logging.WARNING, "error_sent", code=code, reason=reason[:200], peer=peer, session=session,
-              **self._where())
+        log_it, suppressed = self._error_lines.take(peer, time.monotonic())
+        if suppressed:
+            event(log, logging.WARNING, "error_lines_suppressed", peer=peer, lines=suppressed, **self._where())
+        if log_it:
+            event(log, logging.WARNING, "error_sent", code=code, reason=reason[:200], peer=peer, session=session,
+                  **self._where())
 
     def unanswerable(self, peer: str, why: str) -> None:
         self.metrics.errors.labels(code="unanswerable").inc()

@@ -112,3 +112,12 @@ def test_the_front_reexposes_each_replicas_series_with_its_label(target):
     assert total(got, "spec_decode_committed_tokens_total", replica="2") == 4
     assert total(got, "spec_decode_committed_tokens_total") == 7
     assert not any(dict(labels).get("replica") == "1" for _, labels in got)
+
+
+def test_error_lines_are_budgeted_per_peer_but_every_error_is_counted():
+    from spec_decode_ros.service.events import LineBudget
+
+    budget = LineBudget(lines=2, window_s=10.0)
+    assert [budget.take("a", t) for t in (0.0, 1.0, 2.0, 3.0)] == [(True, 0), (True, 0), (False, 0), (False, 0)]
+    assert budget.take("b", 3.0) == (True, 0)  # another peer has its own budget
+    assert budget.take("a", 11.0) == (True, 2)  # next window: the two suppressed lines are reported
