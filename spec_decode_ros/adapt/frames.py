@@ -59,7 +59,7 @@ class Frames:
 # --- images, bounded ---------------------------------------------------------------------------------------------
 def decode_image(data: bytes) -> np.ndarray:
     """JPEG or PNG bytes -> H×W×3 uint8 RGB; the declared size is checked before decoding (ValueError)."""
-    from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
+    from spec_decode_ros.bridge.images import decode_jpeg
     from spec_decode_ros.bridge.protocol import ProtocolError
 
     if len(data) > MAX_FILE_BYTES:
@@ -67,8 +67,7 @@ def decode_image(data: bytes) -> np.ndarray:
     try:
         if data.startswith(b"\x89PNG\r\n\x1a\n"):
             return _decode_png(data)
-        check_jpeg_size(data)
-        return decode_jpeg(data)
+        return decode_jpeg(data)  # checks the size the JPEG header declares before decoding
     except ProtocolError as err:
         raise ValueError(err.reason) from err
 
