@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         found = frames.from_arguments(args)
         folder = locate_model(args.target, "target")
         target = load_model(folder, dtype=args.dtype, device=args.device)
-        corpus, prompts = corpus_and_prompts(target, found, args)
         draft = derive(target, args)
+        corpus, prompts = corpus_and_prompts(target, found, args)
     except (ValueError, FileNotFoundError) as err:
         print(f"spec-decode make-draft: {err}", file=sys.stderr)
         return 2
