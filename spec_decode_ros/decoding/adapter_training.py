@@ -18,7 +18,13 @@ from tqdm import tqdm
 
 from spec_decode_ros.decoding.adapters import ExitAdapters
 from spec_decode_ros.decoding.corpus import Sample, split
-from spec_decode_ros.decoding.distillation import TeacherTargets, sparse_kl, teacher_targets, top1_agreement
+from spec_decode_ros.decoding.distillation import (
+    TeacherTargets,
+    one_cycle,
+    sparse_kl,
+    teacher_targets,
+    top1_agreement,
+)
 from spec_decode_ros.decoding.models import LoadedModel
 from spec_decode_ros.paths import portable_path
 
@@ -52,7 +58,7 @@ def train_exit_adapters(model: LoadedModel, layers: Sequence[int], targets: Teac
     adapters = ExitAdapters(layers, model.hidden_size, inner=inner).to(next(model.model.parameters()).device)
     model.model.requires_grad_(False)
     opt = torch.optim.AdamW(adapters.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = one_cycle(opt, lr, steps)
     data = {ell: targets.positions(ell) for ell in adapters.layers}
     n = len(data[adapters.layers[0]][1])
     gen = torch.Generator().manual_seed(seed)

@@ -78,6 +78,14 @@ def _forward_logits(model: LoadedModel, sample: Sample) -> torch.Tensor:
     return model.model(**sample.inputs(model.model.device), use_cache=False).logits[0]
 
 
+def one_cycle(opt: torch.optim.Optimizer, lr: float, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule of both distillations: a short warm-up to ``lr`` and a cosine decay (one cycle);
+    a constant ``lr`` for runs too short to have both phases."""
+    if steps < 4:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=max(0.1, 2.0 / steps))
+
+
 def sparse_kl(student_logits: torch.Tensor, top_ids: torch.Tensor, top_logp: torch.Tensor) -> torch.Tensor:
     """Mean KL(teacher ‖ student) over N positions, the teacher given by its top-k; logits [N, V], ids/logp [N, k]."""
     top_ids, top_logp = top_ids.to(student_logits.device), top_logp.to(student_logits.device)
@@ -102,7 +110,7 @@ def distill_draft(draft: LoadedModel, targets: TeacherTargets, *, steps: int = 2
     for p in trainable:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = one_cycle(opt, lr, steps)
     gen = torch.Generator().manual_seed(seed)
     losses = []
     model.train()
