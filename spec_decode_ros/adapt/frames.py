@@ -196,7 +196,8 @@ def frames_from_images(folder: Path, instructions: Path, *, max_frames: int = MA
 
 # --- the command-line options that pick them ---------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """``--from-bag`` or ``--images``/``--instructions``, ``--instruction``, ``--max-frames``."""
+    """``--from-bag`` or ``--images``/``--instructions``, ``--instruction``, ``--max-frames``, and ``--system-prompt``
+    (the prompts the target answers are the robot's: its system prompt included)."""
     group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument("--from-bag", type=Path, default=None,
                        help="recorded bag (rosbag2 folder): its camera frames and instructions")
@@ -207,6 +208,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
                         help="with --from-bag: the instruction for frames of a bag that recorded none")
     parser.add_argument("--max-frames", type=int, default=MAX_FRAMES,
                         help="at most this many frames, evenly spread over the source (default %(default)s)")
+    parser.add_argument("--system-prompt", default=None,
+                        help="the system prompt the robot will send (train on the answers it will get)")
 
 
 def from_arguments(args: argparse.Namespace, say: Callable[[str], None] = print) -> list[Frame] | None:

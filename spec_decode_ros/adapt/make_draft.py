@@ -84,11 +84,11 @@ def corpus_and_prompts(target: LoadedModel, found: list[frames.Frame] | None,
     if found is not None:
         if not target.is_vlm:
             raise ValueError(f"{target.name} is a text model: distil it on --prompts, not on camera frames")
-        prompts = list(frames.iter_prompts(found))
+        prompts = list(frames.iter_prompts(found, args.system_prompt))
     else:
         texts = DEFAULT_PROMPTS if args.prompts is None else tuple(
             line.strip() for line in args.prompts.read_text().splitlines() if line.strip())
-        prompts = [Prompt(text) for text in texts]
+        prompts = [Prompt(text, None, args.system_prompt) for text in texts]
     return answer_corpus(target, prompts, new_tokens=args.new_tokens), prompts
 
 

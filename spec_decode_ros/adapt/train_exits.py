@@ -25,6 +25,7 @@ from spec_decode_ros.decoding.adapter_training import train_and_save
 from spec_decode_ros.decoding.corpus import DEFAULT_PROMPTS, answer_corpus, generate_corpus
 from spec_decode_ros.decoding.hub import locate_model
 from spec_decode_ros.decoding.models import LoadedModel, load_model
+from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.paths import portable_path
 
 
@@ -53,12 +54,17 @@ def training_corpus(model: LoadedModel, found: list[frames.Frame] | None,
     if found is not None:
         if not model.is_vlm:
             raise ValueError(f"{model.name} is a text model: train it on --prompts, not on camera frames")
-        corpus = answer_corpus(model, list(frames.iter_prompts(found)), new_tokens=args.new_tokens)
+        corpus = answer_corpus(model, list(frames.iter_prompts(found, args.system_prompt)), new_tokens=args.new_tokens)
         return corpus, {"source": portable_path(args.from_bag or args.images), "frames": len(found)}
     prompts = DEFAULT_PROMPTS
     if args.prompts:
         prompts = tuple(line.strip() for line in args.prompts.read_text().splitlines() if line.strip())
-    return generate_corpus(model, prompts, new_tokens=args.new_tokens), {"source": "text", "prompts": len(prompts)}
+    if args.system_prompt:
+        corpus = answer_corpus(model, [Prompt(text, None, args.system_prompt) for text in prompts],
+                               new_tokens=args.new_tokens)
+    else:
+        corpus = generate_corpus(model, prompts, new_tokens=args.new_tokens)
+    return corpus, {"source": "text", "prompts": len(prompts)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,3 +70,19 @@ def test_train_adapters_refuses_frames_for_a_text_model(folders: dict[str, Path]
     assert code == 2 and "is a text model: train it on --prompts, not on camera frames" in err
     code = cli.main(["train-adapters", str(folders["target"]), "--from-bag", str(tmp_path / "nope")])
     assert code == 2 and "bag" in capsys.readouterr().err
+
+
+def test_the_target_answers_the_frames_under_the_robots_system_prompt(folders: dict[str, Path]):
+    from spec_decode_ros.adapt import frames, train_exits
+    from spec_decode_ros.decoding.types import Prompt
+
+    model = load_model(folders["vlm"])
+    shots = [frames.Frame(np.full((16, 16, 3), 40 * i, np.uint8), "go to the red box", str(i)) for i in range(2)]
+    plain = train_exits.build_parser().parse_args([str(folders["vlm"]), "--new-tokens", "3", "--from-bag", "bag"])
+    told = train_exits.build_parser().parse_args([str(folders["vlm"]), "--new-tokens", "3", "--from-bag", "bag",
+                                                  "--system-prompt", "you are a robot dog"])
+    corpus, _ = train_exits.training_corpus(model, shots, told)
+    bare, _ = train_exits.training_corpus(model, shots, plain)
+    system = Prompt("go to the red box", shots[0].image, "you are a robot dog")
+    assert corpus[0].answer_start == model.encode(system).length > bare[0].answer_start
+    assert corpus[0].ids[: corpus[0].answer_start].equal(model.encode(system).input_ids[0])
