@@ -58,7 +58,7 @@ def teacher_targets(model: LoadedModel, corpus: Sequence[torch.Tensor | Sample],
         for item in tqdm(corpus, desc=desc, disable=not progress):
             sample = as_sample(item)
             first = sample.first_kept
-            logits = _forward_logits(model, sample)[first:].float().cpu()  # [N, V]
+            logits = _forward_logits(model, sample).float().cpu()  # [N, V]
             vals, ids = torch.topk(logits, k, dim=-1)
             out.sequences.append(sample.ids)
             out.samples.append(sample)
@@ -73,9 +73,12 @@ def teacher_targets(model: LoadedModel, corpus: Sequence[torch.Tensor | Sample],
 
 
 def _forward_logits(model: LoadedModel, sample: Sample) -> torch.Tensor:
-    """Logits [T, V] of one teacher-forced sequence with its image inputs (grad follows the caller's mode)."""
+    """Logits [N, V] at the kept positions of one teacher-forced sequence with its image inputs (the LM head runs
+    on those alone: a VLM's image tokens would cost [T, V] more); grad follows the caller's mode."""
     reset_rope_deltas(model.model)  # Qwen2-VL: positions from this sequence's image, not the last one's
-    return model.model(**sample.inputs(model.model.device), use_cache=False).logits[0]
+    kept = len(sample) - sample.first_kept
+    logits = model.model(**sample.inputs(model.model.device), use_cache=False, logits_to_keep=kept).logits[0]
+    return logits[-kept:]
 
 
 def one_cycle(opt: torch.optim.Optimizer, lr: float, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
@@ -120,7 +123,7 @@ def distill_draft(draft: LoadedModel, targets: TeacherTargets, *, steps: int = 2
         loss = torch.zeros((), device=model.device)
         for i in picks:  # one sequence at a time: no padding, the same positions as at inference
             sample = targets.sample(i)
-            logits = _forward_logits(draft, sample)[sample.first_kept:]
+            logits = _forward_logits(draft, sample)
             loss = loss + sparse_kl(logits, targets.top_ids[i], targets.top_logp[i]) / batch_size
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -138,7 +141,7 @@ def draft_agreement(draft: LoadedModel, targets: TeacherTargets) -> float:
     match = total = 0
     for i, ids in enumerate(targets.top_ids):
         sample = targets.sample(i)
-        pred = _forward_logits(draft, sample)[sample.first_kept:].argmax(-1).cpu()
+        pred = _forward_logits(draft, sample).argmax(-1).cpu()
         match += int((pred == ids[:, 0]).sum())
         total += len(ids)
     return match / max(total, 1)
