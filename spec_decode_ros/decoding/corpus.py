@@ -136,7 +136,7 @@ def as_sample(item: torch.Tensor | Sample) -> Sample:
 
 @torch.inference_mode()
 def answer_corpus(model: LoadedModel, prompts: Sequence[Prompt], *, new_tokens: int = 48,
-                  progress: bool = True, desc: str = "target answers the frames") -> list[Sample]:
+                  progress: bool = True, desc: str = "target answers") -> list[Sample]:
     """The target's own greedy answer to each prompt (an image and an instruction for a VLM), as ``Sample``s."""
     if not prompts:
         raise ValueError("answer_corpus needs at least one prompt")
