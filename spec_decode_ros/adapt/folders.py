@@ -27,10 +27,14 @@ def is_model_file(name: str) -> bool:
 
 def link_model(source: Path, out: Path) -> Path:
     """``out`` as a folder that loads as the model in ``source`` (each file a link to the source's), keeping files
-    ``out`` already has; no-op when both are the same folder. Exit adapters are not linked (they are trained)."""
+    ``out`` already has; no-op when both are the same folder. Exit adapters are not linked (they are trained).
+    ValueError when ``out`` holds another model (exits trained for one model must not sit beside another's)."""
     source, out = Path(source).resolve(), Path(out)
     if out.exists() and out.resolve() == source:
         return out
+    config = out / "config.json"
+    if config.exists() and config.resolve() != (source / "config.json").resolve():
+        raise ValueError(f"{out} already holds another model (its config.json is not {source}'s): give a new folder")
     out.mkdir(parents=True, exist_ok=True)
     for item in sorted(source.iterdir()):
         if item.is_file() and item.name not in (WEIGHTS, META) and not (out / item.name).exists():

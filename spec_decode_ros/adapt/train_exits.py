@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(args.model) if args.gguf_file else locate_model(args.model, "target")
         model = load_model(folder, gguf_file=args.gguf_file, dtype=args.dtype, device=args.device)
         layers = [int(x) for x in args.layers.split(",") if x.strip()] or [model.num_layers // 2]
+        if args.out is not None and not args.gguf_file:
+            folders.link_model(folder, args.out)
         corpus, source = training_corpus(model, found, args)
     except (ValueError, FileNotFoundError) as err:
         print(f"spec-decode train-adapters: {err}", file=sys.stderr)
         return 2
     out = args.out or folder
-    if args.out is not None and not args.gguf_file:
-        folders.link_model(folder, args.out)
     report = train_and_save(model, layers, corpus, out, steps=args.steps, lr=args.lr)
     report.update(source, seconds=time.perf_counter() - t0, dtype=str(model.model.dtype).removeprefix("torch."),
                   device=str(model.model.device), steps=args.steps, new_tokens=args.new_tokens)

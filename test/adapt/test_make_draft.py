@@ -86,3 +86,17 @@ def test_the_target_answers_the_frames_under_the_robots_system_prompt(folders: d
     system = Prompt("go to the red box", shots[0].image, "you are a robot dog")
     assert corpus[0].answer_start == model.encode(system).length > bare[0].answer_start
     assert corpus[0].ids[: corpus[0].answer_start].equal(model.encode(system).input_ids[0])
+
+
+def test_exits_are_not_written_beside_another_model(folders: dict[str, Path], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]):
+    from spec_decode_ros.adapt.folders import link_model
+
+    served = link_model(folders["target"], tmp_path / "served")
+    assert (served / "config.json").resolve() == (folders["target"] / "config.json").resolve()
+    assert link_model(folders["target"], served) == served  # again: the same model, nothing to do
+    code = cli.main(["train-adapters", str(folders["sibling"]), "--out", str(served), "--steps", "1",
+                     "--prompts", str(folders["prompts"]), "--new-tokens", "2"])
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("spec-decode")]
+    assert code == 2 and len(said) == 1 and "already holds another model" in said[0]
+    assert not (served / "exit_adapters.safetensors").exists()
