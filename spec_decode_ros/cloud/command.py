@@ -38,6 +38,10 @@ def _serve_one(config: CloudConfig) -> int:
                metrics=f"{config.metrics_host}:{config.metrics_port}" if config.metrics_port else "off")
     print(f"spec-decode cloud: {target.model.name} (exit layers {list(target.exit_layers)}) on {server.endpoint}, "
           f"batch {config.max_batch}, wait {config.max_wait_ms} ms, CURVE {'on' if security else 'off'}", flush=True)
+    if not target.exit_layers:
+        from spec_decode_ros.decoding.adapters import no_exits_line
+
+        print(no_exits_line(config.model), flush=True)
     notify("READY=1")  # bound, model loaded: the loop below answers from its first step
     try:
         server.serve_forever()
