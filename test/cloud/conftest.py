@@ -1,12 +1,9 @@
-"""Fixtures of the operated-verifier tests: CURVE key folders, logs captured as JSON lines, a metrics scrape."""
+"""Fixtures of the operated-verifier tests: CURVE key folders, a metrics scrape (``captured_logs`` is a root
+plugin: ``support.log_capture``)."""
 
 from __future__ import annotations
 
-import io
-import json
-import logging
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from spec_decode_ros.bridge.keys import main as keys_main
 from spec_decode_ros.bridge.security import ClientSecurity
-from spec_decode_ros.service import logs
 
 
 @pytest.fixture
@@ -28,28 +24,6 @@ def keys(tmp_path: Path) -> Path:
 
 def robot_security(keys: Path, name: str) -> ClientSecurity:
     return ClientSecurity(keys / f"{name}.key_secret", keys / "cloud.key")
-
-
-class CapturedLogs:
-    def __init__(self) -> None:
-        self.stream = io.StringIO()
-
-    def lines(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.stream.getvalue().splitlines() if line.strip()]
-
-    def events(self, name: str) -> list[dict[str, object]]:
-        return [line for line in self.lines() if line["event"] == name]
-
-    def text(self) -> str:
-        return self.stream.getvalue()
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[CapturedLogs]:
-    captured = CapturedLogs()
-    handler = logs.configure("info", "json", captured.stream)
-    yield captured
-    logging.getLogger(logs.ROOT_LOGGER).removeHandler(handler)
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -121,3 +121,19 @@ def test_error_lines_are_budgeted_per_peer_but_every_error_is_counted():
     assert [budget.take("a", t) for t in (0.0, 1.0, 2.0, 3.0)] == [(True, 0), (True, 0), (False, 0), (False, 0)]
     assert budget.take("b", 3.0) == (True, 0)  # another peer has its own budget
     assert budget.take("a", 11.0) == (True, 2)  # next window: the two suppressed lines are reported
+
+
+def test_a_flood_penalty_is_logged_and_counted(target, captured_logs):
+    from spec_decode_ros.bridge.flood_guard import FloodLimits
+
+    with serving(target, flood=FloodLimits(refused_bytes=64)) as server:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.connect(server.endpoint)
+        for _ in range(4):
+            sock.send(b"\xc1" * 40)  # refused frames of 40 bytes: the third one crosses 64 bytes
+        wait_for(lambda: captured_logs.events("flood_penalty"), 5, "the penalty logged")
+        sock.close(0)
+        penalty, = captured_logs.events("flood_penalty")
+        assert penalty["peer"] == "127.0.0.1" and penalty["backoff_s"] == 10.0
+        assert server.events.metrics.registry.get_sample_value("spec_decode_flood_penalties_total") == 1
