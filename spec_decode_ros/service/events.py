@@ -141,8 +141,10 @@ class VerifierEvents:
                   **self._where())
 
     def unanswerable(self, peer: str, why: str) -> None:
+        """A frame that cannot be answered (its routing envelope is not a robot's): counted, logged in budget."""
         self.metrics.errors.labels(code="unanswerable").inc()
-        event(log, logging.WARNING, "frame_dropped", peer=peer, reason=why, **self._where())
+        if self._error_lines.take(peer, time.monotonic())[0]:
+            event(log, logging.WARNING, "frame_dropped", peer=peer, reason=why, **self._where())
 
     def flood_penalty(self, peer: str, backoff_s: float) -> None:
         self.metrics.flood_penalties.inc()
