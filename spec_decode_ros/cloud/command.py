@@ -13,6 +13,9 @@ from collections.abc import Callable
 
 from spec_decode_ros.cloud import verifier
 from spec_decode_ros.cloud.config import CloudConfig, ConfigError, parse
+from spec_decode_ros.cloud.config import (
+    build_parser as build_parser,  # the command's parser, as every subcommand has it
+)
 from spec_decode_ros.service import logs, metrics
 from spec_decode_ros.service.notify import notify
 
