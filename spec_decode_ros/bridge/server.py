@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -560,10 +560,6 @@ def build_parser() -> argparse.ArgumentParser:
                          "--insecure-plaintext)")
     ap.add_argument("--max-batch", type=int, default=8, help="rows per batched verification (1: unbatched)")
     ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for other robots to join its batch (none waits when every live session has joined)")
-    ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
-                    help="benchmarks: pad every target forward to at least this long (its early verdict to the exit "
-                         "layer's share), emulating a large target on a GPU, where a forward over a few tokens "
-                         "costs about as much as over one (0: off)")
     ap.add_argument("--no-fuse-first-round", dest="fuse_first_round", action="store_false",
                     help="prefill each OPEN on its own forward instead of in its session's first verification (by "
                          "default a fresh float32 session's prefill and first round are one forward)")
@@ -608,7 +604,9 @@ def resolve_target_path(name: str) -> str:
     return str(model_path(name, "target"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, wrap_target: Callable[[Any], Any] | None = None) -> int:
+    """``spec-decode cloud``; ``wrap_target`` is put around the loaded target (a benchmark's emulated forward cost:
+    ``spec_decode_ros/bench/emulated_cloud.py``)."""
     args = build_parser().parse_args(argv)
     if (args.secret_key is None) != (args.allow_dir is None):
         print("spec-decode cloud: --secret-key and --allow-dir go together (CURVE needs both)", file=sys.stderr)
@@ -643,10 +641,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     target: Any = EarlyExitTarget.from_pretrained(resolve_target_path(args.model), dtype=args.dtype,
                                                   device=args.device)
-    if args.emulate_forward_ms > 0:
-        from spec_decode_ros.bench.cost import ForwardCost
-
-        target = ForwardCost.floor(args.emulate_forward_ms / 1000.0)(target)
+    if wrap_target is not None:
+        target = wrap_target(target)
     config = ServerConfig(bind=args.bind, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
                           limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20),
                                         args.max_sessions_per_client),

@@ -79,3 +79,44 @@ def test_forward_floor_pads_prefill_and_verdicts_and_keeps_them_exact(target_dir
         client.close()
     assert target.counters()["prefill_forwards"] == (0 if fuse else 1) and target.forwards == 1
     assert ForwardCost.floor(floor) == ForwardCost(a_s=floor, b_s=0.0, prefill="floor")
+
+
+def test_spec_decode_cloud_with_an_emulated_forward_runs_from_bench_and_the_cloud_keeps_its_options():
+    """Runtime modules never import bench/: ``spec-decode cloud --emulate-forward-ms`` is run by
+    ``bench/emulated_cloud.py``, which puts the floor around the target and hands every other option to the cloud."""
+    from spec_decode_ros import cli
+    from spec_decode_ros.bench import emulated_cloud
+    from spec_decode_ros.bridge.server import build_parser
+
+    assert cli.module_of("cloud", ["--model", "m"]) == "spec_decode_ros.bridge.server"
+    for option in (["--emulate-forward-ms", "30"], ["--emulate-forward-ms=30"]):
+        assert cli.module_of("cloud", ["--model", "m", *option]) == "spec_decode_ros.bench.emulated_cloud"
+        cost, rest = emulated_cloud.split_arguments(["--model", "m", *option, "--max-batch", "2"])
+        assert cost == ForwardCost.floor(0.030) and rest == ["--model", "m", "--max-batch", "2"]
+        assert build_parser().parse_args(rest).max_batch == 2
+    assert emulated_cloud.split_arguments(["--model", "m", "--emulate-forward-ms", "0"]) == (None, ["--model", "m"])
+
+
+def test_the_emulated_draft_node_takes_its_pace_and_hands_the_ros_arguments_on():
+    from spec_decode_ros.bench.emulated_draft_node import split_arguments
+
+    ros = ["--ros-args", "-r", "__node:=draft", "-p", "mode:=sd"]
+    assert split_arguments(["--emulate-draft-ms", "20", *ros]) == (0.020, ros)
+    with pytest.raises(SystemExit):
+        split_arguments(ros)  # the pace is what this entry point is for
+
+
+@pytest.mark.slow  # starts a cloud process
+@pytest.mark.timeout(120)
+def test_the_cloud_command_with_an_emulated_forward_pads_each_verification(target_dir):
+    from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
+
+    with CloudProcess(target_dir, free_endpoint(), "--emulate-forward-ms", "300") as cloud:
+        client = CloudClient(cloud.endpoint)
+        client.request(p.Open(session="e", text=PROMPTS[0], max_new_tokens=4), p.Opened, 30)
+        client.send(p.Draft(session="e", round=0, committed=0, tokens=(5, 6)))
+        while not isinstance(client.recv(30), p.Final):
+            pass
+        stats = client.request(p.StatsRequest(), p.Stats, 10)
+        assert isinstance(stats, p.Stats) and stats.forwards == 1 and stats.busy_s >= 0.3, stats
+        client.close()
