@@ -34,7 +34,7 @@ import zmq
 
 from spec_decode_ros.bench import hostile_frames as hostile
 from spec_decode_ros.bench.cloud_process import CloudProcess, add_cpu_arguments, free_endpoint, pin_cpus
-from spec_decode_ros.bench.honest import (
+from spec_decode_ros.bench.robustness_probes import (
     PingProber,
     RobotReport,
     cpu_seconds,
