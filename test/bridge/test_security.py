@@ -122,13 +122,16 @@ def test_plaintext_off_loopback_needs_the_insecure_flag_or_keys():
 
 
 @pytest.mark.parametrize("model", ["embedded", "/no/such/model"])
-def test_cloud_command_refuses_plaintext_on_every_interface_with_one_line_before_loading_anything(capsys, model):
+@pytest.mark.timeout(30)
+def test_cloud_command_refuses_plaintext_on_every_interface_with_one_line_before_loading_anything(
+        capsys, model, refusal_comes_first):
     assert server.main(["--model", model, "--bind", "tcp://0.0.0.0:5555"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "spec-decode keys" in err and "--keys" in err and "--insecure-plaintext" in err
 
 
-def test_cloud_command_checks_the_key_folder_before_loading_anything(tmp_path, capsys):
+@pytest.mark.timeout(30)
+def test_cloud_command_checks_the_key_folder_before_loading_anything(tmp_path, capsys, refusal_comes_first):
     assert server.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
     assert "cloud.key_secret does not exist" in capsys.readouterr().err
     keys.main([str(tmp_path), "cloud"])
