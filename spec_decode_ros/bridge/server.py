@@ -375,26 +375,17 @@ class VerifierServer:
                 self._receive(o.route, data, owner)
 
     def _forward_one(self, o: Opening) -> bool:
-        """Move ``o`` on by its own prefill or resume; True if that ran a forward (a deferred prefill runs none)."""
-        t0 = time.perf_counter()
-        ran_forward = True
-        try:
-            if o.stage is Stage.ENCODED:
-                self._make_room(o)
-                ran_forward = not self._defers(o)
-                o.session = self.target.prefill(o.prompt, o.msg.sampling, defer=not ran_forward)
-                to = Stage.PREFILLED if o.msg.committed else Stage.OPENED
-            else:
-                self.target.resume(o.session, o.msg.committed)
-                to = Stage.OPENED
-        except Exception as e:  # a model failure must not take the server down: the OPEN gets the error
-            self._move(o, Stage.FAILED, e)
-            return False
-        elapsed = time.perf_counter() - t0
-        o.busy_s += elapsed
-        self.stats.busy_s += elapsed  # prefill is cloud work too; ``forwards`` counts verifications
-        self._move(o, to)
-        return ran_forward
+        """Move ``o`` on by its own prefill or resume; True if that ran a forward (a deferred prefill runs none, a
+        failed one lets the next opening move)."""
+        if o.stage is Stage.PREFILLED:
+            return self._forward(o, lambda: self.target.resume(o.session, o.msg.committed))
+        self._make_room(o)
+        defer = self._defers(o)
+
+        def prefill() -> None:
+            o.session = self.target.prefill(o.prompt, o.msg.sampling, defer=defer)
+
+        return self._forward(o, prefill) and not defer
 
     def _prefill_together(self, first: Opening) -> bool:
         """Prefill ``first`` and the other ENCODED openings whose inputs batch with its (``EncodedPrompt.batch_key``),
@@ -410,18 +401,13 @@ class VerifierServer:
             return False
         for o in group:
             self._make_room(o)
-        t0 = time.perf_counter()
-        try:
+
+        def prefill() -> None:
             sessions = self.target.prefill_many([o.prompt for o in group], [o.msg.sampling for o in group])
-        except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
-            for o in group:
-                self._move(o, Stage.FAILED, e)
-            return True
-        elapsed = time.perf_counter() - t0
-        self.stats.busy_s += elapsed
-        for o, session in zip(group, sessions, strict=True):
-            o.session, o.busy_s = session, o.busy_s + elapsed  # each robot waited for the whole forward
-            self._move(o, Stage.PREFILLED if o.msg.committed else Stage.OPENED)
+            for o, session in zip(group, sessions, strict=True):
+                o.session = session
+
+        self._forward(group, prefill)
         return True
 
     def _resume_together(self, first: Opening) -> bool:
@@ -432,18 +418,27 @@ class VerifierServer:
         group = [o for o in self._opening.values() if o.stage is Stage.PREFILLED][: self.config.max_batch]
         if len(group) < 2:
             return False
+        self._forward(group, lambda: self.target.resume_many([o.session for o in group],
+                                                              [list(o.msg.committed) for o in group]))
+        return True
+
+    def _forward(self, openings: Opening | list[Opening], run: Callable[[], None]) -> bool:
+        """Run ONE forward (``run``: a prefill or a resume) for ``openings``, then move each on: a prefill with
+        committed tokens to PREFILLED, the rest to OPENED; each robot waited for the whole forward. On a failure each
+        opening fails with the error (False): a model failure must not take the server down."""
+        group = openings if isinstance(openings, list) else [openings]
         t0 = time.perf_counter()
         try:
-            self.target.resume_many([o.session for o in group], [list(o.msg.committed) for o in group])
-        except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
+            run()
+        except Exception as e:
             for o in group:
                 self._move(o, Stage.FAILED, e)
-            return True
+            return False
         elapsed = time.perf_counter() - t0
-        self.stats.busy_s += elapsed
+        self.stats.busy_s += elapsed  # prefill is cloud work too; ``forwards`` counts verifications
         for o in group:
             o.busy_s += elapsed
-            self._move(o, Stage.OPENED)
+            self._move(o, Stage.PREFILLED if o.stage is Stage.ENCODED and o.msg.committed else Stage.OPENED)
         return True
 
     def _defers(self, o: Opening) -> bool:
