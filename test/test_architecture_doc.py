@@ -4,6 +4,7 @@ states at least one call its code makes (`path::Function` → `callee`), which m
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -12,6 +13,11 @@ PAGE = (ROOT / "docs" / "architecture.md").read_text()
 REF = re.compile(r"`(spec_decode_ros/[\w/]+\.py)(?:::([\w.]+))?`")
 CALL = re.compile(r"`(spec_decode_ros/[\w/]+\.py)::([\w.]+)` → `(\w+)`")
 HOP = re.compile(r"^\| (\d+′?) \|", re.M)
+
+
+@functools.cache
+def _tree(path: str) -> ast.Module:
+    return ast.parse((ROOT / path).read_text())
 
 
 def _find(tree: ast.Module, dotted: str) -> ast.AST | None:
@@ -44,7 +50,7 @@ def test_every_file_and_function_the_page_names_exists() -> None:
         file = ROOT / path
         if not file.is_file():
             missing.append(path)
-        elif name and _find(ast.parse(file.read_text()), name) is None:
+        elif name and _find(_tree(path), name) is None:
             missing.append(f"{path}::{name}")
     assert not missing, f"docs/architecture.md names code that does not exist: {missing}"
 
@@ -59,7 +65,7 @@ def test_each_hop_states_a_call_that_its_code_makes() -> None:
         if not calls:
             wrong.append(f"hop {hop} states no call")
         for path, name, callee in calls:
-            function = _find(ast.parse((ROOT / path).read_text()), name)
+            function = _find(_tree(path), name)
             if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
                 wrong.append(f"hop {hop}: {path}::{name} is not a function")
             elif callee not in called_names(function):
