@@ -378,14 +378,13 @@ class VerifierServer:
         """Move ``o`` on by its own prefill or resume; True if that ran a forward (a deferred prefill runs none, a
         failed one lets the next opening move)."""
         if o.stage is Stage.PREFILLED:
-            return self._forward(o, lambda: self.target.resume(o.session, o.msg.committed))
-        self._make_room(o)
+            return self._forward([o], lambda: self.target.resume(o.session, o.msg.committed))
         defer = self._defers(o)
 
         def prefill() -> None:
             o.session = self.target.prefill(o.prompt, o.msg.sampling, defer=defer)
 
-        return self._forward(o, prefill) and not defer
+        return self._forward([o], prefill) and not defer
 
     def _prefill_together(self, first: Opening) -> bool:
         """Prefill ``first`` and the other ENCODED openings whose inputs batch with its (``EncodedPrompt.batch_key``),
@@ -399,8 +398,6 @@ class VerifierServer:
                  and o.prompt.batch_key() == key][: self.config.max_batch]
         if len(group) < 2:
             return False
-        for o in group:
-            self._make_room(o)
 
         def prefill() -> None:
             sessions = self.target.prefill_many([o.prompt for o in group], [o.msg.sampling for o in group])
@@ -422,13 +419,16 @@ class VerifierServer:
                                                               [list(o.msg.committed) for o in group]))
         return True
 
-    def _forward(self, openings: Opening | list[Opening], run: Callable[[], None]) -> bool:
-        """Run ONE forward (``run``: a prefill or a resume) for ``openings``, then move each on: a prefill with
-        committed tokens to PREFILLED, the rest to OPENED; each robot waited for the whole forward. On a failure each
-        opening fails with the error (False): a model failure must not take the server down."""
-        group = openings if isinstance(openings, list) else [openings]
-        t0 = time.perf_counter()
+    def _forward(self, group: list[Opening], run: Callable[[], None]) -> bool:
+        """Run ONE forward (``run``: a prefill or a resume) for the openings in ``group``, room made first for the sessions a
+        prefill makes, then move each on: a prefill with committed tokens to PREFILLED, the rest to OPENED; each robot
+        waited for the whole forward. On a failure each opening fails with the error (False): a bug or a model failure
+        must not take the server down."""
         try:
+            for o in group:
+                if o.stage is Stage.ENCODED:
+                    self._make_room(o)
+            t0 = time.perf_counter()
             run()
         except Exception as e:
             for o in group:
