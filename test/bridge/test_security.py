@@ -65,6 +65,7 @@ def test_allowed_robot_is_heard_and_authenticated_by_its_key(curve_server):
 
 
 @pytest.mark.parametrize("who", ["stranger", "plain", "wrong_server_key"])
+@pytest.mark.timeout(30)  # an admitted stranger also leaves the fixture's context hanging at its teardown
 def test_unauthorised_client_gets_nothing(curve_server, who):
     keys, ctx, server, endpoint = curve_server
     security = {"stranger": ClientSecurity(keys / "stranger.key_secret", keys / "cloud.key"),
@@ -72,7 +73,7 @@ def test_unauthorised_client_gets_nothing(curve_server, who):
                 "wrong_server_key": ClientSecurity(keys / "allowed" / "robot.key_secret", keys / "stranger.key")}[who]
     client = _client(ctx, endpoint, security)
     client.send(b"let me in")
-    assert not server.poll(1000), "the server received a frame from an unauthorised client"
+    assert not server.poll(500), "the server received a frame from an unauthorised client"  # an admitted one: ms
     assert not client.poll(200), "the unauthorised client received something"
     client.close(0)
 
