@@ -6,10 +6,11 @@ with their params file and the parts they need; it can be launched on its own as
 Common arguments: ``params_file`` (the YAML of every node's parameters), ``namespace`` (pushed onto every node
 and topic; the params file's node sections are rewritten under it, as nav2's RewrittenYaml root_key does),
 ``use_sim_time`` (every node on ``/clock``), ``log_level``. Parts: ``use_camera``, ``use_go2_bridge``,
-``use_fake_go2``, ``use_verifier`` (a cloud verifier on this machine), ``record``, ``live``. Values that land
-in node parameters (``instruction``, ``cloud_endpoint``, ``mode``, ``network_interface``, ``go2_domain_id``,
-``cloud_public_key``, ``robot_secret_key``, ``bag_path``, ``live_host``, ``live_port``) keep the params file's
-value when left empty. ``image_topic`` / ``cmd_vel_topic`` remap the camera and velocity topics (Gazebo's).
+``use_fake_go2``, ``use_verifier`` (a cloud verifier on this machine), ``record``, ``live``. Values that land in
+node parameters (``instruction``, ``cloud_endpoint``, ``mode``, ``draft_model``, ``network_interface``,
+``go2_domain_id``, ``cloud_public_key``, ``robot_secret_key``, ``bag_path``, ``live_host``, ``live_port``) keep
+the params file's value when left empty. ``image_topic`` / ``cmd_vel_topic`` remap the camera and velocity topics
+(Gazebo's). docs/ros-stack.md has the table.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("instruction", "", "the instruction to start with"),
     ("cloud_endpoint", "", "the cloud verifier's ZeroMQ endpoint"),
     ("mode", "", "decoding mode: cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft"),
+    ("draft_model", "", "the draft VLM: embedded or a model folder"),
     ("cloud_public_key", "", "the cloud's CURVE public key file"),
     ("robot_secret_key", "", "this robot's CURVE key pair file"),
     ("network_interface", "", "the Go2's DDS interface (eth0 on the robot, lo for the fake Go2)"),
@@ -61,6 +63,7 @@ NODE_OVERRIDES: tuple[tuple[str, str, str, type], ...] = (
     ("instruction", "draft", "instruction", str),
     ("cloud_endpoint", "draft", "cloud_endpoint", str),
     ("mode", "draft", "mode", str),
+    ("draft_model", "draft", "draft_model", str),
     ("cloud_public_key", "draft", "server_public_key", str),
     ("robot_secret_key", "draft", "client_secret_key", str),
     ("network_interface", "camera", "network_interface", str),

@@ -26,6 +26,8 @@ def test_ros_sections_are_dropped(argv: list[str], kept: list[str]) -> None:
     assert strip_ros_args(argv) == kept
 
 
+@pytest.mark.slow  # starts a process
+@pytest.mark.timeout(60)
 def test_fake_go2_entry_point_accepts_what_launch_ros_appends() -> None:
     """``--help`` after the ROS section exits 0 only if that section never reached argparse (which would exit 2 on
     ``--ros-args``: unrecognized arguments)."""

@@ -101,8 +101,15 @@ class DraftNode(Node):
         self.create_subscription(UInt64, topics.MOTION_DONE,
                                  lambda msg: self.worker.done(int(msg.data), self.get_clock().now().nanoseconds),
                                  RELIABLE_QOS)
-        self.worker.start()
+        # the worker starts on the node's first timer tick: under use_sim_time, once /clock runs (before it, the
+        # node's clock reads 0 and the first link report or request would be stamped 0)
+        self.start_timer = self.create_timer(0.01, self.start_worker)
         self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, cloud {self.endpoint}")
+
+    def start_worker(self) -> None:
+        self.start_timer.cancel()
+        if not self.worker.is_alive():
+            self.worker.start()
 
     def on_instruction(self, msg: String) -> None:
         if msg.data.strip() == self.worker.instruction:
@@ -183,6 +190,7 @@ class DraftNode(Node):
         self.link_pub.publish(msg)
 
     def close(self) -> None:
+        self.start_timer.cancel()
         self.worker.close()
         if self.client is not None:
             self.client.close()

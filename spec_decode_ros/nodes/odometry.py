@@ -50,8 +50,11 @@ class OdometryPublisher:
 
     def on_state(self, state: SportState) -> None:
         """From the SDK's reader thread: one odometry message per sport state kept."""
+        stamp = now_stamp(self.node)
+        if stamp.sec == 0 and stamp.nanosec == 0:
+            return  # use_sim_time and no /clock yet: an odometry stamped 0 would be older than everything
         try:
-            self.publisher.publish(odometry(state, now_stamp(self.node), *self.frames))
+            self.publisher.publish(odometry(state, stamp, *self.frames))
         except RCLError:  # the context went down (SIGINT) before close() stopped the reader: nothing to publish to
             pass
 
