@@ -41,7 +41,9 @@ def publisher_qos(topic: str) -> QoSProfile:
 
 
 def subscription_qos(topic: str) -> QoSProfile:
-    """The QoS a node of this package subscribes ``topic`` with (state topics: see ``subscribe_state``)."""
+    """The QoS a node of this package subscribes ``topic`` with (state topics: see ``subscribe_state``): the
+    sensor-data pair best effort (which a publisher of either reliability matches), the rest reliable (the
+    recorder keeps every token, command and odometry message)."""
     return SENSOR_QOS if topic in topics.SENSOR_DATA else RELIABLE_QOS
 
 

@@ -20,7 +20,8 @@ from rclpy.node import Node
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagWriter
 from spec_decode_ros.analysis.derived import DerivedStreams, absolute
-from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS, message_class, run_node
+from spec_decode_ros.nodes.common import message_class, run_node
+from spec_decode_ros.nodes.qos import subscription_qos
 
 MAX_EARLY = 1000  # messages held while use_sim_time waits for its first /clock
 
@@ -44,9 +45,9 @@ class Recorder(Node):
         self.namespace = self.get_namespace()
         self.writer = BagWriter(path, {absolute(t, self.namespace): ty for t, ty in self.derived.types(wanted).items()})
         for topic in wanted:
-            qos = SENSOR_QOS if topic in topics.SENSOR_DATA else RELIABLE_QOS
             self.create_subscription(message_class(topics.TYPES[topic]), topic,
-                                     lambda raw, topic=topic: self._on_message(topic, raw), qos, raw=True)
+                                     lambda raw, topic=topic: self._on_message(topic, raw), subscription_qos(topic),
+                                     raw=True)
         self.logged_total = 0
         self.early: list[tuple[str, bytes]] = []  # received before the clock started (use_sim_time)
         self.create_timer(status_s, self._log_status)
