@@ -8,6 +8,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 
 def generate_launch_description():
@@ -18,7 +19,7 @@ def generate_launch_description():
         DeclareLaunchArgument("log_level", default_value="info"),
         Node(package="spec_decode_ros", executable="recorder_node", name="recorder", output="screen",
              namespace=LaunchConfiguration("namespace"),
-             parameters=[{"bag_path": LaunchConfiguration("bag_path"),
+             parameters=[{"bag_path": ParameterValue(LaunchConfiguration("bag_path"), value_type=str),
                           "use_sim_time": LaunchConfiguration("use_sim_time")}],
              arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")]),
     ])
