@@ -694,6 +694,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"spec-decode cloud: {target.model.name} (exit layers {list(target.exit_layers)}) on {server.endpoint}, "
           f"batch {config.max_batch}, wait {args.max_wait_ms} ms, CURVE {'on' if security else 'off'}", flush=True)
+    if not target.exit_layers:
+        from spec_decode_ros.decoding.adapters import no_exits_line
+
+        print(no_exits_line(args.model), flush=True)
     try:
         server.serve_forever()
     finally:
