@@ -29,13 +29,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from enum import StrEnum
 from typing import Any, ClassVar
 
 import msgpack
 import numpy as np
 
 from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig, Verdict
+from spec_decode_ros.str_enum import StrEnum
 
 PROTOCOL_VERSION = 1
 

@@ -45,6 +45,7 @@ from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_stamp, run_node, time_to_ns
+from spec_decode_ros.nodes.qos import subscribe_state
 
 
 class DraftNode(Node):
@@ -96,14 +97,23 @@ class DraftNode(Node):
             cloud=self.client, instruction=instruction, heartbeat_s=heartbeat_s, wait_for_idle=wait_for_idle,
             gate=RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout), warn=self.get_logger().warning)
         self.create_subscription(Image, topics.CAMERA_IMAGE, self.worker.image, SENSOR_QOS)
-        self.create_subscription(String, topics.INSTRUCTION, self.on_instruction, LATCHED_QOS)
+        subscribe_state(self, String, topics.INSTRUCTION, self.on_instruction)  # `ros2 topic pub` and latched
         self.create_subscription(UInt64, topics.MOTION_DONE,
                                  lambda msg: self.worker.done(int(msg.data), self.get_clock().now().nanoseconds),
                                  RELIABLE_QOS)
-        self.worker.start()
+        # the worker starts on the node's first timer tick: under use_sim_time, once /clock runs (before it, the
+        # node's clock reads 0 and the first link report or request would be stamped 0)
+        self.start_timer = self.create_timer(0.01, self.start_worker)
         self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, cloud {self.endpoint}")
 
+    def start_worker(self) -> None:
+        self.start_timer.cancel()
+        if not self.worker.is_alive():
+            self.worker.start()
+
     def on_instruction(self, msg: String) -> None:
+        if msg.data.strip() == self.worker.instruction:
+            return  # the instruction is state: the same one again (e.g. on both subscriptions) is no news
         self.worker.new_instruction(msg.data)
         self.get_logger().info(f"instruction: {msg.data.strip()!r}")
 
@@ -180,6 +190,7 @@ class DraftNode(Node):
         self.link_pub.publish(msg)
 
     def close(self) -> None:
+        self.start_timer.cancel()
         self.worker.close()
         if self.client is not None:
             self.client.close()

@@ -144,13 +144,19 @@ def test_keys_made_by_the_command_are_the_layout_the_cloud_reads(tmp_path):
     assert sorted(f.name for f in check_allow_dir(security.allow_dir).iterdir()) == ["robot1.key", "robot2.key"]
 
 
-def test_the_real_robot_config_and_launch_file_turn_curve_on():
+def test_the_real_robot_config_and_launch_file_turn_curve_on(tmp_path: Path):
+    from support.launch_shim import evaluate
+
     root = Path(__file__).resolve().parents[2]
     draft = yaml.safe_load((root / "config" / "robot.yaml").read_text())["draft"]["ros__parameters"]
     assert draft["server_public_key"].endswith("cloud.key") and draft["client_secret_key"].endswith(".key_secret")
-    launch = (root / "launch" / "robot.launch.py").read_text()
-    for arg, param in (("cloud_public_key", "server_public_key"), ("robot_secret_key", "client_secret_key")):
-        assert f'"{param}": LaunchConfiguration("{arg}")' in launch
+    launch = root / "launch" / "robot.launch.py"
+    [by_default] = [n for n in evaluate(launch, {}, tmp_path)[0] if n.full_name == "/draft"]
+    assert (by_default.parameters()["server_public_key"], by_default.parameters()["client_secret_key"]) == \
+        (draft["server_public_key"], draft["client_secret_key"])
+    keys = {"cloud_public_key": "k/c.key", "robot_secret_key": "k/r.key_secret"}
+    [given] = [n for n in evaluate(launch, keys, tmp_path)[0] if n.full_name == "/draft"]
+    assert (given.parameters()["server_public_key"], given.parameters()["client_secret_key"]) == tuple(keys.values())
 
 
 def test_the_robot_refuses_a_plaintext_link_off_this_host_before_any_socket_exists():
