@@ -15,7 +15,8 @@ The other modes share the code: ``sd`` asks for no early exit, ``sd_ee`` gets EA
 Only FINAL commits tokens, so the output is the target's. When the cloud stops answering, the session
 reports ``unreachable`` through ``on_status``, rebuilds its socket, pings until the cloud is back, re-opens
 with the committed tokens (the cloud rebuilds its cache) and carries on; after ``reconnect_timeout_s`` it
-raises ``CloudUnreachableError``.
+raises ``CloudUnreachableError``. With ``constrain="grammar"`` the draft is masked by the command grammar and
+OPEN names it (``grammar``/``grammar_hash``), so the cloud masks the target with the same one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from spec_decode_ros.bridge import protocol as p
@@ -58,6 +60,7 @@ class EdgeConfig:
     reconnect_timeout_s: float = 60.0
     ping_interval_s: float = 0.5
     jpeg_quality: int = 90
+    constrain: str = "none"  # "grammar": draft and target masked by the command grammar (decoding.constraint)
 
     def __post_init__(self) -> None:
         try:
@@ -68,6 +71,8 @@ class EdgeConfig:
             raise ValueError(f"gamma must be in [1, {p.MAX_GAMMA}] and max_new_tokens in [1, {p.MAX_NEW_TOKENS}]")
         if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
             raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
+        if self.constrain not in ("grammar", "none"):
+            raise ValueError(f"constrain must be 'grammar' or 'none', got {self.constrain!r}")
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,13 @@ class EdgeSession:
 
             new_draft = DraftSession
         self._new_draft = new_draft
+        self._grammar = ("", "")  # (name, hash) sent in OPEN
+        if config.constrain == "grammar":
+            from spec_decode_ros.decoding.constraint import GRAMMAR_NAME, GrammarConstraint, grammar_hash
+
+            self._grammar = (GRAMMAR_NAME, grammar_hash())
+            if draft is not None:
+                self._new_draft = partial(new_draft, constraint=GrammarConstraint.for_model(draft))
         self._sent_at = self._early_at = self._final_at = 0.0
         self._prefill_s = self._draft_prefill_s = 0.0  # reported (then zeroed) with the next round
         self.tokenizer = tokenizer if tokenizer is not None else (draft.tokenizer if draft is not None else None)
@@ -361,7 +373,8 @@ class EdgeSession:
         msg = p.Open(session=self._sid, text=self.prompt.text, system=self.prompt.system, image_jpeg=self._jpeg,
                      sampling=self.config.sampling, early_exit=early_exit, autoregressive=autoregressive,
                      max_new_tokens=self.config.max_new_tokens, committed=tuple(self.committed),
-                     vocab_size=self._vocab, tokenizer_hash=self._fingerprint)
+                     vocab_size=self._vocab, tokenizer_hash=self._fingerprint, grammar=self._grammar[0],
+                     grammar_hash=self._grammar[1])
         self.client.send(msg)
         self._sent_at = time.monotonic()  # cloud_ar's first FINAL counts from here (a DRAFT resets it)
         if while_waiting is not None:  # e.g. the draft's prefill, overlapping the cloud's

@@ -13,7 +13,10 @@ block, so the answer's first round costs one forward, not two (float32 targets o
 Frames a connection sends behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
 ``on_early`` callback (same thread, inside the forward, before the remaining layers run); the final
 verdicts after it. Autoregressive sessions (the cloud-AR baseline) join batches as γ=0 rows and get one
-FINAL per token. A bad frame gets an ERROR and changes nothing; a session the server drops (idle expiry,
+FINAL per token. An OPEN that names a grammar (``grammar``/``grammar_hash``) gets its target session masked with
+that grammar (``decoding.constraint``), its matcher built over the committed tokens (a resume continues where
+the lost session was); a grammar the cloud does not serve is refused (``grammar_mismatch``). A bad frame gets an
+ERROR and changes nothing; a session the server drops (idle expiry,
 memory cap, a failed forward) gets ERROR ``evicted`` and resumes by re-opening with its committed tokens.
 
 Secure by default: plaintext on a non-loopback endpoint is refused unless ``insecure_plaintext`` says so
@@ -62,6 +65,7 @@ from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 from spec_decode_ros.decoding.vocab import first_outside
 
 if TYPE_CHECKING:
+    from spec_decode_ros.decoding.constraint import GrammarConstraint
     from spec_decode_ros.decoding.early_exit import EarlyExitTarget
     from spec_decode_ros.decoding.models import EncodedPrompt
 
@@ -132,6 +136,7 @@ class VerifierServer:
         self._vocab_rows = target.model.vocab_size
         self._context_length = target.model.context_length
         self._fingerprint = tokenizer_fingerprint(tokenizer)
+        self._constraint: GrammarConstraint | None = None  # compiled at the first OPEN that names the grammar
         check_bind_security(config.bind, secure=config.security is not None, insecure_ok=config.insecure_plaintext)
         fix_mmap_threshold()  # frames of a few MB must not grow the heap for good
         self._opening: dict[tuple[bytes, ...], _Opening] = {}  # by connection, in arrival order
@@ -309,6 +314,7 @@ class VerifierServer:
         if len(msg.committed) > msg.max_new_tokens:
             raise refuse(p.ErrorCode.BAD_FIELD, f"{len(msg.committed)} committed tokens exceed max_new_tokens "
                          f"{msg.max_new_tokens}")
+        self._check_grammar(msg)
         try:
             validate(msg.sampling)
         except ValueError as e:
@@ -325,6 +331,30 @@ class VerifierServer:
         self.table.client_victim(msg, owner, pending=sum(o.owner == owner for o in self._opening.values()))
         future = self._encoder.submit(self._encode, msg)
         self._opening[tuple(route)] = _Opening(msg, route, owner, future)
+
+    def _grammar(self) -> GrammarConstraint:
+        """The command grammar compiled for the target's tokenizer (once)."""
+        if self._constraint is None:
+            from spec_decode_ros.decoding.constraint import GrammarConstraint
+
+            self._constraint = GrammarConstraint.for_model(self.target.model)
+        return self._constraint
+
+    def _check_grammar(self, msg: p.Open) -> None:
+        """An OPEN's grammar must be the one this cloud serves (name and hash), and its committed tokens inside it."""
+        if not msg.grammar and not msg.grammar_hash:
+            return
+        from spec_decode_ros.decoding.constraint import GRAMMAR_NAME, grammar_hash
+
+        if (msg.grammar, msg.grammar_hash) != (GRAMMAR_NAME, grammar_hash()):
+            raise p.ProtocolError(p.ErrorCode.GRAMMAR_MISMATCH, f"robot constrains with grammar {msg.grammar!r} "
+                                  f"(hash {msg.grammar_hash!r}); this cloud serves {GRAMMAR_NAME!r} (hash "
+                                  f"{grammar_hash()!r}): update one side, or open with constrain none",
+                                  session=msg.session)
+        try:
+            self._grammar().matcher(msg.committed)
+        except ValueError as e:
+            raise p.ProtocolError(p.ErrorCode.BAD_TOKEN, str(e), session=msg.session) from None
 
     def _encode(self, msg: p.Open) -> EncodedPrompt:
         """Worker thread: decode the image, run the processor/tokenizer, check the context length. No forward.
@@ -492,6 +522,7 @@ class VerifierServer:
         """Hand an opening's ready session to the table and answer OPENED (``o.session`` becomes None)."""
         msg = o.msg
         session, o.session = o.session, None
+        self.target.constrain(session, self._grammar() if msg.grammar else None)  # checked at the OPEN: cannot fail
         entry = SessionEntry(sid=msg.session, route=o.route, owner=o.owner, target=session, request=msg)
         self.table.add(entry)
         self._send(o.route, p.Opened(session=msg.session, target=self.target.model.name,
