@@ -239,6 +239,26 @@ def _amounts(action: str) -> list[str]:
     return out
 
 
+def _trie_pattern(words: Sequence[str]) -> str:
+    """A regular expression matching exactly ``words``, factored by common prefixes ("1", "15", "150" ->
+    ``1(?:5(?:0)?)?``): the same language as their alternation, far fewer parser states for a grammar engine."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(trie)
+
+
 def answer_pattern(max_commands: int = MAX_ANSWER_COMMANDS) -> str:
     """The answers ``parse_answer`` accepts, as a regular expression a grammar library compiles: canonical
     single spaces between words, at most one space around "," and before ".", an optional leading space (a
@@ -252,7 +272,7 @@ def answer_pattern(max_commands: int = MAX_ANSWER_COMMANDS) -> str:
         if action == "stop":
             alts.append("stop")
             continue
-        amount = "(?:" + "|".join(re.escape(a) for a in _amounts(action)) + ")"
+        amount = "(?:" + _trie_pattern(_amounts(action)) + ")"
         words = [action, side, amount] if action in ("turn", "sidestep") else [action, amount]
         alts.append(" ".join(words))
     command = "(?:" + "|".join(alts) + ")"

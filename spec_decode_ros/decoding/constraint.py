@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from spec_decode_ros.control.grammar import answer_pattern
@@ -60,6 +61,7 @@ class GrammarConstraint:
         self.hash = grammar_hash(self.pattern)
         self.vocab_rows = int(vocab_rows)
         self.stop_ids = sorted({int(t) for t in stop_ids})
+        self.stop_set = frozenset(self.stop_ids)
         if not self.stop_ids:
             raise ValueError("a grammar constraint needs at least one stop (EOS) token id")
         pieces, special = token_bytes(tokenizer)
@@ -69,7 +71,6 @@ class GrammarConstraint:
         encoded = [b"" if i in specials else p for i, p in enumerate(pieces)]  # xgrammar: "" marks a special token
         info = xgr.TokenizerInfo(encoded, xgr.VocabType.RAW, vocab_size=self.vocab_rows, stop_token_ids=self.stop_ids)
         self._compiled = xgr.GrammarCompiler(info, max_threads=1).compile_regex(self.pattern)
-        self._bit = torch.arange(32, dtype=torch.int32)
 
     @classmethod
     def for_model(cls, model: object) -> GrammarConstraint:
@@ -91,13 +92,17 @@ class GrammarConstraint:
             raise ValueError(f"committed tokens leave the grammar {self.name!r} at token {m.rejected}")
         return m
 
+    def bitmask(self, rows: int) -> torch.Tensor:
+        """A [rows, ceil(V/32)] int32 bitmask buffer, all legal (xgrammar's layout, on the CPU)."""
+        return torch.full((rows, (self.vocab_rows + 31) // 32), -1, dtype=torch.int32)
+
     def bool_masks(self, bitmask: torch.Tensor) -> torch.Tensor:
         """[R, ceil(V/32)] int32 bitmask -> [R, vocab_rows] bool (True: legal); an empty row allows the stop ids."""
-        bits = ((bitmask.unsqueeze(-1) >> self._bit) & 1).bool().reshape(bitmask.shape[0], -1)[:, : self.vocab_rows]
-        dead = ~bits.any(dim=-1)
-        if dead.any():
-            bits[dead.nonzero().squeeze(-1)[:, None], torch.tensor(self.stop_ids)[None]] = True
-        return bits
+        words = bitmask.numpy()
+        bits = np.unpackbits(words.view(np.uint8), axis=-1, bitorder="little")[:, : self.vocab_rows].view(bool)
+        if not words.any(axis=-1).all():
+            bits[np.ix_((~bits.any(axis=-1)).nonzero()[0], self.stop_ids)] = True
+        return torch.from_numpy(bits)
 
 
 _LOCK = threading.Lock()
@@ -112,16 +117,15 @@ class TokenMatcher:
     _m: object
     rejected: int | None = None
     _buf: torch.Tensor = field(init=False)
+    _ended: bool = False  # a stop token was the last one consumed (nothing can follow it)
 
     def __post_init__(self) -> None:
-        import xgrammar as xgr
-
-        self._buf = xgr.allocate_token_bitmask(1, self.constraint.vocab_rows)
+        self._buf = self.constraint.bitmask(1)
 
     def _bits(self, out: torch.Tensor, row: int) -> None:
         """Fill ``out[row]`` with the legal next tokens; after an accepted EOS nothing follows but EOS again
         (no verdict reads that row: an accepted EOS ends the answer)."""
-        if self.finished:
+        if self._ended:
             out[row] = 0
             for t in self.constraint.stop_ids:
                 out[row, t >> 5] |= 1 << (t & 31)
@@ -135,30 +139,37 @@ class TokenMatcher:
 
     def mask_(self, logits: torch.Tensor) -> torch.Tensor:
         """Set the logits of illegal next tokens to -inf, in place; returns ``logits`` ([V] or [1, V])."""
-        allowed = self.allowed().to(logits.device)
-        return logits.masked_fill_(~allowed.view_as(logits[..., : allowed.shape[0]]), float("-inf"))
+        return logits.masked_fill_(~self.allowed().to(logits.device).view(logits.shape), float("-inf"))
+
+    def masked(self, logits: torch.Tensor) -> torch.Tensor:
+        """A copy of ``logits`` with the illegal next tokens at -inf."""
+        return logits.masked_fill(~self.allowed().to(logits.device).view(logits.shape), float("-inf"))
 
     def advance(self, tokens: Iterable[int]) -> bool:
         """Consume tokens in order; False (and ``rejected`` set) at the first the grammar refuses, which is not
         consumed (those before it are)."""
         for t in tokens:
-            if not self._m.accept_token(int(t)):  # type: ignore[attr-defined]
+            if not self._accept(int(t)):
                 self.rejected = int(t)
                 return False
         return True
 
+    def _accept(self, token: int) -> bool:
+        ok = bool(self._m.accept_token(token))  # type: ignore[attr-defined]
+        self._ended = ok and token in self.constraint.stop_set
+        return ok
+
     def rollback(self, n: int) -> None:
         if n > 0:
             self._m.rollback(n)  # type: ignore[attr-defined]
+            self._ended = False  # a stop token is always the last consumed: undoing any token undoes it
 
     def masks_after(self, drafts: Sequence[int]) -> torch.Tensor:
         """[len(drafts)+1, vocab_rows] bool: the legal tokens after the committed tokens and after each draft
         prefix. Past the first draft the grammar refuses, rows allow everything (no verdict reads them: that
         draft is rejected at its own row). The matcher ends where it started."""
-        import xgrammar as xgr
-
         rows = len(drafts) + 1
-        bits = xgr.allocate_token_bitmask(rows, self.constraint.vocab_rows)
+        bits = self.constraint.bitmask(rows)
         consumed = 0
         for i in range(rows):
             self._bits(bits, i)
@@ -166,7 +177,7 @@ class TokenMatcher:
                 break
             t = int(drafts[i])
             legal = 0 <= t < self.constraint.vocab_rows and (int(bits[i, t >> 5]) >> (t & 31)) & 1
-            if not legal or not self._m.accept_token(t):  # type: ignore[attr-defined]
+            if not legal or not self._accept(t):
                 bits[i + 1:] = -1
                 break
             consumed += 1
@@ -180,4 +191,5 @@ class TokenMatcher:
 
     @property
     def finished(self) -> bool:
-        return bool(self._m.is_terminated())  # type: ignore[attr-defined]
+        """The answer is over: a stop token was consumed."""
+        return self._ended

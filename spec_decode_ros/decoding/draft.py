@@ -131,8 +131,10 @@ class DraftSession:
         """The logits with the grammar's illegal tokens at -inf (a copy; None when no legal token is left)."""
         if self.matcher is None:
             return logits
-        masked = self.matcher.mask_(logits.clone())
-        return masked if bool(torch.isfinite(masked).any()) else None
+        masked = self.matcher.masked(logits)
+        if self._vocab is not None and not bool(torch.isfinite(masked.max())):
+            return None  # a pruned head: none of its tokens is legal here
+        return masked
 
     def _sample(self, logits: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
         probs = processed_probs(logits, self.sampling)  # [V]

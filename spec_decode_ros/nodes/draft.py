@@ -69,6 +69,8 @@ class DraftNode(Node):
         dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
         device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
         threads = int(self.declare_parameter("threads", 0).value)
+        constrain = str(self.declare_parameter("constrain", "grammar").value)  # grammar | none
+        self.system_prompt = str(self.declare_parameter("system_prompt", "").value) or None
 
         from spec_decode_ros.bench.emulation import paced_drafts
         from spec_decode_ros.decoding.models import load_model
@@ -80,7 +82,7 @@ class DraftNode(Node):
             torch.set_num_threads(threads)
         self.draft = load_model(model_path(model_name, "draft"), dtype=dtype, device=device)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
-                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout)
+                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout, constrain=constrain)
         self.new_draft = paced_drafts(emulate_draft_s)  # a plain DraftSession unless emulating a slower robot
         self.predraft_policy = PredraftPolicy()  # what pre-drafting gains here, learnt across requests
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
@@ -101,7 +103,8 @@ class DraftNode(Node):
                                  lambda msg: self.worker.done(int(msg.data), self.get_clock().now().nanoseconds),
                                  RELIABLE_QOS)
         self.worker.start()
-        self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, cloud {self.endpoint}")
+        self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, constrain {constrain}, "
+                               f"cloud {self.endpoint}")
 
     def on_instruction(self, msg: String) -> None:
         self.worker.new_instruction(msg.data)
@@ -124,7 +127,8 @@ class DraftNode(Node):
             self.publish_stats(request_id, event, session.metrics, image_stamp, started)
             self.publish_link(link.verdict(event.final_s * 1e3))
 
-        session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image)),
+        session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image),
+                                                                  system=self.system_prompt),
                               self.config, on_token=on_token, on_round=on_round, tokenizer=self.draft.tokenizer,
                               on_status=lambda status: self.publish_link(link.transport(status)),
                               new_draft=self.new_draft, predraft_policy=self.predraft_policy)
