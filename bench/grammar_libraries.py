@@ -173,6 +173,27 @@ def run_outlines(toks: list[bytes], special: list[int], eos: int, pattern: str, 
             "mask_ms_max": max(masks), "rollback8_ms": rollback, "rollback": "up to max_rollback"}
 
 
+def run_engine(tokenizer: object, ids: list[int]) -> dict[str, float]:
+    """This package's whole mask per token (``decoding.constraint``: xgrammar's bitmask, unpacked, the logits
+    masked), on a logits row the vocabulary's width."""
+    import torch
+
+    from spec_decode_ros.decoding.constraint import GrammarConstraint
+
+    vocab = len(tokenizer)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    constraint = GrammarConstraint(tokenizer, vocab, [tokenizer.eos_token_id])  # type: ignore[attr-defined]
+    compile_ms = 1000 * (time.perf_counter() - t0)
+    logits = torch.randn(vocab)
+    masks = []
+    for _ in range(REPEATS):
+        m = constraint.matcher()
+        for t in ids:
+            masks.append(_ms(lambda m=m: m.mask_(logits.clone())))
+            m.advance([t])
+    return {"compile_ms": compile_ms, "engine_mask_ms_median": statistics.median(masks), "engine_mask_ms_max": max(masks)}
+
+
 def main() -> None:
     from spec_decode_ros.control.grammar import answer_pattern
     from spec_decode_ros.decoding.token_bytes import token_bytes
@@ -199,6 +220,8 @@ def main() -> None:
             except Exception as e:  # a library that cannot do it is a result too
                 row[lib] = {"error": f"{type(e).__name__}: {e}"[:300]}
             print(name, lib, row[lib], flush=True)
+        row["engine"] = run_engine(tok, ids)
+        print(name, "engine", row["engine"], flush=True)
         results[name] = row
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1) + "\n")

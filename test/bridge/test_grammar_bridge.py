@@ -145,3 +145,32 @@ def test_a_restarted_cloud_resumes_under_the_grammar(cmd_target, cmd_draft, cmd_
         client.close()
         if second is not None:
             second.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_system_prompt_travels_in_open_and_both_sides_apply_it_through_their_chat_templates(cmd_target, cmd_draft):
+    """The robot's OPEN carries the system prompt; the cloud's answer is the target's own for prompt + system
+    (its chat template's system turn), which differs from the answer without it; the draft encodes it too."""
+    text, system = PROMPTS[1], "you are a robot"
+    with_system = Prompt(text, system=system)
+    ref = target_generate(cmd_target, with_system, NEW, constrain="grammar")
+    assert ref != target_generate(cmd_target, Prompt(text), NEW, constrain="grammar")
+    assert cmd_draft.encode(with_system).length > cmd_draft.encode(Prompt(text)).length
+    sent: list[p.Message] = []
+
+    class Recording(CloudClient):
+        def send(self, msg: p.Message) -> None:
+            sent.append(msg)
+            super().send(msg)
+
+    with serving(cmd_target) as server:
+        client = Recording(server.endpoint)
+        try:
+            result = EdgeSession(client, cmd_draft, with_system,
+                                 EdgeConfig(mode="sd", max_new_tokens=NEW, constrain="grammar")).run()
+        finally:
+            client.close()
+    assert result.tokens == ref
+    opens = [m for m in sent if isinstance(m, p.Open)]
+    assert opens and all(m.system == system and m.grammar == GRAMMAR_NAME for m in opens)
