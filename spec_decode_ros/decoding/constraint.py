@@ -126,9 +126,10 @@ class TokenMatcher:
         """Fill ``out[row]`` with the legal next tokens; after an accepted EOS nothing follows but EOS again
         (no verdict reads that row: an accepted EOS ends the answer)."""
         if self._ended:
-            out[row] = 0
+            words = out.numpy().view(np.uint32)  # the same memory, bit 31 without a sign
+            words[row] = 0
             for t in self.constraint.stop_ids:
-                out[row, t >> 5] |= 1 << (t & 31)
+                words[row, t >> 5] |= np.uint32(1 << (t & 31))
             return
         self._m.fill_next_token_bitmask(out, row)  # type: ignore[attr-defined]
 
