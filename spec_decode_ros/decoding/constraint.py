@@ -96,9 +96,9 @@ class GrammarConstraint:
         """A [rows, ceil(V/32)] int32 bitmask buffer, all legal (xgrammar's layout, on the CPU)."""
         return torch.full((rows, (self.vocab_rows + 31) // 32), -1, dtype=torch.int32)
 
-    def bool_masks(self, bitmask: torch.Tensor) -> torch.Tensor:
-        """[R, ceil(V/32)] int32 bitmask -> [R, vocab_rows] bool (True: legal); an empty row allows the stop ids."""
-        words = bitmask.numpy()
+    def bool_masks(self, words: np.ndarray) -> torch.Tensor:
+        """[R, ceil(V/32)] bitmask words (uint32) -> [R, vocab_rows] bool (True: legal); an empty row allows the
+        stop ids."""
         bits = np.unpackbits(words.view(np.uint8), axis=-1, bitorder="little")[:, : self.vocab_rows].view(bool)
         if not words.any(axis=-1).all():
             bits[np.ix_((~bits.any(axis=-1)).nonzero()[0], self.stop_ids)] = True
@@ -116,27 +116,40 @@ class TokenMatcher:
     constraint: GrammarConstraint
     _m: object
     rejected: int | None = None
-    _buf: torch.Tensor = field(init=False)
     _ended: bool = False  # a stop token was the last one consumed (nothing can follow it)
+    _rows: torch.Tensor = field(init=False)  # bitmask buffer xgrammar fills, grown as blocks need
+    _words: np.ndarray = field(init=False)  # the same memory as uint32 words: bit tests without torch
 
     def __post_init__(self) -> None:
-        self._buf = self.constraint.bitmask(1)
+        self._grow(1)
 
-    def _bits(self, out: torch.Tensor, row: int) -> None:
-        """Fill ``out[row]`` with the legal next tokens; after an accepted EOS nothing follows but EOS again
+    def _grow(self, rows: int) -> None:
+        if not hasattr(self, "_rows") or self._rows.shape[0] < rows:
+            self._rows = self.constraint.bitmask(rows)
+            self._words = self._rows.numpy().view(np.uint32)
+
+    def _bits(self, row: int) -> None:
+        """Fill bitmask row ``row`` with the legal next tokens; after an accepted EOS nothing follows but EOS again
         (no verdict reads that row: an accepted EOS ends the answer)."""
         if self._ended:
-            words = out.numpy().view(np.uint32)  # the same memory, bit 31 without a sign
-            words[row] = 0
+            self._words[row] = 0
             for t in self.constraint.stop_ids:
-                words[row, t >> 5] |= np.uint32(1 << (t & 31))
+                self._words[row, t >> 5] |= np.uint32(1 << (t & 31))
             return
-        self._m.fill_next_token_bitmask(out, row)  # type: ignore[attr-defined]
+        self._m.fill_next_token_bitmask(self._rows, row)  # type: ignore[attr-defined]
+
+    def _legal(self, row: int, token: int) -> bool:
+        return 0 <= token < self.constraint.vocab_rows and bool((self._words[row, token >> 5] >> (token & 31)) & 1)
+
+    def allows(self, token: int) -> bool:
+        """Whether ``token`` is legal next (one bit of the mask; no mask is built)."""
+        self._bits(0)
+        return self._legal(0, token)
 
     def allowed(self) -> torch.Tensor:
         """[vocab_rows] bool: the tokens legal next."""
-        self._bits(self._buf, 0)
-        return self.constraint.bool_masks(self._buf)[0]
+        self._bits(0)
+        return self.constraint.bool_masks(self._words[:1])[0]
 
     def mask_(self, logits: torch.Tensor) -> torch.Tensor:
         """Set the logits of illegal next tokens to -inf, in place; returns ``logits`` ([V] or [1, V])."""
@@ -170,20 +183,19 @@ class TokenMatcher:
         prefix. Past the first draft the grammar refuses, rows allow everything (no verdict reads them: that
         draft is rejected at its own row). The matcher ends where it started."""
         rows = len(drafts) + 1
-        bits = self.constraint.bitmask(rows)
+        self._grow(rows)
         consumed = 0
         for i in range(rows):
-            self._bits(bits, i)
+            self._bits(i)
             if i == len(drafts):
                 break
             t = int(drafts[i])
-            legal = 0 <= t < self.constraint.vocab_rows and (int(bits[i, t >> 5]) >> (t & 31)) & 1
-            if not legal or not self._accept(t):
-                bits[i + 1:] = -1
+            if not self._legal(i, t) or not self._accept(t):
+                self._words[i + 1: rows] = 0xFFFFFFFF
                 break
             consumed += 1
         self.rollback(consumed)
-        return self.constraint.bool_masks(bits)
+        return self.constraint.bool_masks(self._words[:rows])
 
     def forced(self) -> int | None:
         """The one legal next token, if the grammar leaves exactly one; else None."""

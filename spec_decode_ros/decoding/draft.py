@@ -86,15 +86,17 @@ class DraftSession:
         for i in range(gamma if legal else 0):
             if i > 0 and should_stop is not None and should_stop():
                 break
-            logits = self._constrained(self._logits)
-            if logits is None:
-                break  # nothing the draft can say is legal here (a pruned head): the target decides alone
             if self.sampling.do_sample:
+                logits = self._constrained(self._logits)
+                if logits is None:
+                    break  # nothing the draft can say is legal here (a pruned head): the target decides alone
                 tok, ids, vals = self._sample(logits)
                 ids_rows.append(ids)
                 val_rows.append(vals)
             else:
-                tok = int(logits.argmax())
+                tok = self._greedy()
+                if tok is None:
+                    break
             tokens.append(tok)
             if self.matcher is not None:
                 self.matcher.advance([tok])
@@ -116,16 +118,27 @@ class DraftSession:
     def next_token(self) -> int:
         """Edge-only baseline: the draft's own next token (greedy or sampled), committed."""
         self._sync(self.generated)
-        logits = self._constrained(self._logits)
-        if logits is None:  # the pruned head has no legal token: end the answer
-            tok = min(self.model.eos_token_ids)
+        if self.sampling.do_sample:
+            logits = self._constrained(self._logits)
+            tok = self._sample(logits)[0] if logits is not None else None
         else:
-            tok = self._sample(logits)[0] if self.sampling.do_sample else int(logits.argmax())
+            tok = self._greedy()
+        if tok is None:  # the pruned head has no legal token: end the answer
+            tok = min(self.model.eos_token_ids)
         self.commit([tok])
         return tok
 
     def cached_tokens(self) -> int:
         return kv.cache_length(self._cache)
+
+    def _greedy(self) -> int | None:
+        """The argmax of the next-token logits among the legal tokens (None: none is legal). The unmasked argmax
+        when the grammar allows it (one bit test, no mask built), which is the masked argmax too."""
+        tok = int(self._logits.argmax())
+        if self.matcher is None or self.matcher.allows(tok):
+            return tok
+        logits = self._constrained(self._logits)
+        return int(logits.argmax()) if logits is not None else None
 
     def _constrained(self, logits: torch.Tensor) -> torch.Tensor | None:
         """The logits with the grammar's illegal tokens at -inf (a copy; None when no legal token is left)."""
