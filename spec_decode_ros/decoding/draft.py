@@ -37,7 +37,7 @@ class DraftSession:
         self.max_support = max_support  # sampling: the draft samples from its top-`max_support` (sent as is)
         self.generated: list[int] = []
         self.generator = torch.Generator().manual_seed(sampling.seed + 7919)  # not the target's stream
-        self.busy_s = 0.0
+        start = time.perf_counter()
         enc = model.encode(prompt)
         self._cache = DynamicCache(config=model.model.config)
         with torch.inference_mode():
@@ -56,6 +56,8 @@ class DraftSession:
         self._cached: list[int] = []  # generated-token sequence held by the cache after the prompt
         self._logits = self._prompt_logits  # next-token logits after prompt + _cached
         self.matcher = constraint.matcher() if constraint is not None else None  # at ``generated``
+        self.prefill_s = time.perf_counter() - start  # the prompt's prefill
+        self.busy_s = self.prefill_s  # all of this session's model time: prefill, drafts, next tokens
 
     def commit(self, tokens: Sequence[int]) -> None:
         """Append final (target-verified) tokens; the cache catches up lazily at the next draft."""
@@ -117,6 +119,7 @@ class DraftSession:
     @torch.inference_mode()
     def next_token(self) -> int:
         """Edge-only baseline: the draft's own next token (greedy or sampled), committed."""
+        start = time.perf_counter()
         self._sync(self.generated)
         if self.sampling.do_sample:
             logits = self._constrained(self._logits)
@@ -126,6 +129,7 @@ class DraftSession:
         if tok is None:  # the pruned head has no legal token: end the answer
             tok = min(self.model.eos_token_ids)
         self.commit([tok])
+        self.busy_s += time.perf_counter() - start
         return tok
 
     def cached_tokens(self) -> int:
