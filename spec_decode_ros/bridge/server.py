@@ -522,7 +522,8 @@ class VerifierServer:
         """Hand an opening's ready session to the table and answer OPENED (``o.session`` becomes None)."""
         msg = o.msg
         session, o.session = o.session, None
-        self.target.constrain(session, self._grammar() if msg.grammar else None)  # checked at the OPEN: cannot fail
+        if msg.grammar:  # checked at the OPEN (name, hash, committed tokens): cannot fail here
+            self.target.constrain(session, self._grammar())
         entry = SessionEntry(sid=msg.session, route=o.route, owner=o.owner, target=session, request=msg)
         self.table.add(entry)
         self._send(o.route, p.Opened(session=msg.session, target=self.target.model.name,

@@ -56,7 +56,8 @@ def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, pro
     use_exit = mode.early_exit and bool(target.exit_layers)
     grammar = check_constrain(constrain) == "grammar"
     tsess = target.open(prompt, sampling, defer=True)  # the first round prefills too: one forward, not two
-    target.constrain(tsess, GrammarConstraint.for_model(target.model) if grammar else None)
+    if grammar:
+        target.constrain(tsess, GrammarConstraint.for_model(target.model))
     masked = {"constraint": GrammarConstraint.for_model(draft)} if grammar and draft is not None else {}
     dsess = new_draft(draft, prompt, sampling, **masked) if draft is not None else None
     while not machine.done:
