@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 ACTIONS: tuple[str, ...] = ("turn", "forward", "back", "sidestep", "stop")
 METRE_ACTIONS: tuple[str, ...] = ("forward", "back", "sidestep")  # amounts in metres; "turn" takes degrees
@@ -259,11 +260,13 @@ def _trie_pattern(words: Sequence[str]) -> str:
     return emit(trie)
 
 
+@lru_cache(maxsize=8)
 def answer_pattern(max_commands: int = MAX_ANSWER_COMMANDS) -> str:
     """The answers ``parse_answer`` accepts, as a regular expression a grammar library compiles: canonical
     single spaces between words, at most one space around "," and before ".", an optional leading space (a
     word-level tokenizer's pieces decode with one), 1..``max_commands`` commands, then the terminator. Built
-    from this module's own tables and validator; every match parses (``test_grammar`` checks it)."""
+    from this module's own tables and validator; every match parses (``test_grammar`` checks it). Built once
+    (about 20 ms) and kept."""
     if max_commands < 1:
         raise ValueError(f"max_commands must be >= 1, got {max_commands}")
     side = "(?:" + "|".join(SIDES) + ")"

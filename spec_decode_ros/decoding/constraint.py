@@ -25,6 +25,7 @@ import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -36,8 +37,9 @@ GRAMMAR_NAME = "go2-commands"  # what OPEN names; the hash says which version of
 CONSTRAIN_CHOICES = ("grammar", "none")
 
 
+@lru_cache(maxsize=8)
 def grammar_hash(pattern: str | None = None) -> str:
-    """The grammar's identity on the wire: sha256 of its pattern, 16 hex digits."""
+    """The grammar's identity on the wire: sha256 of its pattern, 16 hex digits (computed once per pattern)."""
     return hashlib.sha256((pattern or answer_pattern()).encode()).hexdigest()[:16]
 
 
