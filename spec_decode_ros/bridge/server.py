@@ -136,7 +136,7 @@ class VerifierServer:
         self._vocab_rows = target.model.vocab_size
         self._context_length = target.model.context_length
         self._fingerprint = tokenizer_fingerprint(tokenizer)
-        self._constraint: GrammarConstraint | None = None  # compiled at the first OPEN that names the grammar
+        self._constraint, self._grammar_error = self._compile_grammar()
         check_bind_security(config.bind, secure=config.security is not None, insecure_ok=config.insecure_plaintext)
         fix_mmap_threshold()  # frames of a few MB must not grow the heap for good
         self._opening: dict[tuple[bytes, ...], _Opening] = {}  # by connection, in arrival order
@@ -332,12 +332,18 @@ class VerifierServer:
         future = self._encoder.submit(self._encode, msg)
         self._opening[tuple(route)] = _Opening(msg, route, owner, future)
 
-    def _grammar(self) -> GrammarConstraint:
-        """The command grammar compiled for the target's tokenizer (once)."""
-        if self._constraint is None:
-            from spec_decode_ros.decoding.constraint import GrammarConstraint
+    def _compile_grammar(self) -> tuple[GrammarConstraint | None, str]:
+        """The command grammar compiled for the target's tokenizer, at start (not on the loop at a robot's first
+        OPEN); a tokenizer it cannot read leaves it off, and OPENs that ask for it are refused with the reason."""
+        from spec_decode_ros.decoding.constraint import GrammarConstraint
 
-            self._constraint = GrammarConstraint.for_model(self.target.model)
+        try:
+            return GrammarConstraint.for_model(self.target.model), ""
+        except ValueError as e:
+            return None, str(e)
+
+    def _grammar(self) -> GrammarConstraint:
+        assert self._constraint is not None  # _check_grammar refused the OPEN otherwise
         return self._constraint
 
     def _check_grammar(self, msg: p.Open) -> None:
@@ -351,6 +357,9 @@ class VerifierServer:
                                   f"(hash {msg.grammar_hash!r}); this cloud serves {GRAMMAR_NAME!r} (hash "
                                   f"{grammar_hash()!r}): update one side, or open with constrain none",
                                   session=msg.session)
+        if self._constraint is None:
+            raise p.ProtocolError(p.ErrorCode.UNSUPPORTED, f"this cloud cannot constrain its target: "
+                                  f"{self._grammar_error}", session=msg.session)
         try:
             self._grammar().matcher(msg.committed)
         except ValueError as e:

@@ -81,6 +81,10 @@ class DraftNode(Node):
 
             torch.set_num_threads(threads)
         self.draft = load_model(model_path(model_name, "draft"), dtype=dtype, device=device)
+        if constrain == "grammar":  # compiled now, not at the first request
+            from spec_decode_ros.decoding.constraint import GrammarConstraint
+
+            GrammarConstraint.for_model(self.draft)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout, constrain=constrain)
         self.new_draft = paced_drafts(emulate_draft_s)  # a plain DraftSession unless emulating a slower robot
