@@ -174,8 +174,8 @@ def run_outlines(toks: list[bytes], special: list[int], eos: int, pattern: str, 
 
 
 def run_engine(tokenizer: object, ids: list[int]) -> dict[str, float]:
-    """This package's whole mask per token (``decoding.constraint``: xgrammar's bitmask, unpacked, the logits
-    masked), on a logits row the vocabulary's width."""
+    """This package's whole mask per token (``decoding.constraint``: xgrammar's bitmask, unpacked, a copy of the
+    logits masked), on a logits row the vocabulary's width, one torch thread."""
     import torch
 
     from spec_decode_ros.decoding.constraint import GrammarConstraint
@@ -202,6 +202,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # as the benchmarks run the engine; several threads on a loaded 2-core box only wait
     pattern = answer_pattern()
     smol = smollm2_tokenizer()
     tokenizers = {"embedded": default_tokenizer(), "smollm2_49k": smol, "bpe_151k": big_tokenizer(smol)}
