@@ -23,6 +23,7 @@ from pathlib import Path
 
 from spec_decode_ros.decoding.image_size import saved_image_size
 from spec_decode_ros.decoding.mode import MODES
+from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES
 from spec_decode_ros.process_group import ProcessGroup, free_endpoint, ros_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +138,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs", help="where runs are written")
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="limit per mode")
     parser.add_argument("--gamma", type=int, default=0, help="draft tokens per round (default: the config's)")
-    parser.add_argument("--constrain", choices=("grammar", "none"), default=None,
+    parser.add_argument("--constrain", choices=CONSTRAIN_CHOICES, default=None,
                         help="the command grammar as a constraint on draft and target (default: the config's, grammar)")
     parser.add_argument("--system-prompt", default="", help="a system prompt for both models (default: the config's)")
     emulation = parser.add_argument_group("emulation (as in spec-decode bench: compare modes over a real-world link)")

@@ -30,7 +30,7 @@ from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import assisted_generate, speculative_generate, target_generate
 from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.models import load_model
-from spec_decode_ros.decoding.types import Prompt, SpecMetrics
+from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES, Prompt, SpecMetrics
 from spec_decode_ros.paths import portable_path
 
 PROMPTS = (
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
-    ap.add_argument("--constrain", choices=("none", "grammar", "both"), default="none",
+    ap.add_argument("--constrain", choices=(*CONSTRAIN_CHOICES, "both"), default="none",
                     help="mask target and draft with the command grammar (rows marked +grammar); both: every mode "
                          "with and without, interleaved per prompt (the constraint's cost on one machine state)")
     ap.add_argument("--system-prompt", default="", help="a system prompt, through each model's chat template")

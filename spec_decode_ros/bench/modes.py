@@ -53,7 +53,7 @@ from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
-from spec_decode_ros.decoding.types import Prompt
+from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES, Prompt
 from spec_decode_ros.paths import portable_path
 
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--robot-mode", default=Mode.SD_EE_PREDRAFT.value, choices=MODES, help="mode of the many robots")
     ap.add_argument("--latency-target-ms", type=float, default=250.0, help="per-token target for capacity")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
-    ap.add_argument("--constrain", choices=("none", "grammar", "both"), default="none",
+    ap.add_argument("--constrain", choices=(*CONSTRAIN_CHOICES, "both"), default="none",
                     help="mask draft and target with the command grammar (modes named MODE+grammar); both: each "
                          "mode with and without it, interleaved per prompt")
     ap.add_argument("--system-prompt", default="", help="a system prompt, through each model's chat template")

@@ -39,7 +39,7 @@ from spec_decode_ros.decoding.gamma import GammaSchedule
 from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.predraft import PredraftPolicy
 from spec_decode_ros.decoding.round import Committed, RoundMachine
-from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict, check_constrain
 
 if TYPE_CHECKING:
     from spec_decode_ros.decoding.constraint import GrammarConstraint
@@ -75,8 +75,7 @@ class EdgeConfig:
             raise ValueError(f"gamma must be in [1, {p.MAX_GAMMA}] and max_new_tokens in [1, {p.MAX_NEW_TOKENS}]")
         if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
             raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
-        if self.constrain not in ("grammar", "none"):
-            raise ValueError(f"constrain must be 'grammar' or 'none', got {self.constrain!r}")
+        check_constrain(self.constrain)
 
     def gamma_schedule(self) -> GammaSchedule:
         """A fresh γ schedule for one answer."""

@@ -34,20 +34,12 @@ from spec_decode_ros.control.grammar import answer_pattern
 from spec_decode_ros.decoding.token_bytes import token_bytes
 
 GRAMMAR_NAME = "go2-commands"  # what OPEN names; the hash says which version of the language
-CONSTRAIN_CHOICES = ("grammar", "none")
 
 
 @lru_cache(maxsize=8)
 def grammar_hash(pattern: str | None = None) -> str:
     """The grammar's identity on the wire: sha256 of its pattern, 16 hex digits (computed once per pattern)."""
     return hashlib.sha256((pattern or answer_pattern()).encode()).hexdigest()[:16]
-
-
-def check_constrain(value: str) -> str:
-    """``grammar`` or ``none`` (a parameter's value), else ValueError naming both."""
-    if value not in CONSTRAIN_CHOICES:
-        raise ValueError(f"constrain must be one of {', '.join(CONSTRAIN_CHOICES)}, got {value!r}")
-    return value
 
 
 class GrammarConstraint:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from spec_decode_ros.decoding.constraint import GrammarConstraint, check_constrain
+from spec_decode_ros.decoding.constraint import GrammarConstraint
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.gamma import GammaSchedule
@@ -25,7 +25,7 @@ from spec_decode_ros.decoding.models import LoadedModel, reference_generation_co
 from spec_decode_ros.decoding.predraft import PredraftPolicy
 from spec_decode_ros.decoding.round import RoundMachine
 from spec_decode_ros.decoding.sampling import GREEDY
-from spec_decode_ros.decoding.types import Prompt, SamplingConfig, SpecMetrics, Verdict
+from spec_decode_ros.decoding.types import Prompt, SamplingConfig, SpecMetrics, Verdict, check_constrain
 
 
 @dataclass

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.image_size import processor_image_size
+from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 from spec_decode_ros.embedded.batching import Example
 from spec_decode_ros.embedded.data import take_examples
@@ -154,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=EVAL_STREAM_SEED, help="held-out stream seed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--constrain", choices=("none", "grammar"), default="none",
+    p.add_argument("--constrain", choices=CONSTRAIN_CHOICES, default="none",
                    help="speculative figures and closed loop with the command grammar as a constraint")
     p.add_argument("--system-prompt", default="", help="a system prompt, through each model's chat template")
     precision.add_arguments(p)
