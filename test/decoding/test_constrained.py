@@ -68,11 +68,13 @@ def test_text_lossless_under_the_grammar_every_gamma_and_mode(cpairs):
     assert rejected > 0 and hits > 0  # the matchers rolled back, and pre-drafts were kept
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("family", ["llava", "idefics3", "qwen2_vl"])
 def test_vlm_lossless_under_the_grammar(cpairs, family):
     prompts = [Prompt("go to the red box", image=tiny.IMAGE),
                Prompt("where is the door", image=tiny.IMAGE, system="you are a robot")]
-    _check(cpairs[family], prompts[:1] if family == "qwen2_vl" else prompts, (1, 3, 8))
+    _check(cpairs[family], prompts[:1] if family == "qwen2_vl" else prompts, tuple(range(1, 9)))
 
 
 def test_a_target_without_the_mask_is_caught(cpairs, monkeypatch):
