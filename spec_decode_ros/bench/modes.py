@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +176,21 @@ def _warm_cloud(endpoint: str, prompt: Prompt) -> None:
         client.close()
 
 
-def _stats(endpoint: str, reset: bool) -> p.Stats:
+def _stats(endpoint: str) -> p.Stats:
     client = CloudClient(endpoint)
     try:
-        got = client.request(p.StatsRequest(reset=reset), p.Stats, 30.0)
+        got = client.request(p.StatsRequest(), p.Stats, 30.0)
         assert isinstance(got, p.Stats)
         return got
     finally:
         client.close()
+
+
+def _since(before: p.Stats, after: p.Stats) -> p.Stats:
+    """The counters' growth between two reads (STATS reads, never resets); sessions and memory as after."""
+    return replace(after, busy_s=after.busy_s - before.busy_s, forwards=after.forwards - before.forwards,
+                   rows=after.rows - before.rows, tokens=after.tokens - before.tokens,
+                   errors=after.errors - before.errors)
 
 
 def _prompts(args: argparse.Namespace, target: str) -> tuple[Prompt, ...]:
@@ -253,9 +261,10 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
                          cpu=args.robot_cpu, robot_index=i, warmup=False, emulate_draft_ms=args.emulate_draft_ms,
                          dtype=args.dtype, device=args.device)
                 for i in range(max(counts))]
+        marks: dict[int, p.Stats] = {}
         phases = _run_phases(jobs, [n for _, n in plan],
-                             before=lambda k: _stats(clouds[plan[k][0]].endpoint, reset=True),
-                             after=lambda k: _stats(clouds[plan[k][0]].endpoint, reset=False))
+                             before=lambda k: marks.__setitem__(k, _stats(clouds[plan[k][0]].endpoint)),
+                             after=lambda k: _since(marks[k], _stats(clouds[plan[k][0]].endpoint)))
     out: dict[str, Any] = {name: {} for name, _ in configs}
     for (name, n), (results, wall, server) in zip(plan, phases, strict=True):
         records = [r for res in results for r in res["records"]]

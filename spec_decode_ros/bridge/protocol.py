@@ -21,7 +21,7 @@ one session::
 
 A session opened with ``autoregressive=True`` is the cloud-autoregressive baseline: the cloud generates
 by itself and streams one FINAL (n=0, y) per token. PING/PONG is the heartbeat, STATS reads (and
-optionally resets) the server's counters, ERROR answers any bad frame.
+never resets) the server's counters, ERROR answers any bad frame.
 """
 
 from __future__ import annotations
@@ -579,7 +579,8 @@ class Closed(Message):
 
 @dataclass(frozen=True)
 class StatsRequest(Message):
-    """Ask for the server's counters; ``reset`` zeroes them after reading (benchmarks, between modes)."""
+    """Ask for the server's counters. ``reset`` is kept on the wire for old robots but ignored: a robot may not
+    zero the operator's counters (benchmarks take differences; the operator's record is the metrics endpoint)."""
 
     TAG: ClassVar[str] = "stats"
     reset: bool = wire(Bool(), False)
@@ -587,8 +588,9 @@ class StatsRequest(Message):
 
 @dataclass(frozen=True)
 class Stats(Message):
-    """Server counters since the last reset: busy seconds in target forwards (prefills included), batched
-    verification forwards, rows they verified, tokens committed, frames refused, sessions and KV bytes held."""
+    """Server counters since it started (a fleet benchmark may zero them over Ray, never a robot): busy seconds
+    in target forwards (prefills included), batched verification forwards, rows they verified, tokens committed,
+    frames refused, sessions and KV bytes held."""
 
     TAG: ClassVar[str] = "stats_reply"
     busy_s: float = wire(Float(0.0, 1e12))

@@ -8,7 +8,7 @@ import pytest
 import yaml
 import zmq
 
-from spec_decode_ros.bridge import keys, server
+from spec_decode_ros.bridge import keys
 from spec_decode_ros.bridge.keys import create_keypair
 from spec_decode_ros.bridge.security import (
     AllowList,
@@ -22,6 +22,7 @@ from spec_decode_ros.bridge.security import (
     make_curve_server,
     start_authenticator,
 )
+from spec_decode_ros.cloud import command
 
 
 @pytest.fixture
@@ -123,16 +124,16 @@ def test_plaintext_off_loopback_needs_the_insecure_flag_or_keys():
 
 @pytest.mark.parametrize("model", ["embedded", "/no/such/model"])
 def test_cloud_command_refuses_plaintext_on_every_interface_with_one_line_before_loading_anything(capsys, model):
-    assert server.main(["--model", model, "--bind", "tcp://0.0.0.0:5555"]) == 2
+    assert command.main(["--model", model, "--bind", "tcp://0.0.0.0:5555"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "spec-decode keys" in err and "--keys" in err and "--insecure-plaintext" in err
 
 
 def test_cloud_command_checks_the_key_folder_before_loading_anything(tmp_path, capsys):
-    assert server.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
+    assert command.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
     assert "cloud.key_secret does not exist" in capsys.readouterr().err
     keys.main([str(tmp_path), "cloud"])
-    assert server.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
+    assert command.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
     assert "allowed does not exist" in capsys.readouterr().err
 
 
