@@ -10,7 +10,9 @@ from setuptools import find_packages, setup
 # Extras never pin torch, and the robot's leaves it out: a Jetson keeps JetPack's CUDA build of torch (pip would
 # replace it with a CPU wheel), a workstation keeps the one it has. The development venv's exact pins, torch's
 # included, are in requirements/constraints.txt; docs/ros-stack.md says how to install on JetPack.
-DECODING = ["transformers>=5", "accelerate", "gguf", "pyzmq", "msgpack", "numpy", "pyyaml", "tqdm"]
+# xgrammar: the command grammar as a token-level constraint (the cloud and the robot both mask); its triton
+# dependency is for x86_64 Linux only, so a Jetson gets none
+DECODING = ["transformers>=5", "accelerate", "gguf", "pyzmq", "msgpack", "numpy", "pyyaml", "tqdm", "xgrammar"]
 TORCH = ["torch"]  # `pip install .[torch]` where the platform has no torch of its own yet
 CLOUD = TORCH + DECODING + ["prometheus-client"]  # a GPU server: pip's torch, unpinned, so one already installed stays
 ROBOT = DECODING + ["opencv-python-headless", "rosbags", "matplotlib"]  # + the platform's torch, ROS 2 (requirements/ros.txt)

@@ -13,7 +13,10 @@ block, so the answer's first round costs one forward, not two (float32 targets o
 Frames a connection sends behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
 ``on_early`` callback (same thread, inside the forward, before the remaining layers run); the final
 verdicts after it. Autoregressive sessions (the cloud-AR baseline) join batches as γ=0 rows and get one
-FINAL per token. A bad frame gets an ERROR and changes nothing; a session the server drops (idle expiry,
+FINAL per token. An OPEN that names a grammar (``grammar``/``grammar_hash``) gets its target session masked with
+that grammar (``decoding.constraint``), its matcher built over the committed tokens (a resume continues where
+the lost session was); a grammar the cloud does not serve is refused (``grammar_mismatch``). A bad frame gets an
+ERROR and changes nothing; a session the server drops (idle expiry,
 memory cap, a failed forward) gets ERROR ``evicted`` and resumes by re-opening with its committed tokens.
 
 Secure by default: plaintext on a non-loopback endpoint is refused unless ``insecure_plaintext`` says so
@@ -61,6 +64,7 @@ from spec_decode_ros.decoding.vocab import first_outside
 from spec_decode_ros.service.events import VerifierEvents
 
 if TYPE_CHECKING:
+    from spec_decode_ros.decoding.constraint import GrammarConstraint
     from spec_decode_ros.decoding.early_exit import EarlyExitTarget
     from spec_decode_ros.decoding.models import EncodedPrompt
 
@@ -147,6 +151,7 @@ class VerifierServer:
         self._vocab_rows = target.model.vocab_size
         self._context_length = target.model.context_length
         self._fingerprint = tokenizer_fingerprint(tokenizer)
+        self._constraint, self._grammar_error = self._compile_grammar()
         check_bind_security(config.bind, secure=config.security is not None, insecure_ok=config.insecure_plaintext)
         fix_mmap_threshold()  # frames of a few MB must not grow the heap for good
         self._opening: dict[tuple[bytes, ...], _Opening] = {}  # by connection, in arrival order
@@ -359,6 +364,7 @@ class VerifierServer:
         if len(msg.committed) > msg.max_new_tokens:
             raise refuse(p.ErrorCode.BAD_FIELD, f"{len(msg.committed)} committed tokens exceed max_new_tokens "
                          f"{msg.max_new_tokens}")
+        self._check_grammar(msg)
         try:
             validate(msg.sampling)
         except ValueError as e:
@@ -375,6 +381,39 @@ class VerifierServer:
         self.table.client_victim(msg, owner, pending=sum(o.owner == owner for o in self._opening.values()))
         future = self._encoder.submit(self._encode, msg)
         self._opening[tuple(route)] = _Opening(msg, route, owner, future)
+
+    def _compile_grammar(self) -> tuple[GrammarConstraint | None, str]:
+        """The command grammar compiled for the target's tokenizer, at start (not on the loop at a robot's first
+        OPEN); a tokenizer it cannot read leaves it off, and OPENs that ask for it are refused with the reason."""
+        from spec_decode_ros.decoding.constraint import GrammarConstraint
+
+        try:
+            return GrammarConstraint.for_model(self.target.model), ""
+        except ValueError as e:
+            return None, str(e)
+
+    def _grammar(self) -> GrammarConstraint:
+        assert self._constraint is not None  # _check_grammar refused the OPEN otherwise
+        return self._constraint
+
+    def _check_grammar(self, msg: p.Open) -> None:
+        """An OPEN's grammar must be the one this cloud serves (name and hash), and its committed tokens inside it."""
+        if not msg.grammar and not msg.grammar_hash:
+            return
+        from spec_decode_ros.decoding.constraint import GRAMMAR_NAME, grammar_hash
+
+        if (msg.grammar, msg.grammar_hash) != (GRAMMAR_NAME, grammar_hash()):
+            raise p.ProtocolError(p.ErrorCode.GRAMMAR_MISMATCH, f"robot constrains with grammar {msg.grammar!r} "
+                                  f"(hash {msg.grammar_hash!r}); this cloud serves {GRAMMAR_NAME!r} (hash "
+                                  f"{grammar_hash()!r}): update one side, or open with constrain none",
+                                  session=msg.session)
+        if self._constraint is None:
+            raise p.ProtocolError(p.ErrorCode.UNSUPPORTED, f"this cloud cannot constrain its target: "
+                                  f"{self._grammar_error}", session=msg.session)
+        try:
+            self._grammar().matcher(msg.committed)
+        except ValueError as e:
+            raise p.ProtocolError(p.ErrorCode.BAD_TOKEN, str(e), session=msg.session) from None
 
     def _encode(self, msg: p.Open) -> EncodedPrompt:
         """Worker thread: decode the image, run the processor/tokenizer, check the context length. No forward.
@@ -542,6 +581,8 @@ class VerifierServer:
         """Hand an opening's ready session to the table and answer OPENED (``o.session`` becomes None)."""
         msg = o.msg
         session, o.session = o.session, None
+        if msg.grammar:  # checked at the OPEN (name, hash, committed tokens): cannot fail here
+            self.target.constrain(session, self._grammar())
         entry = SessionEntry(sid=msg.session, route=o.route, owner=o.owner, target=session, request=msg)
         self.table.add(entry)
         self.events.opened(msg.session, self._peer(o.route), resumed=len(msg.committed), prefill_s=o.busy_s,

@@ -70,6 +70,8 @@ class DraftNode(Node):
         dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
         device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
         threads = int(self.declare_parameter("threads", 0).value)
+        constrain = str(self.declare_parameter("constrain", "grammar").value)  # grammar | none
+        self.system_prompt = str(self.declare_parameter("system_prompt", "").value) or None
 
         from spec_decode_ros.bench.emulation import paced_drafts
         from spec_decode_ros.decoding.models import load_model
@@ -80,8 +82,12 @@ class DraftNode(Node):
 
             torch.set_num_threads(threads)
         self.draft = load_model(model_path(model_name, "draft"), dtype=dtype, device=device)
+        if constrain == "grammar":  # compiled now, not at the first request
+            from spec_decode_ros.decoding.constraint import GrammarConstraint
+
+            GrammarConstraint.for_model(self.draft)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
-                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout)
+                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout, constrain=constrain)
         self.new_draft = paced_drafts(emulate_draft_s)  # a plain DraftSession unless emulating a slower robot
         self.predraft_policy = PredraftPolicy()  # what pre-drafting gains here, learnt across requests
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
@@ -104,7 +110,8 @@ class DraftNode(Node):
         # the worker starts on the node's first timer tick: under use_sim_time, once /clock runs (before it, the
         # node's clock reads 0 and the first link report or request would be stamped 0)
         self.start_timer = self.create_timer(0.01, self.start_worker)
-        self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, cloud {self.endpoint}")
+        self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, constrain {constrain}, "
+                               f"cloud {self.endpoint}")
 
     def start_worker(self) -> None:
         self.start_timer.cancel()
@@ -134,7 +141,8 @@ class DraftNode(Node):
             self.publish_stats(request_id, event, session.metrics, image_stamp, started)
             self.publish_link(link.verdict(event.final_s * 1e3))
 
-        session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image)),
+        session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image),
+                                                                  system=self.system_prompt),
                               self.config, on_token=on_token, on_round=on_round, tokenizer=self.draft.tokenizer,
                               on_status=lambda status: self.publish_link(link.transport(status)),
                               new_draft=self.new_draft, predraft_policy=self.predraft_policy)
