@@ -34,8 +34,9 @@ from spec_decode_ros.control.primitives import STOP_MOTION
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.clients import Go2Sport
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, now_stamp, run_node
+from spec_decode_ros.nodes.common import RELIABLE_QOS, control_clock, now_stamp, run_node
 from spec_decode_ros.nodes.odometry import OdometryPublisher
+from spec_decode_ros.nodes.qos import subscribe_state
 
 
 class Go2Bridge(Node):
@@ -59,10 +60,11 @@ class Go2Bridge(Node):
         self.odometry = OdometryPublisher(self, interface, domain)
         self.seq: MotionSequencer[LocomotionCommand] = MotionSequencer()
         self.request_id: int | None = None
-        self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
+        self.now_s = control_clock(self)  # simulated seconds under use_sim_time, else monotonic
+        self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s, clock=self.now_s)
         self.executed_pub = self.create_publisher(LocomotionCommand, topics.EXECUTED, RELIABLE_QOS)
         self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
-        self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
+        subscribe_state(self, LinkStatus, topics.LINK, self.on_link)
         self.create_timer(1.0 / control, self.tick)
         self.get_logger().info(f"Go2 sport client on {interface}; deadman {self.deadman_s} s")
 
@@ -83,7 +85,7 @@ class Go2Bridge(Node):
             return
         self.request_id = msg.request_id
         # only a CONNECTED LinkStatus re-arms the link: a command may come after the cloud was reported lost
-        self.deadman.command(self.seq.remaining_s(time.monotonic()))
+        self.deadman.command(self.seq.remaining_s(self.now_s()))
         self.tick()
 
     def on_link(self, msg: LinkStatus) -> None:
@@ -97,7 +99,7 @@ class Go2Bridge(Node):
                 self.tick()
 
     def tick(self) -> None:
-        now = time.monotonic()
+        now = self.now_s()
         if not self.seq.idle:
             event = self.deadman.check()
             if event is not None and (self.require_link or event.reason == STALE):
@@ -125,7 +127,7 @@ class Go2Bridge(Node):
         try:
             self.sport.stop_move()
         except Exception as err:  # whatever failed, the stop is owed until it succeeds
-            self.next_stop_try = time.monotonic() + self.resend_s
+            self.next_stop_try = self.now_s() + self.resend_s
             self.get_logger().error(f"StopMove failed, retrying in {self.resend_s:.2f} s: {err!r}")
             return False
         self.stop_pending = False

@@ -14,7 +14,8 @@ from rclpy.node import Node
 
 from spec_decode_ros import topics
 from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, Go2StateSubscriber, SportState
-from spec_decode_ros.nodes.common import SENSOR_QOS, now_stamp
+from spec_decode_ros.nodes.common import now_stamp
+from spec_decode_ros.nodes.qos import publisher_qos
 
 
 def odometry(state: SportState, stamp: Time, frame: str, child: str) -> Odometry:
@@ -41,7 +42,7 @@ class OdometryPublisher:
         state_topic = node.declare_parameter("state_topic", SPORT_STATE_TOPIC).value
         if odom_hz < 0:
             raise ValueError(f"odom_hz must be >= 0 (0: every state), got {odom_hz}")
-        self.publisher = node.create_publisher(Odometry, topics.ODOM, SENSOR_QOS)
+        self.publisher = node.create_publisher(Odometry, topics.ODOM, publisher_qos(topics.ODOM))  # reliable: Nav2, RViz
         self.state: Go2StateSubscriber | None = None
         if node.declare_parameter("publish_odom", True).value:
             self.state = Go2StateSubscriber(interface, domain_id, on_state=self.on_state, topic=state_topic,
@@ -49,8 +50,11 @@ class OdometryPublisher:
 
     def on_state(self, state: SportState) -> None:
         """From the SDK's reader thread: one odometry message per sport state kept."""
+        stamp = now_stamp(self.node)
+        if stamp.sec == 0 and stamp.nanosec == 0:
+            return  # use_sim_time and no /clock yet: an odometry stamped 0 would be older than everything
         try:
-            self.publisher.publish(odometry(state, now_stamp(self.node), *self.frames))
+            self.publisher.publish(odometry(state, stamp, *self.frames))
         except RCLError:  # the context went down (SIGINT) before close() stopped the reader: nothing to publish to
             pass
 

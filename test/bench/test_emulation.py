@@ -81,20 +81,24 @@ def test_forward_floor_pads_prefill_and_verdicts_and_keeps_them_exact(target_dir
     assert ForwardCost.floor(floor) == ForwardCost(a_s=floor, b_s=0.0, prefill="floor")
 
 
-def test_spec_decode_cloud_with_an_emulated_forward_runs_from_bench_and_the_cloud_keeps_its_options():
+def test_spec_decode_cloud_with_an_emulated_forward_runs_from_bench_and_the_cloud_keeps_its_options(capsys):
     """Runtime modules never import bench/: ``spec-decode cloud --emulate-forward-ms`` is run by
-    ``bench/emulated_cloud.py``, which puts the floor around the target and hands every other option to the cloud."""
+    ``bench/emulated_cloud.py``, which puts the floor around the target (of this verifier or of every replica) and
+    hands every option to the cloud command; the cloud command alone cannot emulate, and says so."""
     from spec_decode_ros import cli
     from spec_decode_ros.bench import emulated_cloud
-    from spec_decode_ros.bridge.server import build_parser
+    from spec_decode_ros.cloud import command
+    from spec_decode_ros.cloud.config import parse
 
-    assert cli.module_of("cloud", ["--model", "m"]) == "spec_decode_ros.bridge.server"
+    assert cli.module_of("cloud", ["--model", "m"]) == "spec_decode_ros.cloud.command"
     for option in (["--emulate-forward-ms", "30"], ["--emulate-forward-ms=30"]):
-        assert cli.module_of("cloud", ["--model", "m", *option]) == "spec_decode_ros.bench.emulated_cloud"
-        cost, rest = emulated_cloud.split_arguments(["--model", "m", *option, "--max-batch", "2"])
-        assert cost == ForwardCost.floor(0.030) and rest == ["--model", "m", "--max-batch", "2"]
-        assert build_parser().parse_args(rest).max_batch == 2
-    assert emulated_cloud.split_arguments(["--model", "m", "--emulate-forward-ms", "0"]) == (None, ["--model", "m"])
+        argv = ["--model", "m", "--bind", "tcp://127.0.0.1:5555", *option, "--max-batch", "2"]
+        assert cli.module_of("cloud", argv) == "spec_decode_ros.bench.emulated_cloud"
+        assert emulated_cloud.emulated_forward(argv) == ForwardCost.floor(0.030)
+        assert parse(argv).max_batch == 2 and parse(argv).emulate_forward_ms == 30.0
+    assert emulated_cloud.emulated_forward(["--model", "m", "--emulate-forward-ms", "0"]) is None
+    assert command.main(["--model", "m", "--bind", "tcp://127.0.0.1:5555", "--emulate-forward-ms", "30"]) == 2
+    assert "emulated_cloud.py" in capsys.readouterr().err
 
 
 def test_the_emulated_draft_node_takes_its_pace_and_hands_the_ros_arguments_on():
