@@ -276,9 +276,10 @@ def _stepped_replies(server: VerifierServer, sock: zmq.Socket, frames: list[byte
     for frame in frames:
         sock.send(frame)
         deadline = time.monotonic() + timeout_s
-        while not sock.poll(0) and time.monotonic() < deadline:
-            server.step(0.01)
-        if sock.poll(0):
-            sock.recv()
-            n += 1
+        while time.monotonic() < deadline:
+            server.step(0.01)  # returns once it has handled the frame
+            if sock.poll(5):
+                sock.recv()
+                n += 1
+                break
     return n
