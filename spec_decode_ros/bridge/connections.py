@@ -1,5 +1,6 @@
-"""A handle on the TCP connection a frame came in on, to cut it later (a revoked key's connection, which sends
-nothing more that could be cut as it arrives).
+"""The TCP (or IPC) connection a frame came in on: cut it now (``cut_connection``, while handling the frame), or
+keep a handle on it to cut it later (a revoked key's connection, which sends nothing more that could be cut as it
+arrives).
 
 libzmq names the connection by its file descriptor (``SRCFD``); a descriptor number is reused once closed, so
 the handle also keeps both socket addresses and cuts only if the descriptor still carries that connection.
@@ -23,11 +24,8 @@ class ConnectionRef:
     @classmethod
     def of(cls, frame: zmq.Frame) -> ConnectionRef | None:
         """The connection ``frame`` was just read from; None where it names none (inproc, ipc peer gone)."""
-        try:
-            fd = frame.get(zmq.SRCFD)
-        except zmq.ZMQError:
-            return None
-        if fd is None or fd < 0:
+        fd = source_fd(frame)
+        if fd is None:
             return None
         try:
             with socket.socket(fileno=os.dup(fd)) as sock:
@@ -45,3 +43,26 @@ class ConnectionRef:
         except OSError:
             return False
         return True
+
+
+def source_fd(frame: zmq.Frame) -> int | None:
+    """The descriptor of the connection ``frame`` was just read from; None where it names none (inproc)."""
+    try:
+        fd = frame.get(zmq.SRCFD)
+    except zmq.ZMQError:
+        return None
+    return None if fd is None or fd < 0 else fd
+
+
+def cut_connection(frame: zmq.Frame) -> bool:
+    """Shut down the TCP (or IPC) connection ``frame`` was just read from, so libzmq drops it and stops reading
+    its bytes; call it while handling that frame. False where the frame names no socket (inproc)."""
+    fd = source_fd(frame)
+    if fd is None:
+        return False
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        return False
+    return True

@@ -44,9 +44,9 @@ import zmq
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.batch_queue import BatchQueue, Request
-from spec_decode_ros.bridge.connections import ConnectionRef
+from spec_decode_ros.bridge.connections import ConnectionRef, cut_connection
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
-from spec_decode_ros.bridge.flood_guard import FloodGuard, FloodLimits, cut_connection
+from spec_decode_ros.bridge.flood_guard import FloodGuard, FloodLimits
 from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
 from spec_decode_ros.bridge.memory import fix_mmap_threshold
 from spec_decode_ros.bridge.opening import Opening, Stage

@@ -40,8 +40,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.connections import ConnectionRef
-from spec_decode_ros.bridge.flood_guard import cut_connection
+from spec_decode_ros.bridge.connections import ConnectionRef, cut_connection
 from spec_decode_ros.bridge.keys import KeyPair
 from spec_decode_ros.bridge.security import (
     AllowList,
