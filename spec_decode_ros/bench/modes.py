@@ -49,7 +49,7 @@ from spec_decode_ros.bench.workload import (
     text_prompts,
 )
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.client import CloudClient
+from spec_decode_ros.bridge.client import CloudClient, read_stats
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.mode import MODES, Mode
@@ -176,16 +176,6 @@ def _warm_cloud(endpoint: str, prompt: Prompt) -> None:
         client.close()
 
 
-def _stats(endpoint: str) -> p.Stats:
-    client = CloudClient(endpoint)
-    try:
-        got = client.request(p.StatsRequest(), p.Stats, 30.0)
-        assert isinstance(got, p.Stats)
-        return got
-    finally:
-        client.close()
-
-
 def _since(before: p.Stats, after: p.Stats) -> p.Stats:
     """The counters' growth between two reads (STATS reads, never resets); sessions and memory as after."""
     return replace(after, busy_s=after.busy_s - before.busy_s, forwards=after.forwards - before.forwards,
@@ -263,8 +253,8 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
                 for i in range(max(counts))]
         marks: dict[int, p.Stats] = {}
         phases = _run_phases(jobs, [n for _, n in plan],
-                             before=lambda k: marks.__setitem__(k, _stats(clouds[plan[k][0]].endpoint)),
-                             after=lambda k: _since(marks[k], _stats(clouds[plan[k][0]].endpoint)))
+                             before=lambda k: marks.__setitem__(k, read_stats(clouds[plan[k][0]].endpoint, 30.0)),
+                             after=lambda k: _since(marks[k], read_stats(clouds[plan[k][0]].endpoint, 30.0)))
     out: dict[str, Any] = {name: {} for name, _ in configs}
     for (name, n), (results, wall, server) in zip(plan, phases, strict=True):
         records = [r for res in results for r in res["records"]]
