@@ -261,9 +261,8 @@ class VerifierServer:
                                                 "yet", session=session, round=round_number))
             return
         try:
-            msg = p.decode(data)
+            msg = p.decode_to_answer(data)
         except p.ProtocolError as e:
-            e.session, e.round = p.session_of(data)
             self._refuse(route, e)
             return
         try:

@@ -293,13 +293,7 @@ class FleetFront:
             self._connected(tuple(route), owner, payload)
         data = payload.bytes
         try:
-            msg = p.decode(data)
-        except p.ProtocolError as e:
-            e.session, e.round = p.session_of(data)
-            self._refuse(route, e)
-            return
-        try:
-            self._route(msg, route, owner, data)
+            self._route(p.decode_to_answer(data), route, owner, data)
         except p.ProtocolError as e:
             self._refuse(route, e)
 
