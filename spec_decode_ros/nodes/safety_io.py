@@ -1,0 +1,52 @@
+"""The ROS side of the safety inputs every node shares: the lab limits as parameters, and the e-stop as the
+motion and draft nodes follow it (the ``estop`` input engages at once; the Go2 bridge's latched
+``estop/state`` engages and releases: only the bridge's resume service ends an e-stop)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from std_msgs.msg import Bool
+
+from spec_decode_ros import topics
+from spec_decode_ros.control.limits import LAB_DEFAULTS, LabLimits
+from spec_decode_ros.nodes.common import LATCHED_QOS
+
+# the estop / lock inputs: reliable, volatile, as `ros2 topic pub`, a joystick node or a GUI publishes them
+INPUT_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+
+
+def declare_lab_limits(node: Node) -> LabLimits:
+    """``max_vx``, ``max_vy``, ``max_vyaw``, ``max_duration_s``, ``max_distance_m`` (defaults: ``LAB_DEFAULTS``)."""
+    return LabLimits(**{name: float(node.declare_parameter(name, default).value)
+                        for name, default in vars(LAB_DEFAULTS).items()})
+
+
+class EStopFollower:
+    """Calls ``on_engage(reason)`` when the e-stop input goes true or the bridge reports it engaged, and
+    ``on_release()`` when the bridge reports it released; ``engaged`` is the state it follows."""
+
+    def __init__(self, node: Node, on_engage: Callable[[str], None], on_release: Callable[[], None]) -> None:
+        self.engaged = False
+        self._on_engage, self._on_release = on_engage, on_release
+        node.create_subscription(Bool, topics.ESTOP, self._input, INPUT_QOS)
+        node.create_subscription(Bool, topics.ESTOP_STATE, self._state, LATCHED_QOS)
+
+    def _input(self, msg: Bool) -> None:
+        if msg.data:
+            self._engage(f"{topics.ESTOP} input")
+
+    def _state(self, msg: Bool) -> None:
+        if msg.data:
+            self._engage(f"{topics.ESTOP_STATE} engaged")
+        elif self.engaged:
+            self.engaged = False
+            self._on_release()
+
+    def _engage(self, reason: str) -> None:
+        first = not self.engaged
+        self.engaged = True
+        if first:
+            self._on_engage(reason)
