@@ -12,6 +12,7 @@ import signal
 import time
 
 import pytest
+from nav_msgs.msg import Odometry
 from rclpy.duration import Duration
 from support.node_process import OutputLines, node_process
 from support.ros import spinning_node, wait_for
@@ -19,7 +20,7 @@ from support.sport_calls import after_first_move, first_call, names
 
 from spec_decode_ros import topics
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 from spec_decode_ros.sim.fake_go2 import API_STOPMOVE, FakeGo2
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
@@ -79,8 +80,11 @@ def bridge(fake: FakeGo2, request: pytest.FixtureRequest):
                       rate_hz=20.0, deadman_s=deadman_s, **ARMED_AT_HARDWARE_CAPS) as proc, \
             spinning_node("go2_bridge_harness") as node:
         h = Harness(node)
+        odom: list[Odometry] = []
+        node.create_subscription(Odometry, topics.ODOM, odom.append, SENSOR_QOS)
+        # subscribed, and the robot's sport state reaches it (Move only to a robot known ready)
         wait_for(lambda: h.commands.get_subscription_count() > 0 and h.link.get_subscription_count() > 0
-                 or proc.poll() is not None, 60, "the go2 bridge to subscribe")
+                 and bool(odom) or proc.poll() is not None, 60, "the go2 bridge to subscribe and see the robot")
         h.proc, h.log = proc, OutputLines(proc)
         assert proc.poll() is None, h.log.text()
         yield h
@@ -191,7 +195,9 @@ def test_a_long_command_is_bounded_to_the_longest_grammatical_one_whatever_the_l
     bridge.start_heartbeats()  # the link stays fresh: only the duration bound can end this 30 s command
     t0 = fake.calls[-1].t if fake.calls else 0.0
     bridge.move(20, vx=0.2, duration=30.0)  # the bridge was started with max_duration_s 100
-    wait_for(lambda: "StopMove" in after_first_move(fake, t0), 25, "the StopMove of the bounded command")
+    wait_for(lambda: "StopMove" in after_first_move(fake, t0) or bridge.proc.poll() is not None, 25,
+             "the StopMove of the bounded command")
+    assert "StopMove" in after_first_move(fake, t0), bridge.log.text()
     first_move = first_call(fake, "Move", t0)
     ran = first_call(fake, "StopMove", first_move) - first_move
     assert 9.0 < ran < 12.0, f"ran {ran:.1f} s: the hardware bound is the longest grammatical command, 10 s"

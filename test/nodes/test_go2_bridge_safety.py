@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
 from rclpy.duration import Duration
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
@@ -24,9 +25,9 @@ from support.ros import spinning_node, wait_for
 from support.sport_calls import after_first_move, call_times, first_call, moves, names
 
 from spec_decode_ros import topics
-from spec_decode_ros.msg import LinkStatus, LocomotionCommand
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS
 from spec_decode_ros.demo import config_file
+from spec_decode_ros.msg import LinkStatus, LocomotionCommand
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 from spec_decode_ros.sim.fake_go2 import FakeGo2
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
@@ -69,10 +70,13 @@ class Harness:
         node.create_subscription(Twist, topics.CMD_VEL_VLM, self.twists.append, 10)
         node.create_subscription(Bool, topics.ESTOP_STATE, lambda m: self.estop_state.append(m.data), LATCHED_QOS)
         node.create_subscription(Bool, topics.ARMED, lambda m: self.armed.append(m.data), LATCHED_QOS)
+        self.odom: list[Odometry] = []
+        node.create_subscription(Odometry, topics.ODOM, self.odom.append, SENSOR_QOS)
         self.heartbeat = node.create_timer(0.2, self.connected)
+        # subscribed, its state published, and the robot's sport state reaches it (Move only to a robot known ready)
         wait_for(lambda: self.commands.get_subscription_count() > 0 and self.estop.get_subscription_count() > 0
-                 and self.lock.get_subscription_count() > 0 and bool(self.armed) or proc.poll() is not None,
-                 60, "the go2 bridge to subscribe and publish its state")
+                 and self.lock.get_subscription_count() > 0 and bool(self.armed) and bool(self.odom)
+                 or proc.poll() is not None, 60, "the go2 bridge to subscribe, publish its state and see the robot")
         assert proc.poll() is None, self.log.text()
         self.connected()
         assert self.link.wait_for_all_acked(Duration(seconds=10))
@@ -251,9 +255,9 @@ def test_estop_never_lets_a_move_through_until_resume_over_repeated_stops(fake: 
         for i in range(5):
             t0 = time.time()
             h.move(10 + i, vx=0.3, duration=10.0)
-            wait_for(lambda: "Move" in names(fake, t0), 20, "a Move")
+            wait_for(lambda t0=t0: "Move" in names(fake, t0), 20, "a Move")
             h.estop.publish(Bool(data=True))
-            wait_for(lambda: "StopMove" in after_first_move(fake, t0), 10, "the e-stop's StopMove")
+            wait_for(lambda t0=t0: "StopMove" in after_first_move(fake, t0), 10, "the e-stop's StopMove")
             stop = call_times(fake, "StopMove", t0)[0]
             h.move(100 + i, vx=0.4, duration=1.0)  # refused
             time.sleep(0.4)
