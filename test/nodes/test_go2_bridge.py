@@ -67,9 +67,10 @@ class Harness:
         self.commands.publish(msg)
 
 
-# these tests are about the link, the deadman and the SDK: armed, with the hardware's caps and longest command
+# these tests are about the link, the deadman and the SDK: armed, with the hardware's caps and longest command, and
+# a sport state that may lag on a busy machine (test_go2_bridge_safety.py tests readiness)
 ARMED_AT_HARDWARE_CAPS = {"armed_at_start": True, "max_vx": 100.0, "max_vy": 100.0, "max_vyaw": 100.0,
-                          "max_duration_s": 100.0, "max_distance_m": 100.0}
+                          "max_duration_s": 100.0, "max_distance_m": 100.0, "state_timeout_s": 3.0}
 
 
 @pytest.fixture
@@ -200,7 +201,7 @@ def test_a_long_command_is_bounded_to_the_longest_grammatical_one_whatever_the_l
     assert "StopMove" in after_first_move(fake, t0), bridge.log.text()
     first_move = first_call(fake, "Move", t0)
     ran = first_call(fake, "StopMove", first_move) - first_move
-    assert 9.0 < ran < 12.0, f"ran {ran:.1f} s: the hardware bound is the longest grammatical command, 10 s"
+    assert 9.0 < ran < 12.0, f"ran {ran:.1f} s (the hardware bound is 10 s): {bridge.log.text()}"
     wait_for(lambda: bridge.log.count("duration 30 s bounded to 10 s") == 1, 10, "one log line for the bound")
 
 
