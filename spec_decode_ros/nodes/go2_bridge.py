@@ -32,7 +32,7 @@ Safety (the bridge trusts no publisher; docs/safety.md):
   Move is sent meanwhile), at shutdown too, until it succeeds or the process is killed.
 
 ``velocity_output: cmd_vel`` hands the velocities to twist_mux as ``geometry_msgs/Twist`` on
-``cmd_vel_vlm`` (a stop is a zero Twist; config/twist_mux.yaml) instead of calling ``SportClient``.
+``cmd_vel_vlm`` (a stop is a zero Twist; config/twist_mux/twist_mux.yaml) instead of calling ``SportClient``.
 
 Parameters: ``network_interface`` ("eth0" on the robot, "lo" for the fake Go2), ``go2_domain_id``
 (0 on the robot), ``rate_hz`` (Move re-send), ``control_hz`` (motion start/end resolution),

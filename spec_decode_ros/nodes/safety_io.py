@@ -20,8 +20,12 @@ INPUT_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 
 def declare_lab_limits(node: Node) -> LabLimits:
     """``max_vx``, ``max_vy``, ``max_vyaw``, ``max_duration_s``, ``max_distance_m`` (defaults: ``LAB_DEFAULTS``)."""
-    return LabLimits(**{name: float(node.declare_parameter(name, default).value)
-                        for name, default in vars(LAB_DEFAULTS).items()})
+    d = LAB_DEFAULTS
+    return LabLimits(max_vx=float(node.declare_parameter("max_vx", d.max_vx).value),
+                     max_vy=float(node.declare_parameter("max_vy", d.max_vy).value),
+                     max_vyaw=float(node.declare_parameter("max_vyaw", d.max_vyaw).value),
+                     max_duration_s=float(node.declare_parameter("max_duration_s", d.max_duration_s).value),
+                     max_distance_m=float(node.declare_parameter("max_distance_m", d.max_distance_m).value))
 
 
 class EStopFollower:
