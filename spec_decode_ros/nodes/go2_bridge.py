@@ -325,11 +325,12 @@ class Go2Bridge(Node):
                 self.get_logger().warning(f"deadman ({event.reason}): {event.detail}: stopping")
                 self.seq.stop()
             blocked = self.blocked()
-            if blocked is not None:
+            if blocked is not None:  # drop what is queued; a StopMove is always allowed, and owed
                 order = self.seq.active_tag or (self.running.order if self.running else None)
                 if order is not None:
                     self.refuse(order.msg, blocked)
                 self.seq.stop()
+                self.stop_pending, self.next_stop_try = True, now
         if self.running is not None and self.running.progress is not None:
             pose = self.pose()
             if pose is not None:

@@ -80,7 +80,8 @@ def test_killing_the_verifier_mid_run_stops_the_robot_within_the_deadman(fake: F
 def test_a_garbage_token_stream_never_moves_the_robot(fake: FakeGo2):
     go2 = {"network_interface": "lo", "go2_domain_id": GO2_DOMAIN}
     with node_process("spec_decode_ros.nodes.motion", deadman_s=5.0) as motion, \
-            node_process("spec_decode_ros.nodes.go2_bridge", deadman_s=5.0, require_link=False, **go2) as bridge, \
+            node_process("spec_decode_ros.nodes.go2_bridge", deadman_s=5.0, require_link=False, armed_at_start=True,
+                         **go2) as bridge, \
             spinning_node("garbage_source") as node:
         tokens = node.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS)
         node.create_publisher(String, topics.INSTRUCTION, LATCHED_QOS)
