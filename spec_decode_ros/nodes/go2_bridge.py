@@ -61,7 +61,7 @@ from spec_decode_ros.control.odometry_progress import MotionProgress, Pose
 from spec_decode_ros.control.primitives import STOP_MOTION, Motion
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.modes import MIN_BODY_HEIGHT_M, READY_MODES, not_ready_reason
-from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, Go2StateSubscriber
+from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, Go2StateSubscriber, SportState
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, now_stamp, run_node
 from spec_decode_ros.nodes.odometry import OdometryPublisher
@@ -223,17 +223,20 @@ class Go2Bridge(Node):
         gated = self.gate.blocked()
         if gated is not None or not self.require_ready:
             return gated
-        state, age = self.state.latest_with_age() if self.state is not None else (None, float("inf"))
-        if state is None or age > self.state_timeout_s:
+        state, age = self.fresh_state()
+        if state is None:
             return f"not ready: no sport state for {age:.1f} s (limit {self.state_timeout_s} s)"
         reason = not_ready_reason(state.mode, state.body_height, self.ready_modes, self.min_body_height_m)
         return None if reason is None else f"not ready: {reason}"
 
-    def pose(self) -> Pose | None:
+    def fresh_state(self) -> tuple[SportState | None, float]:
+        """The newest sport state if it is younger than ``state_timeout_s`` (else None), and its age."""
         state, age = self.state.latest_with_age() if self.state is not None else (None, float("inf"))
-        if state is None or age > self.state_timeout_s:
-            return None
-        return state.position[0], state.position[1], state.yaw
+        return (state if age <= self.state_timeout_s else None), age
+
+    def pose(self) -> Pose | None:
+        state, _ = self.fresh_state()
+        return None if state is None else (state.position[0], state.position[1], state.yaw)
 
     # --- e-stop, arming, lock --------------------------------------------------------------------------
     def on_estop_input(self, msg: Bool) -> None:

@@ -191,7 +191,8 @@ def test_a_new_instruction_stops_the_old_answer_and_drops_its_rest(harness: Harn
     wait_for(lambda: len(harness.commands) == 1, 30, "the first command")
     wait_for(lambda: instruction.get_subscription_count() > 0, 30, "the motion node to follow instructions")
     instruction.publish(String(data="go to the red box"))  # the same words as before would do too
-    wait_for(lambda: [c.action for c in harness.commands] == ["move", "stop"], 30, "a stop on the new instruction")
+    # the stream's deadman is 10 s and the walk 6.7 s: only the new instruction can stop it this early
+    wait_for(lambda: [c.action for c in harness.commands] == ["move", "stop"], 5, "a stop on the new instruction")
     harness.send(1, " turn left 30.", final=True)  # the rest of the old answer
     harness.send(2, "stop.", final=True)  # a sentinel
     wait_for(lambda: 2 in harness.done, 30, "the sentinel request to finish")
