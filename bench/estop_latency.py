@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_ms": max(delays_ms), "moves_after_stop_before_resume": moves_after_stop,
         "measured": "estop message publish -> the fake Go2's sport service receives StopMove",
         "command": "bench/estop_latency.py --stops " + str(args.stops),
+        "cpus": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 1),
     }
     print(f"e-stop -> StopMove over {result['stops']} stops: median {result['median_ms']:.1f} ms, "
           f"p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms; Moves after a stop before the resume: "
