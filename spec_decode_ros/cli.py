@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from spec_decode_ros.decoding.hub import ModelNotFoundError
+
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("spec_decode_ros.demo", "closed loop on the embedded default: sim Go2, local verifier, bag + report"),
@@ -15,7 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fleet-bench": ("spec_decode_ros.bench.fleet", "verifier fleet benchmark: 1-128 emulated robots, batching, Ray replicas"),
     "bench-local": ("spec_decode_ros.bench.in_process", "in-process benchmark: target alone vs speculative decoding"),
     "train": ("spec_decode_ros.embedded.train", "train the embedded default VLM pair and its exit adapters"),
-    "train-adapters": ("spec_decode_ros.decoding.adapter_training", "train early-exit adapters beside a model"),
+    "train-adapters": ("spec_decode_ros.adapt.train_exits", "train early-exit adapters on the target's own answers (text or camera frames)"),
+    "make-draft": ("spec_decode_ros.adapt.make_draft", "derive a draft from a target and distil it on its own answers"),
     "eval": ("spec_decode_ros.embedded.evaluate", "evaluate the embedded pair: accuracy, acceptance, closed loop"),
     "models": ("spec_decode_ros.decoding.zoo", "build or list the local model pairs (e.g. SmolLM2 from its wheel)"),
     "keys": ("spec_decode_ros.bridge.keys", "generate ZeroMQ CURVE key pairs for the cloud and robots"),
@@ -39,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spec-decode: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except ModelNotFoundError as err:  # a model name that is no folder and no cached/downloadable model
+        print(f"spec-decode {name}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ class PacedDraftSession(DraftSession):
         start = time.perf_counter()
         super().__init__(model, prompt, sampling, **kwargs)
         sleep_until(start + forward_s)
+        padded = time.perf_counter() - start
+        self.busy_s += padded - self.prefill_s
+        self.prefill_s = padded
 
     def _feed(self, tokens: list[int]) -> None:
         start = time.perf_counter()

@@ -96,9 +96,9 @@ def _resolve(name: str, role: str) -> str:
         if not Path(path).exists():
             raise FileNotFoundError(f"{path} is missing: build it with 'spec-decode models build'")
         return str(path)
-    if not Path(name).exists():
-        raise FileNotFoundError(f"{role} model folder {name} does not exist")
-    return name
+    from spec_decode_ros.decoding.hub import locate_model
+
+    return str(locate_model(name, role))  # a folder, or a Hugging Face id from the cache
 
 
 def _derive_draft(target: str, layers: int, folder: Path) -> str:

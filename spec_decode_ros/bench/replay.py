@@ -7,7 +7,8 @@ its pre-draft; a prefix the replay meets that was not recorded (an early verdict
 target sends pre-drafting elsewhere) is filled from the real draft on the spot and counted (``misses``).
 ``ReplayDraftSession`` is a ``DraftSession`` look-alike that reads the table and spends an emulated cost per
 drafted token (a robot computer's, as ``bench.emulation.PacedDraftSession``); ``ReplayEdgeSession`` is the
-robot's real ``EdgeSession`` (real sockets, protocol, resume) with that session as its draft.
+robot's real ``EdgeSession`` (real sockets, protocol, resume, and the same ``RoundMachine`` deciding each round) with
+that session as its draft.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class ReplayDraftSession:
         self.token_floor_s = token_floor_s
         self.eos = set(table.stand_in.eos_token_ids)
         self.generated: list[int] = []
+        self.prefill_s = 0.0  # a recorded table needs no prefill
         self.busy_s = 0.0
 
     def commit(self, tokens: Sequence[int]) -> None:
@@ -119,6 +121,7 @@ class ReplayDraftSession:
         tok = self.table.lookup(self.index, tuple(self.generated))
         self.commit([tok])
         sleep_until(start + self.token_floor_s)
+        self.busy_s += time.perf_counter() - start
         return tok
 
 

@@ -117,9 +117,9 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     from spec_decode_ros.bridge import protocol as p
     from spec_decode_ros.bridge.client import CloudClient
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
-    from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
     from spec_decode_ros.decoding.mode import Mode
     from spec_decode_ros.decoding.models import load_model
+    from spec_decode_ros.decoding.predraft import PredraftPolicy
 
     draft = load_model(job.draft, dtype=job.dtype, device=job.device)
     new_draft = paced_drafts(job.emulate_draft_ms / 1000.0)

@@ -1,18 +1,21 @@
-"""The robot's side of one generation (``EdgeSession``): draft, send, pre-draft on EARLY, keep or roll back on FINAL.
+"""The robot's side of one generation (``EdgeSession``): sockets, deadlines, timing and recovery around the round
+machine (``decoding.round.RoundMachine``, which the in-process loop drives too and which decides everything else).
 
 One round (mode ``sd_ee_predraft``)::
 
-    block = draft(γ)                                  # d_1..d_γ after the committed tokens C
+    ask = machine.plan(); block = machine.drafted(draft(ask))    # d_1..d_γ after the committed tokens C
     send DRAFT(round, |C|, block)
-    on EARLY(n_ee, y_ee):  pre = draft(g, after=d[:n_ee]+[y_ee], should_stop=frame waiting)
-                           (g: as many as pay, ``PredraftPolicy``)
-    on FINAL(n, y):        C += d[:n]+[y] (each token to ``on_token`` at once)
-                           hit  (n, y) == (n_ee, y_ee): next block = pre (extended to γ if cut short)
-                           miss: next block = draft(γ)  (the draft cache rolls back by longest common prefix)
+    on EARLY(n_ee, y_ee):  ask = machine.early(verdict)          # as many as pay (``PredraftPolicy``), or none
+                           machine.predrafted(draft(ask, should_stop=frame waiting))
+    on FINAL(n, y):        machine.final(verdict, window) -> C += d[:n]+[y] (each token to ``on_token`` at once)
+                           hit  (n, y) == (n_ee, y_ee): the next plan keeps pre (extended to γ if cut short)
+                           miss: the next plan drafts γ (the draft cache rolls back by longest common prefix)
 
 The other modes share the code: ``sd`` asks for no early exit, ``sd_ee`` gets EARLY but does not pre-draft,
 ``cloud_ar`` sends the prompt once and receives one FINAL per token, ``edge_only`` runs the draft alone.
-Only FINAL commits tokens, so the output is the target's. When the cloud stops answering, the session
+Only FINAL commits tokens, so the output is the target's; the answer stops at the target's EOS ids (OPENED
+carries them; until then, and from a verifier that does not name them, the draft's, which shares the tokenizer:
+the fingerprint check says so). When the cloud stops answering, the session
 reports ``unreachable`` through ``on_status``, rebuilds its socket, pings until the cloud is back, re-opens
 with the committed tokens (the cloud rebuilds its cache) and carries on; after ``reconnect_timeout_s`` it
 raises ``CloudUnreachableError``.
@@ -30,14 +33,14 @@ from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
 from spec_decode_ros.bridge.images import encode_jpeg
-from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
-from spec_decode_ros.decoding import round as rnd
+from spec_decode_ros.decoding.gamma import GammaSchedule
 from spec_decode_ros.decoding.mode import MODES, Mode
-from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics
+from spec_decode_ros.decoding.predraft import PredraftPolicy
+from spec_decode_ros.decoding.round import Committed, RoundMachine
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
 
 if TYPE_CHECKING:
     from spec_decode_ros.decoding.draft import DraftSession
-    from spec_decode_ros.decoding.gamma import GammaSchedule
     from spec_decode_ros.decoding.models import LoadedModel
 
 RESUMABLE = {p.ErrorCode.UNKNOWN_SESSION.value, p.ErrorCode.EVICTED.value, p.ErrorCode.BAD_ROUND.value,
@@ -68,6 +71,10 @@ class EdgeConfig:
             raise ValueError(f"gamma must be in [1, {p.MAX_GAMMA}] and max_new_tokens in [1, {p.MAX_NEW_TOKENS}]")
         if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
             raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
+
+    def gamma_schedule(self) -> GammaSchedule:
+        """A fresh γ schedule for one answer."""
+        return GammaSchedule(gamma=self.gamma, adaptive=self.adaptive_gamma, max_gamma=max(self.gamma, 16))
 
 
 @dataclass(frozen=True)
@@ -157,35 +164,36 @@ class EdgeSession:
         self.on_token = on_token
         self.on_status = on_status
         self.on_round = on_round
-        if new_draft is None:
-            from spec_decode_ros.decoding.draft import DraftSession
-
-            new_draft = DraftSession
-        self._new_draft = new_draft
-        self._sent_at = self._early_at = self._final_at = 0.0
+        self._new_draft = new_draft if new_draft is not None else _plain_draft_session
+        self._sent_at = self._final_at = 0.0
+        self._early_at: float | None = None  # when this round's EARLY came
         self._prefill_s = self._draft_prefill_s = 0.0  # reported (then zeroed) with the next round
         self.tokenizer = tokenizer if tokenizer is not None else (draft.tokenizer if draft is not None else None)
-        self._eos = set(draft.eos_token_ids) if draft is not None else set()
-        if self.tokenizer is not None and not self._eos and getattr(self.tokenizer, "eos_token_id", None) is not None:
-            self._eos = {int(self.tokenizer.eos_token_id)}
+        self.machine = RoundMachine(_eos_until_opened(draft, self.tokenizer), config.max_new_tokens, config.mode,
+                                    config.gamma_schedule(),
+                                    predraft_policy if predraft_policy is not None else PredraftPolicy())
         self._fingerprint = tokenizer_fingerprint(self.tokenizer) if self.tokenizer is not None else ""
         self._vocab = len(self.tokenizer) if self.tokenizer is not None else 0
         self._jpeg = encode_jpeg(prompt.image, config.jpeg_quality) if prompt.image is not None else b""
-        self.committed: list[int] = []
-        self.metrics = SpecMetrics()
         self._times: list[float] = []
         self._statuses: list[tuple[float, str]] = []
         self._sid = ""
         self._opens = 0
         self._next_round = 0
         self._reconnects = 0
-        self._finished = False
         self._t0 = 0.0
         self._ds: DraftSession | None = None
-        self._schedule: GammaSchedule | None = None
-        self._policy = predraft_policy if predraft_policy is not None else PredraftPolicy()
 
     # ------------------------------------------------------------------------------------------ public
+    @property
+    def committed(self) -> list[int]:
+        """The answer so far (the machine's C)."""
+        return self.machine.committed
+
+    @property
+    def metrics(self) -> SpecMetrics:
+        return self.machine.metrics
+
     def run(self) -> EdgeResult:
         self._t0 = time.monotonic()
         mode = self.config.mode
@@ -196,7 +204,7 @@ class EdgeSession:
         else:
             self._run_speculative()
         latency = time.monotonic() - self._t0
-        self.metrics.num_generated_tokens = len(self.committed)
+        self.metrics.draft_busy_s = self._ds.busy_s if self._ds is not None else 0.0
         text = self.tokenizer.decode(self.committed, skip_special_tokens=True) if self.tokenizer is not None else ""
         return EdgeResult(tokens=list(self.committed), text=text, latency_s=latency,
                           first_token_s=self._times[0] if self._times else latency, token_times=list(self._times),
@@ -205,94 +213,77 @@ class EdgeSession:
     # ------------------------------------------------------------------------------------------ modes
     def _run_edge_only(self) -> None:
         ds = self._draft_session()
-        while not self._finished:
-            t = time.perf_counter()
-            token = ds.next_token()
-            self.metrics.draft_busy_s += time.perf_counter() - t
-            self._commit((token,), 0)
+        while not self.machine.done:  # the draft's own next token is the final word: a γ = 0 round
+            self._stream(self.machine.final(Verdict(0, ds.next_token())), 0)
 
     def _run_cloud_ar(self) -> None:
         assert self.client is not None
         self._start(autoregressive=True)  # each token's "round" runs from the previous FINAL (or the OPEN)
-        while not self._finished:
+        while not self.machine.done:
             try:
                 final = self._await_final()
             except _Lost as lost:
                 self._recover(lost, autoregressive=True)
                 continue
             self._account(final)
-            self.metrics.record_round(0, 0)
-            self._commit((final.y,), final.round)
-            self._report_round(final, 0, None, 0.0, self._sent_at)
+            outcome = self.machine.final(final.verdict, finished=final.finished)
+            self._stream(outcome, final.round)
+            self._report_round(final, DraftBlock(()), outcome, self._sent_at)
             self._sent_at = self._final_at
-            if final.finished:
-                self._finished = True
         self._close()
 
     def _run_speculative(self) -> None:
-        from spec_decode_ros.decoding.gamma import GammaSchedule
-
-        early = self.config.mode.early_exit
-        schedule = self._schedule = GammaSchedule(gamma=self.config.gamma, adaptive=self.config.adaptive_gamma,
-                                                  max_gamma=max(self.config.gamma, 16))
+        early_exit = self.config.mode.early_exit
         # pipelined: the first DRAFT follows the OPEN at once (the cloud handles a connection's frames in order,
         # so it prefills, then verifies), and the answer's first round costs one round trip, not two
-        self._start(autoregressive=False, early_exit=early, while_waiting=self._draft_session, wait=False)
+        self._start(autoregressive=False, early_exit=early_exit, while_waiting=self._draft_session, wait=False)
         ds = self._draft_session()
         block: DraftBlock | None = None
-        while not self._finished:
+        while not self.machine.done:
             t_round = time.monotonic()
             if block is None:
-                block = self._timed_draft(ds, self._gamma(schedule.gamma))
+                ask = self.machine.plan()
+                block = self.machine.drafted(ds.draft(ask.gamma, after=ask.after) if ask.gamma else None)
             try:
-                final, early_msg, pre = self._round(block)
+                final, window_s = self._round(block)
             except _Lost as lost:
-                self._recover(lost, autoregressive=False, early_exit=early)
+                self.machine.lost()  # the same block goes to the re-opened session
+                self._recover(lost, autoregressive=False, early_exit=early_exit)
                 continue
             self._account(final)
-            self.metrics.record_round(block.gamma, final.n)
-            new = rnd.committed(block.tokens, final.n, final.y)
-            hit = rnd.early_hit(_nv(early_msg), (final.n, final.y))
-            if early_msg is not None:
-                self.metrics.record_early(hit)
-                self._policy.record_hit(hit)
-            self._commit(new, final.round)
-            ds.commit(new)
-            self._report_round(final, block.gamma, early_msg, block.seconds, t_round)
-            if final.finished:
-                self._finished = True
-            if self._finished:
-                break
-            gamma = self._gamma(schedule.update(final.n, block.gamma))
-            block = self._keep(ds, pre, gamma) if (hit and pre is not None) else None
+            outcome = self.machine.final(final.verdict, finished=final.finished, window_s=window_s)
+            self._stream(outcome, final.round)
+            ds.commit(outcome.tokens)
+            self._report_round(final, block, outcome, t_round)
+            block = None
         self._close()
 
     # ------------------------------------------------------------------------------------------ rounds
-    def _round(self, block: DraftBlock) -> tuple[p.Final, p.Early | None, DraftBlock | None]:
-        assert self.client is not None
+    def _round(self, block: DraftBlock) -> tuple[p.Final, float | None]:
+        """Send ``block``, pre-draft on its EARLY what the machine asks for; its FINAL, and the EARLY→FINAL window
+        when the robot was free to hear the FINAL as it came (not busy pre-drafting past it), else None."""
+        assert self.client is not None and self._ds is not None
         r = self._next_round
         self._next_round += 1
         self.client.send(p.Draft.from_block(self._sid, r, len(self.committed), block))
         self._sent_at = time.monotonic()
-        early: p.Early | None = None
-        pre: DraftBlock | None = None
-        heard = True  # the robot was free to hear the FINAL when it came (not busy pre-drafting past it)
+        self._early_at = None
+        heard = True
         deadline = time.monotonic() + self.config.reply_timeout_s
         while True:
             msg = self._recv_for_session(deadline)
             if getattr(msg, "round", None) != r:
                 continue
-            if isinstance(msg, p.Early) and early is None:
-                early = msg
+            if isinstance(msg, p.Early) and self._early_at is None:
                 self._early_at = time.monotonic()
-                if self.config.mode.predraft:
-                    pre = self._predraft(block, msg)
-                    heard = pre is None or not self.client.pending()
+                ask = self.machine.early(msg.verdict)
+                if ask is not None:
+                    self.machine.predrafted(self._ds.draft(ask.gamma, after=ask.after, should_stop=self.client.pending))
+                    heard = not self.client.pending()
             elif isinstance(msg, p.Final):
                 self._final_at = time.monotonic()
-                if early is not None and heard:
-                    self._policy.record_window(self._final_at - self._early_at)
-                return msg, early, pre
+                heard_window = self._early_at is not None and heard
+                return msg, (self._final_at - self._early_at) if heard_window else None
 
     def _await_final(self) -> p.Final:
         """Autoregressive stream: the next FINAL of the current session."""
@@ -303,43 +294,12 @@ class EdgeSession:
                 self._final_at = time.monotonic()
                 return msg
 
-    def _predraft(self, block: DraftBlock, early: p.Early) -> DraftBlock | None:
-        """Draft the next block from the early verdict's prefix while the cloud finishes the round."""
-        assert self.client is not None and self._ds is not None and self._schedule is not None
-        after = rnd.committed(block.tokens, early.n, early.y)
-        gamma = rnd.predraft_gamma(after, self._schedule.peek(early.n, block.gamma), self.config.max_new_tokens,
-                                   len(self.committed), self._eos)
-        gamma = self._policy.budget(gamma)
-        if gamma <= 0:
-            return None
-        t = time.perf_counter()
-        pre = self._ds.draft(gamma, after=after, should_stop=self.client.pending)
-        self.metrics.draft_busy_s += time.perf_counter() - t
-        return pre
-
-    def _keep(self, ds: DraftSession, pre: DraftBlock, gamma: int) -> DraftBlock:
-        """A pre-draft that hit becomes the next block (``round.next_block``), drafting what it lacks."""
-        block, short = rnd.next_block(pre, gamma, self._eos)
-        return rnd.concat(block, self._timed_draft(ds, short, after=block.tokens)) if short > 0 else block
-
-    def _timed_draft(self, ds: DraftSession, gamma: int, after: tuple[int, ...] = ()) -> DraftBlock:
-        t = time.perf_counter()
-        block = ds.draft(gamma, after=after)
-        self.metrics.draft_busy_s += time.perf_counter() - t
-        self._policy.record_draft(block.seconds, block.gamma)
-        return block
-
-    def _gamma(self, gamma: int) -> int:
-        return rnd.capped_gamma(gamma, self.config.max_new_tokens, len(self.committed))
-
     # ------------------------------------------------------------------------------------------ session
     def _draft_session(self) -> DraftSession:
         if self._ds is None:
             assert self.draft is not None
-            t = time.perf_counter()
             self._ds = self._new_draft(self.draft, self.prompt, self.config.sampling)
-            self._draft_prefill_s = time.perf_counter() - t
-            self.metrics.draft_busy_s += self._draft_prefill_s
+            self._draft_prefill_s = self._ds.prefill_s
         return self._ds
 
     def _start(self, *, autoregressive: bool, early_exit: bool = False,
@@ -387,6 +347,7 @@ class EdgeSession:
                 continue  # stale: an old session's late reply, a PONG
             if isinstance(msg, p.Opened):
                 self._prefill_s = msg.prefill_s
+                self.machine.opened(msg.eos_token_ids)
             if isinstance(msg, p.Error):
                 if msg.code in RESUMABLE:
                     raise _Lost(f"{msg.code}: {msg.reason}", silent=False)
@@ -425,34 +386,29 @@ class EdgeSession:
             self.client.send(p.Close(session=self._sid))  # best effort: no wait
 
     # ------------------------------------------------------------------------------------------ output
-    def _commit(self, tokens: tuple[int, ...], round: int) -> None:
-        for token in tokens:
-            if self._finished:
-                return
-            self.committed.append(int(token))
+    def _stream(self, outcome: Committed, round: int) -> None:
+        """Each token a verdict committed (already in ``committed``) to ``on_token``, with its time."""
+        first = len(self.committed) - len(outcome.tokens)
+        for i, token in enumerate(outcome.tokens):
             t = time.monotonic() - self._t0
             self._times.append(t)
             if self.on_token is not None:
-                self.on_token(TokenEvent(index=len(self.committed) - 1, token=int(token), t_s=t, round=round))
-            if token in self._eos or len(self.committed) >= self.config.max_new_tokens:
-                self._finished = True
+                self.on_token(TokenEvent(index=first + i, token=token, t_s=t, round=round))
 
     def _account(self, final: p.Final) -> None:
         self.metrics.target_busy_s += final.busy_s / final.batch
         self.metrics.target_forward_passes += 1
 
-    def _report_round(self, final: p.Final, gamma: int, early: p.Early | None, draft_s: float,
-                      t_round: float) -> None:
+    def _report_round(self, final: p.Final, block: DraftBlock, outcome: Committed, t_round: float) -> None:
         if self.on_round is None:
             return
         now = time.monotonic()
-        hit = rnd.early_hit(_nv(early), (final.n, final.y))
+        early_s = self._early_at - self._sent_at if (outcome.early is not None and self._early_at is not None) else 0.0
         prefill_s, draft_prefill_s = self._prefill_s, self._draft_prefill_s
         self._prefill_s = self._draft_prefill_s = 0.0
         self.on_round(RoundEvent(
-            round=final.round, gamma=gamma, n_accepted=final.n, committed=len(self.committed),
-            early_sent=early is not None, early_hit=hit, draft_s=draft_s,
-            early_s=(self._early_at - self._sent_at) if early is not None else 0.0,
+            round=final.round, gamma=block.gamma, n_accepted=final.verdict.n_accepted, committed=len(self.committed),
+            early_sent=outcome.early is not None, early_hit=outcome.hit, draft_s=block.seconds, early_s=early_s,
             final_s=self._final_at - self._sent_at, server_s=final.busy_s, round_s=now - t_round,
             sent_at=self._sent_at, queued_s=final.queued_s, prefill_s=prefill_s, draft_prefill_s=draft_prefill_s))
 
@@ -462,6 +418,15 @@ class EdgeSession:
             self.on_status(status)
 
 
-def _nv(early: p.Early | None) -> tuple[int, int] | None:
-    """An EARLY's verdict (n, y), None without one."""
-    return None if early is None else (early.n, early.y)
+def _plain_draft_session(model: LoadedModel, prompt: Prompt, sampling: SamplingConfig) -> DraftSession:
+    from spec_decode_ros.decoding.draft import DraftSession  # torch, imported only where a draft runs
+
+    return DraftSession(model, prompt, sampling)
+
+
+def _eos_until_opened(draft: LoadedModel | None, tokenizer: object | None) -> set[int]:
+    """The end-of-sequence ids before OPENED names the target's: the draft's (the tokenizer is shared)."""
+    if draft is not None and draft.eos_token_ids:
+        return set(draft.eos_token_ids)
+    eos_id = getattr(tokenizer, "eos_token_id", None)
+    return {int(eos_id)} if eos_id is not None else set()

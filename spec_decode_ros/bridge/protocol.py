@@ -5,11 +5,13 @@ the version, the type tag, the exact set of fields, each field's type and bounds
 ``ProtocolError(code, reason)`` for anything else; it never returns a half-valid message. Checks that need
 server state (known session, round order, committed length, vocabulary range) live in ``sessions.py``.
 
-Positions count *generated* tokens only (see ``decoding/types.py``). Message flow of one session::
+Positions count *generated* tokens only (see ``decoding/types.py``). EARLY and FINAL carry a ``Verdict`` under
+short names, n = n_accepted and y = next_token (``verdict_fields`` and ``.verdict`` map the two). Message flow of
+one session::
 
     robot                                   cloud
     OPEN(session, prompt, image JPEG, …) ─▶
-                                         ◀─ OPENED(session, exit layers, …)
+                                         ◀─ OPENED(session, exit layers, the target's EOS ids, …)
     DRAFT(session, round, committed, d) ─▶
                                          ◀─ EARLY(session, round, n_ee, y_ee, confidence)   (if asked)
                                          ◀─ FINAL(session, round, n, y, server timings)
@@ -33,7 +35,7 @@ from typing import Any, ClassVar
 import msgpack
 import numpy as np
 
-from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig
+from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig, Verdict
 
 PROTOCOL_VERSION = 1
 
@@ -44,6 +46,7 @@ MAX_TOP_K = 1024
 MAX_NEW_TOKENS = 4096
 MAX_TOKEN_ID = 2**31 - 1
 MAX_ROUND = 2**31 - 1
+MAX_EOS_IDS = 64  # a model's end-of-sequence ids (generation config), far more than any has
 SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -409,7 +412,8 @@ class Open(Message):
 
 @dataclass(frozen=True)
 class Opened(Message):
-    """The server holds the session: its exit layers (empty: no early exits) and how many tokens it resumed."""
+    """The server holds the session: its exit layers (empty: no early exits), how many tokens it resumed, and the
+    target's end-of-sequence ids (the robot stops on the target's EOS, not its draft's; empty: not said)."""
 
     TAG: ClassVar[str] = "opened"
     session: str = wire(SessionId())
@@ -417,6 +421,7 @@ class Opened(Message):
     exit_layers: tuple[int, ...] = wire(Ints(256, 0, 10_000), ())
     resumed: int = wire(Int(0, MAX_NEW_TOKENS), 0)
     prefill_s: float = wire(SECONDS, 0.0)
+    eos_token_ids: tuple[int, ...] = wire(TokenIds(MAX_EOS_IDS), ())
 
 
 @dataclass(frozen=True)
@@ -493,6 +498,10 @@ class Early(Message):
     confidence: float = wire(Float(0.0, 1.0))
     exit_layer: int = wire(Int(0, 10_000))
 
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.n, self.y, self.confidence, self.exit_layer)
+
 
 @dataclass(frozen=True)
 class Final(Message):
@@ -508,6 +517,15 @@ class Final(Message):
     busy_s: float = wire(SECONDS, 0.0)
     batch: int = wire(Int(1, 1_000_000), 1)
     queued_s: float = wire(SECONDS, 0.0)
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.n, self.y)
+
+
+def verdict_fields(verdict: Verdict) -> dict[str, int]:
+    """A verdict under the wire's short names, for EARLY and FINAL (``.verdict`` reads it back)."""
+    return {"n": int(verdict.n_accepted), "y": int(verdict.next_token)}
 
 
 @dataclass(frozen=True)
@@ -726,5 +744,5 @@ def session_of(frame: bytes | memoryview) -> tuple[str, int]:
         return "", -1
     s, r = body.get("session"), body.get("round")
     session = s if isinstance(s, str) and SESSION_ID.match(s) else ""
-    rnd = r if isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= MAX_ROUND else -1
-    return session, rnd
+    round_number = r if isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= MAX_ROUND else -1
+    return session, round_number

@@ -247,10 +247,10 @@ class VerifierServer:
             if len(opening.parked) < MAX_PARKED and held <= MAX_PARKED_BYTES:
                 opening.parked.append((bytes(data), owner))
                 return
-            session, rnd = p.session_of(data)
+            session, round_number = p.session_of(data)
             self._refuse(route, p.ProtocolError(p.ErrorCode.BUSY, f"more than {MAX_PARKED} frames or "
                                                 f"{MAX_PARKED_BYTES} bytes sent behind an OPEN that is not answered "
-                                                "yet", session=session, round=rnd))
+                                                "yet", session=session, round=round_number))
             return
         try:
             msg = p.decode(data)
@@ -496,7 +496,8 @@ class VerifierServer:
         self.table.add(entry)
         self._send(o.route, p.Opened(session=msg.session, target=self.target.model.name,
                                      exit_layers=tuple(self.target.exit_layers) if msg.early_exit else (),
-                                     resumed=len(msg.committed), prefill_s=o.busy_s))
+                                     resumed=len(msg.committed), prefill_s=o.busy_s,
+                                     eos_token_ids=tuple(sorted(self.target.model.eos_token_ids))))
         if msg.autoregressive and not entry.done:
             entry.in_flight = True
             self.queue.push(Request(entry, entry.sid, None, urgent=True))
@@ -526,9 +527,8 @@ class VerifierServer:
         def on_early(verdicts: list[Verdict]) -> None:
             for r, v, want in zip(batch, verdicts, wants_early, strict=True):
                 if want:
-                    self._send(r.entry.route, p.Early(session=r.sid, round=r.draft.round, n=v.n_accepted,
-                                                      y=v.next_token, confidence=float(v.confidence),
-                                                      exit_layer=int(v.exit_layer)))
+                    self._send(r.entry.route, p.Early(session=r.sid, round=r.draft.round, **p.verdict_fields(v),
+                                                      confidence=float(v.confidence), exit_layer=int(v.exit_layer)))
 
         t0 = time.perf_counter()
         try:
@@ -550,11 +550,11 @@ class VerifierServer:
             entry.last_active = now
             self.stats.tokens += v.n_accepted + 1
             if r.draft is None:  # autoregressive step: the round is the token index
-                rnd = entry.next_round
+                round_number = entry.next_round
                 entry.next_round += 1
             else:
-                rnd = r.draft.round
-            self._send(entry.route, p.Final(session=entry.sid, round=rnd, n=v.n_accepted, y=v.next_token,
+                round_number = r.draft.round
+            self._send(entry.route, p.Final(session=entry.sid, round=round_number, **p.verdict_fields(v),
                                             finished=entry.done, busy_s=busy, batch=len(batch),
                                             queued_s=max(0.0, started - r.arrived)))
             if r.draft is None and not entry.done:
@@ -694,6 +694,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"spec-decode cloud: {target.model.name} (exit layers {list(target.exit_layers)}) on {server.endpoint}, "
           f"batch {config.max_batch}, wait {args.max_wait_ms} ms, CURVE {'on' if security else 'off'}", flush=True)
+    if not target.exit_layers:
+        from spec_decode_ros.decoding.adapters import no_exits_line
+
+        print(no_exits_line(args.model), flush=True)
     try:
         server.serve_forever()
     finally:

@@ -1,18 +1,15 @@
-"""``spec-decode train-adapters``: train early-exit adapters on a frozen target by distillation.
+"""Early-exit adapters trained on a frozen target by distillation (``spec-decode train-adapters`` is
+``spec_decode_ros.adapt.train_exits``).
 
-Text: what the target itself generates from chat prompts (or a given file of prompts). One teacher
+The corpus is what the target itself generates: text from chat prompts, or (a VLM) its answers to camera
+frames with their instructions (``corpus.Sample``: image inputs included, answer positions kept). One teacher
 pass caches the hidden states at each exit and the final top-k distribution; the adapters then learn
-KL(final ‖ exit) from random positions (cheap: adapter + LM head only). Reports exit-vs-final top-1
-agreement on held-out text before and after; saves ``exit_adapters.*`` beside the model.
+KL(final ‖ exit) from random positions (cheap: adapter + LM head only). ``train_and_save`` reports
+exit-vs-final top-1 agreement on the held-out sequences before and after and saves ``exit_adapters.*``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,15 +17,22 @@ import torch
 from tqdm import tqdm
 
 from spec_decode_ros.decoding.adapters import ExitAdapters
-from spec_decode_ros.decoding.corpus import DEFAULT_PROMPTS, generate_corpus, split
-from spec_decode_ros.decoding.distillation import TeacherTargets, sparse_kl, teacher_targets, top1_agreement
-from spec_decode_ros.decoding.models import LoadedModel, load_model
+from spec_decode_ros.decoding.corpus import Sample, split
+from spec_decode_ros.decoding.distillation import (
+    TeacherTargets,
+    one_cycle,
+    sparse_kl,
+    teacher_targets,
+    top1_agreement,
+)
+from spec_decode_ros.decoding.models import LoadedModel
 from spec_decode_ros.paths import portable_path
 
 
 def exit_agreement(model: LoadedModel, adapters: ExitAdapters, targets: TeacherTargets) -> dict[int, float]:
     """Top-1 agreement of each exit with the final layer over all positions of ``targets``."""
     out = {}
+    adapters = adapters.to(next(model.model.parameters()).device)
     with torch.no_grad():
         for ell in adapters.layers:
             hidden, top_ids, _ = targets.positions(ell)
@@ -51,10 +55,10 @@ def train_exit_adapters(model: LoadedModel, layers: Sequence[int], targets: Teac
     if missing or not targets.sequences:
         raise ValueError(f"teacher targets lack hidden states for layers {missing} (or are empty)")
     torch.manual_seed(seed)
-    adapters = ExitAdapters(layers, model.hidden_size, inner=inner)
+    adapters = ExitAdapters(layers, model.hidden_size, inner=inner).to(next(model.model.parameters()).device)
     model.model.requires_grad_(False)
     opt = torch.optim.AdamW(adapters.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = one_cycle(opt, lr, steps)
     data = {ell: targets.positions(ell) for ell in adapters.layers}
     n = len(data[adapters.layers[0]][1])
     gen = torch.Generator().manual_seed(seed)
@@ -76,7 +80,7 @@ def _exit_logits(model: LoadedModel, adapters: ExitAdapters, layer: int, hidden:
     return model.head(adapters(layer, hidden.to(device=p.device, dtype=torch.float32)).to(p.dtype))
 
 
-def train_and_save(model: LoadedModel, layers: Sequence[int], corpus: Sequence[torch.Tensor], out: Path, *,
+def train_and_save(model: LoadedModel, layers: Sequence[int], corpus: Sequence[torch.Tensor | Sample], out: Path, *,
                    steps: int = 300, lr: float = 2e-3, progress: bool = True) -> dict[str, object]:
     """Teacher pass, train on 80 % of the corpus, report agreement on the held-out 20 %, save beside ``out``."""
     train, held = split(corpus)
@@ -87,45 +91,6 @@ def train_and_save(model: LoadedModel, layers: Sequence[int], corpus: Sequence[t
     after = exit_agreement(model, adapters, held_targets)
     adapters.save(out)
     return {"layers": list(layers), "num_layers": model.num_layers, "train_sequences": len(train),
-            "heldout_sequences": len(held), "heldout_positions": sum(len(s) for s in held),
+            "heldout_sequences": len(held), "train_positions": targets.num_positions,
+            "heldout_positions": held_targets.num_positions,
             "agreement_identity": before, "agreement_trained": after, "saved": portable_path(out)}
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="spec-decode train-adapters", description=__doc__.split("\n\n")[0])
-    ap.add_argument("model", help="model folder (adapters are saved into it unless --out)")
-    ap.add_argument("--layers", default="", help="comma-separated exit layers (default: L/2)")
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--prompts", type=Path, help="text file, one prompt a line (default: built-in chat prompts)")
-    ap.add_argument("--new-tokens", type=int, default=64, help="tokens the target generates per prompt")
-    ap.add_argument("--gguf-file", default=None)
-    ap.add_argument("--out", type=Path, default=None, help="folder for exit_adapters.* (default: the model's)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--json", type=Path, default=None, help="write the agreement report here")
-    args = ap.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_model(args.model, gguf_file=args.gguf_file)
-    layers = [int(x) for x in args.layers.split(",") if x.strip()] or [model.num_layers // 2]
-    prompts = DEFAULT_PROMPTS
-    if args.prompts:
-        prompts = tuple(line.strip() for line in args.prompts.read_text().splitlines() if line.strip())
-    t0 = time.perf_counter()
-    corpus = generate_corpus(model, prompts, new_tokens=args.new_tokens)
-    out = args.out or Path(args.model)
-    report = train_and_save(model, layers, corpus, out, steps=args.steps, lr=args.lr)
-    report["seconds"] = time.perf_counter() - t0
-    before, after = report["agreement_identity"], report["agreement_trained"]
-    for ell in layers:
-        print(f"exit {ell}/{model.num_layers}: held-out top-1 agreement with the final layer "
-              f"{before[ell]:.3f} (no adapter) -> {after[ell]:.3f} (trained)")
-    print(f"saved {out / 'exit_adapters.safetensors'}")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

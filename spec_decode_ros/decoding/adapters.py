@@ -19,6 +19,12 @@ META = "exit_adapters.json"
 ARCHITECTURES = ("mlp",)
 
 
+def no_exits_line(model: str) -> str:
+    """What a verifier says at start when its target has no exit adapters beside it."""
+    return (f"spec-decode cloud: {model} has no exit adapters ({WEIGHTS}): early exits are off and robots gain "
+            f"nothing from pre-drafting; train them with 'spec-decode train-adapters {model} --from-bag BAG'")
+
+
 class ResidualMLP(torch.nn.Module):
     """h [..., H] -> h + W2 silu(W1 rmsnorm(h))."""
 

@@ -1,19 +1,26 @@
-"""Training text for exit adapters and draft distillation: what the target itself generates.
+"""Training sequences for exit adapters and draft distillation: what the target itself generates.
 
-Prompts go through the model's chat template; the target samples continuations in batches (its own
-``generate``). Sequences are token-id tensors; ``batches`` pads them for teacher-forced passes.
+Text: prompts go through the model's chat template; the target samples continuations in batches (its own
+``generate``); sequences are token-id tensors and ``batches`` pads them for teacher-forced passes.
+Images (a VLM): ``answer_corpus`` has the target answer each prompt (image + instruction) greedily, as the
+robot decodes, and keeps each as a ``Sample``: the whole sequence with the processor's image inputs, so a
+teacher-forced pass sees the image tokens as verification does.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from tqdm import tqdm
 
-from spec_decode_ros.decoding.models import LoadedModel
+from spec_decode_ros.decoding.models import SEQUENCE_KEYS, LoadedModel, reference_generation_config, reset_rope_deltas
 from spec_decode_ros.decoding.types import Prompt
+
+T = TypeVar("T")
 
 DEFAULT_PROMPTS = (
     "Walk forward two meters, then turn left.", "What do you see in front of you?", "Find the red box and go to it.",
@@ -93,6 +100,64 @@ def batches(corpus: Sequence[torch.Tensor], batch_size: int, *, pad: int, seed: 
             return
 
 
-def split(corpus: Sequence[torch.Tensor], heldout_fraction: float = 0.2) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def split(corpus: Sequence[T], heldout_fraction: float = 0.2) -> tuple[list[T], list[T]]:
+    """(train, held-out): the first ``heldout_fraction`` (at least one, when there are two or more) held out."""
     n_held = max(1, round(len(corpus) * heldout_fraction)) if len(corpus) > 1 else 0
     return list(corpus[n_held:]), list(corpus[:n_held])
+
+
+@dataclass
+class Sample:
+    """One teacher-forced sequence: ``ids`` [T] (prompt + answer) and the model's other inputs for it (pixels,
+    image grid, masks laid out like ``ids``); positions from ``answer_start - 1`` on predict the answer."""
+
+    ids: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    answer_start: int = 0
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def first_kept(self) -> int:
+        """The first position whose next-token prediction training keeps (0: all of them)."""
+        return max(self.answer_start - 1, 0)
+
+    def inputs(self, device: torch.device | str) -> dict[str, torch.Tensor]:
+        out = {"input_ids": self.ids[None].to(device)}
+        out.update({k: v.to(device) for k, v in self.extras.items()})
+        return out
+
+
+def as_sample(item: torch.Tensor | Sample) -> Sample:
+    """A text corpus's token tensor as a ``Sample`` (every position kept); a ``Sample`` as is."""
+    return item if isinstance(item, Sample) else Sample(item.cpu())
+
+
+@torch.inference_mode()
+def answer_corpus(model: LoadedModel, prompts: Sequence[Prompt], *, new_tokens: int = 48,
+                  progress: bool = True, desc: str = "target answers") -> list[Sample]:
+    """The target's own greedy answer to each prompt (an image and an instruction for a VLM), as ``Sample``s."""
+    if not prompts:
+        raise ValueError("answer_corpus needs at least one prompt")
+    config = reference_generation_config(model, new_tokens)
+    out: list[Sample] = []
+    for prompt in tqdm(prompts, desc=desc, disable=not progress):
+        enc = model.encode(prompt)
+        reset_rope_deltas(model.model)
+        gen = model.model.generate(**enc.inputs(), generation_config=config)[0, enc.length:].cpu()
+        ends = [j for j, t in enumerate(gen.tolist()) if t in model.eos_token_ids]
+        answer = gen[: ends[0] + 1] if ends else gen
+        out.append(_sample(enc.input_ids[0].cpu(), {k: v.cpu() for k, v in enc.extras.items()}, answer))
+    return out
+
+
+def _sample(prompt_ids: torch.Tensor, extras: dict[str, torch.Tensor], answer: torch.Tensor) -> Sample:
+    """Prompt + answer as one sequence; inputs laid out like the ids grow with the answer (attention 1, types 0)."""
+    grown = {}
+    for key, value in extras.items():
+        if key in SEQUENCE_KEYS:
+            fill = torch.ones if key == "attention_mask" else torch.zeros
+            value = torch.cat([value, fill((value.shape[0], len(answer)), dtype=value.dtype)], dim=1)
+        grown[key] = value
+    return Sample(torch.cat([prompt_ids, answer]), grown, answer_start=len(prompt_ids))

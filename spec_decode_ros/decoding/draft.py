@@ -33,7 +33,7 @@ class DraftSession:
         self.max_support = max_support  # sampling: the draft samples from its top-`max_support` (sent as is)
         self.generated: list[int] = []
         self.generator = torch.Generator().manual_seed(sampling.seed + 7919)  # not the target's stream
-        self.busy_s = 0.0
+        start = time.perf_counter()
         enc = model.encode(prompt)
         self._cache = DynamicCache(config=model.model.config)
         with torch.inference_mode():
@@ -51,6 +51,8 @@ class DraftSession:
         self._prompt_logits = self._restrict(out.logits[0, -1].float())
         self._cached: list[int] = []  # generated-token sequence held by the cache after the prompt
         self._logits = self._prompt_logits  # next-token logits after prompt + _cached
+        self.prefill_s = time.perf_counter() - start  # the prompt's prefill
+        self.busy_s = self.prefill_s  # all of this session's model time: prefill, drafts, next tokens
 
     def commit(self, tokens: Sequence[int]) -> None:
         """Append final (target-verified) tokens; the cache catches up lazily at the next draft."""
@@ -91,9 +93,11 @@ class DraftSession:
     @torch.inference_mode()
     def next_token(self) -> int:
         """Edge-only baseline: the draft's own next token (greedy or sampled), committed."""
+        start = time.perf_counter()
         self._sync(self.generated)
         tok = self._sample(self._logits)[0] if self.sampling.do_sample else int(self._logits.argmax())
         self.commit([tok])
+        self.busy_s += time.perf_counter() - start
         return tok
 
     def cached_tokens(self) -> int:

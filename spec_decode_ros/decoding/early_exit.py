@@ -101,8 +101,8 @@ class EarlyExitTarget:
                 raise ValueError(f"exit adapters have hidden size {adapters.hidden}, {model.name} has {model.hidden_size}")
             if max(self.exit_layers) >= model.num_layers:
                 raise ValueError(f"exit layers {self.exit_layers} must be < the {model.num_layers} decoder layers")
-            p = next(model.model.parameters())
-            adapters.to(device=p.device, dtype=p.dtype).eval().requires_grad_(False)
+            weight = next(model.model.parameters())
+            adapters.to(device=weight.device, dtype=weight.dtype).eval().requires_grad_(False)
             if exit_layer is not None and exit_layer not in self.exit_layers:
                 raise ValueError(f"exit_layer {exit_layer} has no adapter; adapters exist for {self.exit_layers}")
             self.active_exit = exit_layer if exit_layer is not None else self.exit_layers[0]
@@ -410,19 +410,19 @@ class EarlyExitTarget:
         return Verdict(verdict.n_accepted, verdict.next_token, confidence(probs, verdict.n_accepted), exit_layer), top1
 
     def _hook(self, module: torch.nn.Module, args: object, output: object) -> None:
-        p = self._pass
-        if p is None or p.fired:
+        verification = self._pass
+        if verification is None or verification.fired:
             return
-        p.fired = True  # before the callback: a pre-draft on the same model object must not re-enter
+        verification.fired = True  # before the callback: a pre-draft on the same model object must not re-enter
         hidden = output[0] if isinstance(output, tuple) else output  # [B, Q, H]
-        start = p.rows[0].q_start  # > 0 only for a deferred prefill, which runs alone
+        start = verification.rows[0].q_start  # > 0 only for a deferred prefill, which runs alone
         logits = self.model.head(self.adapters(self.active_exit, hidden[:, start:]))  # [B, Q', V]
         early = []
-        for i, row in enumerate(p.rows):
+        for i, row in enumerate(verification.rows):
             verdict, row.exit_top1 = self._decide(row, logits[i, : len(row.tokens)], self.active_exit)
             early.append(verdict)
-        if p.on_early is not None:
+        if verification.on_early is not None:
             t0 = time.perf_counter()
-            p.on_early(early)
-            p.callback_s = time.perf_counter() - t0
+            verification.on_early(early)
+            verification.callback_s = time.perf_counter() - t0
 

@@ -1,24 +1,27 @@
 """The reference loop: draft and target in one process, the whole round protocol, no network.
 
-Per round: draft γ tokens (or reuse the pre-draft after an early-exit hit), verify; on the early
-verdict, pre-draft from P + d[:n_ee] + y_ee (here synchronously, inside the target's forward);
-the final verdict commits. ``target_generate`` is the reference every output must equal (greedy).
+A driver of ``round.RoundMachine`` (the robot's ``bridge.edge.EdgeSession`` drives the same one): it runs the
+draft and the target and feeds the machine what they said. On the early verdict it pre-drafts here synchronously,
+inside the target's forward. ``target_generate`` is the reference every output must equal (greedy).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from spec_decode_ros.decoding import round as rnd
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.gamma import GammaSchedule
 from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.models import LoadedModel, reference_generation_config
+from spec_decode_ros.decoding.predraft import PredraftPolicy
+from spec_decode_ros.decoding.round import RoundMachine
 from spec_decode_ros.decoding.sampling import GREEDY
-from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
+from spec_decode_ros.decoding.types import Prompt, SamplingConfig, SpecMetrics, Verdict
 
 
 @dataclass
@@ -30,69 +33,54 @@ class Generation:
 
 def speculative_generate(draft: LoadedModel | None, target: EarlyExitTarget, prompt: Prompt, *,
                          gamma: int | GammaSchedule = 4, max_new_tokens: int = 32,
-                         sampling: SamplingConfig = GREEDY, mode: Mode | str = Mode.SD_EE_PREDRAFT) -> Generation:
+                         sampling: SamplingConfig = GREEDY, mode: Mode | str = Mode.SD_EE_PREDRAFT,
+                         predraft_policy: PredraftPolicy | None = None,
+                         new_draft: Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession] = DraftSession,
+                         ) -> Generation:
     """Speculative decoding of ``prompt`` in ``mode`` (not ``edge_only``: that has no target); ``draft=None`` or
-    ``cloud_ar`` runs the target alone (γ = 0 rounds). The round's rules are ``decoding.round``'s."""
+    ``cloud_ar`` runs the target alone (γ = 0 rounds). ``predraft_policy``: carried from earlier answers;
+    ``new_draft`` makes the draft session (as ``EdgeSession``'s)."""
     mode = Mode(mode)
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if not mode.needs_cloud:
         raise ValueError("edge_only runs the draft alone: use DraftSession.next_token")
-    schedule = gamma if isinstance(gamma, GammaSchedule) else GammaSchedule(int(gamma))
-    if not mode.speculative:
-        draft = None
-    use_exit = mode.early_exit and bool(target.exit_layers) and draft is not None  # nothing to steer without a draft
-    eos = target.model.eos_token_ids
+    if draft is None or not mode.speculative:
+        draft, mode = None, Mode.CLOUD_AR
+    machine = RoundMachine(target.model.eos_token_ids, max_new_tokens, mode,
+                           gamma if isinstance(gamma, GammaSchedule) else GammaSchedule(int(gamma)),
+                           predraft_policy if predraft_policy is not None else PredraftPolicy())
+    use_exit = mode.early_exit and bool(target.exit_layers)
     tsess = target.open(prompt, sampling, defer=True)  # the first round prefills too: one forward, not two
-    dsess = DraftSession(draft, prompt, sampling) if draft is not None else None
-    metrics = SpecMetrics()
-    ready: DraftBlock | None = None  # a pre-draft kept after an early-exit hit
-
-    while not tsess.finished and len(tsess.generated) < max_new_tokens:
-        n_done = len(tsess.generated)
-        g = rnd.capped_gamma(schedule.gamma, max_new_tokens, n_done) if dsess is not None else 0
-        if ready is not None:
-            block, short = rnd.next_block(ready, g, eos)
-            ready = None
-            if short > 0 and dsess is not None:
-                block = rnd.concat(block, dsess.draft(short, after=block.tokens))
-        elif dsess is not None and g > 0:
-            block = dsess.draft(g)
-        else:
-            block = DraftBlock(())
-        early: list[Verdict] = []
-        pre: list[DraftBlock] = []
-
-        def on_early(verdicts: list[Verdict], block: DraftBlock = block, n_done: int = n_done,
-                     early: list[Verdict] = early, pre: list[DraftBlock] = pre) -> None:
-            v = verdicts[0]
-            early.append(v)
-            if not mode.predraft or dsess is None:
-                return
-            after = rnd.committed(block.tokens, v.n_accepted, v.next_token)
-            g_next = rnd.predraft_gamma(after, schedule.peek(v.n_accepted, block.gamma), max_new_tokens, n_done, eos)
-            if g_next > 0:
-                pre.append(dsess.draft(g_next, after=after))
-
+    dsess = new_draft(draft, prompt, sampling) if draft is not None else None
+    while not machine.done:
+        ask = machine.plan()
+        block = machine.drafted(dsess.draft(ask.gamma, after=ask.after) if dsess is not None and ask.gamma else None)
+        on_early = _Predrafter(machine, dsess)
         verdict = target.verify([tsess], [block], on_early=on_early if use_exit else None, early_exit=use_exit)[0]
-        metrics.record_round(block.gamma, verdict.n_accepted)
+        window_s = time.perf_counter() - on_early.returned_at if on_early.returned_at is not None else None
+        new = machine.final(verdict, finished=tsess.finished, window_s=window_s)
         if dsess is not None:
-            dsess.commit(rnd.committed(block.tokens, verdict.n_accepted, verdict.next_token))
-        if early:
-            hit = rnd.early_hit((early[0].n_accepted, early[0].next_token), (verdict.n_accepted, verdict.next_token))
-            metrics.record_early(hit)
-            if hit and pre:
-                ready = pre[0]
-        schedule.update(verdict.n_accepted, block.gamma)
-
-    tokens = tsess.generated[:max_new_tokens]
+            dsess.commit(new.tokens)
     target.close(tsess)
-    m = tsess.metrics
-    metrics.num_generated_tokens = len(tokens)
-    metrics.exit_agreement_matches, metrics.exit_agreement_total = m.exit_agreement_matches, m.exit_agreement_total
-    metrics.target_forward_passes, metrics.target_busy_s = m.target_forward_passes, m.target_busy_s
-    metrics.draft_busy_s = dsess.busy_s if dsess is not None else 0.0
-    return Generation(tokens, target.model.decode(tokens), metrics)
+    m, t = machine.metrics, tsess.metrics
+    m.exit_agreement_matches, m.exit_agreement_total = t.exit_agreement_matches, t.exit_agreement_total
+    m.target_forward_passes, m.target_busy_s = t.target_forward_passes, t.target_busy_s
+    m.draft_busy_s = dsess.busy_s if dsess is not None else 0.0
+    return Generation(list(machine.committed), target.model.decode(machine.committed), m)
+
+
+class _Predrafter:
+    """``verify``'s early callback: hands the early verdict to the machine and drafts what it asks for."""
+
+    def __init__(self, machine: RoundMachine, draft: DraftSession | None) -> None:
+        self.machine = machine
+        self.draft = draft
+        self.returned_at: float | None = None  # when the target's forward went on (the EARLY→FINAL window's start)
+
+    def __call__(self, verdicts: list[Verdict]) -> None:
+        ask = self.machine.early(verdicts[0])
+        if ask is not None and self.draft is not None:
+            self.machine.predrafted(self.draft.draft(ask.gamma, after=ask.after))
+        self.returned_at = time.perf_counter()
 
 
 def _cut_after_eos(tokens: list[int], eos: set[int] | frozenset[int] | tuple[int, ...]) -> list[int]:

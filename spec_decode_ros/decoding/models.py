@@ -1,4 +1,4 @@
-"""Load any HF causal LM or VLM (local folder, hub id or GGUF) with its tokenizer and processor.
+"""Load any HF causal LM or VLM (local folder, hub id through ``decoding.hub``, or GGUF) with its tokenizer and processor.
 
 ``LoadedModel`` bundles the model with what the engine needs around it: prompt encoding through
 the model's own chat template and processor (batch of 1), decoding, EOS ids, and the text
@@ -17,6 +17,7 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
+from spec_decode_ros.decoding.hub import locate_model
 from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
 from spec_decode_ros.decoding.types import Prompt
 
@@ -170,6 +171,8 @@ def load_model(name_or_path: str | Path, *, gguf_file: str | None = None,
         name = str(Path(name).expanduser())
     elif name.startswith((".", "/", "~")):
         raise FileNotFoundError(f"model path {name} does not exist")
+    elif not gguf_file:  # a Hugging Face model id: its cached snapshot (downloaded first when online)
+        name = str(locate_model(name))
     kw: dict[str, object] = {"gguf_file": gguf_file} if gguf_file else {}
     config = AutoConfig.from_pretrained(name, **kw)
     is_vlm = getattr(config, "vision_config", None) is not None

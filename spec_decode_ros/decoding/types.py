@@ -64,7 +64,8 @@ class DraftBlock:
 class Verdict:
     """The target's answer to one DraftBlock: accept ``n_accepted`` drafts, then ``next_token``.
 
-    It commits drafts[:n_accepted] + (next_token,) (``round.committed``). For an early verdict, ``exit_layer`` is
+    It commits drafts[:n_accepted] + (next_token,) (``round.committed``); the wire calls them n and y
+    (``bridge.protocol.verdict_fields``). For an early verdict, ``exit_layer`` is
     the layer index of the exit and ``confidence`` the exit's certainty (min top-1 probability
     over the decided positions); for a final verdict, ``exit_layer`` is -1 and confidence 1.0.
     """

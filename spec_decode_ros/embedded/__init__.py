@@ -28,13 +28,13 @@ def default_draft_path() -> Path:
 
 def model_path(name: str | Path, role: str) -> Path:
     """A model named on a command line or a node parameter: "embedded" is the shipped ``role`` ("target" or
-    "draft") model, anything else must be a model folder."""
+    "draft") model, anything else a model folder or a Hugging Face model id (``decoding.hub.locate_model``:
+    ``ModelNotFoundError`` with what to do when it is neither)."""
     if str(name) == "embedded":
         return default_target_path() if role == "target" else default_draft_path()
-    path = Path(name)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{role} model {str(name)!r} is neither 'embedded' nor a model folder")
-    return path
+    from spec_decode_ros.decoding.hub import locate_model
+
+    return locate_model(name, role)
 
 
 from spec_decode_ros.embedded.policy import VLMPolicy  # noqa: E402  (after the path helpers it uses)

@@ -41,12 +41,12 @@ from std_msgs.msg import Bool, String, UInt64
 from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
-from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
 from spec_decode_ros.bridge.security import ClientSecurity
 from spec_decode_ros.control.draft_worker import DraftWorker
 from spec_decode_ros.control.link_monitor import CONNECTED, LinkUpdate
 from spec_decode_ros.control.request_gate import RequestGate
 from spec_decode_ros.decoding import precision
+from spec_decode_ros.decoding.predraft import PredraftPolicy
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb

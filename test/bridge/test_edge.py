@@ -14,11 +14,11 @@ from bridge.conftest import MAX_NEW, serving
 from bridge.tiny_pair import PROMPTS, load_draft
 from spec_decode_ros.bridge.client import CloudClient, CloudUnreachableError
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
-from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import target_generate
 from spec_decode_ros.decoding.mode import MODES, Mode
+from spec_decode_ros.decoding.predraft import PredraftPolicy
 from spec_decode_ros.decoding.types import Prompt, SamplingConfig
 from spec_decode_ros.process_group import free_endpoint
 
@@ -119,21 +119,21 @@ def test_a_predraft_policy_learns_across_answers_and_rare_hits_stop_the_predraft
         assert first.tokens == references[PROMPTS[0]]
         assert policy.token_s is not None and policy.token_s > 0  # it measured the draft
         policy.hit_rate, policy.window_s = 0.0, policy.token_s / 2  # as after many misses with a short window
-        busy_before: list = []
+        asks: list = []
         second = EdgeSession(client, draft, Prompt(PROMPTS[1]), EdgeConfig(mode="sd_ee_predraft", max_new_tokens=MAX_NEW),
                              predraft_policy=policy)
-        original = second._predraft
+        assert second.machine.policy is policy
+        early = second.machine.early
 
-        def predraft(block, early):  # record what each EARLY led to
-            pre = original(block, early)
-            busy_before.append(pre)
-            return pre
+        def record(verdict):  # what each EARLY led to
+            asks.append(early(verdict))
+            return asks[-1]
 
-        second._predraft = predraft
+        second.machine.early = record
         result = second.run()
         client.close()
     assert result.tokens == references[PROMPTS[1]]
-    assert busy_before and busy_before[0] is None  # the first EARLY: no pre-draft (later hits may revive it)
+    assert asks and asks[0] is None  # the first EARLY: no pre-draft (later hits may revive it)
 
 
 def test_predraft_hits_are_used_and_the_output_stays_the_targets(target, draft, references):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig
+from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig, Verdict
 
 
 def _all_messages() -> list[p.Message]:
@@ -20,7 +20,7 @@ def _all_messages() -> list[p.Message]:
                sampling=SamplingConfig(do_sample=True, temperature=0.7, top_k=20, top_p=0.9, seed=3),
                early_exit=False, autoregressive=True, max_new_tokens=9, committed=(4, 5), vocab_size=100,
                tokenizer_hash="abc"),
-        p.Opened(session="s1", target="t", exit_layers=(2,), resumed=2, prefill_s=0.5),
+        p.Opened(session="s1", target="t", exit_layers=(2,), resumed=2, prefill_s=0.5, eos_token_ids=(2, 7)),
         p.Draft(session="s1", round=3, committed=7, tokens=(5, 2), prob_ids=ids, prob_values=values),
         p.Draft(session="s1", round=0, committed=0, tokens=()),
         p.Early(session="s1", round=3, n=1, y=8, confidence=0.9, exit_layer=2),
@@ -51,6 +51,15 @@ def test_draft_block_conversion_keeps_sparse_probabilities():
     assert out.tokens == (3, 4) and out.prob_ids.dtype == np.int64
     np.testing.assert_array_equal(out.prob_ids, block.prob_ids)
     np.testing.assert_allclose(out.prob_values, block.prob_values)
+
+
+def test_a_verdict_crosses_the_wire_under_its_short_names_and_comes_back_whole():
+    early = Verdict(n_accepted=3, next_token=41, confidence=0.75, exit_layer=2)
+    final = Verdict(n_accepted=2, next_token=8)
+    sent_early = p.Early(session="s", round=1, **p.verdict_fields(early), confidence=0.75, exit_layer=2)
+    sent_final = p.Final(session="s", round=1, **p.verdict_fields(final))
+    assert (sent_final.n, sent_final.y) == (2, 8)
+    assert p.decode(p.encode(sent_early)).verdict == early and p.decode(p.encode(sent_final)).verdict == final
 
 
 def _raw(**body) -> bytes:

@@ -50,6 +50,7 @@ def test_draft_checks_round_order_committed_length_and_vocabulary(target, refere
         client = CloudClient(server.endpoint)
         opened = _open(client, "s1")
         assert opened.exit_layers == (2,)
+        assert opened.eos_token_ids == tuple(sorted(target.model.eos_token_ids))  # the robot stops on the target's
         client.send(p.Draft(session="s1", round=1, committed=0, tokens=(ref[0],)))
         assert (e := _expect(client, p.Error)).code == "bad_round" and e.session == "s1" and e.round == 1
         client.send(p.Draft(session="s1", round=0, committed=3, tokens=(ref[0],)))

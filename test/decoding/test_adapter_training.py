@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
+from spec_decode_ros.adapt import train_exits
 from spec_decode_ros.bench import in_process as bench
-from spec_decode_ros.decoding import adapter_training
 from spec_decode_ros.decoding.derive import truncated_copy
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.models import load_model
@@ -17,7 +17,7 @@ def test_train_adapters_then_bench_local(model_dirs, tmp_path, capsys):
     folder = tmp_path / "target"
     shutil.copytree(model_dirs["llama"], folder)
     report = tmp_path / "agree.json"
-    assert adapter_training.main([str(folder), "--layers", "2", "--steps", "40", "--new-tokens", "12",
+    assert train_exits.main([str(folder), "--layers", "2", "--steps", "40", "--new-tokens", "12",
                                   "--json", str(report), "--threads", "1"]) == 0
     data = json.loads(report.read_text())
     assert data["agreement_trained"]["2"] > data["agreement_identity"]["2"]

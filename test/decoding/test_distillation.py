@@ -35,3 +35,26 @@ def test_sparse_kl_is_zero_for_the_teacher_itself():
     vals, ids = torch.topk(logits, 12)
     assert float(sparse_kl(logits, ids, torch.log_softmax(vals, -1))) == pytest.approx(0.0, abs=1e-5)
     assert float(sparse_kl(torch.zeros(5, 12), ids, torch.log_softmax(vals, -1))) > 0
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "idefics3"])
+def test_a_vlm_answer_corpus_keeps_the_answer_positions_with_their_image(pairs, family):
+    """The target's greedy answers to (image, instruction) prompts, teacher-forced with the image: the kept
+    positions are the ones predicting the answer, and the teacher's top-1 there is the answer itself."""
+    from decoding.tiny_models import IMAGE
+    from spec_decode_ros.decoding.corpus import answer_corpus
+    from spec_decode_ros.decoding.types import Prompt
+
+    target = pairs[family].model
+    prompts = [Prompt("go to the red box", IMAGE), Prompt("where is the door", IMAGE[::-1].copy())]
+    corpus = answer_corpus(target, prompts, new_tokens=8, progress=False)
+    assert all(s.answer_start == target.encode(p).length for s, p in zip(corpus, prompts, strict=True))
+    assert all("pixel_values" in s.extras for s in corpus)
+    t = teacher_targets(target, corpus, layers=(2,), k=4, progress=False)
+    for sample, ids, hidden in zip(corpus, t.top_ids, t.hidden[2], strict=True):
+        answer = sample.ids[sample.answer_start:]
+        assert len(ids) == len(hidden) == len(answer) + 1  # from the prompt's last position to the last token
+        assert ids[:-1, 0].tolist() == answer.tolist()
+    draft = truncated_copy(target, 1)
+    losses = distill_draft(draft, t, steps=2, lr=3e-3, batch_size=1, progress=False)  # shorter than a warm-up
+    assert len(losses) == 2 and all(loss == loss for loss in losses)

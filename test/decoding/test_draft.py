@@ -16,11 +16,15 @@ def test_draft_is_the_draft_models_greedy_continuation(pairs):
     draft = pairs["llama"].draft
     ref = target_generate(draft, PROMPT, 8)
     s = DraftSession(draft, PROMPT)
+    assert s.prefill_s > 0 and s.busy_s == s.prefill_s  # its busy time, from the prompt's prefill on
     block = s.draft(5)
     assert list(block.tokens) == ref[:5] and block.prob_ids is None and block.seconds > 0
+    assert s.busy_s == pytest.approx(s.prefill_s + block.seconds)
     s.commit(ref[:2])
     assert list(s.draft(4).tokens) == ref[2:6]  # continues the committed tokens, cache reused
+    before = s.busy_s
     assert s.next_token() == ref[2] and s.generated == ref[:3]
+    assert s.busy_s > before  # the edge-only baseline's tokens count too
 
 
 def test_after_and_rollback_equal_a_fresh_session(pairs):

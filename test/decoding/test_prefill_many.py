@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from decoding.tiny_models import IMAGE
-from spec_decode_ros.decoding import round as rnd
 from spec_decode_ros.decoding.draft import DraftSession
 from spec_decode_ros.decoding.local import target_generate
+from spec_decode_ros.decoding.round import committed as committed_by
 from spec_decode_ros.decoding.sampling import GREEDY
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig
 
@@ -28,7 +28,7 @@ def _decode_on(pair, sessions, prompts, gamma=2, new=NEW):
         blocks = [drafts[i].draft(gamma) for i in live]
         verdicts = pair.target.verify([sessions[i] for i in live], blocks)
         for i, block, v in zip(live, blocks, verdicts, strict=True):
-            drafts[i].commit(rnd.committed(block.tokens, v.n_accepted, v.next_token))
+            drafts[i].commit(committed_by(block.tokens, v.n_accepted, v.next_token))
 
 
 def _same_state(a, b):

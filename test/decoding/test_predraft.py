@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spec_decode_ros.bridge.predraft_policy import PredraftPolicy
+from spec_decode_ros.decoding.predraft import PredraftPolicy
 
 
 def test_with_rare_hits_and_no_measured_window_nothing_is_pre_drafted():
