@@ -26,6 +26,7 @@ ESTOP_RESUME_SERVICE = "estop/resume"  # release it (nothing else does)
 ARM_SERVICE = "arm"
 DISARM_SERVICE = "disarm"
 SENSOR_DATA = (CAMERA_IMAGE, ODOM)  # published with sensor-data QoS (best effort); every other one reliable
+LATCHED = (ESTOP_STATE, ARMED)  # only ever published latched: the recorder and the live view read them so (Foxglove gets the state)
 
 # derived by the recorder and the live view (spec_decode_ros/analysis/derived.py), not published on ROS
 CAMERA_JPEG = CAMERA_IMAGE + "/compressed"  # sensor_msgs/CompressedImage (JPEG) of the camera
@@ -44,6 +45,8 @@ TYPES: dict[str, str] = {
     EXECUTED: "spec_decode_ros/msg/LocomotionCommand",
     MOTION_DONE: "std_msgs/msg/UInt64",
     ODOM: "nav_msgs/msg/Odometry",
+    ESTOP_STATE: "std_msgs/msg/Bool",
+    ARMED: "std_msgs/msg/Bool",
 }
 DERIVED_TYPES: dict[str, str] = {
     CAMERA_JPEG: "sensor_msgs/msg/CompressedImage",

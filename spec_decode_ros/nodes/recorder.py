@@ -19,7 +19,7 @@ from rclpy.node import Node
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagWriter
 from spec_decode_ros.analysis.derived import DerivedStreams, absolute
-from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS, message_class, run_node
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, message_class, run_node
 
 
 class Recorder(Node):
@@ -41,7 +41,7 @@ class Recorder(Node):
         self.namespace = self.get_namespace()
         self.writer = BagWriter(path, {absolute(t, self.namespace): ty for t, ty in self.derived.types(wanted).items()})
         for topic in wanted:
-            qos = SENSOR_QOS if topic in topics.SENSOR_DATA else RELIABLE_QOS
+            qos = SENSOR_QOS if topic in topics.SENSOR_DATA else LATCHED_QOS if topic in topics.LATCHED else RELIABLE_QOS
             self.create_subscription(message_class(topics.TYPES[topic]), topic,
                                      lambda raw, topic=topic: self._on_message(topic, raw), qos, raw=True)
         self.logged_total = 0
