@@ -12,7 +12,8 @@ from spec_decode_ros.decoding.hub import ModelNotFoundError
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("spec_decode_ros.demo", "closed loop on the embedded default: sim Go2, local verifier, bag + report"),
-    "cloud": ("spec_decode_ros.bridge.server", "run the cloud verifier (target VLM + early exits) on ZeroMQ"),
+    "cloud": ("spec_decode_ros.cloud.command", "run the cloud verifier (target VLM + early exits) on ZeroMQ"),
+    "health": ("spec_decode_ros.cloud.health", "exit 0 when a verifier answers a PING (1 dead, 2 refused by keys)"),
     "bench": ("spec_decode_ros.bench.modes", "edge-cloud benchmark: every decoding mode over an emulated link"),
     "fleet-bench": ("spec_decode_ros.bench.fleet", "verifier fleet benchmark: 1-128 emulated robots, batching, Ray replicas"),
     "bench-local": ("spec_decode_ros.bench.in_process", "in-process benchmark: target alone vs speculative decoding"),

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from spec_decode_ros.decoding.image_size import saved_image_size
 from spec_decode_ros.decoding.mode import MODES
+from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES
 from spec_decode_ros.process_group import ProcessGroup, free_endpoint, ros_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,9 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
             "camera": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
             "draft": ["-p", f"cloud_endpoint:={endpoint}", "-p", f"mode:={mode}", "-p", f"draft_model:={draft}",
                       "-p", "instruction:=''", "-p", f"emulate_draft_ms:={float(args.emulate_draft_ms)}",
-                      *(["-p", f"gamma:={args.gamma}"] if args.gamma else [])],
+                      *(["-p", f"gamma:={args.gamma}"] if args.gamma else []),
+                      *(["-p", f"constrain:={args.constrain}"] if args.constrain else []),
+                      *(["-p", f"system_prompt:={json.dumps(args.system_prompt)}"] if args.system_prompt else [])],
             "motion": [],
             "go2_bridge": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
             "recorder": ["-p", f"bag_path:={mode_dir / 'bag'}"],
@@ -135,6 +138,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs", help="where runs are written")
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="limit per mode")
     parser.add_argument("--gamma", type=int, default=0, help="draft tokens per round (default: the config's)")
+    parser.add_argument("--constrain", choices=CONSTRAIN_CHOICES, default=None,
+                        help="the command grammar as a constraint on draft and target (default: the config's, grammar)")
+    parser.add_argument("--system-prompt", default="", help="a system prompt for both models (default: the config's)")
     emulation = parser.add_argument_group("emulation (as in spec-decode bench: compare modes over a real-world link)")
     emulation.add_argument("--rtt-ms", type=float, default=0.0,
                            help="put an emulated network link of this round trip between robot and cloud (0: none)")

@@ -6,6 +6,7 @@ Relative names, so a namespace (e.g. one per robot) applies to all of them; rema
 from __future__ import annotations
 
 CAMERA_IMAGE = "camera/image_raw"  # sensor_msgs/Image, frame "front_camera", sensor-data QoS
+CAMERA_INFO = "camera/camera_info"  # sensor_msgs/CameraInfo beside each image (same stamp and frame), sensor-data QoS
 INSTRUCTION = "instruction"  # std_msgs/String: the current natural-language instruction
 TOKENS = "decoder/tokens"  # spec_decode_ros/TokenStream: committed tokens as they become final
 STATS = "decoder/stats"  # spec_decode_ros/DecodeStats: one per speculative round
@@ -25,8 +26,8 @@ ESTOP_STOP_SERVICE = "estop/stop"  # engage the e-stop
 ESTOP_RESUME_SERVICE = "estop/resume"  # release it (nothing else does)
 ARM_SERVICE = "arm"
 DISARM_SERVICE = "disarm"
-SENSOR_DATA = (CAMERA_IMAGE, ODOM)  # published with sensor-data QoS (best effort); every other one reliable
-LATCHED = (ESTOP_STATE, ARMED)  # only ever published latched: the recorder and the live view read them so (Foxglove gets the state)
+SENSOR_DATA = (CAMERA_IMAGE, CAMERA_INFO)  # published with sensor-data QoS (best effort); every other one reliable
+# (each topic's QoS: spec_decode_ros/nodes/qos.py)
 
 # derived by the recorder and the live view (spec_decode_ros/analysis/derived.py), not published on ROS
 CAMERA_JPEG = CAMERA_IMAGE + "/compressed"  # sensor_msgs/CompressedImage (JPEG) of the camera
@@ -36,6 +37,7 @@ TF = "/tf"  # tf2_msgs/TFMessage: odom -> base_link from ``odom`` (absolute, as 
 # topic -> rosbag2 message type, for the recorder and the report
 TYPES: dict[str, str] = {
     CAMERA_IMAGE: "sensor_msgs/msg/Image",
+    CAMERA_INFO: "sensor_msgs/msg/CameraInfo",
     INSTRUCTION: "std_msgs/msg/String",
     TOKENS: "spec_decode_ros/msg/TokenStream",
     STATS: "spec_decode_ros/msg/DecodeStats",

@@ -24,5 +24,5 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(ROOT / "test"))
 
-# the tiny text pair (target folder, draft, greedy references) for the bridge and fleet tests
-pytest_plugins = ("support.tiny_pair_fixtures",)
+# the tiny text pair (target folder, draft, greedy references) for the bridge and fleet tests; the cloud side's logs
+pytest_plugins = ("support.tiny_pair_fixtures", "support.log_capture")

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,15 +47,17 @@ class CloudProcess:
 
     def start(self, timeout_s: float = 90.0) -> CloudProcess:
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        out = open(self.log, "wb") if self.log is not None else subprocess.PIPE
+        # to a file, never a pipe nobody reads: the verifier logs every session and refused frame, and a full
+        # pipe would block it
+        out = open(self.log, "wb") if self.log is not None else tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self._out = out
         client = CloudClient(self.endpoint, security=self.client_security)
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    text = self.proc.stdout.read().decode() if self.proc.stdout else f"see {self.log}"
-                    raise RuntimeError(f"cloud process exited: {text[-3000:]}")
+                    raise RuntimeError(f"cloud process exited: {self.output()[-3000:]}")
                 if client.ping(0.5):
                     return self
                 client.reset()
@@ -62,6 +65,14 @@ class CloudProcess:
             client.close()
         self.kill()
         raise RuntimeError(f"cloud process did not answer within {timeout_s} s")
+
+    def output(self) -> str:
+        """What the process wrote so far (stdout and stderr)."""
+        if self.log is not None:
+            return self.log.read_text(errors="replace") if self.log.exists() else ""
+        self._out.flush()
+        self._out.seek(0)
+        return self._out.read().decode(errors="replace")
 
     @property
     def pid(self) -> int:

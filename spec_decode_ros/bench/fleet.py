@@ -42,7 +42,8 @@ from spec_decode_ros.bench.link import LinkProcess, LinkProfile
 from spec_decode_ros.bench.replay import DraftTable, ReplayEdgeSession
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, TokenEvent
-from spec_decode_ros.bridge.sessions import Limits
+from spec_decode_ros.cloud.config import CloudConfig
+from spec_decode_ros.cloud.fleet import replica_spec
 from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.fleet.cluster import Fleet, start_ray
 from spec_decode_ros.fleet.replica import ReplicaSpec
@@ -204,9 +205,12 @@ def summarize(results: list[RobotResult], wall: float, server: list[dict[str, fl
 
 
 def _spec(args: argparse.Namespace, batched: bool, cost: ForwardCost) -> ReplicaSpec:
-    return ReplicaSpec(model=args.target, max_batch=args.max_batch if batched else 1,
-                       max_wait_s=args.max_wait_ms / 1000.0 if batched else 0.0,
-                       limits=Limits(max_sessions=1024), wrap=cost)
+    # float32 on one CPU thread per replica; OPENs prefilled together rather than fused into first rounds (a
+    # deferred session verifies alone: many robots opening at once would cost one forward each)
+    config = CloudConfig(model=args.target, max_batch=args.max_batch if batched else 1,
+                         max_wait_ms=args.max_wait_ms if batched else 0.0, max_sessions=1024, threads=1,
+                         device="cpu", dtype="float32", fuse_first_round=False, log_level="warning")
+    return replica_spec(config, wrap=cost)
 
 
 def sweep(args: argparse.Namespace, work: Workload, cost: ForwardCost, profile: LinkProfile) -> list[dict[str, Any]]:

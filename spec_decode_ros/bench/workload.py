@@ -46,7 +46,7 @@ class RobotJob:
     draft: str
     phases: tuple[Phase, ...]
     prompts: tuple[Prompt, ...]
-    modes: tuple[str, ...]
+    modes: tuple[str, ...]  # mode names; "MODE+grammar": that mode with the command grammar as a constraint
     gamma: int = 4
     max_new_tokens: int = 32
     reply_timeout_s: float = 120.0
@@ -74,6 +74,14 @@ class RunRecord:
     statuses: list[str] = field(default_factory=list)
     first_command_s: float | None = None  # request start -> the streaming parser's first complete command
     answer_s: float | None = None  # -> its last command (None: the answer holds no command)
+
+
+GRAMMAR_SUFFIX = "+grammar"
+
+
+def split_mode(key: str) -> tuple[str, str]:
+    """A run's mode key -> (mode name, constrain): "sd+grammar" -> ("sd", "grammar"), "sd" -> ("sd", "none")."""
+    return (key.removesuffix(GRAMMAR_SUFFIX), "grammar") if key.endswith(GRAMMAR_SUFFIX) else (key, "none")
 
 
 def text_prompts(n: int) -> tuple[Prompt, ...]:
@@ -124,21 +132,24 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     draft = load_model(job.draft, dtype=job.dtype, device=job.device)
     new_draft = paced_drafts(job.emulate_draft_ms / 1000.0)
     policies: dict[str, PredraftPolicy] = {}  # per mode, carried from answer to answer as on a robot
-    references: list[list[int]] = []
+    references: dict[str, list[list[int]]] = {}  # by constrain: the target's (constrained) greedy outputs
     if job.reference_target is not None:
         from spec_decode_ros.decoding.local import target_generate
 
         target = load_model(job.reference_target, dtype=job.dtype, device=job.device)
-        references = [target_generate(target, as_cloud_sees_it(pr), job.max_new_tokens) for pr in job.prompts]
+        for constrain in sorted({split_mode(m)[1] for m in job.modes}):
+            references[constrain] = [target_generate(target, as_cloud_sees_it(pr), job.max_new_tokens,
+                                                     constrain=constrain) for pr in job.prompts]
         del target
 
-    def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int]:
+    def one(phase: Phase, stats: CloudClient, key: str, prompt: Prompt) -> tuple[Any, float, int]:
+        mode, constrain = split_mode(key)
         client = CloudClient(phase.link_endpoint) if Mode(mode).needs_cloud else None
         cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
-                         reply_timeout_s=job.reply_timeout_s)
+                         reply_timeout_s=job.reply_timeout_s, constrain=constrain)
         before = stats.request(p.StatsRequest(), p.Stats, 30.0)
         result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft,
-                             predraft_policy=policies.setdefault(mode, PredraftPolicy())).run()
+                             predraft_policy=policies.setdefault(key, PredraftPolicy())).run()
         if client is not None:
             client.close()
         after = stats.request(p.StatsRequest(), p.Stats, 30.0)
@@ -171,7 +182,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         for i, prompt in enumerate(job.prompts):
             for mode in job.modes:
                 result, busy, server_tokens = one(phase, stats, mode, prompt)
-                identical = (result.tokens == references[i]) if references else None
+                identical = (result.tokens == references[split_mode(mode)[1]][i]) if references else None
                 times = command_times(text_deltas(decode, result.tokens), result.token_times, result.latency_s)
                 records.append(asdict(RunRecord(
                     mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
@@ -180,7 +191,8 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
                     first_command_s=times.first_command_s if times else None,
                     answer_s=times.answer_s if times else None)))
         stats.close()
-        res = {"records": records, "references": references, "wall_s": time.monotonic() - t0,
+        res = {"records": records, "references": references.get("none", references.get("grammar", [])),
+               "references_by_constrain": references, "wall_s": time.monotonic() - t0,
                "robot": job.robot_index, "phase": phase.name}
         if results is not None:
             results.put(res)

@@ -21,7 +21,7 @@ one session::
 
 A session opened with ``autoregressive=True`` is the cloud-autoregressive baseline: the cloud generates
 by itself and streams one FINAL (n=0, y) per token. PING/PONG is the heartbeat, STATS reads (and
-optionally resets) the server's counters, ERROR answers any bad frame.
+never resets) the server's counters, ERROR answers any bad frame.
 """
 
 from __future__ import annotations
@@ -29,18 +29,19 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from enum import StrEnum
 from typing import Any, ClassVar
 
 import msgpack
 import numpy as np
 
 from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig, Verdict
+from spec_decode_ros.str_enum import StrEnum
 
 PROTOCOL_VERSION = 1
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024  # a 1280×720 camera JPEG is 0.1–0.4 MB
-MAX_TEXT_CHARS = 16 * 1024
+MAX_TEXT_CHARS = 16 * 1024  # the instruction, and the system prompt
+MAX_GRAMMAR_CHARS = 64  # a grammar's name, and its hash
 MAX_GAMMA = 64
 MAX_TOP_K = 1024
 MAX_NEW_TOKENS = 4096
@@ -64,6 +65,7 @@ class ErrorCode(StrEnum):
     BAD_LENGTH = "bad_length"  # committed length disagrees with the server's
     BAD_TOKEN = "bad_token"  # token id outside the target's vocabulary
     TOKENIZER_MISMATCH = "tokenizer_mismatch"
+    GRAMMAR_MISMATCH = "grammar_mismatch"  # the robot constrains with a grammar the cloud does not serve
     SESSION_LIMIT = "session_limit"  # the server's, or this client's, session limit
     TOO_LONG = "too_long"  # prompt tokens + max_new_tokens exceed the target's context length
     BUSY = "busy"  # too many frames waiting behind this connection's OPEN, or too many OPENs waiting
@@ -393,7 +395,10 @@ class Open(Message):
 
     ``committed`` non-empty resumes a session the server lost (restart, eviction): the server rebuilds its
     KV cache for prompt + committed. ``vocab_size``/``tokenizer_hash`` describe the robot's tokenizer
-    (0 / "" skip the check).
+    (0 / "" skip the check). ``grammar``/``grammar_hash`` name the grammar the robot's draft is masked with
+    (``decoding.constraint``; "" for none): the cloud masks the target with the same one, or refuses with
+    ``grammar_mismatch``; a resume rebuilds the cloud's matcher from ``committed``. ``system`` is the system
+    prompt, applied through the target's own chat template.
     """
 
     TAG: ClassVar[str] = "open"
@@ -408,6 +413,8 @@ class Open(Message):
     committed: tuple[int, ...] = wire(TokenIds(MAX_NEW_TOKENS), ())
     vocab_size: int = wire(Int(0, MAX_TOKEN_ID), 0)
     tokenizer_hash: str = wire(Text(128), "")
+    grammar: str = wire(Text(MAX_GRAMMAR_CHARS), "")
+    grammar_hash: str = wire(Text(MAX_GRAMMAR_CHARS), "")
 
 
 @dataclass(frozen=True)
@@ -572,7 +579,8 @@ class Closed(Message):
 
 @dataclass(frozen=True)
 class StatsRequest(Message):
-    """Ask for the server's counters; ``reset`` zeroes them after reading (benchmarks, between modes)."""
+    """Ask for the server's counters. ``reset`` is kept on the wire for old robots but ignored: a robot may not
+    zero the operator's counters (benchmarks take differences; the operator's record is the metrics endpoint)."""
 
     TAG: ClassVar[str] = "stats"
     reset: bool = wire(Bool(), False)
@@ -580,8 +588,9 @@ class StatsRequest(Message):
 
 @dataclass(frozen=True)
 class Stats(Message):
-    """Server counters since the last reset: busy seconds in target forwards (prefills included), batched
-    verification forwards, rows they verified, tokens committed, frames refused, sessions and KV bytes held."""
+    """Server counters since it started (a fleet benchmark may zero them over Ray, never a robot): busy seconds
+    in target forwards (prefills included), batched verification forwards, rows they verified, tokens committed,
+    frames refused, sessions and KV bytes held."""
 
     TAG: ClassVar[str] = "stats_reply"
     busy_s: float = wire(Float(0.0, 1e12))

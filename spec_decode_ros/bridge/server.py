@@ -13,55 +13,58 @@ block, so the answer's first round costs one forward, not two (float32 targets o
 Frames a connection sends behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
 ``on_early`` callback (same thread, inside the forward, before the remaining layers run); the final
 verdicts after it. Autoregressive sessions (the cloud-AR baseline) join batches as γ=0 rows and get one
-FINAL per token. A bad frame gets an ERROR and changes nothing; a session the server drops (idle expiry,
+FINAL per token. An OPEN that names a grammar (``grammar``/``grammar_hash``) gets its target session masked with
+that grammar (``decoding.constraint``), its matcher built over the committed tokens (a resume continues where
+the lost session was); a grammar the cloud does not serve is refused (``grammar_mismatch``). A bad frame gets an
+ERROR and changes nothing; a session the server drops (idle expiry,
 memory cap, a failed forward) gets ERROR ``evicted`` and resumes by re-opening with its committed tokens.
 
 Secure by default: plaintext on a non-loopback endpoint is refused unless ``insecure_plaintext`` says so
 (``spec-decode cloud --keys DIR`` turns CURVE on); a session belongs to its CURVE key, or without CURVE to the
 connection that opened it; per peer the socket queues few frames (``RCVHWM``) of at most ``MAX_FRAME_BYTES``;
 a peer that floods it with refused frames is silenced and cut off for a while (``flood_guard``; with CURVE its
-key is refused at the handshake meanwhile, so none of its frames is read).
+key is refused at the handshake meanwhile, so none of its frames is read). A key removed from the allow-list
+folder loses its sessions and connections within one housekeeping tick and is refused at its next handshake.
+
+What happens is reported through ``events`` (``service.events.VerifierEvents``: one call per event, which logs
+it and moves the Prometheus metrics). The command that builds and runs a server is ``spec_decode_ros.cloud``.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import signal
-import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.batch_queue import BatchQueue, Request
+from spec_decode_ros.bridge.connections import ConnectionRef
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
-from spec_decode_ros.bridge.flood_guard import DEFAULT_REFUSED_BYTES, FloodGuard, FloodLimits, cut_connection
+from spec_decode_ros.bridge.flood_guard import FloodGuard, FloodLimits, cut_connection
 from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
-from spec_decode_ros.bridge.keys import load_secret
 from spec_decode_ros.bridge.memory import fix_mmap_threshold
 from spec_decode_ros.bridge.security import (
-    InsecureBindError,
+    AllowList,
     ServerSecurity,
-    check_allow_dir,
     check_bind_security,
     make_curve_server,
     start_authenticator,
 )
 from spec_decode_ros.bridge.sessions import Limits, SessionEntry, SessionTable
 from spec_decode_ros.bridge.sockets import bind_with_retry
-from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.sampling import validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 from spec_decode_ros.decoding.vocab import first_outside
+from spec_decode_ros.service.events import VerifierEvents
 
 if TYPE_CHECKING:
+    from spec_decode_ros.decoding.constraint import GrammarConstraint
     from spec_decode_ros.decoding.early_exit import EarlyExitTarget
     from spec_decode_ros.decoding.models import EncodedPrompt
 
@@ -72,6 +75,7 @@ SNDHWM = 1000  # frames queued to a peer that does not read before further ones 
 MAX_PARKED = 8  # frames a connection may send behind its unanswered OPEN; more get ERROR busy
 MAX_PARKED_BYTES = 256 * 1024  # and bytes (a robot parks a DRAFT or a PING there, not images)
 ENCODE_POLL_S = 0.001
+MAX_CONNECTIONS = 4096  # connections remembered (to log each once and cut a revoked key's); the oldest go first
 PREFIX_CHARS_PER_TOKEN = 8  # a text longer than this many characters per context position is measured by a prefix  # how often the loop looks for finished encodings while some are under way
 
 
@@ -90,6 +94,16 @@ class ServerConfig:
     # a fresh session's prefill rides in its first verification's forward (one forward, not two, before the first
     # command); off: each OPEN is prefilled on its own (several together in one forward, ``_prefill_together``)
     fuse_first_round: bool = True
+    label: str = ""  # names this verifier in its logs (a fleet replica's "replica 1")
+
+
+@dataclass(frozen=True)
+class _Connection:
+    """A connection the server has read from: who it is (its owner, its name in the logs) and how to cut it."""
+
+    owner: str | None
+    peer: str
+    ref: ConnectionRef | None
 
 
 @dataclass
@@ -127,11 +141,17 @@ class VerifierServer:
         self.queue: BatchQueue[SessionEntry] = BatchQueue(config.max_batch, config.max_wait_s,
                                                           live=lambda: sum(not e.done for e in self.table))
         self.stats = ServerStats()
+        self._allow: AllowList | None = None
+        self.events = VerifierEvents(lambda: len(self.table), name_of=lambda key: (
+            None if self._allow is None else self._allow.name(key)), label=config.label)
+        self._connections: OrderedDict[tuple[bytes, ...], _Connection] = OrderedDict()
+        self._reload_keys = threading.Event()
         tokenizer = target.model.tokenizer
         self._vocab_len = len(tokenizer)
         self._vocab_rows = target.model.vocab_size
         self._context_length = target.model.context_length
         self._fingerprint = tokenizer_fingerprint(tokenizer)
+        self._constraint, self._grammar_error = self._compile_grammar()
         check_bind_security(config.bind, secure=config.security is not None, insecure_ok=config.insecure_plaintext)
         fix_mmap_threshold()  # frames of a few MB must not grow the heap for good
         self._opening: dict[tuple[bytes, ...], _Opening] = {}  # by connection, in arrival order
@@ -150,7 +170,8 @@ class VerifierServer:
         if config.security is not None:
             guard = self.flood_guard  # a penalised key is refused at its handshake: none of its frames is read
             refuse = None if guard is None else (lambda key: guard.penalised(key, time.monotonic()))
-            self._auth = start_authenticator(self._ctx, config.security.allow_dir, refuse)
+            self._allow = AllowList.of(config.security, refuse)
+            self._auth = start_authenticator(self._ctx, self._allow)
             make_curve_server(self.sock, config.security)
         self.endpoint: str = bind_with_retry(self.sock, config.bind)
         self._stop = threading.Event()
@@ -163,6 +184,10 @@ class VerifierServer:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def reload_keys(self) -> None:
+        """Re-read the allow-list folder at the next housekeeping tick (SIGHUP; safe from any thread)."""
+        self._reload_keys.set()
 
     def close(self) -> None:
         self._encoder.shutdown(wait=True, cancel_futures=True)
@@ -205,15 +230,27 @@ class VerifierServer:
 
     def _refuse(self, route: Sequence[bytes], err: p.ProtocolError) -> None:
         self.stats.errors += 1
+        self.events.error_sent(err.code.value, err.reason, self._peer(route), err.session)
         self._send(route, p.Error.from_error(err))
+
+    def _peer(self, route: Sequence[bytes]) -> str:
+        conn = self._connections.get(tuple(route))
+        return conn.peer if conn is not None else "?"
 
     def _handle(self, frames: list[zmq.Frame]) -> None:
         route = [f.bytes for f in frames[:-1]]
         payload = frames[-1]
         if not route or len(route) > MAX_ENVELOPE or any(len(r) > 256 for r in route):
             self.stats.errors += 1
+            self.events.unanswerable("?", f"routing envelope of {len(route)} frames")
             return  # cannot be answered safely
         owner = self._owner(route, payload)
+        if self._revoked(owner):
+            self.stats.dropped += 1  # a key revoked since its handshake: unread, unanswered, cut
+            cut_connection(payload)
+            return
+        if tuple(route) not in self._connections:
+            self._connected(tuple(route), owner, payload)
         guard, peer = self.flood_guard, owner or ".".join(r.hex() for r in route)
         if guard is not None and guard.penalised(peer, time.monotonic()):
             self.stats.dropped += 1  # unread, unanswered
@@ -222,7 +259,26 @@ class VerifierServer:
         errors = self.stats.errors
         self._receive(route, payload.buffer, owner)
         if guard is not None and self.stats.errors > errors and guard.refused(peer, len(payload), time.monotonic()):
+            self.events.flood_penalty(self._peer(route), guard.limits.backoff_s)
             self._cut(peer, route, payload)
+
+    def _connected(self, key: tuple[bytes, ...], owner: str | None, payload: zmq.Frame) -> None:
+        """The first frame of a connection: remember it (to name it in the logs and cut it if its key is revoked)."""
+        try:
+            address = payload.get("Peer-Address")
+        except zmq.ZMQError:
+            address = None
+        conn = _Connection(owner, self.events.peer(owner, address), ConnectionRef.of(payload))
+        self._connections[key] = conn
+        while len(self._connections) > MAX_CONNECTIONS:
+            self._connections.popitem(last=False)
+        self.events.frame(key, owner, address)
+
+    def _revoked(self, owner: str | None) -> bool:
+        """Is ``owner`` a robot's CURVE key no longer in the allow-list?"""
+        security = self.config.security
+        return (self._allow is not None and security is not None and not security.relay and owner is not None
+                and not self._allow.allows(owner))
 
     def _cut(self, peer: str, route: list[bytes], payload: zmq.Frame) -> None:
         """Cut the connection of a penalised peer, once per connection (libzmq stops reading its bytes)."""
@@ -286,8 +342,7 @@ class VerifierServer:
             s = self.stats
             self._send(route, p.Stats(busy_s=s.busy_s, forwards=s.forwards, rows=s.rows, tokens=s.tokens,
                                       errors=s.errors, sessions=len(self.table), memory_bytes=self.table.memory_bytes()))
-            if msg.reset:
-                self.stats = ServerStats()
+            # read only: a robot may not zero the operator's counters (``reset`` is ignored; metrics are the record)
         else:
             raise p.ProtocolError(p.ErrorCode.UNSUPPORTED, f"'{msg.TAG}' is sent by the cloud, not to it",
                                   session=getattr(msg, "session", ""))
@@ -309,6 +364,7 @@ class VerifierServer:
         if len(msg.committed) > msg.max_new_tokens:
             raise refuse(p.ErrorCode.BAD_FIELD, f"{len(msg.committed)} committed tokens exceed max_new_tokens "
                          f"{msg.max_new_tokens}")
+        self._check_grammar(msg)
         try:
             validate(msg.sampling)
         except ValueError as e:
@@ -325,6 +381,39 @@ class VerifierServer:
         self.table.client_victim(msg, owner, pending=sum(o.owner == owner for o in self._opening.values()))
         future = self._encoder.submit(self._encode, msg)
         self._opening[tuple(route)] = _Opening(msg, route, owner, future)
+
+    def _compile_grammar(self) -> tuple[GrammarConstraint | None, str]:
+        """The command grammar compiled for the target's tokenizer, at start (not on the loop at a robot's first
+        OPEN); a tokenizer it cannot read leaves it off, and OPENs that ask for it are refused with the reason."""
+        from spec_decode_ros.decoding.constraint import GrammarConstraint
+
+        try:
+            return GrammarConstraint.for_model(self.target.model), ""
+        except ValueError as e:
+            return None, str(e)
+
+    def _grammar(self) -> GrammarConstraint:
+        assert self._constraint is not None  # _check_grammar refused the OPEN otherwise
+        return self._constraint
+
+    def _check_grammar(self, msg: p.Open) -> None:
+        """An OPEN's grammar must be the one this cloud serves (name and hash), and its committed tokens inside it."""
+        if not msg.grammar and not msg.grammar_hash:
+            return
+        from spec_decode_ros.decoding.constraint import GRAMMAR_NAME, grammar_hash
+
+        if (msg.grammar, msg.grammar_hash) != (GRAMMAR_NAME, grammar_hash()):
+            raise p.ProtocolError(p.ErrorCode.GRAMMAR_MISMATCH, f"robot constrains with grammar {msg.grammar!r} "
+                                  f"(hash {msg.grammar_hash!r}); this cloud serves {GRAMMAR_NAME!r} (hash "
+                                  f"{grammar_hash()!r}): update one side, or open with constrain none",
+                                  session=msg.session)
+        if self._constraint is None:
+            raise p.ProtocolError(p.ErrorCode.UNSUPPORTED, f"this cloud cannot constrain its target: "
+                                  f"{self._grammar_error}", session=msg.session)
+        try:
+            self._grammar().matcher(msg.committed)
+        except ValueError as e:
+            raise p.ProtocolError(p.ErrorCode.BAD_TOKEN, str(e), session=msg.session) from None
 
     def _encode(self, msg: p.Open) -> EncodedPrompt:
         """Worker thread: decode the image, run the processor/tokenizer, check the context length. No forward.
@@ -484,7 +573,7 @@ class VerifierServer:
             msg, o.owner, pending=sum(x.owner == o.owner for x in self._opening.values()) - 1)
         for gone in (old, victim):
             if gone is not None:
-                self._drop(gone)
+                self._drop(gone, "replaced")
         for victim in self.table.over_memory():
             self._evict(victim, "KV memory cap reached")
 
@@ -492,8 +581,12 @@ class VerifierServer:
         """Hand an opening's ready session to the table and answer OPENED (``o.session`` becomes None)."""
         msg = o.msg
         session, o.session = o.session, None
+        if msg.grammar:  # checked at the OPEN (name, hash, committed tokens): cannot fail here
+            self.target.constrain(session, self._grammar())
         entry = SessionEntry(sid=msg.session, route=o.route, owner=o.owner, target=session, request=msg)
         self.table.add(entry)
+        self.events.opened(msg.session, self._peer(o.route), resumed=len(msg.committed), prefill_s=o.busy_s,
+                           autoregressive=msg.autoregressive, early_exit=msg.early_exit)
         self._send(o.route, p.Opened(session=msg.session, target=self.target.model.name,
                                      exit_layers=tuple(self.target.exit_layers) if msg.early_exit else (),
                                      resumed=len(msg.committed), prefill_s=o.busy_s,
@@ -523,10 +616,12 @@ class VerifierServer:
         wants_early = [r.draft is not None and r.entry.request.early_exit for r in batch]
         use_early = any(wants_early) and bool(self.target.exit_layers)
         started = time.monotonic()
+        early: list[tuple[int, int] | None] = [None] * len(batch)
 
         def on_early(verdicts: list[Verdict]) -> None:
-            for r, v, want in zip(batch, verdicts, wants_early, strict=True):
+            for i, (r, v, want) in enumerate(zip(batch, verdicts, wants_early, strict=True)):
                 if want:
+                    early[i] = (v.n_accepted, v.next_token)
                     self._send(r.entry.route, p.Early(session=r.sid, round=r.draft.round, **p.verdict_fields(v),
                                                       confidence=float(v.confidence), exit_layer=int(v.exit_layer)))
 
@@ -543,8 +638,9 @@ class VerifierServer:
         self.stats.busy_s += busy
         self.stats.forwards += 1
         self.stats.rows += len(batch)
+        self.events.verified(len(batch), busy)
         now = time.monotonic()
-        for r, v in zip(batch, verdicts, strict=True):
+        for i, (r, v) in enumerate(zip(batch, verdicts, strict=True)):
             entry = r.entry
             entry.in_flight = False
             entry.last_active = now
@@ -557,6 +653,9 @@ class VerifierServer:
             self._send(entry.route, p.Final(session=entry.sid, round=round_number, **p.verdict_fields(v),
                                             finished=entry.done, busy_s=busy, batch=len(batch),
                                             queued_s=max(0.0, started - r.arrived)))
+            self.events.row(entry.sid, drafted=len(drafts[i].tokens), accepted=v.n_accepted if r.draft else 0,
+                            early=early[i], final=(v.n_accepted, v.next_token),
+                            queue_wait_s=max(0.0, started - r.arrived), round_s=time.monotonic() - r.arrived)
             if r.draft is None and not entry.done:
                 entry.in_flight = True
                 self.queue.push(Request(entry, entry.sid, None, arrived=now, urgent=True))
@@ -564,13 +663,14 @@ class VerifierServer:
             self._evict(victim, "KV memory cap reached")
 
     # ------------------------------------------------------------------------------------------ upkeep
-    def _drop(self, entry: SessionEntry) -> None:
+    def _drop(self, entry: SessionEntry, reason: str = "closed") -> None:
         self.queue.drop(entry.sid)
         self.table.remove(entry.sid)
         self.target.close(entry.target)
+        self.events.closed(entry.sid, reason)
 
     def _evict(self, entry: SessionEntry, reason: str) -> None:
-        self._drop(entry)
+        self._drop(entry, "evicted: " + reason)
         self._send(entry.route, p.Error(session=entry.sid, round=-1, code=p.ErrorCode.EVICTED.value,
                                         reason=f"{reason}; re-open with the committed tokens to resume"))
 
@@ -581,125 +681,30 @@ class VerifierServer:
             self.flood_guard.expire(now)
         for entry in self.table.expired(now):
             self._evict(entry, f"idle for more than {self.config.limits.idle_timeout_s} s")
+        if self._allow is not None:
+            reload = self._reload_keys.is_set()
+            self._reload_keys.clear()
+            if self._allow.reload() if reload else self._allow.refresh():
+                self.events.keys_reloaded(len(self._allow.keys))
+                self._cut_revoked()
 
-
-# ---------------------------------------------------------------------------------------------- command
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="spec-decode cloud", description="Run the cloud verifier on ZeroMQ.")
-    ap.add_argument("--model", required=True,
-                    help="target model folder (exit adapters beside it are loaded), 'embedded' for the bundled Go2 "
-                         "VLM target, or 'smollm2' for the zoo's target")
-    ap.add_argument("--bind", default="tcp://0.0.0.0:5555", help="ZeroMQ endpoint to bind (default %(default)s; off loopback it needs --keys, or "
-                         "--insecure-plaintext)")
-    ap.add_argument("--max-batch", type=int, default=8, help="rows per batched verification (1: unbatched)")
-    ap.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a DRAFT waits for other robots to join its batch (none waits when every live session has joined)")
-    ap.add_argument("--emulate-forward-ms", type=float, default=0.0,
-                    help="benchmarks: pad every target forward to at least this long (its early verdict to the exit "
-                         "layer's share), emulating a large target on a GPU, where a forward over a few tokens "
-                         "costs about as much as over one (0: off)")
-    ap.add_argument("--no-fuse-first-round", dest="fuse_first_round", action="store_false",
-                    help="prefill each OPEN on its own forward instead of in its session's first verification (by "
-                         "default a fresh float32 session's prefill and first round are one forward)")
-    ap.add_argument("--max-sessions", type=int, default=64)
-    ap.add_argument("--idle-timeout-s", type=float, default=300.0)
-    ap.add_argument("--memory-cap-mb", type=float, default=4096.0, help="cap on all sessions' KV caches")
-    ap.add_argument("--max-sessions-per-client", type=int, default=Limits.max_sessions_per_client,
-                    help="sessions one CURVE key (without CURVE: one connection) may hold (default %(default)s)")
-    ap.add_argument("--keys", type=Path, default=None,
-                    help="CURVE key folder made by 'spec-decode keys DIR cloud robot1 ...': its cloud.key_secret and "
-                         "the robots' public keys in DIR/allowed/ (turns CURVE on)")
-    ap.add_argument("--secret-key", type=Path, default=None, help="the cloud's .key_secret (instead of --keys)")
-    ap.add_argument("--allow-dir", type=Path, default=None,
-                    help="folder of allowed robot public *.key files (with --secret-key)")
-    ap.add_argument("--insecure-plaintext", action="store_true",
-                    help="serve without CURVE on a non-loopback address: unauthenticated, unencrypted control of "
-                         "the robots (plaintext is always allowed on loopback)")
-    ap.add_argument("--flood-refused-mb", type=float, default=DEFAULT_REFUSED_BYTES / 2**20,
-                    help="a peer whose refused frames exceed this many MB within 2 s gets nothing more for 10 s "
-                         "and its connection is cut (default %(default)s; 0: no flood guard)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--cpus", default="", help="pin the process to these CPUs, e.g. '1' or '0,1'")
-    precision.add_arguments(ap)
-    ap.add_argument("--replicas", type=int, default=0,
-                    help="serve with N verifier replicas as Ray actors behind one front (0: this process alone)")
-    ap.add_argument("--ray-address", default="", help="with --replicas: join this Ray cluster (default: a local one)")
-    return ap
+    def _cut_revoked(self) -> None:
+        """Drop the sessions of keys no longer allowed and cut their connections (no answer: they get nothing)."""
+        gone: dict[str, int] = {}
+        for entry in self.table:
+            if self._revoked(entry.owner):
+                self._drop(entry, "key revoked")
+                gone[entry.owner or ""] = gone.get(entry.owner or "", 0) + 1
+        for key, conn in list(self._connections.items()):
+            if self._revoked(conn.owner):
+                gone.setdefault(conn.owner or "", 0)
+                if conn.ref is not None:
+                    conn.ref.cut()
+                del self._connections[key]
+        for owner, n in gone.items():
+            self.events.revoked(self.events.peer(owner, None), n)
 
 
 def _internal_error(e: Exception) -> p.ProtocolError:
     """A bug or a model failure, as the ERROR the robot gets (the server goes on)."""
     return p.ProtocolError(p.ErrorCode.INTERNAL, f"{type(e).__name__}: {e}"[:500])
-
-
-def resolve_target_path(name: str) -> str:
-    if name == "smollm2":
-        from spec_decode_ros.decoding.zoo import smollm2_target_path
-
-        return str(smollm2_target_path())
-    from spec_decode_ros.embedded import model_path
-
-    return str(model_path(name, "target"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if (args.secret_key is None) != (args.allow_dir is None):
-        print("spec-decode cloud: --secret-key and --allow-dir go together (CURVE needs both)", file=sys.stderr)
-        return 2
-    if args.replicas < 0 or (args.ray_address and not args.replicas):
-        print("spec-decode cloud: --replicas must be >= 1 to serve a fleet (--ray-address needs it)", file=sys.stderr)
-        return 2
-    if args.keys is not None and args.secret_key is not None:
-        print("spec-decode cloud: give either --keys or --secret-key/--allow-dir", file=sys.stderr)
-        return 2
-    security = (ServerSecurity.from_dir(args.keys) if args.keys is not None else
-                ServerSecurity(args.secret_key, args.allow_dir) if args.secret_key is not None else None)
-    try:  # before the model loads, and long before anything binds
-        check_bind_security(args.bind, secure=security is not None, insecure_ok=args.insecure_plaintext)
-        if security is not None:
-            load_secret(security.secret_file)
-            check_allow_dir(security.allow_dir)
-    except (InsecureBindError, FileNotFoundError, ValueError) as e:
-        print(f"spec-decode cloud: {e}", file=sys.stderr)
-        return 2
-    if args.replicas > 0:
-        from spec_decode_ros.fleet.serve import serve_fleet
-
-        return serve_fleet(args, security)
-    if args.cpus:
-        os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
-    import torch
-
-    from spec_decode_ros.decoding.early_exit import EarlyExitTarget
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    target: Any = EarlyExitTarget.from_pretrained(resolve_target_path(args.model), dtype=args.dtype,
-                                                  device=args.device)
-    if args.emulate_forward_ms > 0:
-        from spec_decode_ros.bench.cost import ForwardCost
-
-        target = ForwardCost.floor(args.emulate_forward_ms / 1000.0)(target)
-    config = ServerConfig(bind=args.bind, max_batch=args.max_batch, max_wait_s=args.max_wait_ms / 1000.0,
-                          limits=Limits(args.max_sessions, args.idle_timeout_s, int(args.memory_cap_mb * 2**20),
-                                        args.max_sessions_per_client),
-                          security=security, insecure_plaintext=args.insecure_plaintext,
-                          fuse_first_round=args.fuse_first_round,
-                          flood=(FloodLimits(refused_bytes=int(args.flood_refused_mb * 2**20))
-                                 if args.flood_refused_mb > 0 else None))
-    server = VerifierServer(target, config)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    signal.signal(signal.SIGINT, lambda *_: server.stop())
-    print(f"spec-decode cloud: {target.model.name} (exit layers {list(target.exit_layers)}) on {server.endpoint}, "
-          f"batch {config.max_batch}, wait {args.max_wait_ms} ms, CURVE {'on' if security else 'off'}", flush=True)
-    if not target.exit_layers:
-        from spec_decode_ros.decoding.adapters import no_exits_line
-
-        print(no_exits_line(args.model), flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.close()
-    return 0

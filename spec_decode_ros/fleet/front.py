@@ -17,13 +17,22 @@ down and every session on it gets ERROR ``evicted``: its robot re-opens with its
 on a live replica. A socket monitor per DEALER says when a replica is (again) connected; ``set_endpoint``
 moves a replica (restarted elsewhere). Every replica-bound frame carries a marker frame first (``R``: a
 robot's, ``S``: the front's own STATS request) so that a robot cannot forge the front's envelopes.
+
+The hop to a replica is CURVE when the replica gives a public key (``ReplicaAddress.public``; every Ray replica
+does), the front authenticating with the fleet's own key pair (``hop_keys``); a plaintext hop is refused off
+loopback. Robots are admitted here (their allow-list is re-read when it changes, or on ``reload_keys``): a key
+removed from it loses its sessions (CLOSE to their replicas) and connections at once and is refused at its next
+handshake. Connections, ERRORs the front sends, replica deaths and revocations are logged and counted
+(``service.metrics.FrontMetrics``).
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
@@ -31,9 +40,24 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.security import ServerSecurity, make_curve_server, start_authenticator
-from spec_decode_ros.bridge.server import RCVHWM
+from spec_decode_ros.bridge.connections import ConnectionRef
+from spec_decode_ros.bridge.flood_guard import cut_connection
+from spec_decode_ros.bridge.keys import KeyPair
+from spec_decode_ros.bridge.security import (
+    AllowList,
+    ServerSecurity,
+    check_connect_security,
+    make_curve_server,
+    start_authenticator,
+)
+from spec_decode_ros.bridge.server import MAX_CONNECTIONS, RCVHWM
 from spec_decode_ros.bridge.sockets import bind_with_retry, dealer
+from spec_decode_ros.fleet.replica import ReplicaAddress
+from spec_decode_ros.service.events import LineBudget
+from spec_decode_ros.service.logs import event
+from spec_decode_ros.service.metrics import FrontMetrics
+
+log = logging.getLogger("spec_decode_ros.cloud.front")
 
 ROBOT = b"R"
 FRONT_STATS = b"S"
@@ -52,9 +76,18 @@ class _Session:
     last_active: float = field(default_factory=time.monotonic)
 
 
+@dataclass(frozen=True)
+class _Robot:
+    """A robot connection the front has read from: its owner, its name in the logs, how to cut it."""
+
+    owner: bytes
+    peer: str
+    ref: ConnectionRef | None
+
+
 @dataclass
 class _Replica:
-    endpoint: str
+    address: ReplicaAddress
     sock: zmq.Socket
     monitor: zmq.Socket
     up: bool = False
@@ -75,15 +108,21 @@ class FleetFront:
     """Binds ``bind`` for the robots and connects one DEALER to each replica endpoint. ``serve_forever()`` in a
     thread until ``stop()``; ``set_endpoint`` and the read-only views are safe from other threads."""
 
-    def __init__(self, bind: str, replica_endpoints: Sequence[str], *, security: ServerSecurity | None = None,
-                 idle_timeout_s: float = 300.0, context: zmq.Context | None = None) -> None:
+    def __init__(self, bind: str, replica_endpoints: Sequence[str | ReplicaAddress], *,
+                 security: ServerSecurity | None = None, idle_timeout_s: float = 300.0,
+                 context: zmq.Context | None = None, hop_keys: KeyPair | None = None) -> None:
         if not replica_endpoints:
             raise ValueError("a fleet front needs at least one replica endpoint")
+        self.hop_keys = hop_keys
         self._ctx = context or zmq.Context()
         self._own_ctx = context is None
         self.security = security
         self.idle_timeout_s = idle_timeout_s
         self._auth = None
+        self._allow: AllowList | None = None
+        self._robots: OrderedDict[tuple[bytes, ...], _Robot] = OrderedDict()
+        self._reload_keys = threading.Event()
+        self._error_lines = LineBudget()
         self.sock = self._ctx.socket(zmq.ROUTER)
         self.sock.linger = 0
         self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_WIRE_BYTES)
@@ -92,11 +131,13 @@ class FleetFront:
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
         if security is not None:
-            self._auth = start_authenticator(self._ctx, security.allow_dir)
+            self._allow = AllowList.of(security)
+            self._auth = start_authenticator(self._ctx, self._allow)
             make_curve_server(self.sock, security)
         self.endpoint: str = bind_with_retry(self.sock, bind)
-        self.replicas = [self._connect(ep) for ep in replica_endpoints]
+        self.replicas = [self._connect(_address(ep)) for ep in replica_endpoints]
         self.sessions: dict[str, _Session] = {}
+        self.metrics = FrontMetrics(self.live, lambda: len(self.sessions))
         self._stats_calls: dict[int, _StatsCall] = {}
         self._next_call = 0
         self._commands: queue.Queue[tuple[int, str]] = queue.Queue()
@@ -116,9 +157,16 @@ class FleetFront:
     def stop(self) -> None:
         self._stop.set()
 
-    def set_endpoint(self, index: int, endpoint: str) -> None:
+    def set_endpoint(self, index: int, endpoint: str | ReplicaAddress) -> None:
         """Point replica ``index`` at ``endpoint`` (a replica restarted on another port or node)."""
-        self._commands.put((index, endpoint))
+        self._commands.put((index, _address(endpoint)))
+
+    def address(self, index: int) -> ReplicaAddress:
+        return self.replicas[index].address
+
+    def reload_keys(self) -> None:
+        """Re-read the robots' allow-list at the next housekeeping tick (SIGHUP; safe from any thread)."""
+        self._reload_keys.set()
 
     def live(self) -> list[bool]:
         with self._lock:
@@ -171,15 +219,25 @@ class FleetFront:
             handle(frames)
 
     # ------------------------------------------------------------------------------------------ replicas
-    def _connect(self, endpoint: str) -> _Replica:
+    def _connect(self, address: ReplicaAddress) -> _Replica:
+        """A DEALER to a replica: CURVE (the fleet's key pair, the replica's key pinned) when the replica has a
+        key; plaintext only on loopback."""
         sock = dealer(self._ctx, REPLICA_OPTIONS)
+        if address.public is not None:
+            if self.hop_keys is None or self.hop_keys.secret is None:
+                raise ValueError("a CURVE replica needs the front's hop key pair (hop_keys)")
+            sock.curve_secretkey = self.hop_keys.secret
+            sock.curve_publickey = self.hop_keys.public
+            sock.curve_serverkey = address.public
+        else:
+            check_connect_security(address.endpoint, secure=False, insecure_ok=False)
         monitor = sock.get_monitor_socket(UP_EVENTS | DOWN_EVENTS)
-        sock.connect(endpoint)
-        return _Replica(endpoint=endpoint, sock=sock, monitor=monitor)
+        sock.connect(address.endpoint)
+        return _Replica(address=address, sock=sock, monitor=monitor)
 
-    def _move(self, k: int, endpoint: str) -> None:
+    def _move(self, k: int, endpoint: ReplicaAddress) -> None:
         r = self.replicas[k]
-        if endpoint == r.endpoint:
+        if endpoint == r.address:
             return
         self._down(k)
         r.sock.disable_monitor()
@@ -205,6 +263,10 @@ class FleetFront:
             r.sessions.clear()
         if was_up:
             r.downs += 1
+            self.metrics.replica_downs.inc()
+            self.metrics.evicted.inc(len(lost))
+            event(log, logging.WARNING, "replica_down", replica=k, endpoint=r.address.endpoint,
+                  sessions_evicted=len(lost))
         for sid, s in lost:
             self.evicted += 1
             self._send(s.route, p.Error(session=sid, round=-1, code=p.ErrorCode.EVICTED.value,
@@ -235,22 +297,79 @@ class FleetFront:
                 return str(user).encode()
         return b"\x00".join(route)
 
+    def _refuse(self, route: list[bytes], err: p.ProtocolError) -> None:
+        robot = self._robots.get(tuple(route))
+        peer = robot.peer if robot else "?"
+        self.metrics.errors.labels(code=err.code.value).inc()
+        log_it, suppressed = self._error_lines.take(peer, time.monotonic())
+        if suppressed:
+            event(log, logging.WARNING, "error_lines_suppressed", peer=peer, lines=suppressed)
+        if log_it:
+            event(log, logging.WARNING, "error_sent", code=err.code.value, reason=err.reason[:200], peer=peer,
+                  session=err.session)
+        self._send(route, p.Error.from_error(err))
+
     def _from_robot(self, frames: list[zmq.Frame]) -> None:
         route = [f.bytes for f in frames[:-1]]
         payload = frames[-1]
         if not route or len(route) > MAX_ROUTE or any(len(x) > 256 for x in route):
             return  # cannot be answered safely
+        owner = self._owner(route, payload)
+        if self._revoked(owner):
+            cut_connection(payload)  # a key revoked since its handshake: unread, unanswered
+            return
+        if tuple(route) not in self._robots:
+            self._connected(tuple(route), owner, payload)
         data = payload.bytes
         try:
             msg = p.decode(data)
         except p.ProtocolError as e:
             e.session, e.round = p.session_of(data)
-            self._send(route, p.Error.from_error(e))
+            self._refuse(route, e)
             return
         try:
-            self._route(msg, route, self._owner(route, payload), data)
+            self._route(msg, route, owner, data)
         except p.ProtocolError as e:
-            self._send(route, p.Error.from_error(e))
+            self._refuse(route, e)
+
+    def _connected(self, key: tuple[bytes, ...], owner: bytes, payload: zmq.Frame) -> None:
+        try:
+            address = payload.get("Peer-Address")
+        except zmq.ZMQError:
+            address = None
+        name = self._allow.name(owner) if self._allow is not None and self.security is not None else None
+        robot = _Robot(owner, name or address or "?", ConnectionRef.of(payload))
+        self._robots[key] = robot
+        while len(self._robots) > MAX_CONNECTIONS:
+            self._robots.popitem(last=False)
+        self.metrics.connections.inc()
+        event(log, logging.INFO, "robot_connected", peer=robot.peer, address=address or "")
+
+    def _revoked(self, owner: bytes) -> bool:
+        return self._allow is not None and self.security is not None and not self._allow.allows(owner)
+
+    def _cut_revoked(self) -> None:
+        """Close the sessions of keys no longer allowed (on their replicas) and cut their connections."""
+        gone: dict[bytes, int] = {}
+        for sid, s in list(self.sessions.items()):
+            if self._revoked(s.owner):
+                try:
+                    self.replicas[s.replica].sock.send_multipart([ROBOT, *s.route, p.encode(p.Close(session=sid))],
+                                                                 zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass  # the replica expires it
+                self._forget(sid)
+                gone[s.owner] = gone.get(s.owner, 0) + 1
+        for key, robot in list(self._robots.items()):
+            if self._revoked(robot.owner):
+                gone.setdefault(robot.owner, 0)
+                if robot.ref is not None:
+                    robot.ref.cut()
+                del self._robots[key]
+        for owner, n in gone.items():
+            self.metrics.revoked.inc(n)
+            name = self._allow.name(owner) if self._allow is not None else None
+            event(log, logging.WARNING, "key_revoked", peer=name or owner.decode(errors="replace")[:48], sessions_cut=n)
 
     def _route(self, msg: p.Message, route: list[bytes], owner: bytes, data: bytes) -> None:
         if isinstance(msg, p.Ping):
@@ -363,7 +482,17 @@ class FleetFront:
     def _housekeeping(self) -> None:
         now = time.monotonic()
         self._next_housekeeping = now + 0.5
+        if self._allow is not None:
+            reload = self._reload_keys.is_set()
+            self._reload_keys.clear()
+            if self._allow.reload() if reload else self._allow.refresh():
+                event(log, logging.INFO, "keys_reloaded", allowed=len(self._allow.keys))
+                self._cut_revoked()
         for sid in [sid for sid, s in self.sessions.items() if now - s.last_active > self.idle_timeout_s]:
             self._forget(sid)  # the replica expires it too (and its ERROR finds no mapping)
         for call_id in [c for c, call in self._stats_calls.items() if now >= call.deadline]:
             self._maybe_answer_stats(call_id)
+
+
+def _address(endpoint: str | ReplicaAddress) -> ReplicaAddress:
+    return endpoint if isinstance(endpoint, ReplicaAddress) else ReplicaAddress(endpoint)

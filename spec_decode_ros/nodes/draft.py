@@ -51,7 +51,10 @@ from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_stamp, run_node, time_to_ns
+from spec_decode_ros.nodes.qos import subscribe_state
 from spec_decode_ros.nodes.safety_io import INPUT_QOS, EStopFollower
+
+SAME_MESSAGE_S = 0.5  # an instruction in the same words within this is the other subscription's copy
 
 
 class DraftNode(Node):
@@ -76,6 +79,8 @@ class DraftNode(Node):
         dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
         device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
         threads = int(self.declare_parameter("threads", 0).value)
+        constrain = str(self.declare_parameter("constrain", "grammar").value)  # grammar | none
+        self.system_prompt = str(self.declare_parameter("system_prompt", "").value) or None
 
         from spec_decode_ros.bench.emulation import paced_drafts
         from spec_decode_ros.decoding.models import load_model
@@ -86,8 +91,12 @@ class DraftNode(Node):
 
             torch.set_num_threads(threads)
         self.draft = load_model(model_path(model_name, "draft"), dtype=dtype, device=device)
+        if constrain == "grammar":  # compiled now, not at the first request
+            from spec_decode_ros.decoding.constraint import GrammarConstraint
+
+            GrammarConstraint.for_model(self.draft)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
-                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout)
+                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout, constrain=constrain)
         self.new_draft = paced_drafts(emulate_draft_s)  # a plain DraftSession unless emulating a slower robot
         self.predraft_policy = PredraftPolicy()  # what pre-drafting gains here, learnt across requests
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
@@ -103,17 +112,33 @@ class DraftNode(Node):
             cloud=self.client, instruction=instruction, heartbeat_s=heartbeat_s, wait_for_idle=wait_for_idle,
             gate=RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout), warn=self.get_logger().warning)
         self.create_subscription(Image, topics.CAMERA_IMAGE, self.worker.image, SENSOR_QOS)
-        self.create_subscription(String, topics.INSTRUCTION, self.on_instruction, LATCHED_QOS)
+        subscribe_state(self, String, topics.INSTRUCTION, self.on_instruction)  # `ros2 topic pub` and latched
         self.create_subscription(UInt64, topics.MOTION_DONE,
                                  lambda msg: self.worker.done(int(msg.data), self.get_clock().now().nanoseconds),
                                  RELIABLE_QOS)
         self.estop = EStopFollower(self, on_engage=lambda reason: self.hold("e-stop", True, reason),
                                    on_release=lambda: self.hold("e-stop", False, "released"))
         self.create_subscription(Bool, topics.LOCK, lambda msg: self.hold("lock", msg.data, topics.LOCK), INPUT_QOS)
-        self.worker.start()
-        self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, cloud {self.endpoint}")
+        self.last_instruction: tuple[str, float] = ("", float("-inf"))  # text and arrival (monotonic s)
+        # the worker starts on the node's first timer tick: under use_sim_time, once /clock runs (before it, the
+        # node's clock reads 0 and the first link report or request would be stamped 0)
+        self.start_timer = self.create_timer(0.01, self.start_worker)
+        self.get_logger().info(f"draft {self.draft.name}, mode {self.mode}, constrain {constrain}, "
+                               f"cloud {self.endpoint}")
+
+    def start_worker(self) -> None:
+        self.start_timer.cancel()
+        if not self.worker.is_alive():
+            self.worker.start()
 
     def on_instruction(self, msg: String) -> None:
+        """A new task, even in the same words (answers are tied to it by id): only the second delivery of one
+        message (it comes on both subscriptions of a state topic, within milliseconds) is no news."""
+        text, now = msg.data.strip(), time.monotonic()
+        last_text, last_at = self.last_instruction
+        self.last_instruction = (text, now)
+        if text == last_text and now - last_at < SAME_MESSAGE_S:
+            return
         self.worker.new_instruction(msg.data, self.get_clock().now().nanoseconds)
         self.get_logger().info(f"instruction: {msg.data.strip()!r}")
 
@@ -144,7 +169,8 @@ class DraftNode(Node):
             self.publish_stats(request_id, event, session.metrics, image_stamp, started)
             self.publish_link(link.verdict(event.final_s * 1e3))
 
-        session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image)),
+        session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image),
+                                                                  system=self.system_prompt),
                               self.config, on_token=on_token, on_round=on_round, tokenizer=self.draft.tokenizer,
                               on_status=lambda status: self.publish_link(link.transport(status)),
                               new_draft=self.new_draft, predraft_policy=self.predraft_policy)
@@ -200,6 +226,7 @@ class DraftNode(Node):
         self.link_pub.publish(msg)
 
     def close(self) -> None:
+        self.start_timer.cancel()
         self.worker.close()
         if self.client is not None:
             self.client.close()

@@ -63,8 +63,9 @@ from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.go2.modes import MIN_BODY_HEIGHT_M, READY_MODES, not_ready_reason
 from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, Go2StateSubscriber, SportState
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, now_stamp, run_node
+from spec_decode_ros.nodes.common import RELIABLE_QOS, control_clock, now_stamp, run_node
 from spec_decode_ros.nodes.odometry import OdometryPublisher
+from spec_decode_ros.nodes.qos import publisher_qos, subscribe_state
 from spec_decode_ros.nodes.safety_io import INPUT_QOS, declare_lab_limits
 
 MOTION_ENDS = ("odometry", "timed")
@@ -84,7 +85,7 @@ class Running:
     """The motion being executed: its order, when its first Move went out, and its odometry (if any)."""
 
     order: Order
-    started: float  # time.monotonic()
+    started: float  # the bridge's control clock (now_s)
     stamp: Time
     progress: MotionProgress | None
 
@@ -93,7 +94,7 @@ class TwistOutput:
     """``velocity_output: cmd_vel``: Move and StopMove as Twists for twist_mux (a stop is a zero Twist)."""
 
     def __init__(self, node: Node) -> None:
-        self.publisher = node.create_publisher(Twist, topics.CMD_VEL_VLM, 10)
+        self.publisher = node.create_publisher(Twist, topics.CMD_VEL_VLM, publisher_qos(topics.CMD_VEL_VLM))
 
     def move(self, vx: float, vy: float, vyaw: float) -> None:
         twist = Twist()
@@ -155,14 +156,15 @@ class Go2Bridge(Node):
         self.request_id: int | None = None
         self.last_refusal: tuple[int, str] | None = None  # (request id, reason) last logged: one line per command
         self.damp_timer = None
-        self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
+        self.now_s = control_clock(self)  # simulated seconds under use_sim_time, else monotonic
+        self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s, clock=self.now_s)
         self.executed_pub = self.create_publisher(LocomotionCommand, topics.EXECUTED, RELIABLE_QOS)
-        self.estop_pub = self.create_publisher(Bool, topics.ESTOP_STATE, LATCHED_QOS)
-        self.armed_pub = self.create_publisher(Bool, topics.ARMED, LATCHED_QOS)
+        self.estop_pub = self.create_publisher(Bool, topics.ESTOP_STATE, publisher_qos(topics.ESTOP_STATE))
+        self.armed_pub = self.create_publisher(Bool, topics.ARMED, publisher_qos(topics.ARMED))
         self.create_subscription(Bool, topics.ESTOP, self.on_estop_input, INPUT_QOS)
         self.create_subscription(Bool, topics.LOCK, self.on_lock, INPUT_QOS)
         self.create_subscription(LocomotionCommand, topics.MOTION, self.on_command, RELIABLE_QOS)
-        self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
+        subscribe_state(self, LinkStatus, topics.LINK, self.on_link)
         self.create_service(Trigger, topics.ESTOP_STOP_SERVICE, self.on_estop_service)
         self.create_service(Trigger, topics.ESTOP_RESUME_SERVICE, self.on_resume)
         self.create_service(Trigger, topics.ARM_SERVICE, lambda _req, res: self.set_armed(True, res))
@@ -199,7 +201,7 @@ class Go2Bridge(Node):
             return
         self.request_id = msg.request_id
         # only a CONNECTED LinkStatus re-arms the link: a command may come after the cloud was reported lost
-        self.deadman.command(self.seq.remaining_s(time.monotonic()))
+        self.deadman.command(self.seq.remaining_s(self.now_s()))
         self.tick()
 
     def bounded(self, motion: Motion) -> Motion:
@@ -321,7 +323,7 @@ class Go2Bridge(Node):
 
     # --- the control loop -------------------------------------------------------------------------------
     def tick(self) -> None:
-        now = time.monotonic()
+        now = self.now_s()
         if not self.seq.idle:
             event = self.deadman.check()
             if event is not None and (self.require_link or event.reason == STALE):
@@ -381,7 +383,7 @@ class Go2Bridge(Node):
         try:
             self.sport.stop_move()
         except Exception as err:  # whatever failed, the stop is owed until it succeeds
-            self.next_stop_try = time.monotonic() + self.resend_s
+            self.next_stop_try = self.now_s() + self.resend_s
             self.get_logger().error(f"StopMove failed, retrying in {self.resend_s:.2f} s: {err!r}")
             return False
         self.stop_pending = False

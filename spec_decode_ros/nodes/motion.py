@@ -25,8 +25,6 @@ Parameters: ``limits`` (go2_sport | champ), ``deadman_s``, ``publish_cmd_vel``, 
 
 from __future__ import annotations
 
-import time
-
 from geometry_msgs.msg import Twist
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -40,7 +38,8 @@ from spec_decode_ros.control.primitives import STOP_MOTION, Motion, to_motion
 from spec_decode_ros.control.sequencer import MotionSequencer
 from spec_decode_ros.control.stream_parser import ParsedCommand, Rejection, StreamingCommandParser
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand, TokenStream
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, now_stamp, run_node
+from spec_decode_ros.nodes.common import RELIABLE_QOS, control_clock, now_stamp, run_node
+from spec_decode_ros.nodes.qos import subscribe_state
 from spec_decode_ros.nodes.safety_io import EStopFollower, declare_lab_limits
 
 
@@ -54,19 +53,20 @@ class MotionNode(Node):
         self.publish_cmd_vel = bool(self.declare_parameter("publish_cmd_vel", True).value)
         rate = float(self.declare_parameter("cmd_vel_rate_hz", 20.0).value)
         self.commands_pub = self.create_publisher(LocomotionCommand, topics.MOTION, RELIABLE_QOS)
-        self.cmd_vel_pub = self.create_publisher(Twist, topics.CMD_VEL, 10)
+        self.cmd_vel_pub = self.create_publisher(Twist, topics.CMD_VEL, RELIABLE_QOS)
         self.done_pub = self.create_publisher(UInt64, topics.MOTION_DONE, RELIABLE_QOS)
         self.create_subscription(TokenStream, topics.TOKENS, self.on_tokens, RELIABLE_QOS)
-        self.create_subscription(LinkStatus, topics.LINK, self.on_link, LATCHED_QOS)
+        subscribe_state(self, LinkStatus, topics.LINK, self.on_link)
         self.seq: MotionSequencer[int] = MotionSequencer()
         self.parser: StreamingCommandParser | None = None
         self.request: TokenStream | None = None  # first message of the request being parsed
         self.streaming = False  # tokens of the current request are still coming
-        self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s)
+        self.now_s = control_clock(self)  # simulated seconds under use_sim_time, else monotonic
+        self.deadman = Deadman(command_timeout_s=self.deadman_s, link_timeout_s=self.deadman_s, clock=self.now_s)
         self.pending_done: list[int] = []  # requests whose motions are queued, to report when they end
         self.estop = EStopFollower(self, self.on_estop, lambda: self.get_logger().warning("e-stop released"))
-        self.create_subscription(String, topics.INSTRUCTION, lambda msg: self.stop(f"new instruction {msg.data!r}"),
-                                 LATCHED_QOS)
+        # a new instruction ends the old answer (a second delivery of the same message stops nothing more)
+        subscribe_state(self, String, topics.INSTRUCTION, lambda msg: self.stop(f"new instruction {msg.data!r}"))
         self.create_timer(1.0 / rate, self.tick)
         self.get_logger().info(f"motion: limits {self.limits.name}, deadman {self.deadman_s} s")
 
@@ -89,7 +89,7 @@ class MotionNode(Node):
                 return  # the deadman cut this answer off while it was being parsed
             self.streaming = False
             self.pending_done.append(int(msg.request_id))
-            self.deadman.command(self.seq.remaining_s(time.monotonic()))  # fresh until its motions end
+            self.deadman.command(self.seq.remaining_s(self.now_s()))  # fresh until its motions end
 
     def on_reject(self, rejection: Rejection) -> None:
         self.get_logger().warning(f"not a command, nothing moves: {rejection.text!r} ({rejection.reason})")
@@ -160,7 +160,7 @@ class MotionNode(Node):
         self.commands_pub.publish(out)
 
     def tick(self) -> None:
-        now = time.monotonic()
+        now = self.now_s()
         if self.streaming or not self.seq.idle:
             event = self.deadman.check()
             if event is not None:

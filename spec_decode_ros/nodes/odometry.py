@@ -17,7 +17,8 @@ from rclpy.node import Node
 
 from spec_decode_ros import topics
 from spec_decode_ros.go2.state import SportState
-from spec_decode_ros.nodes.common import SENSOR_QOS, now_stamp
+from spec_decode_ros.nodes.common import now_stamp
+from spec_decode_ros.nodes.qos import publisher_qos
 
 
 def odometry(state: SportState, stamp: Time, frame: str, child: str) -> Odometry:
@@ -46,15 +47,18 @@ class OdometryPublisher:
         self.enabled = bool(node.declare_parameter("publish_odom", True).value)
         self.min_interval_s = 1.0 / odom_hz if odom_hz else 0.0
         self.last_published = float("-inf")
-        self.publisher = node.create_publisher(Odometry, topics.ODOM, SENSOR_QOS)
+        self.publisher = node.create_publisher(Odometry, topics.ODOM, publisher_qos(topics.ODOM))  # reliable: Nav2, RViz
 
     def on_state(self, state: SportState) -> None:
         """From the SDK's reader thread: one odometry message per state, at most ``odom_hz`` a second."""
         now = time.monotonic()
         if not self.enabled or now - self.last_published < self.min_interval_s:
             return
+        stamp = now_stamp(self.node)
+        if stamp.sec == 0 and stamp.nanosec == 0:
+            return  # use_sim_time and no /clock yet: an odometry stamped 0 would be older than everything
         self.last_published = now
         try:
-            self.publisher.publish(odometry(state, now_stamp(self.node), *self.frames))
+            self.publisher.publish(odometry(state, stamp, *self.frames))
         except RCLError:  # the context went down (SIGINT) before close() stopped the reader: nothing to publish to
             pass

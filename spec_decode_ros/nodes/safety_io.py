@@ -12,7 +12,7 @@ from std_msgs.msg import Bool
 
 from spec_decode_ros import topics
 from spec_decode_ros.control.limits import LAB_DEFAULTS, LabLimits
-from spec_decode_ros.nodes.common import LATCHED_QOS
+from spec_decode_ros.nodes.qos import subscribe_state
 
 # the estop / lock inputs: reliable, volatile, as `ros2 topic pub`, a joystick node or a GUI publishes them
 INPUT_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
@@ -36,7 +36,7 @@ class EStopFollower:
         self.engaged = False
         self._on_engage, self._on_release = on_engage, on_release
         node.create_subscription(Bool, topics.ESTOP, self._input, INPUT_QOS)
-        node.create_subscription(Bool, topics.ESTOP_STATE, self._state, LATCHED_QOS)
+        subscribe_state(node, Bool, topics.ESTOP_STATE, self._state)  # latched, and from `ros2 topic pub` too
 
     def _input(self, msg: Bool) -> None:
         if msg.data:

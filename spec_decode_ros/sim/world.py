@@ -25,6 +25,8 @@ from pathlib import Path
 import mujoco  # the package __init__ has chosen the offscreen GL backend (MUJOCO_GL) before this import
 import numpy as np
 
+from spec_decode_ros.go2.camera_model import FRONT_CAMERA_FOVY_DEG
+
 COLORS: dict[str, tuple[float, float, float]] = {
     "red": (0.90, 0.08, 0.08),
     "green": (0.10, 0.70, 0.12),
@@ -44,7 +46,7 @@ BASE_HEIGHT = 0.27  # standing base height of the Go2 ("home" keyframe)
 CAMERA_POS = (0.32, 0.0, 0.05)  # on body "base"
 CAMERA_TILT_DEG = 15.0  # downwards
 VIEW_MARGIN_DEG = 5.0  # is_visible: the target centre must be this far inside the view's edge
-CAMERA_FOVY_DEG = 90.0
+CAMERA_FOVY_DEG = FRONT_CAMERA_FOVY_DEG  # the camera_info the camera node publishes uses the same (go2/camera_model.py)
 ARENA_HALF = 2.25  # landmarks and the robot start inside [-ARENA_HALF, ARENA_HALF]^2
 _PARK = (100.0, 100.0, -5.0)  # where unused landmark bodies wait
 

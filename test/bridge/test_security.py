@@ -8,7 +8,7 @@ import pytest
 import yaml
 import zmq
 
-from spec_decode_ros.bridge import keys, server
+from spec_decode_ros.bridge import keys
 from spec_decode_ros.bridge.keys import create_keypair
 from spec_decode_ros.bridge.security import (
     AllowList,
@@ -22,6 +22,7 @@ from spec_decode_ros.bridge.security import (
     make_curve_server,
     start_authenticator,
 )
+from spec_decode_ros.cloud import command
 
 
 @pytest.fixture
@@ -123,16 +124,16 @@ def test_plaintext_off_loopback_needs_the_insecure_flag_or_keys():
 
 @pytest.mark.parametrize("model", ["embedded", "/no/such/model"])
 def test_cloud_command_refuses_plaintext_on_every_interface_with_one_line_before_loading_anything(capsys, model):
-    assert server.main(["--model", model, "--bind", "tcp://0.0.0.0:5555"]) == 2
+    assert command.main(["--model", model, "--bind", "tcp://0.0.0.0:5555"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "spec-decode keys" in err and "--keys" in err and "--insecure-plaintext" in err
 
 
 def test_cloud_command_checks_the_key_folder_before_loading_anything(tmp_path, capsys):
-    assert server.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
+    assert command.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
     assert "cloud.key_secret does not exist" in capsys.readouterr().err
     keys.main([str(tmp_path), "cloud"])
-    assert server.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
+    assert command.main(["--model", "/no/such/model", "--bind", "tcp://0.0.0.0:5555", "--keys", str(tmp_path)]) == 2
     assert "allowed does not exist" in capsys.readouterr().err
 
 
@@ -143,13 +144,19 @@ def test_keys_made_by_the_command_are_the_layout_the_cloud_reads(tmp_path):
     assert sorted(f.name for f in check_allow_dir(security.allow_dir).iterdir()) == ["robot1.key", "robot2.key"]
 
 
-def test_the_real_robot_config_and_launch_file_turn_curve_on():
+def test_the_real_robot_config_and_launch_file_turn_curve_on(tmp_path: Path):
+    from support.launch_shim import evaluate
+
     root = Path(__file__).resolve().parents[2]
     draft = yaml.safe_load((root / "config" / "robot.yaml").read_text())["draft"]["ros__parameters"]
     assert draft["server_public_key"].endswith("cloud.key") and draft["client_secret_key"].endswith(".key_secret")
-    launch = (root / "launch" / "robot.launch.py").read_text()
-    for arg, param in (("cloud_public_key", "server_public_key"), ("robot_secret_key", "client_secret_key")):
-        assert f'"{param}": LaunchConfiguration("{arg}")' in launch
+    launch = root / "launch" / "robot.launch.py"
+    [by_default] = [n for n in evaluate(launch, {}, tmp_path)[0] if n.full_name == "/draft"]
+    assert (by_default.parameters()["server_public_key"], by_default.parameters()["client_secret_key"]) == \
+        (draft["server_public_key"], draft["client_secret_key"])
+    keys = {"cloud_public_key": "k/c.key", "robot_secret_key": "k/r.key_secret"}
+    [given] = [n for n in evaluate(launch, keys, tmp_path)[0] if n.full_name == "/draft"]
+    assert (given.parameters()["server_public_key"], given.parameters()["client_secret_key"]) == tuple(keys.values())
 
 
 def test_the_robot_refuses_a_plaintext_link_off_this_host_before_any_socket_exists():

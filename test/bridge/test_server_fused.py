@@ -15,8 +15,8 @@ from bridge.tiny_pair import PROMPTS
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
-from spec_decode_ros.bridge.server import build_parser
 from spec_decode_ros.bridge.sessions import Limits
+from spec_decode_ros.cloud.config import build_parser
 from spec_decode_ros.decoding import kv
 from spec_decode_ros.decoding.types import Prompt
 

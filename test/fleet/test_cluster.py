@@ -16,17 +16,19 @@ from fleet.conftest import MAX_NEW, wait_for
 from spec_decode_ros.bench.cost import ForwardCost
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
+from spec_decode_ros.cloud.config import CloudConfig
+from spec_decode_ros.cloud.fleet import replica_spec
 from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.fleet.cluster import Fleet
-from spec_decode_ros.fleet.replica import ReplicaSpec
 
 pytestmark = pytest.mark.slow
 
 
 def test_killed_replica_is_restarted_by_ray_and_its_robots_resume_elsewhere_within_2_s(target_dir, draft,
-                                                                                     references):
+                                                                                     references, captured_logs):
     # each forward lasts 0.3 s, so that the kill finds rounds in flight on the dying replica
-    spec = ReplicaSpec(model=str(target_dir), wrap=ForwardCost(a_s=0.3, b_s=0.0))
+    spec = replica_spec(CloudConfig(model=str(target_dir), device="cpu", dtype="float32", threads=1,
+                                    fuse_first_round=False), wrap=ForwardCost(a_s=0.3, b_s=0.0))
     with Fleet(spec, 2, "tcp://127.0.0.1:0") as fleet:
         pids = fleet.pids()
         assert len(set(pids)) == 2 and os.getpid() not in pids
@@ -61,6 +63,11 @@ def test_killed_replica_is_restarted_by_ray_and_its_robots_resume_elsewhere_with
         wait_for(lambda: all(fleet.front.live()), 120, "restarted replica connected")
         new_pids = fleet.pids()
         assert new_pids[0] != pids[0] and new_pids[1] == pids[1]
+        # the operator's record of it: both replicas started, replica 0 went down with its 2 sessions, came back
+        assert sorted(e["replica"] for e in captured_logs.events("replica_started")) == [0, 1]
+        down, = captured_logs.events("replica_down")
+        assert down["replica"] == 0 and down["sessions_evicted"] == 2
+        assert [e["replica"] for e in captured_logs.events("replica_restarted")] == [0]
         client = CloudClient(fleet.endpoint)
         sessions = [EdgeSession(client, draft, Prompt(PROMPTS[0]), EdgeConfig(max_new_tokens=MAX_NEW))
                     for _ in range(2)]

@@ -29,7 +29,7 @@ def test_cloud_command_with_replicas_serves_the_targets_output(tmp_path, target_
 
 @pytest.mark.parametrize("argv", [["--replicas", "-1"], ["--ray-address", "127.0.0.1:6379"]])
 def test_bad_fleet_options_exit_2(capsys, argv):
-    from spec_decode_ros.bridge import server
+    from spec_decode_ros.cloud import command
 
-    assert server.main(["--model", "embedded", *argv]) == 2
+    assert command.main(["--model", "embedded", *argv]) == 2
     assert "--replicas" in capsys.readouterr().err
