@@ -70,7 +70,8 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         group.python("fake_go2", "spec_decode_ros.sim.fake_go2", "--interface", "lo", "--domain-id", go2_domain,
                      "--seed", str(args.first_seed), "--width", str(size), "--height", str(size))
         group.python("cloud", "spec_decode_ros.cli", "cloud", "--model", str(target), "--bind", endpoint,
-                     "--threads", "1", "--emulate-forward-ms", str(args.emulate_forward_ms))
+                     "--threads", "1",
+                     *(["--emulate-forward-ms", str(args.emulate_forward_ms)] if args.emulate_forward_ms > 0 else []))
         wait_for_line(group, "fake_go2", "READY", 120)
         wait_for_line(group, "cloud", "spec-decode cloud:", 300)
         if args.rtt_ms > 0:  # the robot reaches the cloud through an emulated network link
@@ -82,7 +83,7 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         overrides = {
             "camera": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
             "draft": ["-p", f"cloud_endpoint:={endpoint}", "-p", f"mode:={mode}", "-p", f"draft_model:={draft}",
-                      "-p", "instruction:=''", "-p", f"emulate_draft_ms:={float(args.emulate_draft_ms)}",
+                      "-p", "instruction:=''",
                       *(["-p", f"gamma:={args.gamma}"] if args.gamma else []),
                       *(["-p", f"constrain:={args.constrain}"] if args.constrain else []),
                       *(["-p", f"system_prompt:={json.dumps(args.system_prompt)}"] if args.system_prompt else [])],
@@ -90,8 +91,12 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
             "go2_bridge": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
             "recorder": ["-p", f"bag_path:={mode_dir / 'bag'}"],
         }
+        commands = {node: [f"spec_decode_ros.nodes.{node}"] for node in NODES}
+        if args.emulate_draft_ms > 0:  # the same node, its draft sessions paced as on a slower robot computer
+            commands["draft"] = ["spec_decode_ros.bench.emulated_draft_node", "--emulate-draft-ms",
+                                 str(float(args.emulate_draft_ms))]
         for node in NODES:
-            group.python(node, f"spec_decode_ros.nodes.{node}", *params, *overrides[node])
+            group.python(node, *commands[node], *params, *overrides[node])
         if args.live:
             group.python("live_view", "spec_decode_ros.nodes.live_view", *params, "-p", f"port:={args.live_port}")
             wait_for_line(group, "live_view", "live view on", 60)

@@ -203,3 +203,6 @@ class DraftSession:
         out = torch.full_like(logits, float("-inf"))
         out[self._vocab] = logits[self._vocab]
         return out
+
+
+DraftFactory = Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession]  # makes a robot's draft sessions

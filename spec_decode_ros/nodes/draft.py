@@ -24,14 +24,16 @@ Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), 
 ``heartbeat_s``, ``wait_for_idle``, ``settle_s``, ``done_timeout_s``, ``dtype`` (auto | float32 | bfloat16 | float16;
 auto: bfloat16 on a CUDA GPU that supports it, else float32) and ``device`` (auto | cpu | cuda | cuda:N) of the draft
 model; ``threads`` (torch CPU threads, 0: torch's default; 1 where the draft shares few cores with a simulator and a
-local verifier, whose spinning threads would otherwise slow each other); ``emulate_draft_ms`` (benchmarks and the demo's emulation only: each drafted token, and the draft's prompt
-prefill, takes at least this long, as on a slower robot computer; 0: off).
+local verifier, whose spinning threads would otherwise slow each other). ``new_draft`` makes the draft sessions (a
+plain ``DraftSession`` by default; ``spec_decode_ros/bench/emulated_draft_node.py`` passes paced ones, a slower robot
+computer emulated).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builtin_interfaces.msg import Time
 from rclpy.node import Node
@@ -56,9 +58,12 @@ from spec_decode_ros.nodes.safety_io import INPUT_QOS, EStopFollower
 
 SAME_MESSAGE_S = 0.5  # an instruction in the same words within this is the other subscription's copy
 
+if TYPE_CHECKING:
+    from spec_decode_ros.decoding.draft import DraftFactory
+
 
 class DraftNode(Node):
-    def __init__(self) -> None:
+    def __init__(self, new_draft: DraftFactory | None = None) -> None:
         super().__init__("draft")
         self.endpoint = self.declare_parameter("cloud_endpoint", "tcp://127.0.0.1:5555").value
         model_name = self.declare_parameter("draft_model", "embedded").value
@@ -75,14 +80,12 @@ class DraftNode(Node):
         wait_for_idle = bool(self.declare_parameter("wait_for_idle", True).value)
         settle_ns = int(float(self.declare_parameter("settle_s", 0.2).value) * 1e9)
         done_timeout = float(self.declare_parameter("done_timeout_s", 30.0).value)
-        emulate_draft_s = float(self.declare_parameter("emulate_draft_ms", 0.0).value) / 1000.0
         dtype = str(self.declare_parameter("dtype", precision.DEFAULT_DTYPE).value)
         device = str(self.declare_parameter("device", precision.DEFAULT_DEVICE).value)
         threads = int(self.declare_parameter("threads", 0).value)
         constrain = str(self.declare_parameter("constrain", "grammar").value)  # grammar | none
         self.system_prompt = str(self.declare_parameter("system_prompt", "").value) or None
 
-        from spec_decode_ros.bench.emulation import paced_drafts
         from spec_decode_ros.decoding.models import load_model
         from spec_decode_ros.embedded import model_path
 
@@ -97,7 +100,7 @@ class DraftNode(Node):
             GrammarConstraint.for_model(self.draft)
         self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
                                  reply_timeout_s=timeout, reconnect_timeout_s=timeout, constrain=constrain)
-        self.new_draft = paced_drafts(emulate_draft_s)  # a plain DraftSession unless emulating a slower robot
+        self.new_draft = new_draft
         self.predraft_policy = PredraftPolicy()  # what pre-drafting gains here, learnt across requests
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
         if bool(server_key) != bool(client_key):
@@ -232,8 +235,8 @@ class DraftNode(Node):
             self.client.close()
 
 
-def main(args: list[str] | None = None) -> int:
-    return run_node(DraftNode, args)
+def main(args: list[str] | None = None, *, new_draft: DraftFactory | None = None) -> int:
+    return run_node(lambda: DraftNode(new_draft), args)
 
 
 if __name__ == "__main__":
