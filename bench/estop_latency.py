@@ -33,7 +33,7 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from spec_decode_ros import topics
-from spec_decode_ros.bench.honest import percentile
+from spec_decode_ros.analysis.stats import percentile
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS
 from spec_decode_ros.sim.fake_go2 import FakeGo2
