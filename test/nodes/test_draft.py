@@ -126,9 +126,10 @@ def test_fresh_frames_for_a_new_instruction_answers_tied_to_it_and_the_estop_hol
     endpoint, _ = verifier
     settle_s = 0.3
     tokens: list[TokenStream] = []
-    with node_process("spec_decode_ros.nodes.draft", cloud_endpoint=endpoint, draft_model=forward_model,
-                      mode="sd", gamma=1, max_new_tokens=8, request_timeout_s=5.0, heartbeat_s=0.25,
-                      wait_for_idle=False, settle_s=settle_s, emulate_draft_ms=150.0) as draft, \
+    # each drafted token lasts 150 ms (an emulated slower robot computer): the answer streams for a while
+    with node_process("spec_decode_ros.bench.emulated_draft_node", module_args=("--emulate-draft-ms", "150"),
+                      cloud_endpoint=endpoint, draft_model=forward_model, mode="sd", gamma=1, max_new_tokens=8,
+                      request_timeout_s=5.0, heartbeat_s=0.25, wait_for_idle=False, settle_s=settle_s) as draft, \
             spinning_node("draft_fresh_harness") as node:
         log = OutputLines(draft)
         instruction = node.create_publisher(String, topics.INSTRUCTION, LATCHED_QOS)
