@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 ARGUMENTS = {  # this file's arguments and their defaults ("": the params file's value)
     "params_file": str(HERE.parent / "config" / "robot.yaml"), "namespace": "", "use_sim_time": "false",
     "log_level": "info", "network_interface": "", "cloud_endpoint": "", "instruction": "", "cloud_public_key": "",
-    "robot_secret_key": "", "go2_domain_id": "", "record": "false", "bag_path": "go2_run", "live": "false",
+    "robot_secret_key": "", "go2_domain_id": "", "armed_at_start": "", "record": "false", "bag_path": "go2_run", "live": "false",
     "live_host": "", "live_port": "",
 }
 PARTS = {"use_camera": "true", "use_go2_bridge": "true", "use_fake_go2": "false", "use_verifier": "false"}

@@ -10,6 +10,12 @@ without one the wait is given up, logged) and for an image captured ``settle_s``
 requests it pings the cloud every ``heartbeat_s``. This node keeps the ROS side: parameters,
 subscriptions, one ``EdgeSession`` per request and the publishers.
 
+Safety: nothing is asked until an instruction arrives (the default ``instruction`` is empty; the simulated
+demo sets one). A new instruction (by id, whatever its text) is answered only on an image captured
+``settle_s`` after it arrived, and the rest of an answer to an earlier one is not published (an empty final
+message closes it). The e-stop (``estop`` input, or the Go2 bridge's latched ``estop/state``) and an
+operator's ``lock`` (std_msgs/Bool) start no new request, and cut the answer under way the same way.
+
 Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
@@ -32,7 +38,7 @@ from typing import TYPE_CHECKING
 from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from sensor_msgs.msg import Image
-from std_msgs.msg import String, UInt64
+from std_msgs.msg import Bool, String, UInt64
 
 from spec_decode_ros import topics
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
@@ -48,6 +54,9 @@ from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
 from spec_decode_ros.nodes.camera import image_to_rgb
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, now_stamp, run_node, time_to_ns
 from spec_decode_ros.nodes.qos import subscribe_state
+from spec_decode_ros.nodes.safety_io import INPUT_QOS, EStopFollower
+
+SAME_MESSAGE_S = 0.5  # an instruction in the same words within this is the other subscription's copy
 
 if TYPE_CHECKING:
     from spec_decode_ros.decoding.draft import DraftFactory
@@ -62,7 +71,7 @@ class DraftNode(Node):
         gamma = int(self.declare_parameter("gamma", 4).value)
         adaptive = bool(self.declare_parameter("adaptive_gamma", False).value)
         max_new = int(self.declare_parameter("max_new_tokens", 24).value)
-        instruction = self.declare_parameter("instruction", "go to the red box").value
+        instruction = self.declare_parameter("instruction", "").value
         server_key = self.declare_parameter("server_public_key", "").value
         client_key = self.declare_parameter("client_secret_key", "").value
         insecure = bool(self.declare_parameter("insecure_plaintext", False).value)
@@ -110,6 +119,10 @@ class DraftNode(Node):
         self.create_subscription(UInt64, topics.MOTION_DONE,
                                  lambda msg: self.worker.done(int(msg.data), self.get_clock().now().nanoseconds),
                                  RELIABLE_QOS)
+        self.estop = EStopFollower(self, on_engage=lambda reason: self.hold("e-stop", True, reason),
+                                   on_release=lambda: self.hold("e-stop", False, "released"))
+        self.create_subscription(Bool, topics.LOCK, lambda msg: self.hold("lock", msg.data, topics.LOCK), INPUT_QOS)
+        self.last_instruction: tuple[str, float] = ("", float("-inf"))  # text and arrival (monotonic s)
         # the worker starts on the node's first timer tick: under use_sim_time, once /clock runs (before it, the
         # node's clock reads 0 and the first link report or request would be stamped 0)
         self.start_timer = self.create_timer(0.01, self.start_worker)
@@ -122,19 +135,34 @@ class DraftNode(Node):
             self.worker.start()
 
     def on_instruction(self, msg: String) -> None:
-        if msg.data.strip() == self.worker.instruction:
-            return  # the instruction is state: the same one again (e.g. on both subscriptions) is no news
-        self.worker.new_instruction(msg.data)
+        """A new task, even in the same words (answers are tied to it by id): only the second delivery of one
+        message (it comes on both subscriptions of a state topic, within milliseconds) is no news."""
+        text, now = msg.data.strip(), time.monotonic()
+        last_text, last_at = self.last_instruction
+        self.last_instruction = (text, now)
+        if text == last_text and now - last_at < SAME_MESSAGE_S:
+            return
+        self.worker.new_instruction(msg.data, self.get_clock().now().nanoseconds)
         self.get_logger().info(f"instruction: {msg.data.strip()!r}")
+
+    def hold(self, name: str, on: bool, why: str) -> None:
+        self.worker.hold(name, on)
+        self.get_logger().warning(f"{name}: {'no new request' if on else 'requests may start again'} ({why})")
 
     def decode(self, request_id: int, image: Image, instruction: str) -> bool:
         """Answer one request (the worker's thread), publishing as it goes; True when the answer is complete."""
         image_stamp, link = image.header.stamp, self.worker.link
         started = (now_stamp(self), time.monotonic())  # the request's start: ROS time, and the rounds' clock
-        sent_text, last_round = "", 0
+        sent_text, last_round, cut = "", 0, False
 
         def on_token(event: TokenEvent) -> None:
-            nonlocal sent_text, last_round
+            nonlocal sent_text, last_round, cut
+            if cut or not self.worker.answer_current():
+                if not cut:
+                    self.get_logger().warning(f"request {request_id}: a new instruction, the e-stop or a lock came: "
+                                              "the rest of this answer is not published")
+                cut = True
+                return
             text = self.draft.tokenizer.decode(session.committed[: event.index + 1], skip_special_tokens=True)
             delta, sent_text, last_round = text[len(sent_text):], text, event.round
             self.publish_tokens(request_id, event.round, [event.token], delta, False, image_stamp)
@@ -158,8 +186,8 @@ class DraftNode(Node):
         else:
             self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
             self.get_logger().info(f"request {request_id}: {result.text!r} in {result.latency_s * 1000:.0f} ms "
-                                   f"({len(result.tokens)} tokens)")
-            return True
+                                   f"({len(result.tokens)} tokens{', cut' if cut else ''})")
+            return not cut  # a cut answer moves nothing to wait for
         self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
         return False
 

@@ -6,7 +6,7 @@
   a subscriber must ask for best effort (RViz's and ``ros2 topic echo``'s sensor-data setting) to hear them.
 - Everything else is published reliable, so a reliable subscriber (Nav2's ``odom``, a ``twist_mux`` on
   ``cmd_vel``, ``ros2 topic echo`` with its defaults) receives it.
-- State topics (``instruction``, ``decoder/link``) are latched for the late joiner *and* reachable from a plain
+- State topics (``instruction``, ``decoder/link``, the bridge's ``estop/state`` and ``armed``) are latched for the late joiner *and* reachable from a plain
   volatile publisher: the publisher is transient-local (depth 1), and a subscriber listens twice
   (``subscribe_state``): once volatile, which matches any reliable publisher (``ros2 topic pub`` included), and
   once transient-local, which also receives the last message published before it started. A message from a
@@ -28,7 +28,8 @@ RELIABLE_QOS = QoSProfile(depth=50, reliability=QoSReliabilityPolicy.RELIABLE)  
 LATCHED_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
                          durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 
-STATE_TOPICS = (topics.INSTRUCTION, topics.LINK)  # latched publisher, subscribed both ways (subscribe_state)
+# latched publisher, subscribed both ways (subscribe_state)
+STATE_TOPICS = (topics.INSTRUCTION, topics.LINK, topics.ESTOP_STATE, topics.ARMED)
 
 
 def publisher_qos(topic: str) -> QoSProfile:
