@@ -67,6 +67,22 @@ def _ms(f: Callable[[], object]) -> float:
     return 1000 * (time.perf_counter() - t)
 
 
+def _walk(ids: list[int], reset: Callable[[], object], mask: Callable[[], object], consume: Callable[[int], None],
+          rollback8: Callable[[], object]) -> dict[str, float]:
+    """One library's matcher timed the same way as the others': ``REPEATS`` walks of the answer (the mask of
+    each position, then ``consume`` its token), then a rollback of 8 tokens after consuming the first 8."""
+    masks = []
+    for _ in range(REPEATS):
+        reset()
+        for t in ids:
+            masks.append(_ms(mask))
+            consume(t)
+    reset()
+    for t in ids[:8]:
+        consume(t)
+    return {"mask_ms_median": statistics.median(masks), "mask_ms_max": max(masks), "rollback8_ms": _ms(rollback8)}
+
+
 def run_llguidance(toks: list[bytes], special: list[int], eos: int, tokenizer: object, pattern: str,
                    ids: list[int]) -> dict[str, float]:
     import llguidance
@@ -101,17 +117,13 @@ def run_llguidance(toks: list[bytes], special: list[int], eos: int, tokenizer: o
     t0 = time.perf_counter()
     m = llguidance.LLMatcher(lltok, grammar, log_level=0)
     compile_ms = 1000 * (time.perf_counter() - t0)
-    masks = []
-    for _ in range(REPEATS):
-        m.reset()
-        for t in ids:
-            masks.append(_ms(m.compute_bitmask))
-            assert m.consume_token(t), m.get_error()
-    m.reset()
-    m.consume_tokens(ids[:8])
-    rollback = _ms(lambda: m.rollback(8))
-    return {"tokenizer_ms": tok_ms, "compile_ms": compile_ms, "mask_ms_median": statistics.median(masks),
-            "mask_ms_max": max(masks), "rollback8_ms": rollback, "rollback": "any number of tokens (rollback(n))"}
+
+    def consume(t: int) -> None:
+        assert m.consume_token(t), m.get_error()
+
+    return {"tokenizer_ms": tok_ms, "compile_ms": compile_ms,
+            **_walk(ids, m.reset, m.compute_bitmask, consume, lambda: m.rollback(8)),
+            "rollback": "any number of tokens (rollback(n))"}
 
 
 def run_xgrammar(toks: list[bytes], special: list[int], eos: int, vocab: int, pattern: str,
@@ -127,18 +139,13 @@ def run_xgrammar(toks: list[bytes], special: list[int], eos: int, vocab: int, pa
     compile_ms = 1000 * (time.perf_counter() - t0)
     m = xgr.GrammarMatcher(compiled)
     bitmask = xgr.allocate_token_bitmask(1, vocab)
-    masks = []
-    for _ in range(REPEATS):
-        m.reset()
-        for t in ids:
-            masks.append(_ms(lambda: m.fill_next_token_bitmask(bitmask)))
-            assert m.accept_token(t)
-    m.reset()
-    for t in ids[:8]:
-        m.accept_token(t)
-    rollback = _ms(lambda: m.rollback(8))
-    return {"tokenizer_ms": tok_ms, "compile_ms": compile_ms, "mask_ms_median": statistics.median(masks),
-            "mask_ms_max": max(masks), "rollback8_ms": rollback, "rollback": "any number of tokens (rollback(n))"}
+
+    def accept(t: int) -> None:
+        assert m.accept_token(t)
+
+    return {"tokenizer_ms": tok_ms, "compile_ms": compile_ms,
+            **_walk(ids, m.reset, lambda: m.fill_next_token_bitmask(bitmask), accept, lambda: m.rollback(8)),
+            "rollback": "any number of tokens (rollback(n))"}
 
 
 def run_outlines(toks: list[bytes], special: list[int], eos: int, pattern: str, ids: list[int]) -> dict[str, float]:
@@ -158,19 +165,15 @@ def run_outlines(toks: list[bytes], special: list[int], eos: int, pattern: str, 
     import torch
 
     mask = torch.zeros((len(toks) + 31) // 32, dtype=torch.int32)
-    masks = []
-    for _ in range(REPEATS):
-        g.reset()
-        for t in ids:
-            masks.append(_ms(lambda: g.write_mask_into(mask.data_ptr(), mask.numel(), mask.element_size())))
-            if t != eos:  # outlines-core ends at the final state: it has no transition on EOS
-                g.advance(t)
-    g.reset()
-    for t in ids[:8]:
-        g.advance(t)
-    rollback = _ms(lambda: g.rollback_state(8))
-    return {"tokenizer_ms": tok_ms, "compile_ms": compile_ms, "mask_ms_median": statistics.median(masks),
-            "mask_ms_max": max(masks), "rollback8_ms": rollback, "rollback": "up to max_rollback"}
+
+    def advance(t: int) -> None:
+        if t != eos:  # outlines-core ends at the final state: it has no transition on EOS
+            g.advance(t)
+
+    return {"tokenizer_ms": tok_ms, "compile_ms": compile_ms,
+            **_walk(ids, g.reset, lambda: g.write_mask_into(mask.data_ptr(), mask.numel(), mask.element_size()),
+                    advance, lambda: g.rollback_state(8)),
+            "rollback": "up to max_rollback"}
 
 
 def run_engine(tokenizer: object, ids: list[int]) -> dict[str, float]:

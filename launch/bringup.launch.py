@@ -59,22 +59,20 @@ ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("cmd_vel_topic", "cmd_vel", "where the motion node publishes velocity"),
 )
 
-# launch argument -> (node, parameter, type) it sets when not empty
-NODE_OVERRIDES: tuple[tuple[str, str, str, type], ...] = (
-    ("instruction", "draft", "instruction", str),
-    ("cloud_endpoint", "draft", "cloud_endpoint", str),
-    ("mode", "draft", "mode", str),
-    ("draft_model", "draft", "draft_model", str),
-    ("cloud_public_key", "draft", "server_public_key", str),
-    ("robot_secret_key", "draft", "client_secret_key", str),
-    ("network_interface", "camera", "network_interface", str),
-    ("network_interface", "go2_bridge", "network_interface", str),
-    ("go2_domain_id", "camera", "go2_domain_id", int),
-    ("go2_domain_id", "go2_bridge", "go2_domain_id", int),
-    ("armed_at_start", "go2_bridge", "armed_at_start", bool),
-    ("bag_path", "recorder", "bag_path", str),
-    ("live_host", "live_view", "host", str),
-    ("live_port", "live_view", "port", int),
+# launch argument -> (the nodes, the parameter it sets in each, type) when not empty
+NODE_OVERRIDES: tuple[tuple[str, tuple[str, ...], str, type], ...] = (
+    ("instruction", ("draft",), "instruction", str),
+    ("cloud_endpoint", ("draft",), "cloud_endpoint", str),
+    ("mode", ("draft",), "mode", str),
+    ("draft_model", ("draft",), "draft_model", str),
+    ("cloud_public_key", ("draft",), "server_public_key", str),
+    ("robot_secret_key", ("draft",), "client_secret_key", str),
+    ("network_interface", ("camera", "go2_bridge"), "network_interface", str),
+    ("go2_domain_id", ("camera", "go2_bridge"), "go2_domain_id", int),
+    ("armed_at_start", ("go2_bridge",), "armed_at_start", bool),
+    ("bag_path", ("recorder",), "bag_path", str),
+    ("live_host", ("live_view",), "host", str),
+    ("live_port", ("live_view",), "port", int),
 )
 
 
@@ -116,8 +114,8 @@ def launch_setup(context: object) -> list:
 
     def overrides(node: str) -> dict:
         out: dict = {"use_sim_time": use_sim_time}
-        for launch_arg, target, parameter, kind in NODE_OVERRIDES:
-            if target == node and arg(launch_arg):
+        for launch_arg, targets, parameter, kind in NODE_OVERRIDES:
+            if node in targets and arg(launch_arg):
                 out[parameter] = ParameterValue(arg(launch_arg), value_type=kind)
         return out
 

@@ -15,7 +15,6 @@ one after the other on each prompt, so the constraint's cost is read on one mach
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -25,12 +24,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from spec_decode_ros.bench.options import add_prompt_options, constrain_variants, with_system
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import assisted_generate, speculative_generate, target_generate
 from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.models import load_model
-from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES, Prompt, SpecMetrics
+from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.paths import portable_path
 
 PROMPTS = (
@@ -74,10 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
-    ap.add_argument("--constrain", choices=(*CONSTRAIN_CHOICES, "both"), default="none",
-                    help="mask target and draft with the command grammar (rows marked +grammar); both: every mode "
-                         "with and without, interleaved per prompt (the constraint's cost on one machine state)")
-    ap.add_argument("--system-prompt", default="", help="a system prompt, through each model's chat template")
+    add_prompt_options(ap, "mask target and draft with the command grammar (rows marked +grammar); both: every "
+                           "mode with and without, interleaved per prompt (the constraint's cost on one machine state)")
     precision.add_arguments(ap)
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -104,9 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         prompts = list(sim_prompts(args.prompts, processor_image_size(target.model.processor)))
     else:
         prompts = [Prompt(p) for p in PROMPTS[: args.prompts]]
-    if args.system_prompt:
-        prompts = [dataclasses.replace(p, system=args.system_prompt) for p in prompts]
-    variants = {"none": ["none"], "grammar": ["grammar"], "both": ["none", "grammar"]}[args.constrain]
+    prompts = list(with_system(prompts, args.system_prompt))
+    variants = constrain_variants(args.constrain)
     tag = {"none": "", "grammar": " +grammar"}
     gammas = [int(g) for g in args.gammas.split(",")]
     new = args.max_new_tokens

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -38,6 +37,7 @@ from typing import Any
 
 from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
 from spec_decode_ros.bench.link import LinkProcess, LinkProfile
+from spec_decode_ros.bench.options import add_prompt_options, constrain_variants, with_system
 from spec_decode_ros.bench.workload import (
     GRAMMAR_SUFFIX,
     PROMPTS,
@@ -49,12 +49,12 @@ from spec_decode_ros.bench.workload import (
     text_prompts,
 )
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.client import CloudClient
+from spec_decode_ros.bridge.client import CloudClient, read_stats
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
-from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES, Prompt
+from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.paths import portable_path
 
 
@@ -86,10 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--robot-mode", default=Mode.SD_EE_PREDRAFT.value, choices=MODES, help="mode of the many robots")
     ap.add_argument("--latency-target-ms", type=float, default=250.0, help="per-token target for capacity")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
-    ap.add_argument("--constrain", choices=(*CONSTRAIN_CHOICES, "both"), default="none",
-                    help="mask draft and target with the command grammar (modes named MODE+grammar); both: each "
-                         "mode with and without it, interleaved per prompt")
-    ap.add_argument("--system-prompt", default="", help="a system prompt, through each model's chat template")
+    add_prompt_options(ap, "mask draft and target with the command grammar (modes named MODE+grammar); both: each "
+                           "mode with and without it, interleaved per prompt")
     ap.add_argument("--log-dir", type=Path, default=None, help="cloud logs (default: a temp folder)")
     precision.add_arguments(ap)  # the cloud's target and the robots' drafts (and their reference target)
     return ap
@@ -176,16 +174,6 @@ def _warm_cloud(endpoint: str, prompt: Prompt) -> None:
         client.close()
 
 
-def _stats(endpoint: str) -> p.Stats:
-    client = CloudClient(endpoint)
-    try:
-        got = client.request(p.StatsRequest(), p.Stats, 30.0)
-        assert isinstance(got, p.Stats)
-        return got
-    finally:
-        client.close()
-
-
 def _since(before: p.Stats, after: p.Stats) -> p.Stats:
     """The counters' growth between two reads (STATS reads, never resets); sessions and memory as after."""
     return replace(after, busy_s=after.busy_s - before.busy_s, forwards=after.forwards - before.forwards,
@@ -207,16 +195,9 @@ def _prompts(args: argparse.Namespace, target: str) -> tuple[Prompt, ...]:
     return sim_prompts(args.prompts, processor_image_size(model.processor))
 
 
-def _with_system(prompts: tuple[Prompt, ...], system: str) -> tuple[Prompt, ...]:
-    """The prompts with ``system`` as their system prompt ("" leaves them as they are)."""
-    return tuple(dataclasses.replace(pr, system=system) for pr in prompts) if system else prompts
-
-
 def _constrained(modes: tuple[str, ...], constrain: str) -> tuple[str, ...]:
     """The run keys of ``modes`` under ``--constrain``: as they are, MODE+grammar, or both side by side."""
-    grammar = tuple(m + GRAMMAR_SUFFIX for m in modes)
-    return {"none": modes, "grammar": grammar, "both": tuple(k for pair in zip(modes, grammar, strict=True)
-                                                                for k in pair)}[constrain]
+    return tuple(m if v == "none" else m + GRAMMAR_SUFFIX for m in modes for v in constrain_variants(constrain))
 
 
 def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:
@@ -226,7 +207,7 @@ def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) 
         raise ValueError(f"unknown mode(s) {bad}; choose from {MODES}")
     modes = _constrained(modes, getattr(args, "constrain", "none"))
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
-    prompts = _with_system(_prompts(args, target), getattr(args, "system_prompt", ""))
+    prompts = with_system(_prompts(args, target), getattr(args, "system_prompt", ""))
     with _with_cloud(args, target, args.max_batch, log_dir, "modes") as cloud:
         _warm_cloud(cloud.endpoint, prompts[0])
         with LinkProcess(free_endpoint(), cloud.endpoint, profile) as link:
@@ -244,7 +225,7 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
     if not counts or min(counts) < 1:
         raise ValueError(f"--robots needs positive counts, got {args.robots!r}")
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
-    prompts = _with_system(_prompts(args, target), getattr(args, "system_prompt", ""))
+    prompts = with_system(_prompts(args, target), getattr(args, "system_prompt", ""))
     configs = (("batched", args.max_batch), ("unbatched", 1))
     with contextlib.ExitStack() as stack:
         clouds = {name: stack.enter_context(_with_cloud(args, target, batch, log_dir, name)) for name, batch in configs}
@@ -263,8 +244,8 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
                 for i in range(max(counts))]
         marks: dict[int, p.Stats] = {}
         phases = _run_phases(jobs, [n for _, n in plan],
-                             before=lambda k: marks.__setitem__(k, _stats(clouds[plan[k][0]].endpoint)),
-                             after=lambda k: _since(marks[k], _stats(clouds[plan[k][0]].endpoint)))
+                             before=lambda k: marks.__setitem__(k, read_stats(clouds[plan[k][0]].endpoint, 30.0)),
+                             after=lambda k: _since(marks[k], read_stats(clouds[plan[k][0]].endpoint, 30.0)))
     out: dict[str, Any] = {name: {} for name, _ in configs}
     for (name, n), (results, wall, server) in zip(plan, phases, strict=True):
         records = [r for res in results for r in res["records"]]

@@ -122,7 +122,6 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     cloud's counters in between. Each active phase's result goes to ``results`` (a queue) and the list."""
     _setup(job)
     from spec_decode_ros.bench.emulation import paced_drafts
-    from spec_decode_ros.bridge import protocol as p
     from spec_decode_ros.bridge.client import CloudClient
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
     from spec_decode_ros.decoding.mode import Mode
@@ -147,13 +146,12 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         client = CloudClient(phase.link_endpoint) if Mode(mode).needs_cloud else None
         cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
                          reply_timeout_s=job.reply_timeout_s, constrain=constrain)
-        before = stats.request(p.StatsRequest(), p.Stats, 30.0)
+        before = stats.stats(30.0)
         result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft,
                              predraft_policy=policies.setdefault(key, PredraftPolicy())).run()
         if client is not None:
             client.close()
-        after = stats.request(p.StatsRequest(), p.Stats, 30.0)
-        assert isinstance(before, p.Stats) and isinstance(after, p.Stats)
+        after = stats.stats(30.0)
         return result, after.busy_s - before.busy_s, after.tokens - before.tokens
 
     def decode(ids: list[int]) -> str:

@@ -755,3 +755,13 @@ def session_of(frame: bytes | memoryview) -> tuple[str, int]:
     session = s if isinstance(s, str) and SESSION_ID.match(s) else ""
     round_number = r if isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= MAX_ROUND else -1
     return session, round_number
+
+
+def decode_to_answer(frame: bytes | memoryview) -> Message:
+    """``decode`` for a frame that gets an answer: its ``ProtocolError`` names the frame's session and round (as
+    far as ``session_of`` reads them), so that the ERROR reaches the right session."""
+    try:
+        return decode(frame)
+    except ProtocolError as e:
+        e.session, e.round = session_of(frame)
+        raise

@@ -21,7 +21,7 @@ memory cap, a failed forward) gets ERROR ``evicted`` and resumes by re-opening w
 
 Secure by default: plaintext on a non-loopback endpoint is refused unless ``insecure_plaintext`` says so
 (``spec-decode cloud --keys DIR`` turns CURVE on); a session belongs to its CURVE key, or without CURVE to the
-connection that opened it; per peer the socket queues few frames (``RCVHWM``) of at most ``MAX_FRAME_BYTES``;
+connection that opened it; per peer the socket queues few frames (``router.RCVHWM``) of at most ``MAX_FRAME_BYTES``;
 a peer that floods it with refused frames is silenced and cut off for a while (``flood_guard``; with CURVE its
 key is refused at the handshake meanwhile, so none of its frames is read). A key removed from the allow-list
 folder loses its sessions and connections within one housekeeping tick and is refused at its next handshake.
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,21 +43,19 @@ import zmq
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.batch_queue import BatchQueue, Request
-from spec_decode_ros.bridge.connections import ConnectionRef
+from spec_decode_ros.bridge.connections import ConnectionBook, cut_connection, peer_address
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
-from spec_decode_ros.bridge.flood_guard import FloodGuard, FloodLimits, cut_connection
+from spec_decode_ros.bridge.flood_guard import FloodGuard, FloodLimits
 from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
 from spec_decode_ros.bridge.memory import fix_mmap_threshold
 from spec_decode_ros.bridge.opening import Opening, Stage
+from spec_decode_ros.bridge.router import RobotRouter
 from spec_decode_ros.bridge.security import (
     AllowList,
     ServerSecurity,
     check_bind_security,
-    make_curve_server,
-    start_authenticator,
 )
 from spec_decode_ros.bridge.sessions import Limits, SessionEntry, SessionTable
-from spec_decode_ros.bridge.sockets import bind_with_retry
 from spec_decode_ros.decoding.sampling import validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 from spec_decode_ros.decoding.vocab import first_outside
@@ -71,12 +68,10 @@ if TYPE_CHECKING:
 
 MAX_DRAIN = 1000  # frames handled per loop iteration before the queue gets a turn
 MAX_ENVELOPE = 4
-RCVHWM = 8  # frames queued per peer before libzmq stops reading from it (TCP pushes back)
 SNDHWM = 1000  # frames queued to a peer that does not read before further ones are dropped
 MAX_PARKED = 8  # frames a connection may send behind its unanswered OPEN; more get ERROR busy
 MAX_PARKED_BYTES = 256 * 1024  # and bytes (a robot parks a DRAFT or a PING there, not images)
 ENCODE_POLL_S = 0.001  # how often the loop looks for finished encodings while some are under way
-MAX_CONNECTIONS = 4096  # connections remembered (to log each once and cut a revoked key's); the oldest go first
 PREFIX_CHARS_PER_TOKEN = 8  # a text longer than this many characters per context position is measured by a prefix
 
 
@@ -96,15 +91,6 @@ class ServerConfig:
     # command); off: each OPEN is prefilled on its own (several together in one forward, ``_prefill_together``)
     fuse_first_round: bool = True
     label: str = ""  # names this verifier in its logs (a fleet replica's "replica 1")
-
-
-@dataclass(frozen=True)
-class _Connection:
-    """A connection the server has read from: who it is (its owner, its name in the logs) and how to cut it."""
-
-    owner: str | None
-    peer: str
-    ref: ConnectionRef | None
 
 
 @dataclass
@@ -131,7 +117,7 @@ class VerifierServer:
         self._allow: AllowList | None = None
         self.events = VerifierEvents(lambda: len(self.table), name_of=lambda key: (
             None if self._allow is None else self._allow.name(key)), label=config.label)
-        self._connections: OrderedDict[tuple[bytes, ...], _Connection] = OrderedDict()
+        self._connections: ConnectionBook[str | None] = ConnectionBook()
         self._reload_keys = threading.Event()
         tokenizer = target.model.tokenizer
         self._vocab_len = len(tokenizer)
@@ -146,21 +132,12 @@ class VerifierServer:
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-encode")
         self._ctx = context or zmq.Context()
         self._own_ctx = context is None
-        self._auth = None
-        self.sock = self._ctx.socket(zmq.ROUTER)
-        self.sock.linger = 0
-        self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_WIRE_BYTES)
-        self.sock.setsockopt(zmq.SNDHWM, SNDHWM)
-        self.sock.setsockopt(zmq.RCVHWM, RCVHWM)
-        self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-        self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
-        if config.security is not None:
-            guard = self.flood_guard  # a penalised key is refused at its handshake: none of its frames is read
-            refuse = None if guard is None else (lambda key: guard.penalised(key, time.monotonic()))
-            self._allow = AllowList.of(config.security, refuse)
-            self._auth = start_authenticator(self._ctx, self._allow)
-            make_curve_server(self.sock, config.security)
-        self.endpoint: str = bind_with_retry(self.sock, config.bind)
+        guard = self.flood_guard  # a penalised key is refused at its handshake: none of its frames is read
+        refuse = None if guard is None else (lambda key: guard.penalised(key, time.monotonic()))
+        self._router = RobotRouter(self._ctx, config.bind, config.security, sndhwm=SNDHWM, refuse=refuse)
+        self.sock = self._router.sock
+        self._allow = self._router.allow
+        self.endpoint: str = self._router.endpoint
         self._stop = threading.Event()
         self._next_housekeeping = 0.0
 
@@ -178,9 +155,7 @@ class VerifierServer:
 
     def close(self) -> None:
         self._encoder.shutdown(wait=True, cancel_futures=True)
-        self.sock.close(0)
-        if self._auth is not None:
-            self._auth.stop()
+        self._router.close()
         if self._own_ctx:
             self._ctx.term()
 
@@ -210,10 +185,7 @@ class VerifierServer:
 
     # ------------------------------------------------------------------------------------------ frames
     def _send(self, route: Sequence[bytes], msg: p.Message) -> None:
-        try:
-            self.sock.send_multipart([*route, p.encode(msg)], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # robot gone or its queue full: it will time out and resume
+        self._router.send(route, msg)
 
     def _refuse(self, route: Sequence[bytes], err: p.ProtocolError) -> None:
         self.stats.errors += 1
@@ -221,8 +193,7 @@ class VerifierServer:
         self._send(route, p.Error.from_error(err))
 
     def _peer(self, route: Sequence[bytes]) -> str:
-        conn = self._connections.get(tuple(route))
-        return conn.peer if conn is not None else "?"
+        return self._connections.peer(route)
 
     def _handle(self, frames: list[zmq.Frame]) -> None:
         route = [f.bytes for f in frames[:-1]]
@@ -236,7 +207,7 @@ class VerifierServer:
             self.stats.dropped += 1  # a key revoked since its handshake: unread, unanswered, cut
             cut_connection(payload)
             return
-        if tuple(route) not in self._connections:
+        if route not in self._connections:
             self._connected(tuple(route), owner, payload)
         guard, peer = self.flood_guard, owner or ".".join(r.hex() for r in route)
         if guard is not None and guard.penalised(peer, time.monotonic()):
@@ -251,14 +222,8 @@ class VerifierServer:
 
     def _connected(self, key: tuple[bytes, ...], owner: str | None, payload: zmq.Frame) -> None:
         """The first frame of a connection: remember it (to name it in the logs and cut it if its key is revoked)."""
-        try:
-            address = payload.get("Peer-Address")
-        except zmq.ZMQError:
-            address = None
-        conn = _Connection(owner, self.events.peer(owner, address), ConnectionRef.of(payload))
-        self._connections[key] = conn
-        while len(self._connections) > MAX_CONNECTIONS:
-            self._connections.popitem(last=False)
+        address = peer_address(payload)
+        self._connections.add(key, owner, self.events.peer(owner, address), payload)
         self.events.frame(key, owner, address)
 
     def _revoked(self, owner: str | None) -> bool:
@@ -296,9 +261,8 @@ class VerifierServer:
                                                 "yet", session=session, round=round_number))
             return
         try:
-            msg = p.decode(data)
+            msg = p.decode_to_answer(data)
         except p.ProtocolError as e:
-            e.session, e.round = p.session_of(data)
             self._refuse(route, e)
             return
         try:
@@ -655,12 +619,8 @@ class VerifierServer:
             if self._revoked(entry.owner):
                 self._drop(entry, "key revoked")
                 gone[entry.owner or ""] = gone.get(entry.owner or "", 0) + 1
-        for key, conn in list(self._connections.items()):
-            if self._revoked(conn.owner):
-                gone.setdefault(conn.owner or "", 0)
-                if conn.ref is not None:
-                    conn.ref.cut()
-                del self._connections[key]
+        for owner in self._connections.cut(self._revoked):
+            gone.setdefault(owner or "", 0)
         for owner, n in gone.items():
             self.events.revoked(self.events.peer(owner, None), n)
 

@@ -5,7 +5,6 @@ they talk to, as ``ros2 launch`` does on SIGINT)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from support.launch_shim import StartedNode, evaluate
+from support.node_process import stop_all
 
 ROOT = Path(__file__).resolve().parents[2]
 NON_ROS = ("fake_go2", "cloud_verifier")
@@ -63,15 +63,3 @@ def launch(launch_file: str, arguments: dict[str, str], tmp: Path, only: tuple[s
         yield Launched(nodes, procs, logs, log)
     finally:
         stop_all(list(procs.values())[::-1])
-
-
-def stop_all(procs: list[subprocess.Popen]) -> None:
-    """SIGINT to each, newest first (nodes before the robot and cloud they stop against), then kill stragglers."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()

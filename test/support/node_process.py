@@ -25,6 +25,13 @@ def node_process(module: str, params_file: str | None = None, module_args: tuple
     try:
         yield proc
     finally:
+        stop_all([proc])
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGINT to each in order (a launch passes its newest first: nodes before the robot and cloud they stop
+    against), 15 s to exit, then kill."""
+    for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
