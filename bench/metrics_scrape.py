@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
@@ -28,11 +28,11 @@ from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
 from spec_decode_ros.bench.workload import sim_prompts
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
-from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeResult, EdgeSession
 from spec_decode_ros.decoding.image_size import processor_image_size
 from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.models import load_model
-from spec_decode_ros.decoding.types import Prompt
+from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.embedded import default_draft_path
 from spec_decode_ros.process_group import free_port
 
@@ -44,12 +44,20 @@ RATIOS = ("spec_decode_acceptance_rate", "spec_decode_early_hit_rate")  # one va
 
 @dataclass
 class RobotCounts:
-    answers: int = 0
-    rounds: int = 0
-    committed: int = 0
-    tokens_out: int = 0
-    errors_received: int = 0
-    robot_errors: int = 0
+    answers: list[EdgeResult] = field(default_factory=list)
+    errors_received: int = 0  # ERRORs answering its malformed frames
+    robot_errors: int = 0  # answers that failed
+
+    def as_dict(self) -> dict[str, int]:
+        """What the scrape is held to, read from the answers' own metrics: rounds, and committed tokens (the
+        accepted ones and one per round)."""
+        metrics = SpecMetrics()
+        for answer in self.answers:
+            metrics = metrics.merge(answer.metrics)
+        return {"answers": len(self.answers), "rounds": metrics.num_drafts,
+                "committed": metrics.num_accepted_tokens + metrics.num_drafts,
+                "tokens_out": sum(len(answer.tokens) for answer in self.answers),
+                "errors_received": self.errors_received, "robot_errors": self.robot_errors}
 
 
 def robot(index: int, endpoint: str, prompts: Sequence[Prompt], until: float, counts: RobotCounts) -> None:
@@ -67,10 +75,7 @@ def robot(index: int, endpoint: str, prompts: Sequence[Prompt], until: float, co
             counts.robot_errors += 1
             continue
         k += 1
-        counts.answers += 1
-        counts.rounds += result.metrics.num_drafts
-        counts.committed += result.metrics.num_accepted_tokens + result.metrics.num_drafts
-        counts.tokens_out += len(result.tokens)
+        counts.answers.append(result)
         bad.send(b"\xc1 not msgpack")
         if bad.poll(10_000) and isinstance(p.decode(bad.recv()), p.Error):
             counts.errors_received += 1
@@ -108,7 +113,8 @@ def run(extra: list[str], seconds: float, robots: int, log: Path) -> dict[str, o
             t.join()
         time.sleep(1.0)  # the robots' last CLOSEs
         text, sums, ratios = scrape(f"http://127.0.0.1:{port}/metrics")
-    robots_sum = {k: sum(getattr(c, k) for c in counts) for k in asdict(counts[0])}
+    per_robot = [c.as_dict() for c in counts]
+    robots_sum = {k: sum(c[k] for c in per_robot) for k in per_robot[0]}
     scraped_errors = sums.get("spec_decode_errors_total", 0.0) + sums.get("spec_decode_front_errors_total", 0.0)
     agree = {"rounds": sums.get("spec_decode_rounds_total") == robots_sum["rounds"],
              "committed_tokens": sums.get("spec_decode_committed_tokens_total") == robots_sum["committed"],
@@ -117,7 +123,7 @@ def run(extra: list[str], seconds: float, robots: int, log: Path) -> dict[str, o
                "spec_decode_committed_tokens_total", "spec_decode_errors_total", "spec_decode_front_errors_total",
                "spec_decode_replicas_alive", "spec_decode_acceptance_rate", "spec_decode_sessions_open"))]
     return {"cloud_args": extra, "robots": robots, "seconds": seconds, "robots_sum": robots_sum,
-            "per_robot": [asdict(c) for c in counts], "scrape_sums": sums, "scrape_ratios": ratios, "agree": agree, "scrape_excerpt": excerpt}
+            "per_robot": per_robot, "scrape_sums": sums, "scrape_ratios": ratios, "agree": agree, "scrape_excerpt": excerpt}
 
 
 def main(argv: list[str] | None = None) -> int:

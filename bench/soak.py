@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from spec_decode_ros.bench.cloud_process import CloudProcess, add_cpu_arguments, free_endpoint, pin_cpus
-from spec_decode_ros.bench.honest import RobotReport, percentile, references, robot_main, rss_bytes
+from spec_decode_ros.bench.robustness_probes import RobotReport, percentile, references, robot_main, rss_bytes
 from spec_decode_ros.bench.workload import sim_prompts
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 

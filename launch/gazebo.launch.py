@@ -1,37 +1,37 @@
-"""Gazebo with a CHAMP-based Go2 package: the simulator publishes the camera and consumes
-``cmd_vel``, so only draft + motion run here (CHAMP velocity caps), remapped to its topics.
+"""Gazebo with a CHAMP-based Go2 package: the simulator publishes the camera and consumes ``cmd_vel``, so only
+draft + motion run here (CHAMP velocity caps, config/gazebo.yaml), remapped to its topics, on simulated time
+(``use_sim_time`` defaults to true), through the shared bringup.launch.py.
 
     ros2 launch spec_decode_ros gazebo.launch.py image_topic:=/camera/image_raw cmd_vel_topic:=/cmd_vel
+
+The verifier runs where the GPU is: ``spec-decode cloud --model <target> --bind tcp://0.0.0.0:5555 --keys keys``
+on the server, and ``cloud_endpoint:=tcp://<server>:5555`` here (the launch log says which endpoint it expects);
+``local_cloud:=true`` starts one on this machine instead (the embedded model; a CPU is enough for it).
 """
 
 from pathlib import Path
 
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+
+HERE = Path(__file__).resolve().parent
+ARGUMENTS = {  # this file's arguments and their defaults ("": the params file's value)
+    "params_file": str(HERE.parent / "config" / "gazebo.yaml"), "namespace": "", "use_sim_time": "true",
+    "log_level": "info", "image_topic": "/camera/image_raw", "cmd_vel_topic": "/cmd_vel", "cloud_endpoint": "",
+    "instruction": "", "mode": "", "record": "false", "bag_path": "gazebo_run",
+}
+PARTS = {"use_camera": "false", "use_go2_bridge": "false", "use_fake_go2": "false"}
 
 
 def generate_launch_description():
-    config = str(Path(get_package_share_directory("spec_decode_ros")) / "config" / "gazebo.yaml")
-    image = LaunchConfiguration("image_topic")
     return LaunchDescription([
-        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
-        DeclareLaunchArgument("cmd_vel_topic", default_value="/cmd_vel"),
-        DeclareLaunchArgument("cloud_endpoint", default_value="tcp://127.0.0.1:5555"),
-        DeclareLaunchArgument("instruction", default_value="go to the red box"),
-        DeclareLaunchArgument("record", default_value="false"),
-        DeclareLaunchArgument("bag_path", default_value="gazebo_run"),
-        Node(package="spec_decode_ros", executable="draft_node", name="draft",
-             parameters=[config, {"cloud_endpoint": LaunchConfiguration("cloud_endpoint"),
-                                  "instruction": LaunchConfiguration("instruction")}],
-             remappings=[("camera/image_raw", image)]),
-        Node(package="spec_decode_ros", executable="motion_node", name="motion", parameters=[config],
-             remappings=[("cmd_vel", LaunchConfiguration("cmd_vel_topic"))]),
-        Node(package="spec_decode_ros", executable="recorder_node", name="recorder",
-             parameters=[config, {"bag_path": LaunchConfiguration("bag_path")}],
-             remappings=[("camera/image_raw", image), ("cmd_vel", LaunchConfiguration("cmd_vel_topic"))],
-             condition=IfCondition(LaunchConfiguration("record"))),
+        *(DeclareLaunchArgument(name, default_value=default) for name, default in ARGUMENTS.items()),
+        DeclareLaunchArgument("local_cloud", default_value="false",
+                              description="a cloud verifier on this machine (default: on the GPU server)"),
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(str(HERE / "bringup.launch.py")),
+            launch_arguments=[(name, LaunchConfiguration(name)) for name in ARGUMENTS]
+            + [("use_verifier", LaunchConfiguration("local_cloud"))] + list(PARTS.items())),
     ])

@@ -1,46 +1,35 @@
-"""The same graph as on the robot, against the fake Go2 (MuJoCo world behind the real
-unitree_sdk2py sport/videohub services on loopback) and a local cloud verifier, from
-config/sim.yaml. `spec-decode demo` starts this graph without `launch` and also scores episodes.
+"""The same graph as on the robot, against the fake Go2 (MuJoCo world behind the real unitree_sdk2py sport/videohub
+services on loopback) and a local cloud verifier, from config/sim.yaml, through the shared bringup.launch.py.
+`spec-decode demo` starts this graph without `launch` and also scores episodes.
 
     ros2 launch spec_decode_ros sim.launch.py instruction:="find the blue ball" seed:=3
+
+``local_cloud:=false`` leaves the verifier to another machine (``cloud_endpoint``). ``namespace``, ``use_sim_time``,
+``log_level`` and ``params_file`` as in bringup.launch.py; empty values keep the params file's.
 """
 
 from pathlib import Path
 
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+
+HERE = Path(__file__).resolve().parent
+ARGUMENTS = {  # this file's arguments and their defaults ("": the params file's value)
+    "params_file": str(HERE.parent / "config" / "sim.yaml"), "namespace": "", "use_sim_time": "false",
+    "log_level": "info", "instruction": "", "seed": "0", "mode": "", "cloud_endpoint": "", "go2_domain_id": "",
+    "record": "true", "bag_path": "sim_run", "live": "false", "live_port": "",
+}
+PARTS = {"use_camera": "true", "use_go2_bridge": "true", "use_fake_go2": "true"}
 
 
 def generate_launch_description():
-    config = str(Path(get_package_share_directory("spec_decode_ros")) / "config" / "sim.yaml")
     return LaunchDescription([
-        DeclareLaunchArgument("instruction", default_value="go to the red box"),
-        DeclareLaunchArgument("seed", default_value="0", description="world layout seed"),
-        DeclareLaunchArgument("mode", default_value="sd_ee_predraft"),
-        DeclareLaunchArgument("local_cloud", default_value="true"),
-        DeclareLaunchArgument("record", default_value="true"),
-        DeclareLaunchArgument("bag_path", default_value="sim_run"),
-        DeclareLaunchArgument("live", default_value="false", description="Foxglove live view on 127.0.0.1"),
-        DeclareLaunchArgument("live_port", default_value="8765"),
-        Node(package="spec_decode_ros", executable="fake_go2", name="fake_go2",
-             arguments=["--interface", "lo", "--seed", LaunchConfiguration("seed")]),
-        Node(package="spec_decode_ros", executable="cloud_verifier", name="cloud_verifier",
-             arguments=["--model", "embedded", "--bind", "tcp://127.0.0.1:5555"],
-             condition=IfCondition(LaunchConfiguration("local_cloud"))),
-        Node(package="spec_decode_ros", executable="camera_node", name="camera", parameters=[config]),
-        Node(package="spec_decode_ros", executable="draft_node", name="draft",
-             parameters=[config, {"instruction": LaunchConfiguration("instruction"),
-                                  "mode": LaunchConfiguration("mode")}]),
-        Node(package="spec_decode_ros", executable="motion_node", name="motion", parameters=[config]),
-        Node(package="spec_decode_ros", executable="go2_bridge_node", name="go2_bridge", parameters=[config]),
-        Node(package="spec_decode_ros", executable="recorder_node", name="recorder",
-             parameters=[config, {"bag_path": LaunchConfiguration("bag_path")}],
-             condition=IfCondition(LaunchConfiguration("record"))),
-        Node(package="spec_decode_ros", executable="live_view_node", name="live_view",
-             parameters=[config, {"port": LaunchConfiguration("live_port")}],
-             condition=IfCondition(LaunchConfiguration("live"))),
+        *(DeclareLaunchArgument(name, default_value=default) for name, default in ARGUMENTS.items()),
+        DeclareLaunchArgument("local_cloud", default_value="true", description="a cloud verifier on this machine"),
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(str(HERE / "bringup.launch.py")),
+            launch_arguments=[(name, LaunchConfiguration(name)) for name in ARGUMENTS]
+            + [("use_verifier", LaunchConfiguration("local_cloud"))] + list(PARTS.items())),
     ])

@@ -28,6 +28,21 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# a command given a benchmark's emulation option runs from the benchmark module that puts that emulation around it
+# (runtime modules never import ``spec_decode_ros.bench``)
+EMULATED: dict[tuple[str, str], str] = {
+    ("cloud", "--emulate-forward-ms"): "spec_decode_ros.bench.emulated_cloud",
+}
+
+
+def module_of(name: str, rest: list[str]) -> str:
+    """The module that runs subcommand ``name`` with options ``rest``."""
+    for (command, option), module in EMULATED.items():
+        if name == command and any(a == option or a.startswith(option + "=") for a in rest):
+            return module
+    return SUBCOMMANDS[name][0]
+
+
 def _usage() -> str:
     width = max(map(len, SUBCOMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, help_) in SUBCOMMANDS.items())
@@ -43,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"spec-decode: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
+    module = importlib.import_module(module_of(name, rest))
     try:
         return int(module.main(rest) or 0)
     except ModelNotFoundError as err:  # a model name that is no folder and no cached/downloadable model

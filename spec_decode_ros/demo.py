@@ -23,6 +23,7 @@ from pathlib import Path
 
 from spec_decode_ros.decoding.image_size import saved_image_size
 from spec_decode_ros.decoding.mode import MODE_CHOICES
+from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES
 from spec_decode_ros.process_group import ProcessGroup, free_endpoint, ros_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +70,8 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         group.python("fake_go2", "spec_decode_ros.sim.fake_go2", "--interface", "lo", "--domain-id", go2_domain,
                      "--seed", str(args.first_seed), "--width", str(size), "--height", str(size))
         group.python("cloud", "spec_decode_ros.cli", "cloud", "--model", str(target), "--bind", endpoint,
-                     "--threads", "1", "--emulate-forward-ms", str(args.emulate_forward_ms))
+                     "--threads", "1",
+                     *(["--emulate-forward-ms", str(args.emulate_forward_ms)] if args.emulate_forward_ms > 0 else []))
         wait_for_line(group, "fake_go2", "READY", 120)
         wait_for_line(group, "cloud", "spec-decode cloud:", 300)
         if args.rtt_ms > 0:  # the robot reaches the cloud through an emulated network link
@@ -81,14 +83,20 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
         overrides = {
             "camera": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
             "draft": ["-p", f"cloud_endpoint:={endpoint}", "-p", f"mode:={mode}", "-p", f"draft_model:={draft}",
-                      "-p", "instruction:=''", "-p", f"emulate_draft_ms:={float(args.emulate_draft_ms)}",
-                      *(["-p", f"gamma:={args.gamma}"] if args.gamma else [])],
+                      "-p", "instruction:=''",
+                      *(["-p", f"gamma:={args.gamma}"] if args.gamma else []),
+                      *(["-p", f"constrain:={args.constrain}"] if args.constrain else []),
+                      *(["-p", f"system_prompt:={json.dumps(args.system_prompt)}"] if args.system_prompt else [])],
             "motion": [],
             "go2_bridge": ["-p", f"go2_domain_id:={go2_domain}", "-p", "network_interface:=lo"],
             "recorder": ["-p", f"bag_path:={mode_dir / 'bag'}"],
         }
+        commands = {node: [f"spec_decode_ros.nodes.{node}"] for node in NODES}
+        if args.emulate_draft_ms > 0:  # the same node, its draft sessions paced as on a slower robot computer
+            commands["draft"] = ["spec_decode_ros.bench.emulated_draft_node", "--emulate-draft-ms",
+                                 str(float(args.emulate_draft_ms))]
         for node in NODES:
-            group.python(node, f"spec_decode_ros.nodes.{node}", *params, *overrides[node])
+            group.python(node, *commands[node], *params, *overrides[node])
         if args.live:
             group.python("live_view", "spec_decode_ros.nodes.live_view", *params, "-p", f"port:={args.live_port}")
             wait_for_line(group, "live_view", "live view on", 60)
@@ -135,6 +143,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs", help="where runs are written")
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="limit per mode")
     parser.add_argument("--gamma", type=int, default=0, help="draft tokens per round (default: the config's)")
+    parser.add_argument("--constrain", choices=CONSTRAIN_CHOICES, default=None,
+                        help="the command grammar as a constraint on draft and target (default: the config's, grammar)")
+    parser.add_argument("--system-prompt", default="", help="a system prompt for both models (default: the config's)")
     emulation = parser.add_argument_group("emulation (as in spec-decode bench: compare modes over a real-world link)")
     emulation.add_argument("--rtt-ms", type=float, default=0.0,
                            help="put an emulated network link of this round trip between robot and cloud (0: none)")

@@ -104,7 +104,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_sees_the_package():
     graph = import_graph()
     assert "spec_decode_ros.cloud.command" in graph and "spec_decode_ros.bridge.server" in graph
-    assert "spec_decode_ros.bridge.server" in graph["spec_decode_ros.fleet.front"]
+    assert "spec_decode_ros.bridge.router" in graph["spec_decode_ros.fleet.front"]
     assert "spec_decode_ros.cloud.verifier" in graph["spec_decode_ros.cloud.command"]
 
 

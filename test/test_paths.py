@@ -11,7 +11,7 @@ import pytest
 from spec_decode_ros.paths import REPO_ROOT, portable_path
 
 # where results, reports and docs lie, and what they are
-SCANNED = ("bench", "spec_decode_ros", "config", "scripts", "requirements")
+SCANNED = ("bench", "docs", "spec_decode_ros", "config", "scripts", "requirements")
 SUFFIXES = {".json", ".txt", ".md", ".csv", ".yaml", ".yml", ".sh", ".jinja"}
 # an absolute path into a machine's own folders (system paths such as /usr/include in install steps are fine)
 ABSOLUTE = re.compile(r"(?<![\w.])(/(work|tmp|root|home|Users|mnt|scratch|private|var/folders)/|~/)")

@@ -3,6 +3,7 @@ exactly the pinned version (an upgrade is a deliberate edit of that file, not an
 
 from __future__ import annotations
 
+import ast
 import re
 from importlib import metadata
 from pathlib import Path
@@ -48,3 +49,37 @@ def test_setup_installs_under_the_constraints() -> None:
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     installs = [line for line in setup.splitlines() if "quiet_pip install" in line and "-r requirements/" in line]
     assert installs and all("-c requirements/constraints.txt" in line for line in installs)
+
+
+def _extras() -> dict[str, list[str]]:
+    """setup.py's extras, read without running setup()."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    lists: dict[str, list[str]] = {}
+    for node in tree.body:  # NAME = [..] or NAME = A + B + [..]
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            lists[node.targets[0].id] = _list_value(node.value, lists)
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup")
+    extras = next(k.value for k in call.keywords if k.arg == "extras_require")
+    return {ast.literal_eval(k): _list_value(v, lists) for k, v in zip(extras.keys, extras.values, strict=True)}
+
+
+def _list_value(node: ast.expr, lists: dict[str, list[str]]) -> list[str]:
+    if isinstance(node, ast.BinOp):
+        return _list_value(node.left, lists) + _list_value(node.right, lists)
+    if isinstance(node, ast.Name):
+        return lists[node.id]
+    if isinstance(node, ast.Call):  # sorted(set(...))
+        return _list_value(node.args[0], lists)
+    return list(ast.literal_eval(node)) if isinstance(node, (ast.List, ast.Tuple)) else []
+
+
+def test_extras_never_pin_or_replace_the_platforms_torch() -> None:
+    """A Jetson's JetPack torch (a CUDA build pip cannot fetch) survives ``pip install .[robot]``: the extras
+    carry no torch pin, the robot's none at all; the exact pin lives in constraints.txt for the venv only."""
+    extras = _extras()
+    assert {"robot", "cloud", "sim", "all"} <= set(extras)
+    for name, requirements in extras.items():
+        torch = [r for r in requirements if _canonical(re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0]) == "torch"]
+        assert all(r.strip() == "torch" for r in torch), f"extra {name!r} pins torch: {torch}"
+    assert not [r for r in extras["robot"] if r.startswith("torch")], "the robot extra must leave torch to the platform"
+    assert _pins()["torch"].startswith("2."), "the venv's torch pin belongs in constraints.txt"

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Circle, Rectangle
 
 from spec_decode_ros.analysis.episodes import CommandStart, EpisodeView
+from spec_decode_ros.sim.scene import COLORS, NOSE_OFFSET, SUCCESS_DISTANCE
 
 MAX_FRAMES = 12  # frames per camera strip (the first ones)
 PER_ROW = 6
@@ -38,9 +39,6 @@ def _command_labels(starts: list[CommandStart], radius_m: float = 0.05) -> list[
 
 def plot_episode_map(view: EpisodeView, path: Path) -> Path:
     """Top-down map of one episode in the odometry frame (the fake Go2's world frame)."""
-    from spec_decode_ros.sim.episode import SUCCESS_DISTANCE  # the simulator's facts (imports MuJoCo)
-    from spec_decode_ros.sim.world import COLORS, NOSE_OFFSET
-
     fig, ax = plt.subplots(figsize=(5.6, 5.6))
     layout = view.info.get("layout") or {}
     landmarks = layout.get("landmarks", [])

@@ -16,6 +16,7 @@ from spec_decode_ros.bridge.security import ClientSecurity
 from spec_decode_ros.process_group import (
     free_endpoint as free_endpoint,  # re-exported: the benchmarks start clouds on it
 )
+from spec_decode_ros.start_stop import StartStop
 
 
 def add_cpu_arguments(ap: argparse.ArgumentParser) -> None:
@@ -32,7 +33,7 @@ def pin_cpus(args: argparse.Namespace) -> tuple[str, ...]:
     return ("--cpus", args.cloud_cpus) if args.cloud_cpus else ()
 
 
-class CloudProcess:
+class CloudProcess(StartStop):
     """``python -m spec_decode_ros.cli cloud --model DIR --bind ENDPOINT ...``; ``start()`` waits until it answers.
     The target runs in ``dtype`` on ``device`` (float32 on the CPU unless told: the same on any machine)."""
 
@@ -89,12 +90,6 @@ class CloudProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
-
-    def __enter__(self) -> CloudProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

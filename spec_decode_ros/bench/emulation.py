@@ -7,15 +7,12 @@ the commands that take ``--emulate-*`` put these wrappers in place.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import partial
 
-from spec_decode_ros.decoding.draft import DraftSession
+from spec_decode_ros.decoding.draft import DraftFactory, DraftSession
 from spec_decode_ros.decoding.models import LoadedModel
 from spec_decode_ros.decoding.sampling import GREEDY
 from spec_decode_ros.decoding.types import Prompt, SamplingConfig
-
-DraftFactory = Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession]
 
 
 def sleep_until(t: float) -> None:

@@ -7,7 +7,9 @@ acceptance rate, mean acceptance length, exit agreement and early hit rate; and,
 pair and prompts, transformers' own assisted generation (``generate(assistant_model=draft)``) for each γ.
 Every speculative output, ours and the peer's, is checked against the target's greedy output. In-process pre-drafting runs inside the
 target's forward (one CPU), so it cannot save time here; it pays off only when draft and target run
-on different machines (``spec-decode bench``).
+on different machines (``spec-decode bench``). ``--constrain both`` runs every row with and without the command
+grammar as a constraint (rows marked ``+grammar``, each checked against the constrained target's own ``generate``),
+one after the other on each prompt, so the constraint's cost is read on one machine state.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from spec_decode_ros.bench.options import add_prompt_options, constrain_variants, with_system
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 from spec_decode_ros.decoding.local import assisted_generate, speculative_generate, target_generate
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    add_prompt_options(ap, "mask target and draft with the command grammar (rows marked +grammar); both: every "
+                           "mode with and without, interleaved per prompt (the constraint's cost on one machine state)")
     precision.add_arguments(ap)
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -97,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         prompts = list(sim_prompts(args.prompts, processor_image_size(target.model.processor)))
     else:
         prompts = [Prompt(p) for p in PROMPTS[: args.prompts]]
+    prompts = list(with_system(prompts, args.system_prompt))
+    variants = constrain_variants(args.constrain)
+    tag = {"none": "", "grammar": " +grammar"}
     gammas = [int(g) for g in args.gammas.split(",")]
     new = args.max_new_tokens
     modes = [("spec", Mode.SD)]
@@ -107,12 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     assisted_generate(target, draft, prompts[0], 4, gamma=2)
     # every mode runs on a prompt before the next prompt starts (interleaved), so a change in machine load
     # affects all modes alike; per mode: [tokens, seconds, metrics, lossless, CPU seconds]
-    names = ["target alone: HF generate (greedy)", "target alone: engine loop (γ=0)",
-             "draft alone (edge-only, not lossless)"]
-    runs = [(f"{name} γ={g}", g, mode) for g in gammas for name, mode in modes]
-    peers = [(f"transformers assisted γ={g}", g) for g in gammas]  # generate(assistant_model=draft)
+    names = {v: [f"target alone: HF generate (greedy){tag[v]}", f"target alone: engine loop (γ=0){tag[v]}",
+                 f"draft alone (edge-only, not lossless){tag[v]}"] for v in variants}
+    runs = {v: [(f"{name} γ={g}{tag[v]}", g, mode) for g in gammas for name, mode in modes] for v in variants}
+    # generate(assistant_model=draft), unconstrained only
+    peers = [(f"transformers assisted γ={g}", g) for g in gammas] if "none" in variants else []
     acc: dict[str, list] = {n: [0, 0.0, SpecMetrics(), True, 0.0]
-                            for n in names + [r[0] for r in runs] + [n for n, _ in peers]}
+                            for v in variants for n in names[v] + [r[0] for r in runs[v]]}
+    acc.update({n: [0, 0.0, SpecMetrics(), True, 0.0] for n, _ in peers})
 
     def clock() -> tuple[float, float]:
         return time.perf_counter(), time.process_time()
@@ -129,27 +139,34 @@ def main(argv: list[str] | None = None) -> int:
             a[2] = a[2].merge(m)
 
     for p in tqdm(prompts, desc="prompts (all modes each)"):
-        t0 = clock()
-        ref = target_generate(target, p, new)
-        add(names[0], ref, t0, None, None)
-        t0 = clock()
-        out = speculative_generate(None, target, p, max_new_tokens=new)
-        add(names[1], out.tokens, t0, ref, None)
-        acc[names[0]][3] = acc[names[0]][3] and ref == out.tokens  # the reference too is compared (engine loop)
-        t0 = clock()
-        tokens = target_generate(draft, p, new)
-        add(names[2], tokens, t0, None, None)
-        for name, gamma, mode in runs:
+        refs = {}
+        for v in variants:
             t0 = clock()
-            out = speculative_generate(draft, target, p, gamma=gamma, max_new_tokens=new, mode=mode)
-            add(name, out.tokens, t0, ref, out.metrics)
+            refs[v] = ref = target_generate(target, p, new, constrain=v)
+            add(names[v][0], ref, t0, None, None)
+            t0 = clock()
+            out = speculative_generate(None, target, p, max_new_tokens=new, constrain=v)
+            add(names[v][1], out.tokens, t0, ref, None)
+            acc[names[v][0]][3] = acc[names[v][0]][3] and ref == out.tokens  # the reference too is compared
+            t0 = clock()
+            tokens = target_generate(draft, p, new, constrain=v)
+            add(names[v][2], tokens, t0, None, None)
+        for i in range(len(runs[variants[0]])):  # each mode with and without the grammar, one after the other
+            for v in variants:
+                name, gamma, mode = runs[v][i]
+                t0 = clock()
+                out = speculative_generate(draft, target, p, gamma=gamma, max_new_tokens=new, mode=mode, constrain=v)
+                add(name, out.tokens, t0, refs[v], out.metrics)
+        ref = refs[variants[0]]
         for name, gamma in peers:
             t0 = clock()
             tokens = assisted_generate(target, draft, p, new, gamma=gamma)
             add(name, tokens, t0, ref, None)
-    base = acc[names[0]][0] / acc[names[0]][1]
+    first = names[variants[0]]
+    base = acc[first[0]][0] / acc[first[0]][1]
+    drafts_alone = {names[v][2] for v in variants}
     rows = [_row(n, acc[n][0], acc[n][1], base, acc[n][2] if n.startswith("spec") else None,
-                 None if n == names[2] else acc[n][3], acc[n][4]) for n in acc]
+                 None if n in drafts_alone else acc[n][3], acc[n][4]) for n in acc]
 
     header = ("mode", "ms/token", "cpu ms/tok", "tok/s", "speedup", "accept", "mean len", "exit agree", "early hit", "lossless")
     base_dir = args.json.parent if args.json else None
@@ -166,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"target": target_name, "draft": draft_name, "dtype": dtype,
                                          "device": device, "sim_prompts": args.sim_prompts, "rows": rows,
+                                         "constrain": args.constrain, "system_prompt": args.system_prompt,
                                          "prompts": [p.text for p in prompts], "max_new_tokens": new,
                                          "threads": torch.get_num_threads()}, indent=2) + "\n")
     return 0 if all(r["lossless"] is not False for r in rows) else 1

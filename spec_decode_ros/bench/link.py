@@ -25,6 +25,7 @@ import zmq
 
 from spec_decode_ros.bridge.security import ClientSecurity, make_curve_client
 from spec_decode_ros.bridge.sockets import bind_with_retry
+from spec_decode_ros.start_stop import StartStop
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class _Direction:
         return self.queue[0][0] if self.queue else math.inf
 
 
-class LinkEmulator:
+class LinkEmulator(StartStop):
     """The proxy as a thread. ``front`` is bound (``tcp://127.0.0.1:0`` picks a port; see ``front_endpoint``),
     ``back`` is the cloud's endpoint. Use as a context manager or ``start()``/``stop()``."""
 
@@ -109,12 +110,6 @@ class LinkEmulator:
             self._thread.join(timeout=5)
         self._front.close(0)
         self._back.close(0)
-
-    def __enter__(self) -> LinkEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _run(self) -> None:
         poller = zmq.Poller()

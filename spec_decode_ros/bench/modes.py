@@ -37,7 +37,9 @@ from typing import Any
 
 from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
 from spec_decode_ros.bench.link import LinkProcess, LinkProfile
+from spec_decode_ros.bench.options import add_prompt_options, constrain_variants, with_system
 from spec_decode_ros.bench.workload import (
+    GRAMMAR_SUFFIX,
     PROMPTS,
     Phase,
     RobotJob,
@@ -47,7 +49,7 @@ from spec_decode_ros.bench.workload import (
     text_prompts,
 )
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.client import CloudClient
+from spec_decode_ros.bridge.client import CloudClient, read_stats
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.mode import MODE_CHOICES, MODES, Mode
@@ -85,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--robot-mode", default=Mode.SD_EE_PREDRAFT.value, choices=MODES, help="mode of the many robots")
     ap.add_argument("--latency-target-ms", type=float, default=250.0, help="per-token target for capacity")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    add_prompt_options(ap, "mask draft and target with the command grammar (modes named MODE+grammar); both: each "
+                           "mode with and without it, interleaved per prompt")
     ap.add_argument("--log-dir", type=Path, default=None, help="cloud logs (default: a temp folder)")
     precision.add_arguments(ap)  # the cloud's target and the robots' drafts (and their reference target)
     return ap
@@ -171,16 +175,6 @@ def _warm_cloud(endpoint: str, prompt: Prompt) -> None:
         client.close()
 
 
-def _stats(endpoint: str) -> p.Stats:
-    client = CloudClient(endpoint)
-    try:
-        got = client.request(p.StatsRequest(), p.Stats, 30.0)
-        assert isinstance(got, p.Stats)
-        return got
-    finally:
-        client.close()
-
-
 def _since(before: p.Stats, after: p.Stats) -> p.Stats:
     """The counters' growth between two reads (STATS reads, never resets); sessions and memory as after."""
     return replace(after, busy_s=after.busy_s - before.busy_s, forwards=after.forwards - before.forwards,
@@ -202,13 +196,19 @@ def _prompts(args: argparse.Namespace, target: str) -> tuple[Prompt, ...]:
     return sim_prompts(args.prompts, processor_image_size(model.processor))
 
 
+def _constrained(modes: tuple[str, ...], constrain: str) -> tuple[str, ...]:
+    """The run keys of ``modes`` under ``--constrain``: as they are, MODE+grammar, or both side by side."""
+    return tuple(m if v == "none" else m + GRAMMAR_SUFFIX for m in modes for v in constrain_variants(constrain))
+
+
 def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     bad = [m for m in modes if m not in MODE_CHOICES]
     if bad:
         raise ValueError(f"unknown mode(s) {bad}; choose from {MODE_CHOICES}")
+    modes = _constrained(modes, getattr(args, "constrain", "none"))
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
-    prompts = _prompts(args, target)
+    prompts = with_system(_prompts(args, target), getattr(args, "system_prompt", ""))
     with _with_cloud(args, target, args.max_batch, log_dir, "modes") as cloud:
         _warm_cloud(cloud.endpoint, prompts[0])
         with LinkProcess(free_endpoint(), cloud.endpoint, profile) as link:
@@ -226,7 +226,7 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
     if not counts or min(counts) < 1:
         raise ValueError(f"--robots needs positive counts, got {args.robots!r}")
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
-    prompts = _prompts(args, target)
+    prompts = with_system(_prompts(args, target), getattr(args, "system_prompt", ""))
     configs = (("batched", args.max_batch), ("unbatched", 1))
     with contextlib.ExitStack() as stack:
         clouds = {name: stack.enter_context(_with_cloud(args, target, batch, log_dir, name)) for name, batch in configs}
@@ -239,14 +239,14 @@ def run_many(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -
         jobs = [RobotJob(draft=draft, phases=tuple(Phase(f"{name}/{n}", links[name].front_endpoint,
                                                          clouds[name].endpoint, active=i < n) for name, n in plan),
                          prompts=tuple(prompts[(i + k) % len(prompts)] for k in range(len(prompts))),
-                         modes=(args.robot_mode,), gamma=args.gamma, max_new_tokens=args.max_new_tokens,
+                         modes=_constrained((args.robot_mode,), args.constrain)[:1], gamma=args.gamma, max_new_tokens=args.max_new_tokens,
                          cpu=args.robot_cpu, robot_index=i, warmup=False, emulate_draft_ms=args.emulate_draft_ms,
                          dtype=args.dtype, device=args.device)
                 for i in range(max(counts))]
         marks: dict[int, p.Stats] = {}
         phases = _run_phases(jobs, [n for _, n in plan],
-                             before=lambda k: marks.__setitem__(k, _stats(clouds[plan[k][0]].endpoint)),
-                             after=lambda k: _since(marks[k], _stats(clouds[plan[k][0]].endpoint)))
+                             before=lambda k: marks.__setitem__(k, read_stats(clouds[plan[k][0]].endpoint, 30.0)),
+                             after=lambda k: _since(marks[k], read_stats(clouds[plan[k][0]].endpoint, 30.0)))
     out: dict[str, Any] = {name: {} for name, _ in configs}
     for (name, n), (results, wall, server) in zip(plan, phases, strict=True):
         records = [r for res in results for r in res["records"]]
@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
               "bandwidth_mbps": args.bandwidth_mbps, "gamma": args.gamma, "max_new_tokens": args.max_new_tokens,
               "prompts": args.prompts, "sim_prompts": args.sim_prompts, "robot_cpu": args.robot_cpu, "cloud_cpu": args.cloud_cpu,
               "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "threads_per_process": 1,
-              "emulate_forward_ms": args.emulate_forward_ms, "emulate_draft_ms": args.emulate_draft_ms}
+              "emulate_forward_ms": args.emulate_forward_ms, "emulate_draft_ms": args.emulate_draft_ms,
+              "constrain": args.constrain, "system_prompt": args.system_prompt}
     if args.robots:
         config.update(robot_mode=args.robot_mode, latency_target_ms=args.latency_target_ms)
         print(f"many robots ({args.robots}) in mode {args.robot_mode}, RTT {args.rtt_ms} ms", flush=True)

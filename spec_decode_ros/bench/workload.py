@@ -46,7 +46,7 @@ class RobotJob:
     draft: str
     phases: tuple[Phase, ...]
     prompts: tuple[Prompt, ...]
-    modes: tuple[str, ...]
+    modes: tuple[str, ...]  # mode names; "MODE+grammar": that mode with the command grammar as a constraint
     gamma: int = 4
     max_new_tokens: int = 32
     reply_timeout_s: float = 120.0
@@ -112,6 +112,14 @@ class Answer:
                 "chooser_predicted_s": predicted.answer_s if predicted is not None else None}
 
 
+GRAMMAR_SUFFIX = "+grammar"
+
+
+def split_mode(key: str) -> tuple[str, str]:
+    """A run's mode key -> (mode name, constrain): "sd+grammar" -> ("sd", "grammar"), "sd" -> ("sd", "none")."""
+    return (key.removesuffix(GRAMMAR_SUFFIX), "grammar") if key.endswith(GRAMMAR_SUFFIX) else (key, "none")
+
+
 def text_prompts(n: int) -> tuple[Prompt, ...]:
     return tuple(Prompt(t) for t in PROMPTS[:n])
 
@@ -151,48 +159,48 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     _setup(job)
     from spec_decode_ros.bench.emulation import paced_drafts
     from spec_decode_ros.bench.mode_check import predictions
-    from spec_decode_ros.bridge import protocol as p
     from spec_decode_ros.bridge.auto_mode import AutoMode
     from spec_decode_ros.bridge.client import CloudClient
     from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent
-    from spec_decode_ros.decoding.mode import AUTO
+    from spec_decode_ros.decoding.mode import AUTO, Mode
     from spec_decode_ros.decoding.models import load_model
     from spec_decode_ros.decoding.predraft import PredraftPolicy
 
     draft = load_model(job.draft, dtype=job.dtype, device=job.device)
     new_draft = paced_drafts(job.emulate_draft_ms / 1000.0)
     policies: dict[str, PredraftPolicy] = {}  # per mode, carried from answer to answer as on a robot
-    references: list[list[int]] = []
+    references: dict[str, list[list[int]]] = {}  # by constrain: the target's (constrained) greedy outputs
     if job.reference_target is not None:
         from spec_decode_ros.decoding.local import target_generate
 
         target = load_model(job.reference_target, dtype=job.dtype, device=job.device)
-        references = [target_generate(target, as_cloud_sees_it(pr), job.max_new_tokens) for pr in job.prompts]
+        for constrain in sorted({split_mode(m)[1] for m in job.modes}):
+            references[constrain] = [target_generate(target, as_cloud_sees_it(pr), job.max_new_tokens,
+                                                     constrain=constrain) for pr in job.prompts]
         del target
 
-    auto = AutoMode(EdgeConfig(gamma=job.gamma, max_new_tokens=job.max_new_tokens,
-                               reply_timeout_s=job.reply_timeout_s))  # mode auto: one chooser for the robot's life
+    autos: dict[str, AutoMode] = {}  # mode auto: one chooser per constraint, for the robot's life
 
-    def one(phase: Phase, stats: CloudClient, mode: str, prompt: Prompt) -> tuple[Any, float, int, Answer]:
+    def one(phase: Phase, stats: CloudClient, key: str, prompt: Prompt) -> tuple[Any, float, int, Answer]:
+        mode, constrain = split_mode(key)
         choice = None
+        cfg = EdgeConfig(mode=Mode.SD_EE_PREDRAFT if mode == AUTO else mode, gamma=job.gamma,
+                         max_new_tokens=job.max_new_tokens, reply_timeout_s=job.reply_timeout_s, constrain=constrain)
         if mode == AUTO:
-            cfg, choice = auto.next()
-        else:
-            cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
-                             reply_timeout_s=job.reply_timeout_s)
+            cfg, choice = autos.setdefault(key, AutoMode(cfg)).next()
         client = CloudClient(phase.link_endpoint) if cfg.mode.needs_cloud else None
         rounds: list[RoundEvent] = []
-        before = stats.request(p.StatsRequest(), p.Stats, 30.0)
+        before = stats.stats(30.0)
         result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft, on_round=rounds.append,
-                             predraft_policy=policies.setdefault(cfg.mode.value, PredraftPolicy())).run()
+                             predraft_policy=policies.setdefault(f"{cfg.mode.value}/{constrain}",
+                                                                 PredraftPolicy())).run()
         if client is not None:
             client.close()
-        after = stats.request(p.StatsRequest(), p.Stats, 30.0)
-        assert isinstance(before, p.Stats) and isinstance(after, p.Stats)
+        after = stats.stats(30.0)
         times = command_times(text_deltas(decode, result.tokens), result.token_times, result.latency_s)
         answer = Answer(cfg, choice, rounds, result, times)
         if choice is not None:
-            auto.record(choice, rounds, result, times.first_command_s if times else None)
+            autos[key].record(choice, rounds, result, times.first_command_s if times else None)
         return result, after.busy_s - before.busy_s, after.tokens - before.tokens, answer
 
     def decode(ids: list[int]) -> str:
@@ -209,8 +217,9 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
             warm = True
             for mode in job.modes:
                 one(phase, stats, mode, job.prompts[0])
-            while AUTO in job.modes and auto.warming_up():  # auto: its warm-up answers, as a robot's first ones
-                one(phase, stats, AUTO, job.prompts[0])
+            for key in (k for k in job.modes if split_mode(k)[0] == AUTO):  # auto: its warm-up answers, as a
+                while autos[key].warming_up():                                # robot's first ones
+                    one(phase, stats, key, job.prompts[0])
         if ready is not None:
             ready.wait()
         if not phase.active:
@@ -223,7 +232,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         for i, prompt in enumerate(job.prompts):
             for mode in job.modes:
                 result, busy, server_tokens, answer = one(phase, stats, mode, prompt)
-                identical = (result.tokens == references[i]) if references else None
+                identical = (result.tokens == references[split_mode(mode)[1]][i]) if references else None
                 times = answer.times
                 first_tokens, last_tokens = answer.command_tokens()
                 records.append(asdict(RunRecord(
@@ -238,7 +247,8 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         for record, predicted in zip(records, predictions(records), strict=True):
             record.update(predicted)
         stats.close()
-        res = {"records": records, "references": references, "wall_s": time.monotonic() - t0,
+        res = {"records": records, "references": references.get("none", references.get("grammar", [])),
+               "references_by_constrain": references, "wall_s": time.monotonic() - t0,
                "robot": job.robot_index, "phase": phase.name}
         if results is not None:
             results.put(res)

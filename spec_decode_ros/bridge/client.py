@@ -109,3 +109,18 @@ class CloudClient:
             if isinstance(got, p.Error):
                 raise CloudError(got)
         raise CloudUnreachableError(f"no {reply.TAG} from {self.endpoint} within {timeout_s} s")
+
+    def stats(self, timeout_s: float) -> p.Stats:
+        """The cloud's counters (STATS), as ``request`` gets them."""
+        got = self.request(p.StatsRequest(), p.Stats, timeout_s)
+        assert isinstance(got, p.Stats)  # request returns only the reply type asked for
+        return got
+
+
+def read_stats(endpoint: str, timeout_s: float) -> p.Stats:
+    """The counters of the cloud at ``endpoint`` (plaintext, loopback), over a client of its own closed after."""
+    client = CloudClient(endpoint)
+    try:
+        return client.stats(timeout_s)
+    finally:
+        client.close()

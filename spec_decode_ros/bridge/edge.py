@@ -18,7 +18,8 @@ carries them; until then, and from a verifier that does not name them, the draft
 the fingerprint check says so). When the cloud stops answering, the session
 reports ``unreachable`` through ``on_status``, rebuilds its socket, pings until the cloud is back, re-opens
 with the committed tokens (the cloud rebuilds its cache) and carries on; after ``reconnect_timeout_s`` it
-raises ``CloudUnreachableError``.
+raises ``CloudUnreachableError``. With ``constrain="grammar"`` the draft is masked by the command grammar and
+OPEN names it (``grammar``/``grammar_hash``), so the cloud masks the target with the same one.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from spec_decode_ros.bridge import protocol as p
@@ -37,9 +39,10 @@ from spec_decode_ros.decoding.gamma import GammaSchedule
 from spec_decode_ros.decoding.mode import MODES, Mode
 from spec_decode_ros.decoding.predraft import PredraftPolicy
 from spec_decode_ros.decoding.round import Committed, RoundMachine
-from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict
+from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig, SpecMetrics, Verdict, check_constrain
 
 if TYPE_CHECKING:
+    from spec_decode_ros.decoding.constraint import GrammarConstraint
     from spec_decode_ros.decoding.draft import DraftSession
     from spec_decode_ros.decoding.models import LoadedModel
 
@@ -61,6 +64,7 @@ class EdgeConfig:
     reconnect_timeout_s: float = 60.0
     ping_interval_s: float = 0.5
     jpeg_quality: int = 90
+    constrain: str = "none"  # "grammar": draft and target masked by the command grammar (decoding.constraint)
 
     def __post_init__(self) -> None:
         try:
@@ -71,6 +75,7 @@ class EdgeConfig:
             raise ValueError(f"gamma must be in [1, {p.MAX_GAMMA}] and max_new_tokens in [1, {p.MAX_NEW_TOKENS}]")
         if self.reply_timeout_s <= 0 or self.reconnect_timeout_s < 0:
             raise ValueError("reply_timeout_s must be > 0 and reconnect_timeout_s >= 0")
+        check_constrain(self.constrain)
 
     def gamma_schedule(self) -> GammaSchedule:
         """A fresh γ schedule for one answer."""
@@ -165,6 +170,13 @@ class EdgeSession:
         self.on_status = on_status
         self.on_round = on_round
         self._new_draft = new_draft if new_draft is not None else _plain_draft_session
+        self._grammar = ("", "")  # (name, hash) sent in OPEN
+        if config.constrain == "grammar":
+            from spec_decode_ros.decoding.constraint import GRAMMAR_NAME, GrammarConstraint, grammar_hash
+
+            self._grammar = (GRAMMAR_NAME, grammar_hash())
+            if draft is not None:
+                self._new_draft = partial(self._new_draft, constraint=GrammarConstraint.for_model(draft))
         self._sent_at = self._final_at = 0.0
         self._early_at: float | None = None  # when this round's EARLY came
         self._prefill_s = self._draft_prefill_s = 0.0  # reported (then zeroed) with the next round
@@ -321,7 +333,8 @@ class EdgeSession:
         msg = p.Open(session=self._sid, text=self.prompt.text, system=self.prompt.system, image_jpeg=self._jpeg,
                      sampling=self.config.sampling, early_exit=early_exit, autoregressive=autoregressive,
                      max_new_tokens=self.config.max_new_tokens, committed=tuple(self.committed),
-                     vocab_size=self._vocab, tokenizer_hash=self._fingerprint)
+                     vocab_size=self._vocab, tokenizer_hash=self._fingerprint, grammar=self._grammar[0],
+                     grammar_hash=self._grammar[1])
         self.client.send(msg)
         self._sent_at = time.monotonic()  # cloud_ar's first FINAL counts from here (a DRAFT resets it)
         if while_waiting is not None:  # e.g. the draft's prefill, overlapping the cloud's
@@ -418,10 +431,11 @@ class EdgeSession:
             self.on_status(status)
 
 
-def _plain_draft_session(model: LoadedModel, prompt: Prompt, sampling: SamplingConfig) -> DraftSession:
+def _plain_draft_session(model: LoadedModel, prompt: Prompt, sampling: SamplingConfig,
+                         constraint: GrammarConstraint | None = None) -> DraftSession:
     from spec_decode_ros.decoding.draft import DraftSession  # torch, imported only where a draft runs
 
-    return DraftSession(model, prompt, sampling)
+    return DraftSession(model, prompt, sampling, constraint=constraint)
 
 
 def _eos_until_opened(draft: LoadedModel | None, tokenizer: object | None) -> set[int]:

@@ -15,14 +15,10 @@ The guard is thread-safe: the server's loop reports and asks, the ZAP authentica
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-
-import zmq
 
 DEFAULT_REFUSED_BYTES = 16 * 2**20  # about 8 of the largest frames the cloud accepts
 
@@ -87,7 +83,7 @@ class FloodGuard:
         return True
 
     def should_cut(self, peer: Hashable, connection: Hashable) -> bool:
-        """True once per connection of a penalised peer: the caller cuts it (``cut_connection``)."""
+        """True once per connection of a penalised peer: the caller cuts it (``connections.cut_connection``)."""
         with self._lock:
             rec = self._peers.get(peer)
             if rec is None or connection in rec.cut:
@@ -102,19 +98,3 @@ class FloodGuard:
                          if now >= r.until and now - r.window_start > self.limits.window_s]:
                 del self._peers[peer]
 
-
-def cut_connection(frame: zmq.Frame) -> bool:
-    """Shut down the TCP (or IPC) connection ``frame`` was just read from, so libzmq drops it and stops reading
-    its bytes; call it while handling that frame. False where the frame names no socket (inproc)."""
-    try:
-        fd = frame.get(zmq.SRCFD)
-    except zmq.ZMQError:
-        return False
-    if fd is None or fd < 0:
-        return False
-    try:
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        return False
-    return True

@@ -29,18 +29,19 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from enum import StrEnum
 from typing import Any, ClassVar
 
 import msgpack
 import numpy as np
 
 from spec_decode_ros.decoding.types import DraftBlock, SamplingConfig, Verdict
+from spec_decode_ros.str_enum import StrEnum
 
 PROTOCOL_VERSION = 1
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024  # a 1280×720 camera JPEG is 0.1–0.4 MB
-MAX_TEXT_CHARS = 16 * 1024
+MAX_TEXT_CHARS = 16 * 1024  # the instruction, and the system prompt
+MAX_GRAMMAR_CHARS = 64  # a grammar's name, and its hash
 MAX_GAMMA = 64
 MAX_TOP_K = 1024
 MAX_NEW_TOKENS = 4096
@@ -64,6 +65,7 @@ class ErrorCode(StrEnum):
     BAD_LENGTH = "bad_length"  # committed length disagrees with the server's
     BAD_TOKEN = "bad_token"  # token id outside the target's vocabulary
     TOKENIZER_MISMATCH = "tokenizer_mismatch"
+    GRAMMAR_MISMATCH = "grammar_mismatch"  # the robot constrains with a grammar the cloud does not serve
     SESSION_LIMIT = "session_limit"  # the server's, or this client's, session limit
     TOO_LONG = "too_long"  # prompt tokens + max_new_tokens exceed the target's context length
     BUSY = "busy"  # too many frames waiting behind this connection's OPEN, or too many OPENs waiting
@@ -393,7 +395,10 @@ class Open(Message):
 
     ``committed`` non-empty resumes a session the server lost (restart, eviction): the server rebuilds its
     KV cache for prompt + committed. ``vocab_size``/``tokenizer_hash`` describe the robot's tokenizer
-    (0 / "" skip the check).
+    (0 / "" skip the check). ``grammar``/``grammar_hash`` name the grammar the robot's draft is masked with
+    (``decoding.constraint``; "" for none): the cloud masks the target with the same one, or refuses with
+    ``grammar_mismatch``; a resume rebuilds the cloud's matcher from ``committed``. ``system`` is the system
+    prompt, applied through the target's own chat template.
     """
 
     TAG: ClassVar[str] = "open"
@@ -408,6 +413,8 @@ class Open(Message):
     committed: tuple[int, ...] = wire(TokenIds(MAX_NEW_TOKENS), ())
     vocab_size: int = wire(Int(0, MAX_TOKEN_ID), 0)
     tokenizer_hash: str = wire(Text(128), "")
+    grammar: str = wire(Text(MAX_GRAMMAR_CHARS), "")
+    grammar_hash: str = wire(Text(MAX_GRAMMAR_CHARS), "")
 
 
 @dataclass(frozen=True)
@@ -748,3 +755,13 @@ def session_of(frame: bytes | memoryview) -> tuple[str, int]:
     session = s if isinstance(s, str) and SESSION_ID.match(s) else ""
     round_number = r if isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= MAX_ROUND else -1
     return session, round_number
+
+
+def decode_to_answer(frame: bytes | memoryview) -> Message:
+    """``decode`` for a frame that gets an answer: its ``ProtocolError`` names the frame's session and round (as
+    far as ``session_of`` reads them), so that the ERROR reaches the right session."""
+    try:
+        return decode(frame)
+    except ProtocolError as e:
+        e.session, e.round = session_of(frame)
+        raise

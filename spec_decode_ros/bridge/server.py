@@ -13,12 +13,15 @@ block, so the answer's first round costs one forward, not two (float32 targets o
 Frames a connection sends behind its OPEN wait, in order, until that OPEN is answered. The early verdicts go out from the
 ``on_early`` callback (same thread, inside the forward, before the remaining layers run); the final
 verdicts after it. Autoregressive sessions (the cloud-AR baseline) join batches as γ=0 rows and get one
-FINAL per token. A bad frame gets an ERROR and changes nothing; a session the server drops (idle expiry,
+FINAL per token. An OPEN that names a grammar (``grammar``/``grammar_hash``) gets its target session masked with
+that grammar (``decoding.constraint``), its matcher built over the committed tokens (a resume continues where
+the lost session was); a grammar the cloud does not serve is refused (``grammar_mismatch``). A bad frame gets an
+ERROR and changes nothing; a session the server drops (idle expiry,
 memory cap, a failed forward) gets ERROR ``evicted`` and resumes by re-opening with its committed tokens.
 
 Secure by default: plaintext on a non-loopback endpoint is refused unless ``insecure_plaintext`` says so
 (``spec-decode cloud --keys DIR`` turns CURVE on); a session belongs to its CURVE key, or without CURVE to the
-connection that opened it; per peer the socket queues few frames (``RCVHWM``) of at most ``MAX_FRAME_BYTES``;
+connection that opened it; per peer the socket queues few frames (``router.RCVHWM``) of at most ``MAX_FRAME_BYTES``;
 a peer that floods it with refused frames is silenced and cut off for a while (``flood_guard``; with CURVE its
 key is refused at the handshake meanwhile, so none of its frames is read). A key removed from the allow-list
 folder loses its sessions and connections within one housekeeping tick and is refused at its next handshake.
@@ -31,48 +34,45 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import zmq
 
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.batch_queue import BatchQueue, Request
-from spec_decode_ros.bridge.connections import ConnectionRef
+from spec_decode_ros.bridge.connections import ConnectionBook, cut_connection, peer_address
 from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
-from spec_decode_ros.bridge.flood_guard import FloodGuard, FloodLimits, cut_connection
+from spec_decode_ros.bridge.flood_guard import FloodGuard, FloodLimits
 from spec_decode_ros.bridge.images import check_jpeg_size, decode_jpeg
 from spec_decode_ros.bridge.memory import fix_mmap_threshold
+from spec_decode_ros.bridge.opening import Opening, Stage
+from spec_decode_ros.bridge.router import RobotRouter
 from spec_decode_ros.bridge.security import (
     AllowList,
     ServerSecurity,
     check_bind_security,
-    make_curve_server,
-    start_authenticator,
 )
 from spec_decode_ros.bridge.sessions import Limits, SessionEntry, SessionTable
-from spec_decode_ros.bridge.sockets import bind_with_retry
 from spec_decode_ros.decoding.sampling import validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, Verdict
 from spec_decode_ros.decoding.vocab import first_outside
 from spec_decode_ros.service.events import VerifierEvents
 
 if TYPE_CHECKING:
+    from spec_decode_ros.decoding.constraint import GrammarConstraint
     from spec_decode_ros.decoding.early_exit import EarlyExitTarget
     from spec_decode_ros.decoding.models import EncodedPrompt
 
 MAX_DRAIN = 1000  # frames handled per loop iteration before the queue gets a turn
 MAX_ENVELOPE = 4
-RCVHWM = 8  # frames queued per peer before libzmq stops reading from it (TCP pushes back)
 SNDHWM = 1000  # frames queued to a peer that does not read before further ones are dropped
 MAX_PARKED = 8  # frames a connection may send behind its unanswered OPEN; more get ERROR busy
 MAX_PARKED_BYTES = 256 * 1024  # and bytes (a robot parks a DRAFT or a PING there, not images)
-ENCODE_POLL_S = 0.001
-MAX_CONNECTIONS = 4096  # connections remembered (to log each once and cut a revoked key's); the oldest go first
-PREFIX_CHARS_PER_TOKEN = 8  # a text longer than this many characters per context position is measured by a prefix  # how often the loop looks for finished encodings while some are under way
+ENCODE_POLL_S = 0.001  # how often the loop looks for finished encodings while some are under way
+PREFIX_CHARS_PER_TOKEN = 8  # a text longer than this many characters per context position is measured by a prefix
 
 
 @dataclass(frozen=True)
@@ -91,29 +91,6 @@ class ServerConfig:
     # command); off: each OPEN is prefilled on its own (several together in one forward, ``_prefill_together``)
     fuse_first_round: bool = True
     label: str = ""  # names this verifier in its logs (a fleet replica's "replica 1")
-
-
-@dataclass(frozen=True)
-class _Connection:
-    """A connection the server has read from: who it is (its owner, its name in the logs) and how to cut it."""
-
-    owner: str | None
-    peer: str
-    ref: ConnectionRef | None
-
-
-@dataclass
-class _Opening:
-    """An OPEN between its arrival and its OPENED: encoded on the worker, prefilled, then (with committed tokens)
-    resumed, one forward per loop iteration; ``parked``: frames its connection sent behind it (with owners)."""
-
-    msg: p.Open
-    route: list[bytes]
-    owner: str | None
-    encoded: Future[EncodedPrompt]
-    parked: list[tuple[bytes, str | None]] = field(default_factory=list)
-    session: Any = None
-    busy_s: float = 0.0
 
 
 @dataclass
@@ -140,35 +117,27 @@ class VerifierServer:
         self._allow: AllowList | None = None
         self.events = VerifierEvents(lambda: len(self.table), name_of=lambda key: (
             None if self._allow is None else self._allow.name(key)), label=config.label)
-        self._connections: OrderedDict[tuple[bytes, ...], _Connection] = OrderedDict()
+        self._connections: ConnectionBook[str | None] = ConnectionBook()
         self._reload_keys = threading.Event()
         tokenizer = target.model.tokenizer
         self._vocab_len = len(tokenizer)
         self._vocab_rows = target.model.vocab_size
         self._context_length = target.model.context_length
         self._fingerprint = tokenizer_fingerprint(tokenizer)
+        self._constraint, self._grammar_error = self._compile_grammar()
         check_bind_security(config.bind, secure=config.security is not None, insecure_ok=config.insecure_plaintext)
         fix_mmap_threshold()  # frames of a few MB must not grow the heap for good
-        self._opening: dict[tuple[bytes, ...], _Opening] = {}  # by connection, in arrival order
+        self._opening: dict[tuple[bytes, ...], Opening] = {}  # by connection, in arrival order
         self.flood_guard = FloodGuard(config.flood) if config.flood is not None else None
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-encode")
         self._ctx = context or zmq.Context()
         self._own_ctx = context is None
-        self._auth = None
-        self.sock = self._ctx.socket(zmq.ROUTER)
-        self.sock.linger = 0
-        self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_WIRE_BYTES)
-        self.sock.setsockopt(zmq.SNDHWM, SNDHWM)
-        self.sock.setsockopt(zmq.RCVHWM, RCVHWM)
-        self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-        self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
-        if config.security is not None:
-            guard = self.flood_guard  # a penalised key is refused at its handshake: none of its frames is read
-            refuse = None if guard is None else (lambda key: guard.penalised(key, time.monotonic()))
-            self._allow = AllowList.of(config.security, refuse)
-            self._auth = start_authenticator(self._ctx, self._allow)
-            make_curve_server(self.sock, config.security)
-        self.endpoint: str = bind_with_retry(self.sock, config.bind)
+        guard = self.flood_guard  # a penalised key is refused at its handshake: none of its frames is read
+        refuse = None if guard is None else (lambda key: guard.penalised(key, time.monotonic()))
+        self._router = RobotRouter(self._ctx, config.bind, config.security, sndhwm=SNDHWM, refuse=refuse)
+        self.sock = self._router.sock
+        self._allow = self._router.allow
+        self.endpoint: str = self._router.endpoint
         self._stop = threading.Event()
         self._next_housekeeping = 0.0
 
@@ -186,9 +155,7 @@ class VerifierServer:
 
     def close(self) -> None:
         self._encoder.shutdown(wait=True, cancel_futures=True)
-        self.sock.close(0)
-        if self._auth is not None:
-            self._auth.stop()
+        self._router.close()
         if self._own_ctx:
             self._ctx.term()
 
@@ -198,7 +165,7 @@ class VerifierServer:
         deadline = self.queue.deadline()
         timeout = max_block_s if deadline is None else max(0.0, min(max_block_s, deadline - now))
         if self._opening:
-            ready = any(o.session is not None or o.encoded.done() for o in self._opening.values())
+            ready = any(o.can_move() for o in self._opening.values())
             timeout = 0.0 if ready else min(timeout, ENCODE_POLL_S)
         if self.sock.poll(int(timeout * 1000)):
             for _ in range(MAX_DRAIN):
@@ -212,16 +179,13 @@ class VerifierServer:
         if self.queue.ready(time.monotonic()):
             self._run_batch(self.queue.pop_batch())
         if self._opening:
-            self._advance_opening()
+            self._advance_openings()
         if time.monotonic() >= self._next_housekeeping:
             self._housekeeping()
 
     # ------------------------------------------------------------------------------------------ frames
     def _send(self, route: Sequence[bytes], msg: p.Message) -> None:
-        try:
-            self.sock.send_multipart([*route, p.encode(msg)], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # robot gone or its queue full: it will time out and resume
+        self._router.send(route, msg)
 
     def _refuse(self, route: Sequence[bytes], err: p.ProtocolError) -> None:
         self.stats.errors += 1
@@ -229,8 +193,7 @@ class VerifierServer:
         self._send(route, p.Error.from_error(err))
 
     def _peer(self, route: Sequence[bytes]) -> str:
-        conn = self._connections.get(tuple(route))
-        return conn.peer if conn is not None else "?"
+        return self._connections.peer(route)
 
     def _handle(self, frames: list[zmq.Frame]) -> None:
         route = [f.bytes for f in frames[:-1]]
@@ -244,7 +207,7 @@ class VerifierServer:
             self.stats.dropped += 1  # a key revoked since its handshake: unread, unanswered, cut
             cut_connection(payload)
             return
-        if tuple(route) not in self._connections:
+        if route not in self._connections:
             self._connected(tuple(route), owner, payload)
         guard, peer = self.flood_guard, owner or ".".join(r.hex() for r in route)
         if guard is not None and guard.penalised(peer, time.monotonic()):
@@ -259,14 +222,8 @@ class VerifierServer:
 
     def _connected(self, key: tuple[bytes, ...], owner: str | None, payload: zmq.Frame) -> None:
         """The first frame of a connection: remember it (to name it in the logs and cut it if its key is revoked)."""
-        try:
-            address = payload.get("Peer-Address")
-        except zmq.ZMQError:
-            address = None
-        conn = _Connection(owner, self.events.peer(owner, address), ConnectionRef.of(payload))
-        self._connections[key] = conn
-        while len(self._connections) > MAX_CONNECTIONS:
-            self._connections.popitem(last=False)
+        address = peer_address(payload)
+        self._connections.add(key, owner, self.events.peer(owner, address), payload)
         self.events.frame(key, owner, address)
 
     def _revoked(self, owner: str | None) -> bool:
@@ -304,9 +261,8 @@ class VerifierServer:
                                                 "yet", session=session, round=round_number))
             return
         try:
-            msg = p.decode(data)
+            msg = p.decode_to_answer(data)
         except p.ProtocolError as e:
-            e.session, e.round = p.session_of(data)
             self._refuse(route, e)
             return
         try:
@@ -326,7 +282,7 @@ class VerifierServer:
             entry.next_round += 1
             self.queue.push(Request(entry, entry.sid, msg))
         elif isinstance(msg, p.Open):
-            self._open(msg, route, owner)
+            self._start_opening(msg, route, owner)
         elif isinstance(msg, p.Ping):
             self._send(route, p.Pong(sent=msg.sent, sessions=len(self.table)))
         elif isinstance(msg, p.Close):
@@ -342,9 +298,9 @@ class VerifierServer:
             raise p.ProtocolError(p.ErrorCode.UNSUPPORTED, f"'{msg.TAG}' is sent by the cloud, not to it",
                                   session=getattr(msg, "session", ""))
 
-    def _open(self, msg: p.Open, route: list[bytes], owner: str | None) -> None:
-        """The checks an OPEN needs no model for, then its encoding goes to the worker (``_advance_opening``
-        takes it from there)."""
+    def _start_opening(self, msg: p.Open, route: list[bytes], owner: str | None) -> None:
+        """The checks an OPEN needs no model for and its admission (``SessionTable.admit``, the one check of the
+        limits), then its encoding goes to the worker; ``_advance_openings`` takes it from there."""
         def refuse(code: p.ErrorCode, reason: str) -> p.ProtocolError:
             return p.ProtocolError(code, reason, session=msg.session)
 
@@ -359,6 +315,7 @@ class VerifierServer:
         if len(msg.committed) > msg.max_new_tokens:
             raise refuse(p.ErrorCode.BAD_FIELD, f"{len(msg.committed)} committed tokens exceed max_new_tokens "
                          f"{msg.max_new_tokens}")
+        self._check_grammar(msg)
         try:
             validate(msg.sampling)
         except ValueError as e:
@@ -367,14 +324,41 @@ class VerifierServer:
             if not self.target.model.is_vlm:
                 raise refuse(p.ErrorCode.UNSUPPORTED, f"target {self.target.model.name} is a text model: send no image")
             check_jpeg_size(msg.image_jpeg)  # header only; refused here, before the worker decodes anything
-        rival = next((o for o in self._opening.values() if o.msg.session == msg.session), None)
-        if rival is not None:
-            raise refuse(p.ErrorCode.NOT_OWNER if rival.owner != owner else p.ErrorCode.BUSY,
-                         f"session {msg.session!r} is being opened by another connection")
-        self.table.check_open(msg, owner, pending=len(self._opening))
-        self.table.client_victim(msg, owner, pending=sum(o.owner == owner for o in self._opening.values()))
-        future = self._encoder.submit(self._encode, msg)
-        self._opening[tuple(route)] = _Opening(msg, route, owner, future)
+        admission = self.table.admit(msg, owner)
+        self._opening[tuple(route)] = Opening(msg, route, owner, admission, self._encoder.submit(self._encode, msg))
+
+    def _compile_grammar(self) -> tuple[GrammarConstraint | None, str]:
+        """The command grammar compiled for the target's tokenizer, at start (not on the loop at a robot's first
+        OPEN); a tokenizer it cannot read leaves it off, and OPENs that ask for it are refused with the reason."""
+        from spec_decode_ros.decoding.constraint import GrammarConstraint
+
+        try:
+            return GrammarConstraint.for_model(self.target.model), ""
+        except ValueError as e:
+            return None, str(e)
+
+    def _grammar(self) -> GrammarConstraint:
+        assert self._constraint is not None  # _check_grammar refused the OPEN otherwise
+        return self._constraint
+
+    def _check_grammar(self, msg: p.Open) -> None:
+        """An OPEN's grammar must be the one this cloud serves (name and hash), and its committed tokens inside it."""
+        if not msg.grammar and not msg.grammar_hash:
+            return
+        from spec_decode_ros.decoding.constraint import GRAMMAR_NAME, grammar_hash
+
+        if (msg.grammar, msg.grammar_hash) != (GRAMMAR_NAME, grammar_hash()):
+            raise p.ProtocolError(p.ErrorCode.GRAMMAR_MISMATCH, f"robot constrains with grammar {msg.grammar!r} "
+                                  f"(hash {msg.grammar_hash!r}); this cloud serves {GRAMMAR_NAME!r} (hash "
+                                  f"{grammar_hash()!r}): update one side, or open with constrain none",
+                                  session=msg.session)
+        if self._constraint is None:
+            raise p.ProtocolError(p.ErrorCode.UNSUPPORTED, f"this cloud cannot constrain its target: "
+                                  f"{self._grammar_error}", session=msg.session)
+        try:
+            self._grammar().matcher(msg.committed)
+        except ValueError as e:
+            raise p.ProtocolError(p.ErrorCode.BAD_TOKEN, str(e), session=msg.session) from None
 
     def _encode(self, msg: p.Open) -> EncodedPrompt:
         """Worker thread: decode the image, run the processor/tokenizer, check the context length. No forward.
@@ -397,152 +381,138 @@ class VerifierServer:
         return p.ProtocolError(p.ErrorCode.TOO_LONG, f"{what}; with max_new_tokens {msg.max_new_tokens} that exceeds "
                                f"the target's context of {self._context_length}", session=msg.session)
 
-    def _advance_opening(self) -> None:
-        """Advance the oldest opening that can move: refuse it, or run its ONE next forward (prefill, resume);
-        a prefill (a resume) takes the other openings ready for one into the same forward (``_prefill_together``,
-        ``_resume_together``)."""
-        for key, o in list(self._opening.items()):
-            if o.session is None and not o.encoded.done():
-                continue
-            if self._prefill_together(o) or self._resume_together(o):
-                return
-            try:
-                forwarded = self._open_step(o)
-            except p.ProtocolError as e:
-                self._fail_opening(o, e)
-                continue  # refused without a forward: the next opening may move
-            except Exception as e:  # a bug or a model failure must not take the server down
-                self._fail_opening(o, _internal_error(e))
-                continue
-            if o.session is None:  # completed (handed to the table) or nothing left to do
-                self._settle(key, o)
-            if forwarded:
-                return
+    # ------------------------------------------------------------------------------------------ openings
+    def _advance_openings(self) -> None:
+        """Finished encodings make their openings ENCODED (or FAILED); then the oldest openings that can move do,
+        up to ONE forward (a prefill or a resume, which takes the other openings ready for one into the same forward:
+        ``_prefill_together``, ``_resume_together``); the answered ones are forgotten last, and the frames parked
+        behind them handled, in order, after the openings have been gone through."""
+        for o in self._opening.values():
+            if o.stage is Stage.ENCODING and o.encoding.done():
+                error = o.encoding.exception()
+                if error is None:
+                    o.prompt = o.encoding.result()
+                    self._move(o, Stage.ENCODED)
+                else:
+                    self._move(o, Stage.FAILED, error)
+        for o in list(self._opening.values()):
+            if o.stage in (Stage.ENCODED, Stage.PREFILLED) and (
+                    self._prefill_together(o) or self._resume_together(o) or self._forward_one(o)):
+                break
+        self._forget_answered()
 
-    def _fail_opening(self, o: _Opening, err: p.ProtocolError) -> None:
-        """Answer an opening with ``err`` (an ERROR under its session id) and settle it."""
-        err.session = o.msg.session
-        self._refuse(o.route, err)
-        self._settle(tuple(o.route), o)
+    def _move(self, o: Opening, to: Stage, error: BaseException | None = None) -> None:
+        """The one transition of an opening (``Opening.move`` checks it), with what entering ``to`` does: OPENED
+        hands the session to the table and answers OPENED; FAILED answers ``error`` (a ProtocolError as it is, any
+        other as INTERNAL) and closes the target session it had."""
+        o.move(to)
+        if to is Stage.OPENED:
+            self._hand_over(o)
+        elif to is Stage.FAILED:
+            assert error is not None, "an opening fails with its error"
+            err = error if isinstance(error, p.ProtocolError) else _internal_error(error)
+            err.session = o.msg.session
+            self._refuse(o.route, err)
+            if o.session is not None:
+                self.target.close(o.session)
 
-    def _settle(self, key: tuple[bytes, ...], o: _Opening) -> None:
-        """An opening is answered (OPENED or ERROR): forget it and handle the frames parked behind it."""
-        if o.session is not None:
-            self.target.close(o.session)
-        del self._opening[key]
-        for data, owner in o.parked:  # in order; a parked OPEN parks the frames after it again
-            self._receive(o.route, data, owner)
+    def _forget_answered(self) -> None:
+        """Forget the answered openings (their admissions end) and handle the frames parked behind each (in order;
+        a parked OPEN parks the frames after it again)."""
+        answered = [(key, o) for key, o in self._opening.items() if o.answered]
+        for key, o in answered:
+            del self._opening[key]
+            self.table.withdraw(o.admission)
+        for _, o in answered:
+            for data, owner in o.parked:
+                self._receive(o.route, data, owner)
 
-    def _prefill_together(self, first: _Opening) -> bool:
-        """Prefill ``first`` and the other openings ready for a prefill whose inputs batch with its
-        (``EncodedPrompt.batch_key``), up to ``max_batch``, in ONE forward (``prefill_many``); False (nothing done) when fewer
-        than two are ready or when verification is unbatched. Those
-        with committed tokens resume afterwards, one forward per loop iteration as before."""
-        if (self.config.max_batch < 2 or first.session is not None
-                or first.encoded.exception() is not None or self._defers(first)):
+    def _forward_one(self, o: Opening) -> bool:
+        """Move ``o`` on by its own prefill or resume; True if that ran a forward (a deferred prefill runs none, a
+        failed one lets the next opening move)."""
+        if o.stage is Stage.PREFILLED:
+            return self._forward([o], lambda: self.target.resume(o.session, o.msg.committed))
+        defer = self._defers(o)
+
+        def prefill() -> None:
+            o.session = self.target.prefill(o.prompt, o.msg.sampling, defer=defer)
+
+        return self._forward([o], prefill) and not defer
+
+    def _prefill_together(self, first: Opening) -> bool:
+        """Prefill ``first`` and the other ENCODED openings whose inputs batch with its (``EncodedPrompt.batch_key``),
+        up to ``max_batch``, in ONE forward (``prefill_many``); False (nothing done) when fewer than two are ready,
+        when ``first``'s prefill is deferred or when verification is unbatched. Those with committed tokens are then
+        PREFILLED: their resume comes in a later iteration."""
+        if self.config.max_batch < 2 or first.stage is not Stage.ENCODED or self._defers(first):
             return False
-        key = first.encoded.result().batch_key()
-        group = [o for o in self._opening.values() if o.session is None and o.encoded.done()
-                 and o.encoded.exception() is None and o.encoded.result().batch_key() == key and not self._defers(o)]
+        key = first.prompt.batch_key()
+        group = [o for o in self._opening.values() if o.stage is Stage.ENCODED and not self._defers(o)
+                 and o.prompt.batch_key() == key][: self.config.max_batch]
         if len(group) < 2:
             return False
-        admitted = []
-        for o in group[: self.config.max_batch]:
-            try:
-                self._admit(o)
-            except p.ProtocolError as e:
-                self._fail_opening(o, e)
-            else:
-                admitted.append(o)
-        if not admitted:
-            return True
-        t0 = time.perf_counter()
+
+        def prefill() -> None:
+            sessions = self.target.prefill_many([o.prompt for o in group], [o.msg.sampling for o in group])
+            for o, session in zip(group, sessions, strict=True):
+                o.session = session
+
+        self._forward(group, prefill)
+        return True
+
+    def _resume_together(self, first: Opening) -> bool:
+        """Resume ``first`` and the other PREFILLED openings, up to ``max_batch``, in ONE forward (``resume_many``)
+        and answer them OPENED; False (nothing done) when fewer than two wait or when verification is unbatched."""
+        if self.config.max_batch < 2 or first.stage is not Stage.PREFILLED:
+            return False
+        group = [o for o in self._opening.values() if o.stage is Stage.PREFILLED][: self.config.max_batch]
+        if len(group) < 2:
+            return False
+        self._forward(group, lambda: self.target.resume_many([o.session for o in group],
+                                                              [list(o.msg.committed) for o in group]))
+        return True
+
+    def _forward(self, group: list[Opening], run: Callable[[], None]) -> bool:
+        """Run ONE forward (``run``: a prefill or a resume) for the openings in ``group``, room made first for the sessions a
+        prefill makes, then move each on: a prefill with committed tokens to PREFILLED, the rest to OPENED; each robot
+        waited for the whole forward. On a failure each opening fails with the error (False): a bug or a model failure
+        must not take the server down."""
         try:
-            sessions = self.target.prefill_many([o.encoded.result() for o in admitted], [o.msg.sampling for o in admitted])
-        except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
-            sessions, failure = None, e
+            for o in group:
+                if o.stage is Stage.ENCODED:
+                    self._make_room(o)
+            t0 = time.perf_counter()
+            run()
+        except Exception as e:
+            for o in group:
+                self._move(o, Stage.FAILED, e)
+            return False
         elapsed = time.perf_counter() - t0
         self.stats.busy_s += elapsed  # prefill is cloud work too; ``forwards`` counts verifications
-        for i, o in enumerate(admitted):
-            if sessions is None:
-                self._fail_opening(o, _internal_error(failure))
-                continue
-            o.session, o.busy_s = sessions[i], o.busy_s + elapsed  # each robot waited for the whole forward
-            if not o.msg.committed:  # else its resume forward comes in a later iteration (``_open_step``)
-                self._opened(o)
-                self._settle(tuple(o.route), o)
+        for o in group:
+            o.busy_s += elapsed
+            self._move(o, Stage.PREFILLED if o.stage is Stage.ENCODED and o.msg.committed else Stage.OPENED)
         return True
 
-    def _open_step(self, o: _Opening) -> bool:
-        """One stage of an opening; True if it ran a forward. Sets ``o.session`` to None once it is served."""
-        msg = o.msg
-        t0 = time.perf_counter()
-        if o.session is None:
-            enc = o.encoded.result()  # ProtocolError from the worker propagates
-            self._admit(o)
-            defer = self._defers(o)
-            o.session = self.target.prefill(enc, msg.sampling, defer=defer)
-            o.busy_s += time.perf_counter() - t0
-            self.stats.busy_s += time.perf_counter() - t0  # prefill is cloud work too; ``forwards`` counts verifications
-            if msg.committed:
-                return True  # the resume forward comes next iteration
-            if defer:
-                self._opened(o)
-                return False  # no forward ran: the next opening may move in this iteration too
-        else:
-            self._resume(o.session, msg)
-            self.stats.busy_s += time.perf_counter() - t0
-            o.busy_s += time.perf_counter() - t0
-        self._opened(o)
-        return True
-
-    def _defers(self, o: _Opening) -> bool:
+    def _defers(self, o: Opening) -> bool:
         """Whether an opening's prefill is deferred into its first verification (``fuse_first_round``): a fresh
         session on a target whose fused forward is exact; resumes keep the plain path."""
         return self.config.fuse_first_round and not o.msg.committed and bool(self.target.fuses_exactly)
 
-    def _resume_together(self, first: _Opening) -> bool:
-        """Resume ``first`` and the other prefilled openings waiting for their resume, up to ``max_batch``, in ONE
-        forward (``resume_many``) and answer them OPENED; False (nothing done) when fewer than two wait, when
-        verification is unbatched."""
-        if self.config.max_batch < 2 or first.session is None:
-            return False
-        group = [o for o in self._opening.values() if o.session is not None and o.msg.committed][: self.config.max_batch]
-        if len(group) < 2:
-            return False
-        t0 = time.perf_counter()
-        try:
-            self.target.resume_many([o.session for o in group], [list(o.msg.committed) for o in group])
-        except Exception as e:  # a model failure must not take the server down: each OPEN gets the error
-            for o in group:
-                self._fail_opening(o, _internal_error(e))
-            return True
-        elapsed = time.perf_counter() - t0
-        self.stats.busy_s += elapsed
-        for o in group:
-            o.busy_s += elapsed
-            self._opened(o)
-            self._settle(tuple(o.route), o)
-        return True
-
-    def _admit(self, o: _Opening) -> None:
-        """The table's checks just before an opening's prefill (ProtocolError: refused); the sessions it
-        replaces (same id, the client's oldest over its limit) are dropped and KV memory made for it."""
-        msg = o.msg
-        old = self.table.check_open(msg, o.owner, pending=len(self._opening) - 1)
-        victim = self.table.client_victim(
-            msg, o.owner, pending=sum(x.owner == o.owner for x in self._opening.values()) - 1)
-        for gone in (old, victim):
-            if gone is not None:
-                self._drop(gone, "replaced")
+    def _make_room(self, o: Opening) -> None:
+        """Just before an opening's session is made: drop the sessions its admission claimed (same id, its client's
+        oldest over the limit) and evict the least recently used ones over the KV memory cap."""
+        for gone in self.table.displaced(o.admission):
+            self._drop(gone, "replaced")
         for victim in self.table.over_memory():
             self._evict(victim, "KV memory cap reached")
 
-    def _opened(self, o: _Opening) -> None:
-        """Hand an opening's ready session to the table and answer OPENED (``o.session`` becomes None)."""
+    def _hand_over(self, o: Opening) -> None:
+        """An opening's session joins the table; OPENED answers it (an autoregressive one queues its first step)."""
         msg = o.msg
-        session, o.session = o.session, None
-        entry = SessionEntry(sid=msg.session, route=o.route, owner=o.owner, target=session, request=msg)
+        if msg.grammar:  # checked at the OPEN (name, hash, committed tokens): cannot fail here
+            self.target.constrain(o.session, self._grammar())
+        entry = SessionEntry(sid=msg.session, route=o.route, owner=o.owner, target=o.session, request=msg)
         self.table.add(entry)
         self.events.opened(msg.session, self._peer(o.route), resumed=len(msg.committed), prefill_s=o.busy_s,
                            autoregressive=msg.autoregressive, early_exit=msg.early_exit)
@@ -553,11 +523,6 @@ class VerifierServer:
         if msg.autoregressive and not entry.done:
             entry.in_flight = True
             self.queue.push(Request(entry, entry.sid, None, urgent=True))
-
-    def _resume(self, session: Any, msg: p.Open) -> int:
-        """Rebuild the target's state for tokens the robot already committed (after a restart or eviction)."""
-        self.target.resume(session, msg.committed)
-        return len(msg.committed)
 
     # ------------------------------------------------------------------------------------------ batches
     def _run_batch(self, batch: list[Request[SessionEntry]]) -> None:
@@ -654,16 +619,12 @@ class VerifierServer:
             if self._revoked(entry.owner):
                 self._drop(entry, "key revoked")
                 gone[entry.owner or ""] = gone.get(entry.owner or "", 0) + 1
-        for key, conn in list(self._connections.items()):
-            if self._revoked(conn.owner):
-                gone.setdefault(conn.owner or "", 0)
-                if conn.ref is not None:
-                    conn.ref.cut()
-                del self._connections[key]
+        for owner in self._connections.cut(self._revoked):
+            gone.setdefault(owner or "", 0)
         for owner, n in gone.items():
             self.events.revoked(self.events.peer(owner, None), n)
 
 
-def _internal_error(e: Exception) -> p.ProtocolError:
+def _internal_error(e: BaseException) -> p.ProtocolError:
     """A bug or a model failure, as the ERROR the robot gets (the server goes on)."""
     return p.ProtocolError(p.ErrorCode.INTERNAL, f"{type(e).__name__}: {e}"[:500])

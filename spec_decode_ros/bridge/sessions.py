@@ -4,7 +4,10 @@ One ``SessionEntry`` per robot session: the routing envelope to answer on, its o
 when CURVE is on, else the connection, i.e. the routing envelope, that opened it), the engine's target session (KV cache + committed tokens), the next
 expected round and whether a round is in flight. ``SessionTable`` bounds the table (session count, idle
 expiry, KV memory cap, sessions per client) and turns every stateful check of a DRAFT (known session, owner, round order,
-committed length, vocabulary range, finished) into a ``ProtocolError`` with its code.
+committed length, vocabulary range, finished) into a ``ProtocolError`` with its code. An OPEN is admitted once, on
+arrival (``admit``): from then until its session is added (``add``) or the OPEN fails (``withdraw``) it counts
+against the limits, and the sessions it will displace (the same id's, its client's oldest idle one over the
+per-client limit) are claimed for it, so that no other OPEN counts or claims them again.
 """
 
 from __future__ import annotations
@@ -65,12 +68,24 @@ class SessionEntry:
         return self.target.finished or self.committed >= self.request.max_new_tokens
 
 
+@dataclass(frozen=True, eq=False)
+class Admission:
+    """An OPEN the table admitted: its session id and owner, and the sessions its session will displace (claimed
+    for it): ``replaces``, the same id's; ``victim``, its client's least recently used idle one, over the limit."""
+
+    sid: str
+    owner: str | None
+    replaces: SessionEntry | None
+    victim: SessionEntry | None
+
+
 class SessionTable:
     """Sessions by id, with the limits of ``Limits``."""
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
         self._entries: dict[str, SessionEntry] = {}
+        self._admitted: dict[str, Admission] = {}  # OPENs admitted, their sessions not made yet, by session id
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -94,14 +109,36 @@ class SessionTable:
                                 round=round)
         return entry
 
-    def check_open(self, msg: Open, owner: str | None, *, pending: int = 0) -> SessionEntry | None:
-        """May ``msg`` open a session (``pending``: other opens under way, not in the table yet)? Returns the
-        entry it replaces (same id, same owner), if any."""
+    def admit(self, msg: Open, owner: str | None) -> Admission:
+        """Every check the table makes of an OPEN, once (``ProtocolError``: refused): no other OPEN of its id under
+        way, ``check_open``, ``client_victim``. The admission counts against the limits until ``add`` or
+        ``withdraw``."""
+        rival = self._admitted.get(msg.session)
+        if rival is not None:
+            raise ProtocolError(ErrorCode.NOT_OWNER if rival.owner != owner else ErrorCode.BUSY,
+                                f"session {msg.session!r} is being opened by another connection", session=msg.session)
+        admission = Admission(msg.session, owner, self.check_open(msg, owner), self.client_victim(msg, owner))
+        self._admitted[msg.session] = admission
+        return admission
+
+    def withdraw(self, admission: Admission) -> None:
+        """An admitted OPEN that failed: it no longer counts, and what it claimed is free again."""
+        if self._admitted.get(admission.sid) is admission:
+            del self._admitted[admission.sid]
+
+    def displaced(self, admission: Admission) -> list[SessionEntry]:
+        """The sessions ``admission`` claimed that are still in the table (one may have gone meanwhile): the caller
+        drops them when it makes the admitted session."""
+        return [e for e in (admission.replaces, admission.victim) if e is not None and self._entries.get(e.sid) is e]
+
+    def check_open(self, msg: Open, owner: str | None) -> SessionEntry | None:
+        """May ``msg`` open a session (the admitted OPENs count as sessions)? Returns the entry it replaces (same id,
+        same owner), if any."""
         old = self._entries.get(msg.session)
         if old is not None and old.owner != owner:
             raise ProtocolError(ErrorCode.NOT_OWNER, f"session {msg.session!r} belongs to another client",
                                 session=msg.session)
-        if old is None and len(self._entries) + pending >= self.limits.max_sessions:
+        if old is None and len(self._entries) + len(self._admitted) >= self.limits.max_sessions:
             raise ProtocolError(ErrorCode.SESSION_LIMIT, f"server holds its limit of {self.limits.max_sessions} sessions",
                                 session=msg.session)
         if self.memory_bytes() >= self.limits.memory_cap_bytes and not self._evictable(exclude=msg.session):
@@ -109,23 +146,26 @@ class SessionTable:
                                 f"{self.limits.memory_cap_bytes}, and every session is busy", session=msg.session)
         return old
 
-    def client_victim(self, msg: Open, owner: str | None, *, pending: int = 0) -> SessionEntry | None:
-        """The session ``msg`` must replace so that its client stays within ``max_sessions_per_client``
-        (``pending``: the client's other opens under way): its least recently used idle one, or None when
-        there is room; ``SESSION_LIMIT`` when every one of them is busy."""
+    def client_victim(self, msg: Open, owner: str | None) -> SessionEntry | None:
+        """The session ``msg`` must replace so that its client stays within ``max_sessions_per_client``, counting
+        the client's admitted OPENs and leaving out the sessions they claimed: its least recently used idle one, or
+        None when there is room; ``SESSION_LIMIT`` when every one of them is busy."""
         if msg.session in self._entries:
             return None  # a re-open replaces itself
-        mine = [e for e in self._entries.values() if e.owner == owner]
-        if len(mine) + pending < self.limits.max_sessions_per_client:
+        claimed = {e.sid for a in self._admitted.values() for e in (a.replaces, a.victim) if e is not None}
+        mine = [e for e in self._entries.values() if e.owner == owner and e.sid not in claimed]
+        if len(mine) + sum(a.owner == owner for a in self._admitted.values()) < self.limits.max_sessions_per_client:
             return None
         idle = sorted((e for e in mine if not e.in_flight), key=lambda e: e.last_active)
-        if not idle or pending >= self.limits.max_sessions_per_client:
+        if not idle:
             raise ProtocolError(ErrorCode.SESSION_LIMIT, f"this client holds its limit of "
                                 f"{self.limits.max_sessions_per_client} sessions, all busy", session=msg.session)
         return idle[0]
 
     def add(self, entry: SessionEntry) -> None:
+        """A session made: it joins the table and its admission (if any) ends."""
         self._entries[entry.sid] = entry
+        self._admitted.pop(entry.sid, None)
 
     def remove(self, sid: str) -> SessionEntry | None:
         return self._entries.pop(sid, None)

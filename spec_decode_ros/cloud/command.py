@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from spec_decode_ros.cloud import verifier
 from spec_decode_ros.cloud.config import CloudConfig, ConfigError, parse
@@ -28,10 +29,10 @@ def _on_signals(stop: Callable[[], None], reload_keys: Callable[[], None]) -> No
     signal.signal(signal.SIGHUP, lambda *_: reload_keys())
 
 
-def _serve_one(config: CloudConfig) -> int:
+def _serve_one(config: CloudConfig, wrap: Callable[[Any], Any] | None) -> int:
     security = config.security()
     server = verifier.start(verifier.plan(config, bind=config.bind, security=security,
-                                          insecure_ok=config.insecure_plaintext))
+                                          insecure_ok=config.insecure_plaintext), wrap)
     if config.metrics_port:
         metrics.serve(server.events.metrics.registry, config.metrics_port, config.metrics_host)
     _on_signals(server.stop, server.reload_keys)
@@ -54,11 +55,11 @@ def _serve_one(config: CloudConfig) -> int:
     return 0
 
 
-def _serve_fleet(config: CloudConfig) -> int:
+def _serve_fleet(config: CloudConfig, wrap: Callable[[Any], Any] | None) -> int:
     from spec_decode_ros.cloud.fleet import make_fleet
 
     stop = threading.Event()
-    fleet = make_fleet(config)
+    fleet = make_fleet(config, wrap=wrap)
     _on_signals(stop.set, fleet.reload_keys)
     with fleet:
         assert fleet.front is not None
@@ -79,14 +80,20 @@ def _serve_fleet(config: CloudConfig) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, wrap_target: Callable[[Any], Any] | None = None) -> int:
+    """``wrap_target`` is put around the target of this verifier or of every replica: a benchmark's emulated forward
+    cost, which ``spec_decode_ros/bench/emulated_cloud.py`` passes for ``--emulate-forward-ms``."""
     try:
         config = parse(sys.argv[1:] if argv is None else list(argv))
     except ConfigError as e:
         print(f"spec-decode cloud: {e}", file=sys.stderr)
         return 2
+    if config.emulate_forward_ms > 0 and wrap_target is None:
+        print("spec-decode cloud: --emulate-forward-ms is a benchmark's emulation: run it as 'spec-decode cloud ...', "
+              "which puts it in place (spec_decode_ros/bench/emulated_cloud.py)", file=sys.stderr)
+        return 2
     logs.configure(config.log_level, config.log_format)
-    return _serve_fleet(config) if config.replicas else _serve_one(config)
+    return _serve_fleet(config, wrap_target) if config.replicas else _serve_one(config, wrap_target)
 
 
 if __name__ == "__main__":

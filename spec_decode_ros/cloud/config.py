@@ -22,6 +22,7 @@ from spec_decode_ros.bridge.security import (
 )
 from spec_decode_ros.bridge.sessions import Limits
 from spec_decode_ros.decoding import precision
+from spec_decode_ros.ros_args import strip_ros_args  # launch_ros's --ros-args sections, dropped
 from spec_decode_ros.service.logs import LOG_FORMATS, LOG_LEVELS
 
 # options the fleet's front consumes (where robots connect, their keys, the front's own endpoints); every other
@@ -32,11 +33,6 @@ FRONT_OPTIONS = frozenset({"bind", "keys", "secret_key", "allow_dir", "insecure_
 
 class ConfigError(ValueError):
     """Options that do not go together, or key files that are not there (the command exits 2)."""
-
-
-def strip_ros_args(argv: list[str]) -> list[str]:
-    """Drop launch_ros's trailing ``--ros-args ...`` (a launch file starts every executable with it)."""
-    return argv[: argv.index("--ros-args")] if "--ros-args" in argv else list(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:

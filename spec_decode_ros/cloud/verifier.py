@@ -23,7 +23,7 @@ class VerifierPlan:
     device: str
     threads: int
     cpus: frozenset[int]
-    emulate_forward_s: float
+    emulate_forward_s: float  # put in place by the ``wrap`` ``load_target`` gets (a benchmark's), never here
     log_level: str
     log_format: str
 
@@ -54,7 +54,11 @@ def resolve_target_path(name: str) -> str:
 
 def load_target(p: VerifierPlan, wrap: Any = None) -> Any:
     """The plan's target with its exit adapters, in this process (threads and CPUs applied first); ``wrap``: a
-    benchmark's cost model put around it (``--emulate-forward-ms`` is one)."""
+    benchmark's cost model put around it (``--emulate-forward-ms``: ``spec_decode_ros/bench/emulated_cloud.py`` passes
+    it; this package's runtime never imports the benchmarks)."""
+    if p.emulate_forward_s > 0 and wrap is None:
+        raise ValueError("--emulate-forward-ms needs the benchmark's wrapper around the target "
+                         "(spec_decode_ros/bench/emulated_cloud.py puts it in place)")
     if p.cpus:
         os.sched_setaffinity(0, set(p.cpus))
     import torch
@@ -64,10 +68,6 @@ def load_target(p: VerifierPlan, wrap: Any = None) -> Any:
     if p.threads:
         torch.set_num_threads(p.threads)
     target: Any = EarlyExitTarget.from_pretrained(resolve_target_path(p.model), dtype=p.dtype, device=p.device)
-    if p.emulate_forward_s > 0:
-        from spec_decode_ros.bench.cost import ForwardCost  # emulation wraps the runtime target, never inside it
-
-        target = ForwardCost.floor(p.emulate_forward_s)(target)
     return wrap(target) if wrap is not None else target
 
 

@@ -6,7 +6,10 @@ Rules (``check_move``):
 - a non-finite velocity or duration (NaN, ±inf) → refused (``CommandRefused``): nothing sensible to clamp to;
 - a duration that is not positive → refused (a move without a positive duration is malformed);
 - finite velocities outside the profile's ranges → clamped into them, with a note saying what changed;
-- a duration longer than ``max_duration_s`` → bounded to it, with a note (the deadman still applies).
+- a duration longer than ``max_duration_s`` → bounded to it, with a note (the deadman still applies);
+- a walk longer than ``max_distance_m`` (speed × duration, after the clamp) → its duration bounded so it is not.
+
+``CheckedMove.summary`` is every change in one line (a node logs once per command).
 
 ``longest_command_s(limits)`` is the longest motion a grammatical command can ask for at the profile's
 nominal speeds (grammar caps: ``MAX_METRES``, ``MAX_DEGREES``), the natural duration bound.
@@ -33,6 +36,10 @@ class CheckedMove:
     motion: Motion
     notes: tuple[str, ...]
 
+    @property
+    def summary(self) -> str:
+        return "; ".join(self.notes)
+
 
 def longest_command_s(limits: VelocityLimits) -> float:
     """Seconds of the longest command the grammar allows, executed at the profile's nominal speeds."""
@@ -41,7 +48,7 @@ def longest_command_s(limits: VelocityLimits) -> float:
 
 
 def check_move(vx: float, vy: float, vyaw: float, duration_s: float, limits: VelocityLimits,
-               max_duration_s: float) -> CheckedMove:
+               max_duration_s: float, max_distance_m: float = math.inf) -> CheckedMove:
     """The safe motion for a move command, or ``CommandRefused``; see the module docstring for the rules."""
     values = {"vx": vx, "vy": vy, "vyaw": vyaw, "duration": duration_s}
     bad = [f"{name}={value!r}" for name, value in values.items() if not math.isfinite(value)]
@@ -57,4 +64,8 @@ def check_move(vx: float, vy: float, vyaw: float, duration_s: float, limits: Vel
     if duration_s > max_duration_s:
         notes.append(f"duration {duration_s:g} s bounded to {max_duration_s:g} s")
         duration_s = max_duration_s
+    speed = math.hypot(safe[0], safe[1])
+    if speed * duration_s > max_distance_m:
+        notes.append(f"distance {speed * duration_s:.2f} m bounded to {max_distance_m:g} m")
+        duration_s = max_distance_m / speed
     return CheckedMove(Motion(*safe, float(duration_s)), tuple(notes))

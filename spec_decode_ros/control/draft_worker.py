@@ -8,8 +8,14 @@ is ``LinkMonitor``'s to decide, and every update goes to ``publish_link``. A pin
 a request can start (a heartbeat never delays a camera frame's answer by a round trip). While the link is
 unreachable, a request starts only after a ping got through.
 
-Two clocks, as the node has them: image stamps and ``done``'s ``now_ns`` are ROS time (``stamp_ns``
-reads an image's), the rest runs on the monotonic ``clock``.
+Answers are tied to their instruction by id, not text: every ``new_instruction`` (even the same words
+again) is a new task, and ``answer_current()`` says whether the request being answered still serves
+the current one; the node publishes nothing more of an answer once it does not. ``hold(name, True)``
+(the e-stop, an operator's lock) starts no new request until every hold is released, and makes the
+answer under way not current either.
+
+Two clocks, as the node has them: image stamps and ``done``'s and ``new_instruction``'s ``now_ns`` are ROS
+time (``stamp_ns`` reads an image's), the rest runs on the monotonic ``clock``.
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ class DraftWorker(Generic[ImageT]):
         self._image: ImageT | None = None
         self.instruction = instruction
         self._running = True
+        self._holds: set[str] = set()  # what keeps new requests from starting (e-stop, lock)
+        self.instruction_id = 0  # bumped by every new instruction
+        self._answering = 0  # the instruction id of the request being answered
         self.request_id = 0
         self._thread = threading.Thread(target=self._run, name="draft-worker", daemon=True)
 
@@ -63,11 +72,27 @@ class DraftWorker(Generic[ImageT]):
             self._image = image
             self._lock.notify_all()
 
-    def new_instruction(self, text: str) -> None:
+    def new_instruction(self, text: str, now_ns: int) -> None:
+        """A new task (whatever its text) arrived at ``now_ns`` (ROS time): answer it on a fresh image only."""
         with self._lock:
             self.instruction = text.strip()
-            self._gate.new_task()
+            self.instruction_id += 1
+            self._gate.new_task(now_ns)
             self._lock.notify_all()
+
+    def hold(self, name: str, on: bool) -> None:
+        """Hold off new requests while ``name`` is on (the e-stop, a lock); released when every hold is off."""
+        with self._lock:
+            if on:
+                self._holds.add(name)
+            else:
+                self._holds.discard(name)
+            self._lock.notify_all()
+
+    def answer_current(self) -> bool:
+        """Does the request being answered still serve the current instruction, with nothing holding?"""
+        with self._lock:
+            return self._answering == self.instruction_id and not self._holds
 
     def done(self, request_id: int, now_ns: int) -> None:
         with self._lock:
@@ -89,7 +114,7 @@ class DraftWorker(Generic[ImageT]):
 
     # --- the worker thread ------------------------------------------------------------------------
     def _ready(self) -> bool:
-        return (bool(self.instruction) and self._image is not None
+        return (bool(self.instruction) and not self._holds and self._image is not None
                 and self._gate.ready(self._stamp_ns(self._image), self._clock()))
 
     def next_request(self) -> tuple[ImageT, str] | None:
@@ -102,6 +127,7 @@ class DraftWorker(Generic[ImageT]):
             if given_up is not None:
                 self._warn(f"no motion/done for request {given_up} within {self._gate.done_timeout_s:.1f} s: "
                            "not waiting any longer")
+            self._answering = self.instruction_id
             return self._image, self.instruction
 
     def _stop_or_ready(self) -> bool:

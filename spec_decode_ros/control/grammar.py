@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 ACTIONS: tuple[str, ...] = ("turn", "forward", "back", "sidestep", "stop")
 METRE_ACTIONS: tuple[str, ...] = ("forward", "back", "sidestep")  # amounts in metres; "turn" takes degrees
@@ -213,3 +214,70 @@ def answer_vocabulary() -> list[str]:
     words += [str(d) for d in CANONICAL_DEGREES]
     words += [format_metres(m) for m in CANONICAL_METRES]
     return words + [SEPARATOR, TERMINATOR]
+
+
+# ---- the language as one regular expression (for a token-level constraint) --------------------------
+MAX_ANSWER_COMMANDS = 4  # a constrained answer holds at most this many commands, so it always ends
+_MAX_DECIMALS = 2  # metres are written with one or two decimals under the constraint (format_metres' precision)
+
+
+def _amounts(action: str) -> list[str]:
+    """Every amount text ``command_from_words`` accepts for ``action`` in its shortest form (no leading zeros;
+    metres with one or two decimals): the validator itself decides, so the pattern cannot drift from it."""
+    if action in METRE_ACTIONS:
+        cap = int(MAX_METRES) + 1
+        texts = [f"{i}.{d:0{n}d}" for i in range(cap) for n in range(1, _MAX_DECIMALS + 1) for d in range(10**n)]
+    else:
+        texts = [str(i) for i in range(int(MAX_DEGREES) + 1)]
+    words = [[action, "left", t] if action in ("turn", "sidestep") else [action, t] for t in texts]
+    out = []
+    for text, ws in zip(texts, words, strict=True):
+        try:
+            command_from_words(ws)
+        except CommandError:
+            continue
+        out.append(text)
+    return out
+
+
+def _trie_pattern(words: Sequence[str]) -> str:
+    """A regular expression matching exactly ``words``, factored by common prefixes ("1", "15", "150" ->
+    ``1(?:5(?:0)?)?``): the same language as their alternation, far fewer parser states for a grammar engine."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, dict]) -> str:
+        alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(trie)
+
+
+@lru_cache(maxsize=8)
+def answer_pattern(max_commands: int = MAX_ANSWER_COMMANDS) -> str:
+    """The answers ``parse_answer`` accepts, as a regular expression a grammar library compiles: canonical
+    single spaces between words, at most one space around "," and before ".", an optional leading space (a
+    word-level tokenizer's pieces decode with one), 1..``max_commands`` commands, then the terminator. Built
+    from this module's own tables and validator; every match parses (``test_grammar`` checks it). Built once
+    (about 20 ms) and kept."""
+    if max_commands < 1:
+        raise ValueError(f"max_commands must be >= 1, got {max_commands}")
+    side = "(?:" + "|".join(SIDES) + ")"
+    alts = []
+    for action in ACTIONS:
+        if action == "stop":
+            alts.append("stop")
+            continue
+        amount = "(?:" + _trie_pattern(_amounts(action)) + ")"
+        words = [action, side, amount] if action in ("turn", "sidestep") else [action, amount]
+        alts.append(" ".join(words))
+    command = "(?:" + "|".join(alts) + ")"
+    sep = f" ?{re.escape(SEPARATOR)} ?"
+    return f" ?{command}(?:{sep}{command}){{0,{max_commands - 1}}} ?{re.escape(TERMINATOR)}"

@@ -19,6 +19,16 @@ class Motion:
     duration_s: float
 
     @property
+    def distance_m(self) -> float:
+        """Metres covered at this velocity for its duration."""
+        return math.hypot(self.vx, self.vy) * self.duration_s
+
+    @property
+    def angle_rad(self) -> float:
+        """Radians turned at this yaw rate for its duration (unsigned)."""
+        return abs(self.vyaw) * self.duration_s
+
+    @property
     def is_stop(self) -> bool:
         return self.duration_s == 0.0 and self.vx == self.vy == self.vyaw == 0.0
 

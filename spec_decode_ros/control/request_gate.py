@@ -9,6 +9,9 @@ timeout runs on ``now_s`` (monotonic seconds).
 The race it closes: ``motion/done`` for an answer can arrive before the node starts waiting for it
 (a short answer, a fast motion node). Every done is remembered (``last_done``), and ``answer_sent``
 checks it before waiting.
+
+Fresh eyes for a new task: ``new_task(now_ns)`` (a new instruction) accepts only images captured
+``settle_ns`` after it arrived, so a request never answers a new instruction on a view from before it.
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ class RequestGate:
             return
         self.awaiting, self.awaiting_since_s = request_id, now_s
 
-    def new_task(self) -> None:
-        """A new instruction: do not wait for the old one's motion."""
+    def new_task(self, now_ns: int) -> None:
+        """A new instruction arrived at ``now_ns``: do not wait for the old one's motion, and look again
+        (only an image captured ``settle_ns`` after now will do)."""
         self.awaiting = None
+        self.ready_after_ns = max(self.ready_after_ns, now_ns + self.settle_ns)
 
     def overdue(self, now_s: float) -> bool:
         """True when the awaited ``motion/done`` is more than ``done_timeout_s`` late."""

@@ -50,6 +50,15 @@ class MotionSequencer(Generic[Tag]):
             self._active = None
         self._queue.append((motion, tag))
 
+    def end_active(self, now: float) -> None:
+        """The active motion is done (its goal was reached early, e.g. by odometry): the next ``step`` moves on."""
+        if self._active is not None:
+            self._active = (self._active[0], self._active[1], min(self._active[2], now))
+
+    @property
+    def active_tag(self) -> Tag | None:
+        return self._active[1] if self._active is not None else None
+
     def stop(self) -> None:
         """Drop everything; the next ``step`` reports ``stopped`` if the robot was moving."""
         self._queue.clear()

@@ -3,6 +3,9 @@
 The cache holds prompt + S for some generated-token sequence S. ``draft(γ, after=X)`` crops it to
 the longest common prefix of S and (generated + X) and feeds the rest, so pre-drafting on an early
 verdict (hit: the tokens are kept) and rollback after a miss need no special cases.
+
+With a ``constraint`` (the command grammar, ``decoding.constraint``) the draft masks its logits before it picks
+each token, its matcher following the committed tokens (``commit``) and undoing a block's tokens once drafted.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from transformers import DynamicCache
 
 from spec_decode_ros.decoding import kv
+from spec_decode_ros.decoding.constraint import GrammarConstraint
 from spec_decode_ros.decoding.models import LoadedModel, reset_rope_deltas, rope_delta
 from spec_decode_ros.decoding.sampling import GREEDY, processed_probs, sample_index, validate
 from spec_decode_ros.decoding.types import DraftBlock, Prompt, SamplingConfig
@@ -24,7 +28,7 @@ class DraftSession:
     """Drafts tokens after the committed generated tokens (plus a provisional ``after``)."""
 
     def __init__(self, model: LoadedModel, prompt: Prompt, sampling: SamplingConfig = GREEDY, *,
-                 max_support: int = 64) -> None:
+                 max_support: int = 64, constraint: GrammarConstraint | None = None) -> None:
         validate(sampling)
         if max_support < 1:
             raise ValueError(f"max_support must be >= 1, got {max_support}")
@@ -51,12 +55,17 @@ class DraftSession:
         self._prompt_logits = self._restrict(out.logits[0, -1].float())
         self._cached: list[int] = []  # generated-token sequence held by the cache after the prompt
         self._logits = self._prompt_logits  # next-token logits after prompt + _cached
+        self.matcher = constraint.matcher() if constraint is not None else None  # at ``generated``
         self.prefill_s = time.perf_counter() - start  # the prompt's prefill
         self.busy_s = self.prefill_s  # all of this session's model time: prefill, drafts, next tokens
 
     def commit(self, tokens: Sequence[int]) -> None:
         """Append final (target-verified) tokens; the cache catches up lazily at the next draft."""
-        self.generated.extend(int(t) for t in tokens)
+        tokens = [int(t) for t in tokens]
+        if self.matcher is not None and not self.matcher.advance(tokens):
+            raise ValueError(f"committed token {self.matcher.rejected} is outside the grammar: the target was not "
+                             "constrained by the same grammar")
+        self.generated.extend(tokens)
 
     @torch.inference_mode()
     def draft(self, gamma: int, *, after: Sequence[int] = (),
@@ -69,19 +78,36 @@ class DraftSession:
         tokens: list[int] = []
         ids_rows: list[torch.Tensor] = []
         val_rows: list[torch.Tensor] = []
-        for i in range(gamma):
+        matched = 0  # tokens the matcher consumed in this call (undone at the end)
+        legal = True
+        for t in after if self.matcher is not None else ():
+            legal = self.matcher.advance([t])
+            if not legal:  # a prefix outside the grammar: nothing to draft after it
+                break
+            matched += 1
+        for i in range(gamma if legal else 0):
             if i > 0 and should_stop is not None and should_stop():
                 break
             if self.sampling.do_sample:
-                tok, ids, vals = self._sample(self._logits)
+                logits = self._constrained(self._logits)
+                if logits is None:
+                    break  # nothing the draft can say is legal here (a pruned head): the target decides alone
+                tok, ids, vals = self._sample(logits)
                 ids_rows.append(ids)
                 val_rows.append(vals)
             else:
-                tok = int(self._logits.argmax())
+                tok = self._greedy()
+                if tok is None:
+                    break
             tokens.append(tok)
+            if self.matcher is not None:
+                self.matcher.advance([tok])
+                matched += 1
             if tok in self.model.eos_token_ids or i == gamma - 1:
                 break
             self._feed([tok])
+        if self.matcher is not None:
+            self.matcher.rollback(matched)
         seconds = time.perf_counter() - start
         self.busy_s += seconds
         prob_ids = prob_values = None
@@ -95,13 +121,37 @@ class DraftSession:
         """Edge-only baseline: the draft's own next token (greedy or sampled), committed."""
         start = time.perf_counter()
         self._sync(self.generated)
-        tok = self._sample(self._logits)[0] if self.sampling.do_sample else int(self._logits.argmax())
+        if self.sampling.do_sample:
+            logits = self._constrained(self._logits)
+            tok = self._sample(logits)[0] if logits is not None else None
+        else:
+            tok = self._greedy()
+        if tok is None:  # the pruned head has no legal token: end the answer
+            tok = min(self.model.eos_token_ids)
         self.commit([tok])
         self.busy_s += time.perf_counter() - start
         return tok
 
     def cached_tokens(self) -> int:
         return kv.cache_length(self._cache)
+
+    def _greedy(self) -> int | None:
+        """The argmax of the next-token logits among the legal tokens (None: none is legal). The unmasked argmax
+        when the grammar allows it (one bit test, no mask built), which is the masked argmax too."""
+        tok = int(self._logits.argmax())
+        if self.matcher is None or self.matcher.allows(tok):
+            return tok
+        logits = self._constrained(self._logits)
+        return int(logits.argmax()) if logits is not None else None
+
+    def _constrained(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """The logits with the grammar's illegal tokens at -inf (a copy; None when no legal token is left)."""
+        if self.matcher is None:
+            return logits
+        masked = self.matcher.masked(logits)
+        if self._vocab is not None and not bool(torch.isfinite(masked.max())):
+            return None  # a pruned head: none of its tokens is legal here
+        return masked
 
     def _sample(self, logits: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
         probs = processed_probs(logits, self.sampling)  # [V]
@@ -153,3 +203,6 @@ class DraftSession:
         out = torch.full_like(logits, float("-inf"))
         out[self._vocab] = logits[self._vocab]
         return out
+
+
+DraftFactory = Callable[[LoadedModel, Prompt, SamplingConfig], DraftSession]  # makes a robot's draft sessions

@@ -8,6 +8,11 @@ A forward hook on decoder layer ℓ-1 applies the exit adapter, the model's own
 final norm and LM head, decides the early verdict per row and hands it to ``on_early`` before
 layers [ℓ, L) run on the same hidden states; the final logits then decide (n, y), which are
 committed and the caches cropped to the committed length.
+
+A session with a grammar (``constrain``) masks its logits at every verified position before the acceptance rule,
+the exit head's and the final head's alike (one set of masks per row, computed before the forward from the
+committed tokens and the drafts), so early and final verdicts are both the constrained target's; its matcher
+advances on what each verdict commits and is rebuilt from the committed tokens when a session resumes.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from transformers import DynamicCache
 from spec_decode_ros.decoding import kv
 from spec_decode_ros.decoding.acceptance import confidence, draft_probs_dense, greedy_verdict, sampling_verdict
 from spec_decode_ros.decoding.adapters import ExitAdapters
+from spec_decode_ros.decoding.constraint import GrammarConstraint, TokenMatcher
 from spec_decode_ros.decoding.models import (
     SEQUENCE_KEYS,
     EncodedPrompt,
@@ -55,6 +61,7 @@ class TargetSession:
         self.sampling = sampling
         self.generator = torch.Generator().manual_seed(sampling.seed)
         self.metrics = SpecMetrics()  # exit agreement, forward passes, busy time (verdict counts: the caller's)
+        self.matcher: TokenMatcher | None = None  # the grammar's state at ``generated`` (``EarlyExitTarget.constrain``)
 
     def cached_tokens(self) -> int:
         return kv.cache_length(self.cache) if self.cache is not None else 0
@@ -77,6 +84,7 @@ class _Row:
     out_row: int = 0  # this row's index in out_cache
     out_offset: int = 0  # left padding of this row in out_cache
     old_len: int = 0  # cached positions before this verification
+    allowed: torch.Tensor | None = None  # [γ+1, V] bool: the grammar's legal tokens at each position (None: free)
 
 
 @dataclass
@@ -183,6 +191,14 @@ class EarlyExitTarget:
         if committed:
             self.resume_many([session], [committed])
 
+    def constrain(self, session: TargetSession, constraint: GrammarConstraint | None) -> None:
+        """Mask this session's verifications with ``constraint`` (None: unconstrained) from its committed tokens on:
+        a matcher built over ``session.generated`` (ValueError when they leave the grammar), so a resumed session
+        continues where the lost one was."""
+        if constraint is not None and constraint.vocab_rows != self.model.vocab_size:
+            raise ValueError(f"constraint built for {constraint.vocab_rows} logits, the target has {self.model.vocab_size}")
+        session.matcher = constraint.matcher(session.generated) if constraint is not None else None
+
     @torch.inference_mode()
     def prefill_many(self, encs: Sequence[EncodedPrompt],
                      samplings: Sequence[SamplingConfig] | None = None) -> list[TargetSession]:
@@ -256,6 +272,8 @@ class EarlyExitTarget:
             if row.out_cache is not s.cache:
                 s.cache = kv.take_row(row.out_cache, row.out_row, row.out_offset, row.out_offset + keep,
                                       self.model.model.config)
+            if s.matcher is not None and not s.matcher.advance(tokens):
+                raise ValueError(f"committed token {s.matcher.rejected} is outside the session's grammar")
             s.generated.extend(int(t) for t in tokens)
             s.pending = int(tokens[-1])
             s.next_pos += len(row.tokens)
@@ -286,6 +304,8 @@ class EarlyExitTarget:
             if first_outside(block.tokens, vocab) is not None:
                 raise ValueError(f"draft tokens must lie in [0, {vocab}), got {list(block.tokens)}")
             row = _Row(s, block, [s.pending, *map(int, block.tokens)], old_len=s.cached_tokens())
+            if s.matcher is not None:
+                row.allowed = s.matcher.masks_after(block.tokens).to(self.model.model.device)
             if s.sampling.do_sample:
                 row.u = torch.rand(len(row.tokens), generator=s.generator, dtype=torch.float64)
                 row.v = torch.rand(len(row.tokens), generator=s.generator, dtype=torch.float64)
@@ -387,15 +407,20 @@ class EarlyExitTarget:
         else:
             s.cache = kv.take_row(row.out_cache, row.out_row, row.out_offset, row.out_offset + keep,
                                   self.model.model.config)
-        s.generated.extend(committed(row.block.tokens, verdict.n_accepted, verdict.next_token))
+        new = committed(row.block.tokens, verdict.n_accepted, verdict.next_token)
+        if s.matcher is not None:
+            s.matcher.advance(new)  # legal: each token was chosen under the mask
+        s.generated.extend(new)
         s.pending = verdict.next_token
         s.next_pos += 1 + verdict.n_accepted
         s.finished = verdict.next_token in self.model.eos_token_ids
 
     def _decide(self, row: _Row, logits: torch.Tensor, exit_layer: int) -> tuple[Verdict, list[int]]:
-        """logits [γ+1, V] -> verdict (+ top-1 per position)."""
+        """logits [γ+1, V] -> verdict (+ top-1 per position); the grammar's mask first, when the session has one."""
         eos = self.model.eos_token_ids
         cfg = row.session.sampling
+        if row.allowed is not None:
+            logits = logits.masked_fill(~row.allowed[: logits.shape[0], : logits.shape[-1]], float("-inf"))
         if not cfg.do_sample:
             verdict, top1 = greedy_verdict(logits, row.block.tokens, eos)
             if exit_layer < 0:

@@ -3,7 +3,7 @@ are the names the CLI, the YAML configs, ROS parameters and the JSON results use
 
 from __future__ import annotations
 
-from enum import StrEnum
+from spec_decode_ros.str_enum import StrEnum
 
 
 class Mode(StrEnum):

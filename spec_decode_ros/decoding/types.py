@@ -14,6 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+CONSTRAIN_CHOICES = ("grammar", "none")  # the command grammar as a constraint on both models (decoding.constraint), or not
+
+
+def check_constrain(value: str) -> str:
+    """``grammar`` or ``none`` (a parameter's value), else ValueError naming both."""
+    if value not in CONSTRAIN_CHOICES:
+        raise ValueError(f"constrain must be one of {', '.join(CONSTRAIN_CHOICES)}, got {value!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class Prompt:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.image_size import processor_image_size
+from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES
 from spec_decode_ros.embedded import default_draft_path, default_target_path
 from spec_decode_ros.embedded.batching import Example
 from spec_decode_ros.embedded.data import take_examples
@@ -87,7 +88,7 @@ def _grouped(keys: list[str], hits: list[bool]) -> dict[str, dict[str, float]]:
 
 
 def speculative_figures(draft: object, target: object, examples: list[Example], gamma: int,
-                        mode: str) -> dict[str, object]:
+                        mode: str, constrain: str = "none", system_prompt: str | None = None) -> dict[str, object]:
     """Draft acceptance and early-exit figures of ``speculative_generate`` over ``examples``."""
     from spec_decode_ros.decoding.local import speculative_generate, target_generate
     from spec_decode_ros.decoding.types import Prompt, SpecMetrics
@@ -96,10 +97,10 @@ def speculative_figures(draft: object, target: object, examples: list[Example], 
     mismatches = 0
     start = time.perf_counter()
     for example in tqdm(examples, desc=f"speculative γ={gamma}", unit="prompt", dynamic_ncols=True):
-        prompt = Prompt(text=example.instruction, image=example.image)
+        prompt = Prompt(text=example.instruction, image=example.image, system=system_prompt)
         gen = speculative_generate(draft, target, prompt, gamma=gamma, max_new_tokens=MAX_ANSWER_TOKENS,
-                                   mode=mode)
-        reference = target_generate(target, prompt, MAX_ANSWER_TOKENS)
+                                   mode=mode, constrain=constrain)
+        reference = target_generate(target, prompt, MAX_ANSWER_TOKENS, constrain=constrain)
         mismatches += int(gen.tokens != reference)
         merged = merged.merge(gen.metrics)
     return {
@@ -112,6 +113,7 @@ def speculative_figures(draft: object, target: object, examples: list[Example], 
         "exit_top1_agreement": merged.exit_agreement if merged.exit_agreement_total else None,
         "early_verdict_hit_rate": merged.early_hit_rate if (merged.early_exit_hits + merged.early_exit_misses) else None,
         "outputs_differing_from_target": mismatches,
+        "constrain": constrain,
         "seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -153,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=EVAL_STREAM_SEED, help="held-out stream seed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--constrain", choices=CONSTRAIN_CHOICES, default="none",
+                   help="speculative figures and closed loop with the command grammar as a constraint")
+    p.add_argument("--system-prompt", default="", help="a system prompt, through each model's chat template")
     precision.add_arguments(p)
     return p
 
@@ -178,9 +183,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
     acc.pop("answers")
     report["target_accuracy"] = acc
     report["draft_exact_match_vs_expert"] = target_accuracy(draft, examples[: args.n])["exact_match"]
-    report["speculative"] = speculative_figures(draft, target, examples[: args.n_spec], args.gamma, mode="sd_ee_predraft")
+    report["speculative"] = speculative_figures(draft, target, examples[: args.n_spec], args.gamma,
+                                                mode="sd_ee_predraft", constrain=args.constrain,
+                                                system_prompt=args.system_prompt or None)
     if args.episodes > 0:
-        policy = VLMPolicy(target_path, dtype=args.dtype, device=args.device)
+        policy = VLMPolicy(target_path, dtype=args.dtype, device=args.device, constrain=args.constrain,
+                           system_prompt=args.system_prompt or None)
         report["closed_loop"] = closed_loop(policy, args.episodes, first_seed=args.first_episode, image_size=size)
     return report
 

@@ -109,7 +109,7 @@ def prompt_text(instruction: str) -> str:
 def instruction_corpus() -> list[str]:
     """Every instruction the simulator's expert can give (templates × colours × shapes)."""
     from spec_decode_ros.sim.expert import TEMPLATES
-    from spec_decode_ros.sim.world import COLORS, SHAPES
+    from spec_decode_ros.sim.scene import COLORS, SHAPES
 
     return [t.format(color=c, shape=s) for t in TEMPLATES for c in COLORS for s in SHAPES]
 

@@ -32,7 +32,6 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
@@ -40,18 +39,14 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.connections import ConnectionRef
-from spec_decode_ros.bridge.flood_guard import cut_connection
+from spec_decode_ros.bridge.connections import ConnectionBook, cut_connection, peer_address
 from spec_decode_ros.bridge.keys import KeyPair
+from spec_decode_ros.bridge.router import RobotRouter
 from spec_decode_ros.bridge.security import (
-    AllowList,
     ServerSecurity,
     check_connect_security,
-    make_curve_server,
-    start_authenticator,
 )
-from spec_decode_ros.bridge.server import MAX_CONNECTIONS, RCVHWM
-from spec_decode_ros.bridge.sockets import bind_with_retry, dealer
+from spec_decode_ros.bridge.sockets import dealer
 from spec_decode_ros.fleet.replica import ReplicaAddress
 from spec_decode_ros.service.events import LineBudget
 from spec_decode_ros.service.logs import event
@@ -74,15 +69,6 @@ class _Session:
     owner: bytes
     route: list[bytes]
     last_active: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True)
-class _Robot:
-    """A robot connection the front has read from: its owner, its name in the logs, how to cut it."""
-
-    owner: bytes
-    peer: str
-    ref: ConnectionRef | None
 
 
 @dataclass
@@ -118,23 +104,14 @@ class FleetFront:
         self._own_ctx = context is None
         self.security = security
         self.idle_timeout_s = idle_timeout_s
-        self._auth = None
-        self._allow: AllowList | None = None
-        self._robots: OrderedDict[tuple[bytes, ...], _Robot] = OrderedDict()
+        self._robots: ConnectionBook[bytes] = ConnectionBook()
         self._reload_keys = threading.Event()
         self._error_lines = LineBudget()
-        self.sock = self._ctx.socket(zmq.ROUTER)
-        self.sock.linger = 0
-        self.sock.setsockopt(zmq.MAXMSGSIZE, p.MAX_WIRE_BYTES)
-        self.sock.setsockopt(zmq.SNDHWM, 10_000)
-        self.sock.setsockopt(zmq.RCVHWM, RCVHWM)  # a robot gets the few queued frames one cloud gives it
-        self.sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-        self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
-        if security is not None:
-            self._allow = AllowList.of(security)
-            self._auth = start_authenticator(self._ctx, self._allow)
-            make_curve_server(self.sock, security)
-        self.endpoint: str = bind_with_retry(self.sock, bind)
+        # a robot gets the few queued frames one cloud gives it (the router's RCVHWM); replies queue deeper
+        self._router = RobotRouter(self._ctx, bind, security, sndhwm=10_000)
+        self.sock = self._router.sock
+        self._allow = self._router.allow
+        self.endpoint: str = self._router.endpoint
         self.replicas = [self._connect(_address(ep)) for ep in replica_endpoints]
         self.sessions: dict[str, _Session] = {}
         self.metrics = FrontMetrics(self.live, lambda: len(self.sessions))
@@ -182,9 +159,7 @@ class FleetFront:
             r.sock.disable_monitor()
             r.monitor.close(0)
             r.sock.close(0)
-        self.sock.close(0)
-        if self._auth is not None:
-            self._auth.stop()
+        self._router.close()
         if self._own_ctx:
             self._ctx.term()
 
@@ -282,10 +257,7 @@ class FleetFront:
 
     # ------------------------------------------------------------------------------------------ robot → replica
     def _send(self, route: Sequence[bytes], msg: p.Message) -> None:
-        try:
-            self.sock.send_multipart([*route, p.encode(msg)], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # robot gone or its queue full: it will time out and resume
+        self._router.send(route, msg)
 
     def _owner(self, route: list[bytes], payload: zmq.Frame) -> bytes:
         if self.security is not None:
@@ -298,8 +270,7 @@ class FleetFront:
         return b"\x00".join(route)
 
     def _refuse(self, route: list[bytes], err: p.ProtocolError) -> None:
-        robot = self._robots.get(tuple(route))
-        peer = robot.peer if robot else "?"
+        peer = self._robots.peer(route)
         self.metrics.errors.labels(code=err.code.value).inc()
         log_it, suppressed = self._error_lines.take(peer, time.monotonic())
         if suppressed:
@@ -318,30 +289,18 @@ class FleetFront:
         if self._revoked(owner):
             cut_connection(payload)  # a key revoked since its handshake: unread, unanswered
             return
-        if tuple(route) not in self._robots:
+        if route not in self._robots:
             self._connected(tuple(route), owner, payload)
         data = payload.bytes
         try:
-            msg = p.decode(data)
-        except p.ProtocolError as e:
-            e.session, e.round = p.session_of(data)
-            self._refuse(route, e)
-            return
-        try:
-            self._route(msg, route, owner, data)
+            self._route(p.decode_to_answer(data), route, owner, data)
         except p.ProtocolError as e:
             self._refuse(route, e)
 
     def _connected(self, key: tuple[bytes, ...], owner: bytes, payload: zmq.Frame) -> None:
-        try:
-            address = payload.get("Peer-Address")
-        except zmq.ZMQError:
-            address = None
+        address = peer_address(payload)
         name = self._allow.name(owner) if self._allow is not None and self.security is not None else None
-        robot = _Robot(owner, name or address or "?", ConnectionRef.of(payload))
-        self._robots[key] = robot
-        while len(self._robots) > MAX_CONNECTIONS:
-            self._robots.popitem(last=False)
+        robot = self._robots.add(key, owner, name or address or "?", payload)
         self.metrics.connections.inc()
         event(log, logging.INFO, "robot_connected", peer=robot.peer, address=address or "")
 
@@ -360,12 +319,8 @@ class FleetFront:
                     pass  # the replica expires it
                 self._forget(sid)
                 gone[s.owner] = gone.get(s.owner, 0) + 1
-        for key, robot in list(self._robots.items()):
-            if self._revoked(robot.owner):
-                gone.setdefault(robot.owner, 0)
-                if robot.ref is not None:
-                    robot.ref.cut()
-                del self._robots[key]
+        for owner in self._robots.cut(self._revoked):
+            gone.setdefault(owner, 0)
         for owner, n in gone.items():
             self.metrics.revoked.inc(n)
             name = self._allow.name(owner) if self._allow is not None else None

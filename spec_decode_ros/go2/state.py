@@ -104,6 +104,7 @@ class Go2StateSubscriber:
         init_channel(interface, domain_id)
         self._lock = threading.Lock()
         self._latest: SportState | None = None
+        self._latest_at = float("-inf")  # time.monotonic() when the latest state was received
         self._on_state = on_state
         self._min_interval_s = min_interval_s
         self._last_kept = float("-inf")
@@ -124,7 +125,7 @@ class Go2StateSubscriber:
                 self.rejected += 1
             return
         with self._lock:
-            self._latest = state
+            self._latest, self._latest_at = state, now
             self.received += 1
         if self._on_state is not None:
             self._on_state(state)
@@ -132,6 +133,11 @@ class Go2StateSubscriber:
     def latest(self) -> SportState | None:
         with self._lock:
             return self._latest
+
+    def latest_with_age(self) -> tuple[SportState | None, float]:
+        """The newest state and how many seconds ago it was received (inf before the first)."""
+        with self._lock:
+            return self._latest, time.monotonic() - self._latest_at
 
     def close(self) -> None:
         self._sub.Close()

@@ -1,4 +1,4 @@
-"""Small rclpy helpers shared by the nodes: message classes by name, stamps, QoS, running a node."""
+"""Small rclpy helpers shared by the nodes: message classes by name, stamps, the control clock, running a node."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,13 +14,12 @@ import rclpy
 from builtin_interfaces.msg import Time
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 
-SENSOR_QOS = qos_profile_sensor_data
-RELIABLE_QOS = QoSProfile(depth=50, reliability=QoSReliabilityPolicy.RELIABLE)
-LATCHED_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
-                         durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+from spec_decode_ros.nodes.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+
+__all__ = ["LATCHED_QOS", "RELIABLE_QOS", "SENSOR_QOS", "control_clock", "message_class", "now_stamp", "run_node",
+           "time_to_ns"]  # the QoS profiles live in nodes/qos.py; re-exported for the nodes that import them here
 
 
 def message_class(type_name: str) -> type:
@@ -31,6 +31,15 @@ def message_class(type_name: str) -> type:
 def now_stamp(node: Node) -> Time:
     """The node's clock now, as a message stamp (every header stamp of the loop)."""
     return node.get_clock().now().to_msg()
+
+
+def control_clock(node: Node) -> Callable[[], float]:
+    """Seconds for the node's timing decisions (deadman, motion durations): the node's ROS clock under
+    ``use_sim_time`` (a 2 s walk lasts 2 simulated seconds, and the deadman counts simulated time, as the node's
+    timers do), otherwise the monotonic clock (on the robot, a wall-clock step must not end or stretch a motion)."""
+    if node.get_parameter("use_sim_time").value:
+        return lambda: node.get_clock().now().nanoseconds / 1e9
+    return time.monotonic
 
 
 def time_to_ns(stamp: Any) -> int:

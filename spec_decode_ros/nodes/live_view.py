@@ -17,7 +17,8 @@ from rclpy.node import Node
 
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.derived import DerivedStreams, absolute, message_definition
-from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS, message_class, run_node
+from spec_decode_ros.nodes.common import message_class, run_node
+from spec_decode_ros.nodes.qos import subscription_qos
 
 
 class LiveView(Node):
@@ -42,9 +43,9 @@ class LiveView(Node):
             for topic, msgtype in self.derived.types(wanted).items()}
         self.server = foxglove.start_server(name="spec_decode_ros", host=host, port=port)
         for topic in wanted:
-            qos = SENSOR_QOS if topic in topics.SENSOR_DATA else RELIABLE_QOS
             self.create_subscription(message_class(topics.TYPES[topic]), topic,
-                                     lambda raw, topic=topic: self._on_message(topic, raw), qos, raw=True)
+                                     lambda raw, topic=topic: self._on_message(topic, raw), subscription_qos(topic),
+                                     raw=True)
         self.get_logger().info(f"live view on ws://{host}:{self.server.port} ({len(self.channels)} channels)")
 
     def _on_message(self, topic: str, raw: bytes) -> None:

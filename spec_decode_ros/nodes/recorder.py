@@ -1,7 +1,8 @@
 """recorder node: writes the loop's topics to an MCAP rosbag2 with `rosbags` (no ``ros2 bag``
 needed), under their absolute names (``/odom``, as ``ros2 bag record`` names them). Raw subscriptions
 hand CDR bytes to ``analysis.derived.DerivedStreams``, which adds what lab tools want (the camera as JPEG,
-``decoder/answer``, ``/tf`` from ``odom``); the log time is the receive time. Every message definition
+``decoder/answer``, ``/tf`` from ``odom``); the log time is the receive time on the node's clock (simulated time under ``use_sim_time``; what arrives
+before the first ``/clock``, at most ``MAX_EARLY`` messages, is written at the clock's first reading). Every message definition
 (this package's too) is embedded in the MCAP, so tools without this package decode the bag.
 
 Every ``status_s`` seconds in which something new was recorded it logs ``recorded N messages: {topic: n}``
@@ -19,7 +20,10 @@ from rclpy.node import Node
 from spec_decode_ros import topics
 from spec_decode_ros.analysis.bag import BagWriter
 from spec_decode_ros.analysis.derived import DerivedStreams, absolute
-from spec_decode_ros.nodes.common import RELIABLE_QOS, SENSOR_QOS, message_class, run_node
+from spec_decode_ros.nodes.common import message_class, run_node
+from spec_decode_ros.nodes.qos import subscription_qos
+
+MAX_EARLY = 1000  # messages held while use_sim_time waits for its first /clock
 
 
 class Recorder(Node):
@@ -41,15 +45,30 @@ class Recorder(Node):
         self.namespace = self.get_namespace()
         self.writer = BagWriter(path, {absolute(t, self.namespace): ty for t, ty in self.derived.types(wanted).items()})
         for topic in wanted:
-            qos = SENSOR_QOS if topic in topics.SENSOR_DATA else RELIABLE_QOS
             self.create_subscription(message_class(topics.TYPES[topic]), topic,
-                                     lambda raw, topic=topic: self._on_message(topic, raw), qos, raw=True)
+                                     lambda raw, topic=topic: self._on_message(topic, raw), subscription_qos(topic),
+                                     raw=True)
         self.logged_total = 0
+        self.early: list[tuple[str, bytes]] = []  # received before the clock started (use_sim_time)
         self.create_timer(status_s, self._log_status)
         self.get_logger().info(f"recording {len(wanted)} topics to {path} (camera as {camera})")
 
     def _on_message(self, topic: str, raw: bytes) -> None:
         now = self.get_clock().now().nanoseconds
+        if now == 0:  # use_sim_time, no /clock yet: keep it for the clock's first reading
+            if len(self.early) < MAX_EARLY:
+                self.early.append((topic, raw))
+            else:
+                self.get_logger().error(f"{topic}: no /clock yet and {MAX_EARLY} messages held: dropped",
+                                        throttle_duration_sec=5.0)
+            return
+        if self.early:
+            held, self.early = self.early, []
+            for early_topic, early_raw in held:
+                self._write(early_topic, early_raw, now)
+        self._write(topic, raw, now)
+
+    def _write(self, topic: str, raw: bytes, now: int) -> None:
         try:
             out = self.derived.feed(topic, raw)
         except ValueError as err:  # keep the message as it came, say why it was not derived

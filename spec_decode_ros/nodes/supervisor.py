@@ -31,7 +31,7 @@ from spec_decode_ros import topics
 from spec_decode_ros.go2.channel import init_channel
 from spec_decode_ros.msg import LocomotionCommand, TokenStream
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
-from spec_decode_ros.sim.episode import SUCCESS_DISTANCE
+from spec_decode_ros.sim.scene import SUCCESS_DISTANCE
 
 
 class Supervisor(Node):

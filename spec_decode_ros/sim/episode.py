@@ -25,10 +25,10 @@ from spec_decode_ros.control.primitives import to_motion
 from spec_decode_ros.control.stream_parser import StreamingCommandParser
 from spec_decode_ros.sim.expert import expert_answer, instruction_for
 from spec_decode_ros.sim.jpeg import jpeg_round_trip
+from spec_decode_ros.sim.scene import SUCCESS_DISTANCE
 from spec_decode_ros.sim.world import Go2World, Landmark, Layout, random_layout
 
 Policy = Callable[[np.ndarray, str], str]
-SUCCESS_DISTANCE = 0.5
 SPLITS: dict[str, int] = {"train": 0, "heldout": 1}
 
 

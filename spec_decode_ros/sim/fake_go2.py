@@ -2,11 +2,13 @@
 
 Services (the robot's own names, so ``SportClient`` and ``VideoClient`` work unchanged):
 
-- ``sport`` (API 1.0.0.1): Damp 1001, BalanceStand 1002, StopMove 1003, StandUp 1004,
+- ``sport`` (API 1.0.0.1): Damp 1001, BalanceStand 1002, StopMove 1003, StandUp 1004, StandDown 1005,
   RecoveryStand 1006, Move 1008 (JSON ``{"x": vx, "y": vy, "z": vyaw}``, clamped to the sport-mode
   ranges, held ``move_hold_s`` = 1 s then dropped, as the robot does). Moves act only in balance
-  stand (the start mode, and after BalanceStand / RecoveryStand); Damp and StandUp stop the robot
-  and ignore Moves until then. Extra APIs for tests and the demo (``FakeGo2Client``):
+  stand (the start mode, and after BalanceStand / RecoveryStand); Damp, StandUp and StandDown stop the
+  robot and ignore Moves until then. ``set_mode(name)`` puts it in a mode directly (tests: a robot
+  that is not ready), and ``speed_factor`` (e.g. 0.7) makes it move slower than commanded, as a real
+  robot on a slippery floor does (its odometry shows the truth). Extra APIs for tests and the demo (``FakeGo2Client``):
   GetState 9001 (pose, velocity, mode, landmarks with their distances, target, instruction),
   ResetLayout 9002 (``{"seed": n, "split": "heldout"}``: a new layout, robot at its start) and
   GetCalls 9003 (every call received: api id, parameters, time). ``fail_next`` makes the next calls of an
@@ -15,7 +17,8 @@ Services (the robot's own names, so ``SportClient`` and ``VideoClient`` work unc
 
 It also publishes ``SportModeState_`` on ``rt/sportmodestate`` at ``state_hz`` (as the robot does; see
 ``go2.state``): the world's x, y, yaw and velocity, so odometry's frame is the world's (a ResetLayout
-moves the robot, and its odometry, to the new start pose).
+moves the robot, and its odometry, to the new start pose), the mode (``go2.modes``: 1 balanceStand,
+3 locomotion while moving, 5 lieDown, 6 jointLock, 7 damping) and the body height (lying: 0.08 m).
 
 The world runs in its own real-time loop thread (integrates the velocity at ``rate_hz`` = 50 Hz,
 renders the camera at ``camera_hz``); DDS handlers only read its latest snapshot and JPEG (rendering
@@ -40,23 +43,27 @@ import numpy as np
 
 from spec_decode_ros.control.limits import get_limits
 from spec_decode_ros.go2.channel import init_channel
+from spec_decode_ros.go2.modes import BALANCE_STAND, DAMPING, JOINT_LOCK, LIE_DOWN, LOCOMOTION
 from spec_decode_ros.go2.state import SPORT_STATE_TOPIC, sport_state_sample
 from spec_decode_ros.sim.episode import SPLITS, layout_seed
 from spec_decode_ros.sim.expert import instruction_for
 from spec_decode_ros.sim.jpeg import encode_jpeg
 from spec_decode_ros.sim.world import BASE_HEIGHT, Go2World, Layout, random_layout
 
-API_DAMP, API_BALANCESTAND, API_STOPMOVE, API_STANDUP, API_RECOVERYSTAND, API_MOVE = 1001, 1002, 1003, 1004, 1006, 1008
+API_DAMP, API_BALANCESTAND, API_STOPMOVE, API_STANDUP, API_STANDDOWN = 1001, 1002, 1003, 1004, 1005
+API_RECOVERYSTAND, API_MOVE = 1006, 1008
 API_GET_STATE, API_RESET_LAYOUT, API_GET_CALLS = 9001, 9002, 9003
 API_GET_IMAGE_SAMPLE = 1001
 SPORT_API_VERSION = "1.0.0.1"
 VIDEO_API_VERSION = "1.0.0.1"
 ERR_BAD_PARAMETER = 4301
 ERR_NOT_READY = 4302
-# SportModeState_.mode of the robot's modes (moving in balance stand is locomotion)
-SPORT_MODES = {"balance": 1, "locomotion": 3, "stand": 6, "damp": 7}
+# SportModeState_.mode of the robot's modes (go2.modes; moving in balance stand is locomotion)
+SPORT_MODES = {"balance": BALANCE_STAND, "locomotion": LOCOMOTION, "lie_down": LIE_DOWN, "stand": JOINT_LOCK,
+               "damp": DAMPING}
+LYING_HEIGHT = 0.08  # body height in lie_down and damp
 API_NAMES = {API_DAMP: "Damp", API_BALANCESTAND: "BalanceStand", API_STOPMOVE: "StopMove", API_STANDUP: "StandUp",
-             API_RECOVERYSTAND: "RecoveryStand", API_MOVE: "Move", API_GET_STATE: "GetState",
+             API_STANDDOWN: "StandDown", API_RECOVERYSTAND: "RecoveryStand", API_MOVE: "Move", API_GET_STATE: "GetState",
              API_RESET_LAYOUT: "ResetLayout", API_GET_CALLS: "GetCalls"}
 
 
@@ -93,12 +100,14 @@ class FakeGo2:
         camera_hz: float = 15.0,
         state_hz: float = 20.0,
         move_hold_s: float = 1.0,
+        speed_factor: float = 1.0,
         interface: str = "lo",
         domain_id: int = 0,
         trace_path: str | None = None,
     ) -> None:
-        if rate_hz <= 0 or camera_hz <= 0 or state_hz <= 0 or move_hold_s <= 0:
-            raise ValueError("rate_hz, camera_hz, state_hz and move_hold_s must be positive")
+        if rate_hz <= 0 or camera_hz <= 0 or state_hz <= 0 or move_hold_s <= 0 or speed_factor < 0:
+            raise ValueError("rate_hz, camera_hz, state_hz and move_hold_s must be positive, speed_factor >= 0")
+        self.speed_factor = speed_factor  # the robot moves at this fraction of the commanded velocity
         self.width, self.height, self.jpeg_quality = width, height, jpeg_quality
         self.rate_hz, self.camera_hz, self.state_hz, self.move_hold_s = rate_hz, camera_hz, state_hz, move_hold_s
         self._state_pub: Any = None
@@ -179,6 +188,14 @@ class FakeGo2:
         with self._lock:
             return self._failures.get(api_id, (0, 0))[0]
 
+    def set_mode(self, name: str) -> None:
+        """Put the robot in mode ``name`` (a key of ``SPORT_MODES``) as if its remote had; it stops moving."""
+        if name not in SPORT_MODES:
+            raise ValueError(f"unknown mode {name!r} (known: {', '.join(SPORT_MODES)})")
+        with self._lock:
+            self._mode = name
+            self._velocity, self._move_until = (0.0, 0.0, 0.0), 0.0
+
     def state(self) -> dict[str, Any]:
         """Latest ground-truth snapshot of the loop (pose and the velocity it integrated), current mode."""
         with self._lock:
@@ -212,7 +229,7 @@ class FakeGo2:
                 with self._lock:
                     if now > self._move_until:
                         self._velocity = (0.0, 0.0, 0.0)
-                    velocity = self._velocity
+                    velocity = tuple(v * self.speed_factor for v in self._velocity)
                 world.set_velocity(*velocity)
                 world.step(now - last)
                 last = now
@@ -276,7 +293,8 @@ class FakeGo2:
         mode = snapshot["mode"]
         if mode == "balance" and any(snapshot["velocity"]):
             mode = "locomotion"
-        return sport_state_sample(x, y, yaw, vx, vy, vyaw, z=BASE_HEIGHT, mode=SPORT_MODES[mode],
+        height = LYING_HEIGHT if mode in ("lie_down", "damp") else BASE_HEIGHT
+        return sport_state_sample(x, y, yaw, vx, vy, vyaw, z=height, mode=SPORT_MODES[mode],
                                   stamp_s=snapshot["time"])
 
     # ---- handlers (DDS server threads) -------------------------------------------------------
@@ -315,13 +333,15 @@ class FakeGo2:
                     self._velocity = self.limits.clamp(*v)
                     self._move_until = time.monotonic() + self.move_hold_s
             return 0, ""
-        if api_id in (API_STOPMOVE, API_DAMP, API_STANDUP, API_BALANCESTAND, API_RECOVERYSTAND):
+        if api_id in (API_STOPMOVE, API_DAMP, API_STANDUP, API_STANDDOWN, API_BALANCESTAND, API_RECOVERYSTAND):
             with self._lock:
                 self._velocity, self._move_until = (0.0, 0.0, 0.0), 0.0
                 if api_id == API_DAMP:
                     self._mode = "damp"
                 elif api_id == API_STANDUP:
                     self._mode = "stand"
+                elif api_id == API_STANDDOWN:
+                    self._mode = "lie_down"
                 elif api_id in (API_BALANCESTAND, API_RECOVERYSTAND):
                     self._mode = "balance"
             return 0, ""
@@ -380,13 +400,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jpeg-quality", type=int, default=80)
     parser.add_argument("--camera-hz", type=float, default=15.0)
     parser.add_argument("--state-hz", type=float, default=20.0, help="rt/sportmodestate rate")
+    parser.add_argument("--speed-factor", type=float, default=1.0,
+                        help="the robot moves at this fraction of the commanded velocity (default 1)")
     parser.add_argument("--trace-file", default=None, help="Cyclone DDS trace file (default: discarded)")
     args = parser.parse_args(argv)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     fake = FakeGo2(args.seed, split=args.split, width=args.width, height=args.height, jpeg_quality=args.jpeg_quality,
-                   camera_hz=args.camera_hz, state_hz=args.state_hz, interface=args.interface, domain_id=args.domain_id,
+                   camera_hz=args.camera_hz, state_hz=args.state_hz, speed_factor=args.speed_factor,
+                   interface=args.interface, domain_id=args.domain_id,
                    trace_path=args.trace_file)
     fake.start()
     print(f"READY fake Go2 on {args.interface} domain {args.domain_id}: {fake.state()['instruction']!r}", flush=True)

@@ -25,26 +25,20 @@ from pathlib import Path
 import mujoco  # the package __init__ has chosen the offscreen GL backend (MUJOCO_GL) before this import
 import numpy as np
 
-COLORS: dict[str, tuple[float, float, float]] = {
-    "red": (0.90, 0.08, 0.08),
-    "green": (0.10, 0.70, 0.12),
-    "blue": (0.10, 0.25, 0.95),
-    "yellow": (0.95, 0.85, 0.05),
-    "purple": (0.60, 0.10, 0.80),
-}
-SHAPES: tuple[str, ...] = ("box", "ball", "cylinder")
+from spec_decode_ros.go2.camera_model import FRONT_CAMERA_FOVY_DEG
+from spec_decode_ros.sim.scene import COLORS, NOSE_OFFSET, SHAPES
+
 # every (colour, shape) a landmark can be; object maps label pixels 1 + index here (0 = floor or sky)
 LANDMARK_KINDS: tuple[tuple[str, str], ...] = tuple((c, s) for c in COLORS for s in SHAPES)
 LANDMARK_SIZE = 0.6  # footprint width (m) used by random layouts
 # silhouettes that differ even a few pixels wide: boxes are flat (wide), balls round, cylinders tall
 BOX_HEIGHT_RATIO = 0.6
 CYLINDER_HEIGHT_RATIO = 1.6
-NOSE_OFFSET = 0.30  # m from base centre to the front of the body
 BASE_HEIGHT = 0.27  # standing base height of the Go2 ("home" keyframe)
 CAMERA_POS = (0.32, 0.0, 0.05)  # on body "base"
 CAMERA_TILT_DEG = 15.0  # downwards
 VIEW_MARGIN_DEG = 5.0  # is_visible: the target centre must be this far inside the view's edge
-CAMERA_FOVY_DEG = 90.0
+CAMERA_FOVY_DEG = FRONT_CAMERA_FOVY_DEG  # the camera_info the camera node publishes uses the same (go2/camera_model.py)
 ARENA_HALF = 2.25  # landmarks and the robot start inside [-ARENA_HALF, ARENA_HALF]^2
 _PARK = (100.0, 100.0, -5.0)  # where unused landmark bodies wait
 

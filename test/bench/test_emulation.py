@@ -79,3 +79,48 @@ def test_forward_floor_pads_prefill_and_verdicts_and_keeps_them_exact(target_dir
         client.close()
     assert target.counters()["prefill_forwards"] == (0 if fuse else 1) and target.forwards == 1
     assert ForwardCost.floor(floor) == ForwardCost(a_s=floor, b_s=0.0, prefill="floor")
+
+
+def test_spec_decode_cloud_with_an_emulated_forward_runs_from_bench_and_the_cloud_keeps_its_options(capsys):
+    """Runtime modules never import bench/: ``spec-decode cloud --emulate-forward-ms`` is run by
+    ``bench/emulated_cloud.py``, which puts the floor around the target (of this verifier or of every replica) and
+    hands every option to the cloud command; the cloud command alone cannot emulate, and says so."""
+    from spec_decode_ros import cli
+    from spec_decode_ros.bench import emulated_cloud
+    from spec_decode_ros.cloud import command
+    from spec_decode_ros.cloud.config import parse
+
+    assert cli.module_of("cloud", ["--model", "m"]) == "spec_decode_ros.cloud.command"
+    for option in (["--emulate-forward-ms", "30"], ["--emulate-forward-ms=30"]):
+        argv = ["--model", "m", "--bind", "tcp://127.0.0.1:5555", *option, "--max-batch", "2"]
+        assert cli.module_of("cloud", argv) == "spec_decode_ros.bench.emulated_cloud"
+        assert emulated_cloud.emulated_forward(argv) == ForwardCost.floor(0.030)
+        assert parse(argv).max_batch == 2 and parse(argv).emulate_forward_ms == 30.0
+    assert emulated_cloud.emulated_forward(["--model", "m", "--emulate-forward-ms", "0"]) is None
+    assert command.main(["--model", "m", "--bind", "tcp://127.0.0.1:5555", "--emulate-forward-ms", "30"]) == 2
+    assert "emulated_cloud.py" in capsys.readouterr().err
+
+
+def test_the_emulated_draft_node_takes_its_pace_and_hands_the_ros_arguments_on():
+    from spec_decode_ros.bench.emulated_draft_node import split_arguments
+
+    ros = ["--ros-args", "-r", "__node:=draft", "-p", "mode:=sd"]
+    assert split_arguments(["--emulate-draft-ms", "20", *ros]) == (0.020, ros)
+    with pytest.raises(SystemExit):
+        split_arguments(ros)  # the pace is what this entry point is for
+
+
+@pytest.mark.slow  # starts a cloud process
+@pytest.mark.timeout(120)
+def test_the_cloud_command_with_an_emulated_forward_pads_each_verification(target_dir):
+    from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
+
+    with CloudProcess(target_dir, free_endpoint(), "--emulate-forward-ms", "300") as cloud:
+        client = CloudClient(cloud.endpoint)
+        client.request(p.Open(session="e", text=PROMPTS[0], max_new_tokens=4), p.Opened, 30)
+        client.send(p.Draft(session="e", round=0, committed=0, tokens=(5, 6)))
+        while not isinstance(client.recv(30), p.Final):
+            pass
+        stats = client.request(p.StatsRequest(), p.Stats, 10)
+        assert isinstance(stats, p.Stats) and stats.forwards == 1 and stats.busy_s >= 0.3, stats
+        client.close()

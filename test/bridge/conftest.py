@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import zmq
 from support.threads import in_thread
 from support.tiny_pair_fixtures import MAX_NEW  # noqa: F401 (the tests import it from here)
 
+from spec_decode_ros.bridge.security import is_loopback
 from spec_decode_ros.bridge.server import ServerConfig, VerifierServer
 from spec_decode_ros.decoding.early_exit import EarlyExitTarget
 
@@ -31,3 +33,22 @@ def serving(target: EarlyExitTarget, **config: object) -> Iterator[VerifierServe
             yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def refusal_comes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tripwires for a test of a refusal that must come before anything else: a bind off the loopback, or loading a
+    target, fails the test at once (a broken refusal would otherwise serve on every interface until pytest's
+    timeout)."""
+    bind = zmq.Socket.bind
+
+    def loopback_only(sock: zmq.Socket, addr: str) -> object:
+        if not is_loopback(addr):
+            raise AssertionError(f"bound {addr}: the refusal did not come first (tests bind the loopback only)")
+        return bind(sock, addr)
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a target was loaded: the refusal did not come first")
+
+    monkeypatch.setattr(zmq.Socket, "bind", loopback_only)
+    monkeypatch.setattr(EarlyExitTarget, "from_pretrained", no_model)

@@ -17,7 +17,7 @@ from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
 from spec_decode_ros.bench.link import LinkEmulator, LinkProfile
 from spec_decode_ros.bridge import keys
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.client import CloudClient
+from spec_decode_ros.bridge.client import CloudClient, read_stats
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, TokenEvent
 from spec_decode_ros.bridge.keys import create_keypair
 from spec_decode_ros.bridge.security import ClientSecurity
@@ -42,16 +42,6 @@ def cloud(target_dir):
     proc.stop()
 
 
-def _stats(endpoint: str) -> p.Stats:
-    client = CloudClient(endpoint)
-    try:
-        stats = client.request(p.StatsRequest(), p.Stats, 10.0)
-        assert isinstance(stats, p.Stats)
-        return stats
-    finally:
-        client.close()
-
-
 def test_two_processes_give_the_target_greedy_output_with_early_exits_and_predrafting(cloud, draft, references):
     hits = 0
     with LinkEmulator("tcp://127.0.0.1:0", cloud.endpoint, LinkProfile(delay_s=0.005)) as link:
@@ -71,9 +61,9 @@ def test_robot_vanishing_mid_round_costs_other_robots_nothing(cloud, draft, refe
     for text in PROMPTS:
         assert _generate(cloud.endpoint, draft, text).tokens == references[text]
     deadline = time.monotonic() + 10
-    while _stats(cloud.endpoint).sessions and time.monotonic() < deadline:  # the ghost's session expires
+    while read_stats(cloud.endpoint, 10.0).sessions and time.monotonic() < deadline:  # the ghost's session expires
         time.sleep(0.2)
-    assert _stats(cloud.endpoint).sessions == 0
+    assert read_stats(cloud.endpoint, 10.0).sessions == 0
 
 
 def _malformed_frames(n: int, seed: int = 0) -> list[bytes]:
@@ -103,7 +93,7 @@ def _malformed_frames(n: int, seed: int = 0) -> list[bytes]:
 def test_ten_thousand_malformed_frames_leave_the_server_correct_and_its_memory_flat(cloud, draft, references):
     frames = _malformed_frames(10_000)
     rss_before = cloud.rss_bytes()
-    errors_before = _stats(cloud.endpoint).errors
+    errors_before = read_stats(cloud.endpoint, 10.0).errors
     flooder = CloudClient(cloud.endpoint)
     replies = {"error": 0, "other": 0}
 
@@ -126,11 +116,11 @@ def test_ten_thousand_malformed_frames_leave_the_server_correct_and_its_memory_f
         assert _generate(cloud.endpoint, draft, text).tokens == references[text]
     # every frame got an answer: an ERROR, or (for the few that a flipped byte left valid) a real reply
     assert replies["error"] + replies["other"] >= len(frames) and flooder.dropped == 0
-    assert replies["error"] >= 9_500 and _stats(cloud.endpoint).errors - errors_before >= replies["error"]
+    assert replies["error"] >= 9_500 and read_stats(cloud.endpoint, 10.0).errors - errors_before >= replies["error"]
     deadline = time.monotonic() + 10  # sessions that mutated OPEN frames happened to create expire
-    while _stats(cloud.endpoint).sessions and time.monotonic() < deadline:
+    while read_stats(cloud.endpoint, 10.0).sessions and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _stats(cloud.endpoint).sessions == 0
+    assert read_stats(cloud.endpoint, 10.0).sessions == 0
     assert cloud.rss_bytes() - rss_before < 64 * 2**20
 
 

@@ -12,7 +12,7 @@ import zmq
 
 from spec_decode_ros.bench import hostile_frames as hostile
 from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
-from spec_decode_ros.bench.honest import PingProber, references
+from spec_decode_ros.bench.robustness_probes import PingProber, references
 from spec_decode_ros.bench.workload import sim_prompts
 from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient

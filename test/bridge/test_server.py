@@ -212,3 +212,41 @@ def test_cloud_command_refuses_half_a_curve_configuration(tmp_path, capsys):
 
     assert command.main(["--model", str(tmp_path), "--secret-key", str(tmp_path / "k")]) == 2
     assert "--allow-dir" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(60)
+def test_frames_behind_an_unanswered_open_wait_for_it_in_order_and_too_many_are_refused_busy(target, references):
+    """While the OPENs wait for their encoding, a robot's frames behind its OPEN are parked: handled after it is
+    answered, in order (a parked OPEN parks the frames behind it again), and one more than ``MAX_PARKED`` gets ERROR
+    ``busy`` at once; nothing else is refused or lost."""
+    from spec_decode_ros.bridge.server import MAX_PARKED
+
+    ref = references[PROMPTS[0]]
+    gate = threading.Event()
+    with serving(target) as server:
+        server._encoder.submit(gate.wait, 30)  # every OPEN's encoding waits behind this until the test lets it go
+        robot, greedy = CloudClient(server.endpoint), CloudClient(server.endpoint)
+        for msg in (p.Open(session="a", text=PROMPTS[0], max_new_tokens=MAX_NEW),
+                    p.Draft(session="a", round=0, committed=0, tokens=(ref[0],)),
+                    p.Open(session="b", text=PROMPTS[0], max_new_tokens=MAX_NEW),
+                    p.Draft(session="b", round=0, committed=0, tokens=(ref[0],)), p.Ping(sent=1.0)):
+            robot.send(msg)
+        greedy.send(p.Open(session="c", text=PROMPTS[0], max_new_tokens=MAX_NEW))
+        for i in range(MAX_PARKED + 1):
+            greedy.send(p.Ping(sent=float(i)))
+        busy = _expect(greedy, p.Error)
+        assert busy.code == "busy", busy
+        gate.set()
+        got = []
+        while len(got) < 5:
+            msg = robot.recv(10)
+            assert msg is not None and not isinstance(msg, p.Error), f"after {got}: {msg!r}"
+            if not isinstance(msg, p.Early):
+                got.append((type(msg).__name__, getattr(msg, "session", "")))
+        order = {m: got.index(m) for m in got}
+        assert order[("Opened", "a")] < order[("Final", "a")] and order[("Opened", "a")] < order[("Opened", "b")]
+        assert order[("Opened", "b")] < order[("Final", "b")] and order[("Opened", "b")] < order[("Pong", "")]
+        _expect(greedy, p.Opened)
+        assert [type(_expect(greedy, p.Pong)) for _ in range(MAX_PARKED)] == [p.Pong] * MAX_PARKED
+        robot.close()
+        greedy.close()

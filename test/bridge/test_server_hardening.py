@@ -132,7 +132,8 @@ def test_an_open_holds_a_draft_up_for_at_most_one_forward(target, references):
         server.close()
 
 
-def test_plaintext_on_a_non_loopback_address_is_refused_before_binding(target):
+@pytest.mark.timeout(30)
+def test_plaintext_on_a_non_loopback_address_is_refused_before_binding(target, refusal_comes_first):
     with pytest.raises(InsecureBindError, match="spec-decode keys"):
         VerifierServer(target, ServerConfig(bind="tcp://0.0.0.0:0"))
 
@@ -170,6 +171,7 @@ def _replies(sock: zmq.Socket, frames: list[bytes], timeout_s: float) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(90)
 def test_a_curve_key_flooding_refused_frames_is_cut_off_and_refused_at_the_handshake_until_its_penalty_ends(
         target, tmp_path):
     create_keypair(tmp_path, "cloud")
@@ -180,6 +182,8 @@ def test_a_curve_key_flooding_refused_frames_is_cut_off_and_refused_at_the_hands
     security = ServerSecurity.from_dir(tmp_path)
     limits = FloodLimits(refused_bytes=3 * len(frame), backoff_s=6.0)
     with serving(target, security=security, flood=limits) as server:
+        other = CloudClient(server.endpoint, security=flooder_key)  # the same key on a second connection, made first
+        assert other.ping(5.0)
         sock, monitor = _dealer(server.endpoint, flooder_key)
         assert _replies(sock, [frame] * 3, 10.0) == 3, "refused frames under the limit get their ERRORs"
         sock.send(frame)  # over the limit: the connection is cut
@@ -189,7 +193,11 @@ def test_a_curve_key_flooding_refused_frames_is_cut_off_and_refused_at_the_hands
         assert server.flood_guard is not None
         assert any(server.flood_guard.penalised(k, time.monotonic()) for k in _z85_keys(tmp_path / "allowed")), \
             "the key was not penalised"
-        dropped = server.stats.dropped  # frames the old connection had queued
+        before = server.stats.dropped
+        assert not other.ping(2.0), "the penalised key's other connection (made before the penalty) was answered"
+        assert server.stats.dropped > before, "the penalised key's frame was read, not dropped unread"
+        other.close()
+        dropped = server.stats.dropped
         # the same key on a new connection: its handshake is refused, so nothing is answered and nothing is read
         again = CloudClient(server.endpoint, security=flooder_key)
         again.sock.send(frame)
@@ -233,19 +241,45 @@ def test_over_curve_a_frame_of_the_largest_allowed_size_is_answered_and_one_byte
         monitor.close(0)
 
 
-def test_without_curve_a_flooding_connection_is_cut_and_small_bad_frames_keep_their_errors(target):
+@pytest.mark.timeout(60)
+def test_without_curve_a_flooding_connection_is_cut_its_queued_frames_dropped_unread_and_small_bad_frames_answered(
+        target):
+    """The server steps when the test says, so the frames sent behind the one that goes over the limit are queued
+    when it is read: they must be dropped unread (counted, never answered), not refused one by one."""
     frame = hostile.wide_list(2**20)
-    with serving(target, flood=FloodLimits(refused_bytes=3 * len(frame))) as server:
+    server = VerifierServer(target, ServerConfig(bind="tcp://127.0.0.1:0", flood=FloodLimits(refused_bytes=3 * len(frame))))
+    try:
         sock, monitor = _dealer(server.endpoint)
-        assert _replies(sock, [frame] * 3, 10.0) == 3
-        sock.send(frame)
+        assert _stepped_replies(server, sock, [frame] * 3) == 3, "refused frames under the limit get their ERRORs"
+        for queued in (frame, p.encode(p.Ping(sent=1.0)), p.encode(p.Ping(sent=2.0))):
+            sock.send(queued)  # the first goes over the limit; the two PINGs queue behind it
+        time.sleep(0.5)  # all three reach the server's queue (RCVHWM frames) before it reads any
+        server.step(0.5)
+        assert server.stats.dropped >= 1, "the frames behind the one over the limit were read, not dropped unread"
         assert _disconnected(monitor, 10.0), "the flooding connection was not cut"
+        replies = []  # the frame over the limit got its ERROR (if it left before the cut); the PINGs get nothing
+        while sock.poll(200):
+            replies.append(p.decode(sock.recv()))
+        assert not any(isinstance(r, p.Pong) for r in replies), "a penalised connection's PING was answered"
         small, small_monitor = _dealer(server.endpoint)
-        assert _replies(small, [b"\xc1" * 64] * 300, 5.0) == 300, "a small bad frame went unanswered"
+        assert _stepped_replies(server, small, [b"\xc1" * 64] * 300) == 300, "a small bad frame went unanswered"
         assert not _disconnected(small_monitor, 0.2)
-        client = CloudClient(server.endpoint)
-        assert client.ping(5.0)
-        for s in (client, ):
-            s.close()
         for z in (sock, monitor, small, small_monitor):
             z.close(0)
+    finally:
+        server.close()
+
+
+def _stepped_replies(server: VerifierServer, sock: zmq.Socket, frames: list[bytes], timeout_s: float = 10.0) -> int:
+    """``_replies`` for a server the test steps itself: send each frame, step until its reply comes."""
+    n = 0
+    for frame in frames:
+        sock.send(frame)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            server.step(0.01)  # returns once it has handled the frame
+            if sock.poll(5):
+                sock.recv()
+                n += 1
+                break
+    return n

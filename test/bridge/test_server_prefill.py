@@ -49,7 +49,7 @@ def _run_opens(target, max_batch: int, references,
         while len(server._opening) < len(robots) and time.monotonic() < deadline:
             server.step(0.01)  # reads the four OPENs; their encodings wait on the worker
         gate.set()
-        while not all(o.encoded.done() for o in server._opening.values()) and time.monotonic() < deadline:
+        while not all(o.encoding.done() for o in server._opening.values()) and time.monotonic() < deadline:
             time.sleep(0.01)  # encoded: all four wait for their prefill now
         done: set[str] = set()
         deadline = time.monotonic() + 60

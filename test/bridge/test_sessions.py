@@ -74,6 +74,28 @@ def test_open_respects_owner_and_session_limit():
     assert table.check_open(Open(session="a", text=""), "k").sid == "a"  # re-open replaces
 
 
+def test_an_admitted_open_counts_against_the_limits_and_claims_what_it_displaces_once():
+    """Admission is checked once, on arrival: OPENs under way count as sessions, and two of one client over its limit
+    claim two different victims (not the same one twice), so the client never ends up over its limit."""
+    table = SessionTable(Limits(max_sessions=4, max_sessions_per_client=2))
+    table.add(_entry("a1", owner="k", last=0.0))
+    table.add(_entry("a2", owner="k", last=1.0))
+    first = table.admit(Open(session="a3", text=""), "k")
+    second = table.admit(Open(session="a4", text=""), "k")
+    assert (first.victim.sid, second.victim.sid) == ("a1", "a2")
+    assert _code(lambda: table.admit(Open(session="a5", text=""), "k")) == ErrorCode.SESSION_LIMIT  # all claimed
+    assert _code(lambda: table.admit(Open(session="a3", text=""), "other")) == ErrorCode.NOT_OWNER
+    assert _code(lambda: table.admit(Open(session="a3", text=""), "k")) == ErrorCode.BUSY  # being opened
+    assert _code(lambda: table.admit(Open(session="b", text=""), "j")) == ErrorCode.SESSION_LIMIT  # 2 held + 2 admitted
+    table.withdraw(second)  # a failed OPEN: its count and its claim are free again
+    assert table.admit(Open(session="a4", text=""), "k").victim.sid == "a2"
+    assert table.displaced(first) == [table.get("a1", "k")]
+    table.remove("a1")
+    assert table.displaced(first) == [], "a claimed session that went meanwhile is not dropped again"
+    table.add(_entry("a3", owner="k"))  # its session made: the admission ends (a2, a3 held, a4 admitted)
+    assert table.admit(Open(session="b", text=""), "j").victim is None
+
+
 def test_idle_sessions_expire_but_never_one_in_flight():
     table = SessionTable(Limits(idle_timeout_s=10))
     table.add(_entry("old", last=0.0))

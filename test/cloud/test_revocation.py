@@ -8,14 +8,17 @@ import threading
 import time
 
 import pytest
+import zmq
 from bridge.conftest import serving
 from bridge.tiny_pair import PROMPTS
 from fleet.conftest import MAX_NEW, wait_for
+from zmq.utils.monitor import recv_monitor_message
 
 from cloud.conftest import robot_security
+from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
-from spec_decode_ros.bridge.security import ClientSecurity, ServerSecurity
+from spec_decode_ros.bridge.security import ClientSecurity, ServerSecurity, make_curve_client
 from spec_decode_ros.cloud.health import REFUSED
 from spec_decode_ros.cloud.health import main as health
 from spec_decode_ros.decoding.types import Prompt
@@ -85,3 +88,26 @@ def _z85(keys, name: str) -> str:
     from spec_decode_ros.bridge.keys import load_keypair
 
     return load_keypair(keys / f"{name}.key").public.decode()
+
+
+@pytest.mark.slow  # seconds of waiting on the housekeeping tick
+@pytest.mark.timeout(60)
+def test_a_revoked_keys_idle_connection_is_cut_without_a_frame_from_it(target, keys):
+    """The connection itself goes, not only the sessions: a revoked key that sends nothing more is cut all the
+    same (its heartbeats alone would keep it open)."""
+    with serving(target, security=ServerSecurity.from_dir(keys)) as server:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        make_curve_client(sock, robot_security(keys, "robot1"))
+        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        sock.connect(server.endpoint)
+        try:
+            sock.send(p.encode(p.Ping(sent=1.0)))
+            assert sock.poll(10_000) and isinstance(p.decode(sock.recv()), p.Pong), "the allowed key got no PONG"
+            (keys / "allowed" / "robot1.key").unlink()
+            assert monitor.poll(int(REVOKED_WITHIN_S * 2000)), "the revoked key's connection was not cut"
+            assert recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED
+        finally:
+            sock.disable_monitor()
+            monitor.close(0)
+            sock.close(0)

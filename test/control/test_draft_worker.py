@@ -92,7 +92,7 @@ def test_requests_wait_for_an_instruction_and_an_image_then_for_the_motion():
         w.image(1_000)
         assert rec.wait(lambda: len(rec.links) >= 3)  # heartbeats go on, but no instruction: no request
         assert rec.requests == []
-        w.new_instruction("  go to the red box ")
+        w.new_instruction("  go to the red box ", now_ns=900)
         assert rec.wait(lambda: len(rec.requests) == 1)
         assert rec.requests[0] == (1, 1_000, "go to the red box")
         links_before = len(rec.links)
@@ -158,3 +158,47 @@ def test_close_stops_the_thread_while_it_waits():
     with worker(rec, Cloud(), instruction="", heartbeat_s=30.0) as w:
         assert rec.wait(lambda: len(rec.links) == 1)  # the first heartbeat, then a long wait
     assert not w.is_alive()
+
+
+def test_a_hold_starts_no_request_until_released():
+    rec = Recorder()
+    with worker(rec, Cloud()) as w:
+        w.hold("e-stop", True)
+        w.image(1_000)
+        assert rec.wait(lambda: len(rec.links) >= 3)  # heartbeats go on, but the e-stop holds requests
+        assert rec.requests == []
+        w.hold("lock", True)
+        w.hold("e-stop", False)
+        assert rec.wait(lambda: len(rec.links) >= 6)
+        assert rec.requests == []  # the lock still holds
+        w.hold("lock", False)
+        assert rec.wait(lambda: len(rec.requests) == 1)
+
+
+def test_an_answer_is_tied_to_its_instruction_by_id_not_text():
+    current: list[bool] = []
+    release = threading.Event()
+
+    def decode(request_id: int, image: int, instruction: str) -> bool:
+        current.append(w.answer_current())
+        release.wait(WAIT_S)  # the answer is under way while the test gives the same instruction again
+        current.append(w.answer_current())
+        return False
+
+    w: DraftWorker[int] = DraftWorker(decode=decode, stamp_ns=lambda image: image, publish_link=lambda _: None,
+                                      cloud=Cloud(), instruction="go to the red box", heartbeat_s=0.05,
+                                      gate=RequestGate(settle_ns=100, done_timeout_s=30.0))
+    w.image(1_000)
+    w.start()
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not current and time.monotonic() < deadline:
+            time.sleep(0.01)
+        w.new_instruction("go to the red box", now_ns=2_000)  # same words: a new task all the same
+        release.set()
+        while len(current) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert current[:2] == [True, False]
+    finally:
+        release.set()
+        w.close()

@@ -103,3 +103,38 @@ def test_quantisation_bins():
     assert quantize_metres(9.0, mode="floor") == 2.0
     with pytest.raises(ValueError, match="mode"):
         quantize_metres(1.0, mode="ceil")
+
+
+def test_answer_pattern_matches_exactly_the_answers_that_parse():
+    """The constraint's pattern (``answer_pattern``) against the parser: random answers with amounts in and out of
+    range (written with at most two decimals) and spacing within the pattern's allowance match it if and only if
+    they parse (and hold at most ``MAX_ANSWER_COMMANDS`` commands); every canonical command is in it."""
+    import random
+    import re
+
+    from spec_decode_ros.control.grammar import MAX_ANSWER_COMMANDS, answer_pattern
+
+    pattern = re.compile(answer_pattern())
+    for cmd in canonical_commands():
+        assert pattern.fullmatch(format_answer([cmd])), format_command(cmd)
+    rng = random.Random(0)
+    amounts = ["0", "1", "15", "90", "180", "181", "999", "0.0", "0.05", "0.25", "1.0", "1.5", "2.75", "3.0", "3.00",
+               "3.01", "3.5", "10.0"]
+    matched = 0
+    for _ in range(3000):
+        words = []
+        for _ in range(rng.randint(1, MAX_ANSWER_COMMANDS + 1)):
+            action = rng.choice(["turn", "forward", "back", "sidestep", "stop", "walk"])
+            side = [rng.choice(["left", "right"])] if action in ("turn", "sidestep") else []
+            words.append(" ".join([action, *side] + ([] if action == "stop" else [rng.choice(amounts)])))
+        text = rng.choice(["", " "]) + "".join(w + rng.choice([", ", ",", " , ", " ,"]) for w in words[:-1])
+        text += words[-1] + rng.choice([".", " ."])
+        try:
+            parses = len(parse_answer(text)) <= MAX_ANSWER_COMMANDS
+        except CommandError:
+            parses = False
+        assert bool(pattern.fullmatch(text)) == parses, text
+        matched += parses
+    assert 300 < matched < 2700  # both sides of the equivalence were exercised
+    # deliberately narrower than the parser: at most two decimals, so a constrained amount always ends
+    assert parse_answer("forward 1.234.") and not pattern.fullmatch("forward 1.234.")

@@ -53,8 +53,17 @@ def test_a_lost_done_is_given_up_on_after_the_timeout():
 def test_a_new_task_does_not_wait_for_the_old_motion():
     gate = RequestGate(settle_ns=SETTLE, done_timeout_s=30.0)
     gate.answer_sent(1, now_s=0.0)
-    gate.new_task()
-    assert gate.ready(image_stamp_ns=0, now_s=0.0)
+    gate.new_task(now_ns=0)
+    assert gate.ready(image_stamp_ns=SETTLE, now_s=0.0)
+
+
+def test_a_new_task_is_answered_only_on_an_image_captured_after_it_plus_the_settle_time():
+    gate = RequestGate(settle_ns=SETTLE, done_timeout_s=30.0)
+    assert gate.ready(image_stamp_ns=1_000, now_s=0.0)  # the image the old task would have used
+    gate.new_task(now_ns=1_046)  # the instruction arrives 46 ns after that image (episode 45's request 272)
+    assert not gate.ready(image_stamp_ns=1_000, now_s=0.0)
+    assert not gate.ready(image_stamp_ns=1_046 + SETTLE - 1, now_s=0.0)
+    assert gate.ready(image_stamp_ns=1_046 + SETTLE, now_s=0.0)
 
 
 @pytest.mark.parametrize("kwargs", [{"settle_ns": -1}, {"done_timeout_s": 0.0}, {"done_timeout_s": float("inf")}])

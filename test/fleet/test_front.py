@@ -25,6 +25,7 @@ def _open(client: CloudClient, sid: str, text: str = PROMPTS[0]) -> p.Message:
     return client.request(p.Open(session=sid, text=text, max_new_tokens=MAX_NEW), p.Opened, 30)
 
 
+@pytest.mark.timeout(30)  # a session that loses its replica resumes forever: fail in seconds, not at pytest's 600 s
 def test_outputs_through_the_front_are_the_targets_and_sessions_spread_over_replicas(target_dir, draft, references):
     with fleet_of_threads(target_dir, 2) as (front, servers):
         client = CloudClient(front.endpoint)
@@ -43,8 +44,11 @@ def test_outputs_through_the_front_are_the_targets_and_sessions_spread_over_repl
         client.close()
 
 
+@pytest.mark.timeout(60)
 def test_a_session_answers_only_the_robot_that_opened_it(target_dir):
-    with fleet_of_threads(target_dir, 2) as (front, _):
+    """The front itself refuses another robot's DRAFT, CLOSE and OPEN of a session: none of them reaches a replica
+    (whose own owner check would refuse them too, so only its error count shows who refused)."""
+    with fleet_of_threads(target_dir, 2) as (front, servers):
         owner, thief = CloudClient(front.endpoint), CloudClient(front.endpoint)
         _open(owner, "mine")
         replica = front.placement()["mine"]
@@ -57,13 +61,36 @@ def test_a_session_answers_only_the_robot_that_opened_it(target_dir):
         assert front.placement() == {"mine": replica}
         with pytest.raises(CloudError, match="unknown_session"):
             thief.request(p.Draft(session="nobody", round=0, committed=0, tokens=(1,)), p.Final, 10)
+        assert [s.server.stats.errors for s in servers] == [0, 0], "a thief's frame reached a replica"
         assert isinstance(owner.request(p.Close(session="mine"), p.Closed, 10), p.Closed)
         assert front.placement() == {}
         owner.close()
         thief.close()
 
 
+@pytest.mark.timeout(60)
+def test_each_session_stays_on_the_replica_that_holds_its_cache(target_dir):
+    """Stickiness: with one session on each replica, every DRAFT goes to its own session's replica (anywhere else
+    it would meet ``unknown_session``), again and again, and no replica learns of the other's session."""
+    with fleet_of_threads(target_dir, 2) as (front, servers):
+        client = CloudClient(front.endpoint)
+        for sid in ("a", "b"):
+            _open(client, sid)
+        placement = front.placement()
+        assert sorted(placement.values()) == [0, 1]
+        for rnd in range(3):
+            for sid in ("a", "b"):
+                final = client.request(p.Draft(session=sid, round=rnd, committed=rnd, tokens=()), p.Final, 10)
+                assert isinstance(final, p.Final) and final.session == sid
+        assert front.placement() == placement
+        assert [sorted(e.sid for e in s.server.table) for s in servers] == \
+            [[sid for sid, k in sorted(placement.items()) if k == i] for i in range(2)]
+        assert [s.server.stats.errors for s in servers] == [0, 0]
+        client.close()
+
+
 @pytest.mark.slow  # seconds of sampling statistics, handshakes or waits: out of the one-minute loop
+@pytest.mark.timeout(90)
 def test_curve_is_enforced_at_the_front(tmp_path, target_dir, draft, references):
     create_keypair(tmp_path, "cloud")
     create_keypair(tmp_path / "allowed", "robot")

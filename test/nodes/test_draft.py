@@ -7,19 +7,20 @@ in bfloat16 (the node's dtype/device parameters) against a float32 verifier: the
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from rclpy.duration import Duration
 from sensor_msgs.msg import Image
-from std_msgs.msg import UInt64
+from std_msgs.msg import Bool, String, UInt64
 from support.node_process import OutputLines, node_process, output_of
 from support.ros import spinning_node, wait_for
 
 from spec_decode_ros import topics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, time_to_ns
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
 
@@ -115,6 +116,74 @@ def test_a_done_before_the_wait_counts_and_a_lost_done_is_given_up_on(forward_mo
     assert finals[:3] == [1, 2, 3]
     assert log.count("no motion/done for request 2") == 1, log.text()
     assert log.count("no motion/done for request 1") == 0, "request 1's early done was missed: " + log.text()
+
+
+def test_fresh_frames_for_a_new_instruction_answers_tied_to_it_and_the_estop_holds_requests(
+        forward_model: Path, verifier: tuple[str, subprocess.Popen]):
+    """No instruction: nothing is asked. An instruction with only an older frame: still nothing, until a frame
+    captured settle_s after it. The same instruction given again while its answer streams: the rest of that
+    answer is not published (tied by id, not text). The e-stop: no new request until the bridge resumes."""
+    endpoint, _ = verifier
+    settle_s = 0.3
+    tokens: list[TokenStream] = []
+    # each drafted token lasts 150 ms (an emulated slower robot computer): the answer streams for a while
+    with node_process("spec_decode_ros.bench.emulated_draft_node", module_args=("--emulate-draft-ms", "150"),
+                      cloud_endpoint=endpoint, draft_model=forward_model, mode="sd", gamma=1, max_new_tokens=8,
+                      request_timeout_s=5.0, heartbeat_s=0.25, wait_for_idle=False, settle_s=settle_s) as draft, \
+            spinning_node("draft_fresh_harness") as node:
+        log = OutputLines(draft)
+        instruction = node.create_publisher(String, topics.INSTRUCTION, LATCHED_QOS)
+        estop = node.create_publisher(Bool, topics.ESTOP, 10)
+        bridge_state = node.create_publisher(Bool, topics.ESTOP_STATE, LATCHED_QOS)
+        camera = node.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS)
+        given: list[int] = []  # ROS time (ns) of each instruction given
+
+        def give(text: str) -> None:
+            given.append(node.get_clock().now().nanoseconds)
+            instruction.publish(String(data=text))
+
+        def on_tokens(msg: TokenStream) -> None:
+            tokens.append(msg)
+            if len(given) == 1 and msg.token_ids:  # request 1 is streaming: the same words again, a new task
+                give("go to the red box")
+
+        node.create_subscription(TokenStream, topics.TOKENS, on_tokens, RELIABLE_QOS)
+        rgb = np.zeros((32, 32, 3), np.uint8)
+        image = Image(height=32, width=32, encoding="rgb8", step=96, data=rgb.tobytes())
+        streaming = [False]
+
+        def publish_image() -> None:
+            image.header.stamp = node.get_clock().now().to_msg()
+            camera.publish(image)
+
+        node.create_timer(0.1, lambda: streaming[0] and publish_image())
+        wait_for(lambda: instruction.get_subscription_count() > 0 and camera.get_subscription_count() > 0
+                 or draft.poll() is not None, 120, "the draft node")
+        publish_image()  # one frame, then none for a while
+        time.sleep(1.5)
+        assert tokens == [], "a request without an instruction"
+        give("go to the red box")
+        time.sleep(1.5)
+        assert tokens == [], "a request for the new instruction on a frame from before it"
+        streaming[0] = True
+        wait_for(lambda: len(given) == 2 and any(t.final for t in tokens) or draft.poll() is not None, 120,
+                 "request 1 to start and end")
+        assert draft.poll() is None, log.text()
+        first = [t for t in tokens if t.request_id == tokens[0].request_id]
+        assert time_to_ns(first[0].image_stamp) >= given[0] + settle_s * 1e9
+        assert first[-1].final and "".join(t.text for t in first).strip() != "forward 2.0.", \
+            "the answer to the first instruction went on after the second"
+        wait_for(lambda: any(t.request_id > first[0].request_id for t in tokens), 60, "a request for the second")
+        second = next(t for t in tokens if t.request_id > first[0].request_id)
+        assert time_to_ns(second.image_stamp) >= given[1] + settle_s * 1e9
+        wait_for(lambda: estop.get_subscription_count() > 0, 30, "the draft node to follow the e-stop")
+        estop.publish(Bool(data=True))
+        time.sleep(1.0)  # the request under way ends (cut)
+        held = {t.request_id for t in tokens}
+        time.sleep(2.0)
+        assert {t.request_id for t in tokens} == held, "a new request under e-stop"
+        bridge_state.publish(Bool(data=False))  # the bridge resumed
+        wait_for(lambda: {t.request_id for t in tokens} != held, 60, "requests again after the resume")
 
 
 @pytest.mark.timeout(300)

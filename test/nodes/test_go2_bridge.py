@@ -12,13 +12,15 @@ import signal
 import time
 
 import pytest
+from nav_msgs.msg import Odometry
 from rclpy.duration import Duration
 from support.node_process import OutputLines, node_process
 from support.ros import spinning_node, wait_for
+from support.sport_calls import after_first_move, first_call, names
 
 from spec_decode_ros import topics
 from spec_decode_ros.msg import LinkStatus, LocomotionCommand
-from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS
+from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 from spec_decode_ros.sim.fake_go2 import API_STOPMOVE, FakeGo2
 
 pytestmark = pytest.mark.slow  # starts processes, DDS, MuJoCo or training
@@ -33,16 +35,6 @@ def fake():
     go2 = FakeGo2(0, width=32, height=32, domain_id=GO2_DOMAIN, camera_hz=2.0).start()
     yield go2
     go2.stop()
-
-
-def names(fake: FakeGo2, since: float) -> list[str]:
-    return [c.name for c in fake.calls if c.t >= since and c.service == "sport"]
-
-
-def after_first_move(fake: FakeGo2, since: float) -> list[str]:
-    """Sport calls from this test's first Move on (a previous bridge's last StopMove may arrive late)."""
-    calls = names(fake, since)
-    return calls[calls.index("Move"):] if "Move" in calls else []
 
 
 class Harness:
@@ -75,22 +67,28 @@ class Harness:
         self.commands.publish(msg)
 
 
+# these tests are about the link, the deadman and the SDK: armed, with the hardware's caps and longest command, and
+# a sport state that may lag on a busy machine (test_go2_bridge_safety.py tests readiness)
+ARMED_AT_HARDWARE_CAPS = {"armed_at_start": True, "max_vx": 100.0, "max_vy": 100.0, "max_vyaw": 100.0,
+                          "max_duration_s": 100.0, "max_distance_m": 100.0, "state_timeout_s": 3.0}
+
+
 @pytest.fixture
 def bridge(fake: FakeGo2, request: pytest.FixtureRequest):
     """The bridge process (deadman 1 s, or ``@pytest.mark.parametrize("bridge", [s], indirect=True)``)."""
     deadman_s = getattr(request, "param", 1.0)
     with node_process("spec_decode_ros.nodes.go2_bridge", network_interface="lo", go2_domain_id=GO2_DOMAIN,
-                      rate_hz=20.0, deadman_s=deadman_s) as proc, spinning_node("go2_bridge_harness") as node:
+                      rate_hz=20.0, deadman_s=deadman_s, **ARMED_AT_HARDWARE_CAPS) as proc, \
+            spinning_node("go2_bridge_harness") as node:
         h = Harness(node)
+        odom: list[Odometry] = []
+        node.create_subscription(Odometry, topics.ODOM, odom.append, SENSOR_QOS)
+        # subscribed, and the robot's sport state reaches it (Move only to a robot known ready)
         wait_for(lambda: h.commands.get_subscription_count() > 0 and h.link.get_subscription_count() > 0
-                 or proc.poll() is not None, 60, "the go2 bridge to subscribe")
+                 and bool(odom) or proc.poll() is not None, 60, "the go2 bridge to subscribe and see the robot")
         h.proc, h.log = proc, OutputLines(proc)
         assert proc.poll() is None, h.log.text()
         yield h
-
-
-def first_call(fake: FakeGo2, name: str, since: float) -> float:
-    return next(c.t for c in fake.calls if c.t >= since and c.service == "sport" and c.name == name)
 
 
 def test_command_moves_for_its_duration_then_stops_once(fake: FakeGo2, bridge: Harness):
@@ -190,6 +188,21 @@ def test_a_failed_stopmove_is_retried_until_it_succeeds(fake: FakeGo2, bridge: H
     calls = after_first_move(fake, t0)
     assert calls[calls.index("StopMove"):] == ["StopMove"] * 4, calls  # retried, no Move in between, then done
     wait_for(lambda: bridge.log.count("StopMove failed") == 3, 10, "a log line for each failed StopMove")
+
+
+@pytest.mark.parametrize("bridge", [LONG_DEADMAN_S], indirect=True)
+def test_a_long_command_is_bounded_to_the_longest_grammatical_one_whatever_the_lab_sets(fake: FakeGo2,
+                                                                                       bridge: Harness):
+    bridge.start_heartbeats()  # the link stays fresh: only the duration bound can end this 30 s command
+    t0 = fake.calls[-1].t if fake.calls else 0.0
+    bridge.move(20, vx=0.2, duration=30.0)  # the bridge was started with max_duration_s 100
+    wait_for(lambda: "StopMove" in after_first_move(fake, t0) or bridge.proc.poll() is not None, 25,
+             "the StopMove of the bounded command")
+    assert "StopMove" in after_first_move(fake, t0), bridge.log.text()
+    first_move = first_call(fake, "Move", t0)
+    ran = first_call(fake, "StopMove", first_move) - first_move
+    assert 9.0 < ran < 12.0, f"ran {ran:.1f} s (the hardware bound is 10 s): {bridge.log.text()}"
+    wait_for(lambda: bridge.log.count("duration 30 s bounded to 10 s") == 1, 10, "one log line for the bound")
 
 
 def test_dead_link_heartbeat_triggers_the_deadman(fake: FakeGo2, bridge: Harness):

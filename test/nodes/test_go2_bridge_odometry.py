@@ -26,7 +26,7 @@ def test_odometry_follows_the_robot():
     fake = FakeGo2(3, width=32, height=32, domain_id=GO2_DOMAIN, camera_hz=2.0, state_hz=20.0).start()
     try:
         with node_process("spec_decode_ros.nodes.go2_bridge", network_interface="lo", go2_domain_id=GO2_DOMAIN,
-                          deadman_s=5.0) as proc, spinning_node("odom_listener") as node:
+                          deadman_s=5.0, armed_at_start=True) as proc, spinning_node("odom_listener") as node:
             odom: list[Odometry] = []
             node.create_subscription(Odometry, topics.ODOM, odom.append, SENSOR_QOS)
             commands = node.create_publisher(LocomotionCommand, topics.MOTION, RELIABLE_QOS)

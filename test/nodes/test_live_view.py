@@ -74,7 +74,7 @@ def test_a_websocket_client_receives_camera_answer_and_odometry():
     with node_process("spec_decode_ros.nodes.live_view", port=port) as proc, spinning_node("live_source") as node:
         pubs = {topics.CAMERA_IMAGE: node.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS),
                 topics.TOKENS: node.create_publisher(TokenStream, topics.TOKENS, RELIABLE_QOS),
-                topics.ODOM: node.create_publisher(Odometry, topics.ODOM, SENSOR_QOS)}
+                topics.ODOM: node.create_publisher(Odometry, topics.ODOM, RELIABLE_QOS)}  # as the bridge does
         wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()) or proc.poll() is not None,
                  60, "the live view to subscribe")
         assert proc.poll() is None, output_of(proc)

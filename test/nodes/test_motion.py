@@ -5,13 +5,14 @@ publishes a stop and a zero Twist."""
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 
 import pytest
 from geometry_msgs.msg import Twist
 from rclpy.duration import Duration
-from std_msgs.msg import UInt64
+from std_msgs.msg import Bool, String, UInt64
 from support.node_process import node_process, output_of
 from support.ros import spinning_node, wait_for
 
@@ -66,8 +67,8 @@ class Harness:
 @pytest.fixture
 def harness(request: pytest.FixtureRequest):
     """The motion process (deadman 1 s, or ``@pytest.mark.parametrize("harness", [s], indirect=True)``)."""
-    with node_process("spec_decode_ros.nodes.motion", limits="champ", deadman_s=getattr(request, "param", 1.0)) \
-            as proc, spinning_node("motion_harness") as node:
+    with node_process("spec_decode_ros.nodes.motion", limits="champ", deadman_s=getattr(request, "param", 1.0),
+                      max_duration_s=20.0, max_distance_m=3.0) as proc, spinning_node("motion_harness") as node:
         h = Harness(node)
         h.connect(proc)
         h.proc = proc
@@ -146,3 +147,53 @@ def test_stale_token_stream_stops_the_robot(harness: Harness):
     harness.send(4, "forward 2.0, turn")
     wait_for(lambda: any(c.action == "stop" for c in harness.commands), 30, "a deadman stop")
     assert [c.action for c in harness.commands] == ["move", "stop"]
+
+
+@pytest.mark.parametrize("harness", [LONG_DEADMAN_S], indirect=True)
+def test_estop_stops_with_a_zero_twist_and_publishes_nothing_until_the_bridge_resumes(harness: Harness):
+    estop = harness.node.create_publisher(Bool, topics.ESTOP, 10)
+    bridge_state = harness.node.create_publisher(Bool, topics.ESTOP_STATE, LATCHED_QOS)
+    harness.send(1, "forward 2.0,")
+    wait_for(lambda: any(t.linear.x > 0 for t in harness.twists), 30, "cmd_vel moving forward")
+    wait_for(lambda: estop.get_subscription_count() > 0, 30, "the motion node to follow the e-stop")
+    n_twists = len(harness.twists)
+    estop.publish(Bool(data=True))
+    wait_for(lambda: [c.action for c in harness.commands[1:2]] == ["stop"], 30, "a stop command on e-stop")
+    wait_for(lambda: len(harness.twists) > n_twists and harness.twists[-1].linear.x == 0, 10, "a zero Twist")
+    estop.publish(Bool(data=False))  # the button released: still stopped until the bridge resumes
+    harness.send(2, "turn left 30.", final=True)
+    wait_for(lambda: 2 in harness.done, 30, "request 2 to end")
+    assert not [c for c in harness.commands if c.request_id == 2 and c.action == "move"]
+    assert all(t.linear.x == 0 and t.angular.z == 0 for t in harness.twists[n_twists:])
+    bridge_state.publish(Bool(data=False))  # the bridge's resume
+    time.sleep(0.5)
+    harness.send(3, "turn left 30.", final=True)
+    wait_for(lambda: any(c.request_id == 3 and c.action == "move" for c in harness.commands), 30, "a command again")
+
+
+def test_lab_caps_slow_a_command_down_and_keep_its_amount_within_the_bounds():
+    with node_process("spec_decode_ros.nodes.motion", limits="go2_sport", deadman_s=LONG_DEADMAN_S, max_vx=0.4,
+                      max_vy=0.3, max_vyaw=0.4, max_duration_s=6.0, max_distance_m=2.0) as proc, \
+            spinning_node("motion_caps_harness") as node:
+        h = Harness(node)
+        h.connect(proc)
+        h.send(1, "turn left 90, forward 3.0.", final=True)
+        wait_for(lambda: len(h.commands) >= 2, 30, "both commands")
+        turn, walk = h.commands[:2]
+        assert turn.vyaw == pytest.approx(0.4) and turn.duration == pytest.approx(math.pi / 2 / 0.4, rel=1e-3)
+        assert walk.vx == pytest.approx(0.4) and walk.vx * walk.duration == pytest.approx(2.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("harness", [LONG_DEADMAN_S], indirect=True)
+def test_a_new_instruction_stops_the_old_answer_and_drops_its_rest(harness: Harness):
+    instruction = harness.node.create_publisher(String, topics.INSTRUCTION, LATCHED_QOS)
+    harness.send(1, "forward 2.0,")
+    wait_for(lambda: len(harness.commands) == 1, 30, "the first command")
+    wait_for(lambda: instruction.get_subscription_count() > 0, 30, "the motion node to follow instructions")
+    instruction.publish(String(data="go to the red box"))  # the same words as before would do too
+    # the stream's deadman is 10 s and the walk 6.7 s: only the new instruction can stop it this early
+    wait_for(lambda: [c.action for c in harness.commands] == ["move", "stop"], 5, "a stop on the new instruction")
+    harness.send(1, " turn left 30.", final=True)  # the rest of the old answer
+    harness.send(2, "stop.", final=True)  # a sentinel
+    wait_for(lambda: 2 in harness.done, 30, "the sentinel request to finish")
+    assert not [c for c in harness.commands if c.request_id == 1 and c.text == "turn left 30"]

@@ -12,8 +12,12 @@ from typing import Any
 
 
 @contextmanager
-def node_process(module: str, **params: Any) -> Iterator[subprocess.Popen]:
-    args = [sys.executable, "-m", module, "--ros-args"]
+def node_process(module: str, params_file: str | None = None, module_args: tuple[str, ...] = (),
+                 **params: Any) -> Iterator[subprocess.Popen]:
+    """``python -m module [module_args] --ros-args [--params-file F] -p key:=value ...`` (``params`` override the
+    file's)."""
+    args = [sys.executable, "-m", module, *module_args, "--ros-args",
+            *(["--params-file", params_file] if params_file else [])]
     for key, value in params.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         args += ["-p", f"{key}:={text}"]
@@ -21,6 +25,13 @@ def node_process(module: str, **params: Any) -> Iterator[subprocess.Popen]:
     try:
         yield proc
     finally:
+        stop_all([proc])
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGINT to each in order (a launch passes its newest first: nodes before the robot and cloud they stop
+    against), 15 s to exit, then kill."""
+    for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:

@@ -1,7 +1,7 @@
-"""Honest robots for the robustness benchmarks (``bench/hostile.py``, ``bench/soak.py``): each a process that
-loads the embedded draft and runs generations against one verifier until told to stop, recording every
-round's DRAFT→FINAL time (with its wall-clock stamp), every output that differs from the target's greedy
-reference, and every error. Also the verifier's resident memory and a PING prober.
+"""What the robustness benchmarks (``bench/hostile.py``, ``bench/soak.py``) measure with: honest robots, each a
+process that loads the embedded draft and runs generations against one verifier until told to stop, recording every
+round's DRAFT→FINAL time (with its wall-clock stamp), every output that differs from the target's greedy reference and
+every error; readings of the verifier process (resident memory, its peak, CPU time); and a PING prober.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Benchmark helpers of the honest robots: percentiles and the verifier's memory readings."""
+"""The robustness benchmarks' probes: percentiles and the verifier's memory readings."""
 
 from __future__ import annotations
 
 import os
 
-from spec_decode_ros.bench.honest import peak_rss_bytes, percentile, rss_bytes
+from spec_decode_ros.bench.robustness_probes import peak_rss_bytes, percentile, rss_bytes
 
 
 def test_percentile_by_nearest_rank():
