@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "health": ("spec_decode_ros.cloud.health", "exit 0 when a verifier answers a PING (1 dead, 2 refused by keys)"),
     "bench": ("spec_decode_ros.bench.modes", "edge-cloud benchmark: every decoding mode over an emulated link"),
     "fleet-bench": ("spec_decode_ros.bench.fleet", "verifier fleet benchmark: 1-128 emulated robots, batching, Ray replicas"),
+    "bench-sweep": ("spec_decode_ros.bench.mode_map", "map of the regimes: every mode and auto over RTT x forward x draft"),
     "bench-local": ("spec_decode_ros.bench.in_process", "in-process benchmark: target alone vs speculative decoding"),
     "train": ("spec_decode_ros.embedded.train", "train the embedded default VLM pair and its exit adapters"),
     "train-adapters": ("spec_decode_ros.adapt.train_exits", "train early-exit adapters on the target's own answers (text or camera frames)"),

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from spec_decode_ros.decoding.image_size import saved_image_size
-from spec_decode_ros.decoding.mode import MODES
+from spec_decode_ros.decoding.mode import MODE_CHOICES
 from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES
 from spec_decode_ros.process_group import ProcessGroup, free_endpoint, ros_environment
 
@@ -134,7 +134,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--first-seed", type=int, default=0, help="held-out layout seed of the first episode")
     parser.add_argument("--max-steps", type=int, default=15, help="answers per episode before giving up")
     parser.add_argument("--mode", default="sd_ee_predraft",
-                        choices=MODES)
+                        choices=MODE_CHOICES, help="auto: the robot picks the mode and γ per answer")
     parser.add_argument("--compare", default="", help="comma-separated modes to run too, e.g. cloud_ar")
     parser.add_argument("--config", default="sim.yaml", help="ROS parameter file (default config/sim.yaml)")
     parser.add_argument("--target", default=None, help="target model folder (default: the embedded target)")

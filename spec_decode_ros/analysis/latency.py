@@ -83,6 +83,7 @@ def summarize(bag: BagData, label: str | None = None) -> BagSummary:
             "request_id", "mode", "round", "draft_tokens", "accepted_tokens", "early_exit_sent", "early_exit_hit",
             "draft_ms", "early_ms", "verify_ms", "server_ms", "round_ms")}
             | {name: getattr(msg, name, 0.0) for name in TIMELINE_FIELDS}  # absent in a bag from before them
+            | {name: getattr(msg, name, default) for name, default in CHOICE_FIELDS.items()}
             | {"t_ns": stamp_ns(msg.header.stamp)}
             | {f"{name}_ns": stamp_ns(getattr(msg, f"{name}_stamp")) if hasattr(msg, f"{name}_stamp") else 0
                for name in ("image", "request")})
@@ -92,6 +93,13 @@ def summarize(bag: BagData, label: str | None = None) -> BagSummary:
                          rounds=rounds)
     summary.figures = _figures(summary)
     return summary
+
+
+CHOICE_FIELDS: dict[str, Any] = {  # DecodeStats' mode-auto fields (absent in a bag from before them)
+    "requested_mode": "", "gamma": 0, "explore": False, "why": "", "predicted_ms": 0.0, "predicted_cloud_ar_ms": 0.0,
+    "predicted_sd_ms": 0.0, "predicted_sd_ee_ms": 0.0, "predicted_sd_ee_predraft_ms": 0.0, "est_rtt_ms": 0.0,
+    "est_verify_ms": 0.0, "est_ar_interval_ms": 0.0, "est_draft_token_ms": 0.0, "est_acceptance": 0.0,
+    "est_early_hit_rate": 0.0, "est_late_fraction": 0.0, "est_answer_tokens": 0.0}
 
 
 def _figures(s: BagSummary) -> dict[str, float]:

@@ -17,6 +17,7 @@ from spec_decode_ros.analysis.episodes import episode_views, load_episodes
 from spec_decode_ros.analysis.first_command import PREFIX, SEGMENTS
 from spec_decode_ros.analysis.html import write_html
 from spec_decode_ros.analysis.latency import HOPS, BagSummary, summarize
+from spec_decode_ros.analysis.mode_choices import answer_choices, format_choices
 from spec_decode_ros.analysis.plots import plot_first_command_timeline, plot_latency_distribution, plot_round_timeline
 
 ROWS = [(f"{hop}_ms_median", f"{hop.replace('_', ' ')} (ms, median)") for hop in HOPS] + [
@@ -86,7 +87,9 @@ def build_report(bags: list[Path], out_dir: Path, labels: list[str] | None = Non
     episodes = {s.label: episode_pictures(b, s.label, out_dir) for s, b in zip(summaries, bags, strict=True)}
     table = format_table(summaries)
     first_table = format_table(summaries, TIMELINE_ROWS, "first command timeline (ms, median)")
-    page = write_html(out_dir, table, [timeline, latency], episodes, timeline=(first_table, first))
+    choices = format_choices(summaries)
+    page = write_html(out_dir, table + (f"\n\n{choices}" if choices else ""), [timeline, latency], episodes,
+                      timeline=(first_table, first))
     content = {
         "bags": {s.label: {"path": str(b), "mode": s.mode, "figures": s.figures} for s, b in
                  zip(summaries, bags, strict=True)},
@@ -96,9 +99,12 @@ def build_report(bags: list[Path], out_dir: Path, labels: list[str] | None = Non
         "html": str(page),
         "table": table,
         "first_command_table": first_table,
+        "mode_choices": {s.label: answer_choices(s) for s in summaries},
+        "mode_choices_table": choices,
     }
     (out_dir / "report.json").write_text(json.dumps(content, indent=2, default=float))
-    (out_dir / "report.txt").write_text(content["table"] + "\n\n" + first_table + "\n")
+    (out_dir / "report.txt").write_text(content["table"] + "\n\n" + first_table + "\n" +
+                                        (f"\n{choices}\n" if choices else ""))
     return content
 
 
@@ -114,5 +120,7 @@ def main(argv: list[str]) -> int:
     out = args.out or args.bags[0].with_name(args.bags[0].name + "_report")
     content = build_report(args.bags, out, args.labels.split(",") if args.labels else None)
     print(content["table"] + "\n\n" + content["first_command_table"])
+    if content["mode_choices_table"]:
+        print("\n" + content["mode_choices_table"])
     print(f"\nplots: {', '.join(content['plots'])}\nsummary: {out / 'report.json'}\npage: {content['html']}")
     return 0

@@ -52,7 +52,7 @@ from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.client import CloudClient, read_stats
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
-from spec_decode_ros.decoding.mode import MODES, Mode
+from spec_decode_ros.decoding.mode import MODE_CHOICES, MODES, Mode
 from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
 from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.paths import portable_path
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--draft", default=None, help="draft model folder, or 'smollm2' (the zoo's draft)")
     ap.add_argument("--draft-layers", type=int, default=0,
                     help="no --draft: derive one from the target's first K layers (saved to a temp folder)")
-    ap.add_argument("--modes", default=",".join(MODES), help=f"comma list from {MODES}")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma list from {MODE_CHOICES} (auto: the robot picks "
+                    "per answer; its warm-up answers run untimed, before the timed ones)")
     ap.add_argument("--prompts", type=int, default=4, help=f"how many prompts (text: of the {len(PROMPTS)} built-in)")
     ap.add_argument("--sim-prompts", action="store_true",
                     help="VLM pairs: camera images + instructions from the simulated Go2 world instead of text")
@@ -202,9 +203,9 @@ def _constrained(modes: tuple[str, ...], constrain: str) -> tuple[str, ...]:
 
 def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) -> dict[str, Any]:
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    bad = [m for m in modes if m not in MODES]
+    bad = [m for m in modes if m not in MODE_CHOICES]
     if bad:
-        raise ValueError(f"unknown mode(s) {bad}; choose from {MODES}")
+        raise ValueError(f"unknown mode(s) {bad}; choose from {MODE_CHOICES}")
     modes = _constrained(modes, getattr(args, "constrain", "none"))
     profile = LinkProfile.from_rtt_ms(args.rtt_ms, args.jitter_ms, args.bandwidth_mbps)
     prompts = with_system(_prompts(args, target), getattr(args, "system_prompt", ""))
@@ -285,11 +286,23 @@ def format_modes(result: dict[str, Any]) -> str:
     if base:
         rows.append("speed-up vs cloud_ar: " + ", ".join(
             f"{mode} {base / m['ms_per_token']:.2f}x" for mode, m in result["modes"].items() if m["ms_per_token"]))
+    model = [f"{mode} {_ratio(m.get('predicted_ms_per_token'), m['ms_per_token'])} ms/token, "
+             f"{_ratio(m.get('predicted_first_command_s'), m.get('first_command_s'))} first command"
+             for mode, m in result["modes"].items() if m.get("predicted_ms_per_token")]
+    if model:
+        rows.append("cost model / measured: " + "; ".join(model))
+    if "auto" in result["modes"]:
+        auto = result["modes"]["auto"]
+        rows.append(f"auto chose (mode/γ: answers): {auto.get('chosen')}, {auto.get('explore_answers')} exploring")
     first = result["modes"].get("cloud_ar", {}).get("first_command_s")
     if first:
         rows.append("first command vs cloud_ar: " + ", ".join(
             f"{mode} {m['first_command_s'] / first:.2f}x" for mode, m in result["modes"].items() if m["first_command_s"]))
     return "\n".join(rows)
+
+
+def _ratio(predicted: float | None, measured: float | None) -> str:
+    return f"{predicted / measured:.2f}" if predicted and measured else "-"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,42 @@ class RunRecord:
     statuses: list[str] = field(default_factory=list)
     first_command_s: float | None = None  # request start -> the streaming parser's first complete command
     answer_s: float | None = None  # -> its last command (None: the answer holds no command)
+    chosen_mode: str = ""  # the mode the answer ran (mode auto: the one it picked)
+    gamma: int = 0
+    explore: bool = False  # mode auto: an exploring answer
+    why: str = ""  # mode auto: why this mode
+    chooser_predicted_s: float | None = None  # mode auto: the chooser's own prediction of this answer's time
+    estimates: dict[str, float | None] = field(default_factory=dict)  # mode auto: what the choice rested on
+    first_command_tokens: int | None = None  # tokens committed when the first command was complete
+    last_command_tokens: int | None = None  # ... when the last one was
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # the answer's RoundEvents
+
+
+@dataclass
+class Answer:
+    """One answer as run: its configuration, auto's choice (None: a fixed mode), its rounds, result, command times."""
+
+    config: Any  # EdgeConfig
+    choice: Any  # decoding.mode_choice.Choice | None
+    rounds: list[Any]  # RoundEvent
+    result: Any  # EdgeResult
+    times: Any  # CommandTimes | None
+
+    def command_tokens(self) -> tuple[int | None, int | None]:
+        """Tokens up to the first and up to the last complete command (None: no command)."""
+        from spec_decode_ros.bridge.auto_mode import tokens_until
+
+        if self.times is None:
+            return None, None
+        return (tokens_until(self.result.token_times, self.times.first_command_s),
+                tokens_until(self.result.token_times, self.times.answer_s))
+
+    def choice_fields(self) -> dict[str, Any]:
+        if self.choice is None:
+            return {}
+        predicted = self.choice.predicted(self.choice.mode)
+        return {"explore": self.choice.explore, "why": self.choice.why, "estimates": dict(self.choice.estimates),
+                "chooser_predicted_s": predicted.answer_s if predicted is not None else None}
 
 
 GRAMMAR_SUFFIX = "+grammar"
@@ -122,9 +158,11 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
     cloud's counters in between. Each active phase's result goes to ``results`` (a queue) and the list."""
     _setup(job)
     from spec_decode_ros.bench.emulation import paced_drafts
+    from spec_decode_ros.bench.mode_check import predictions
+    from spec_decode_ros.bridge.auto_mode import AutoMode
     from spec_decode_ros.bridge.client import CloudClient
-    from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
-    from spec_decode_ros.decoding.mode import Mode
+    from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent
+    from spec_decode_ros.decoding.mode import AUTO, Mode
     from spec_decode_ros.decoding.models import load_model
     from spec_decode_ros.decoding.predraft import PredraftPolicy
 
@@ -141,18 +179,29 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
                                                      constrain=constrain) for pr in job.prompts]
         del target
 
-    def one(phase: Phase, stats: CloudClient, key: str, prompt: Prompt) -> tuple[Any, float, int]:
+    autos: dict[str, AutoMode] = {}  # mode auto: one chooser per constraint, for the robot's life
+
+    def one(phase: Phase, stats: CloudClient, key: str, prompt: Prompt) -> tuple[Any, float, int, Answer]:
         mode, constrain = split_mode(key)
-        client = CloudClient(phase.link_endpoint) if Mode(mode).needs_cloud else None
-        cfg = EdgeConfig(mode=mode, gamma=job.gamma, max_new_tokens=job.max_new_tokens,
-                         reply_timeout_s=job.reply_timeout_s, constrain=constrain)
+        choice = None
+        cfg = EdgeConfig(mode=Mode.SD_EE_PREDRAFT if mode == AUTO else mode, gamma=job.gamma,
+                         max_new_tokens=job.max_new_tokens, reply_timeout_s=job.reply_timeout_s, constrain=constrain)
+        if mode == AUTO:
+            cfg, choice = autos.setdefault(key, AutoMode(cfg)).next()
+        client = CloudClient(phase.link_endpoint) if cfg.mode.needs_cloud else None
+        rounds: list[RoundEvent] = []
         before = stats.stats(30.0)
-        result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft,
-                             predraft_policy=policies.setdefault(key, PredraftPolicy())).run()
+        result = EdgeSession(client, draft, prompt, cfg, new_draft=new_draft, on_round=rounds.append,
+                             predraft_policy=policies.setdefault(f"{cfg.mode.value}/{constrain}",
+                                                                 PredraftPolicy())).run()
         if client is not None:
             client.close()
         after = stats.stats(30.0)
-        return result, after.busy_s - before.busy_s, after.tokens - before.tokens
+        times = command_times(text_deltas(decode, result.tokens), result.token_times, result.latency_s)
+        answer = Answer(cfg, choice, rounds, result, times)
+        if choice is not None:
+            autos[key].record(choice, rounds, result, times.first_command_s if times else None)
+        return result, after.busy_s - before.busy_s, after.tokens - before.tokens, answer
 
     def decode(ids: list[int]) -> str:
         return draft.tokenizer.decode(ids, skip_special_tokens=True)
@@ -168,6 +217,9 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
             warm = True
             for mode in job.modes:
                 one(phase, stats, mode, job.prompts[0])
+            for key in (k for k in job.modes if split_mode(k)[0] == AUTO):  # auto: its warm-up answers, as a
+                while autos[key].warming_up():                                # robot's first ones
+                    one(phase, stats, key, job.prompts[0])
         if ready is not None:
             ready.wait()
         if not phase.active:
@@ -179,15 +231,21 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         records: list[dict[str, Any]] = []
         for i, prompt in enumerate(job.prompts):
             for mode in job.modes:
-                result, busy, server_tokens = one(phase, stats, mode, prompt)
+                result, busy, server_tokens, answer = one(phase, stats, mode, prompt)
                 identical = (result.tokens == references[split_mode(mode)[1]][i]) if references else None
-                times = command_times(text_deltas(decode, result.tokens), result.token_times, result.latency_s)
+                times = answer.times
+                first_tokens, last_tokens = answer.command_tokens()
                 records.append(asdict(RunRecord(
                     mode=mode, prompt=i, tokens=result.tokens, latency_s=result.latency_s,
                     first_token_s=result.first_token_s, metrics=result.metrics.as_dict(), server_busy_s=busy,
                     server_tokens=server_tokens, identical=identical, statuses=[s for _, s in result.statuses],
                     first_command_s=times.first_command_s if times else None,
-                    answer_s=times.answer_s if times else None)))
+                    answer_s=times.answer_s if times else None, chosen_mode=answer.config.mode.value,
+                    gamma=answer.config.gamma if answer.config.mode.speculative else 0,
+                    first_command_tokens=first_tokens, last_command_tokens=last_tokens,
+                    rounds=[asdict(e) for e in answer.rounds], **answer.choice_fields())))
+        for record, predicted in zip(records, predictions(records), strict=True):
+            record.update(predicted)
         stats.close()
         res = {"records": records, "references": references.get("none", references.get("grammar", [])),
                "references_by_constrain": references, "wall_s": time.monotonic() - t0,
@@ -249,6 +307,24 @@ def summarize(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
         "answer_s": mean_or_none(answer),
         "answer_s_p95": percentile(answer, 0.95) if answer else None,
         "rounds_per_answer": rounds / len(runs) if runs else 0.0,
+        **_predicted(runs, tokens),
     }
+
+
+def _predicted(runs: list[dict[str, Any]], tokens: int) -> dict[str, Any]:
+    """The cost model's figures beside the measured ones (from the run's own estimates), and, for mode auto,
+    which modes it picked and how many answers explored."""
+    def mean(key: str) -> float | None:
+        return mean_or_none([r[key] for r in runs if r.get(key) is not None])
+
+    latency = [r["predicted_latency_s"] for r in runs if r.get("predicted_latency_s") is not None]
+    chosen: dict[str, int] = {}
+    for r in runs:
+        key = f"{r.get('chosen_mode', r['mode'])}/{r.get('gamma', 0)}"
+        chosen[key] = chosen.get(key, 0) + 1
+    return {"predicted_ms_per_token": 1000.0 * sum(latency) / tokens if latency and len(latency) == len(runs) and tokens
+            else None,
+            "predicted_first_command_s": mean("predicted_first_command_s"), "predicted_answer_s": mean("predicted_answer_s"),
+            "chosen": chosen, "explore_answers": sum(bool(r.get("explore")) for r in runs)}
 
 

@@ -46,11 +46,13 @@ class DraftWorker(Generic[ImageT]):
     def __init__(self, *, decode: Callable[[int, ImageT, str], bool], stamp_ns: Callable[[ImageT], int],
                  publish_link: Callable[[LinkUpdate | None], None], cloud: Pinger | None, instruction: str,
                  heartbeat_s: float, gate: RequestGate, wait_for_idle: bool = True,
-                 warn: Callable[[str], None] = lambda _: None, clock: Callable[[], float] = time.monotonic) -> None:
+                 warn: Callable[[str], None] = lambda _: None, clock: Callable[[], float] = time.monotonic,
+                 on_rtt: Callable[[float], None] | None = None) -> None:
         """``decode`` answers one request and returns True when the answer is complete (then, with
-        ``wait_for_idle``, the next request waits for its ``motion/done``); ``cloud`` None: no cloud (edge only)."""
+        ``wait_for_idle``, the next request waits for its ``motion/done``); ``cloud`` None: no cloud (edge only);
+        ``on_rtt``: each answered ping's round trip in seconds (mode auto's estimates)."""
         self._decode, self._stamp_ns, self._publish_link = decode, stamp_ns, publish_link
-        self._cloud, self._warn, self._clock = cloud, warn, clock
+        self._cloud, self._warn, self._clock, self._on_rtt = cloud, warn, clock, on_rtt
         self.heartbeat_s, self.wait_for_idle = heartbeat_s, wait_for_idle
         self.link = LinkMonitor(heartbeat_s, clock=clock)  # the worker thread's (and decode's) only
         self._lock = threading.Condition()
@@ -165,5 +167,7 @@ class DraftWorker(Generic[ImageT]):
         rtt_ms = (time.monotonic() - t0) * 1000
         if not ok:
             self._cloud.reset()
+        elif self._on_rtt is not None:
+            self._on_rtt(rtt_ms / 1000)
         self._publish_link(self.link.ping(ok, rtt_ms, timeout))
         return ok

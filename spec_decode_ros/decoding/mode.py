@@ -40,3 +40,5 @@ class Mode(StrEnum):
 
 
 MODES: tuple[str, ...] = tuple(m.value for m in Mode)  # the names, in order (CLI choices)
+AUTO = "auto"  # not a mode of one answer: the robot picks one per answer (``decoding.mode_choice``)
+MODE_CHOICES: tuple[str, ...] = (*MODES, AUTO)  # what a robot, the bench and the demo accept

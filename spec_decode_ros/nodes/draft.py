@@ -17,7 +17,9 @@ message closes it). The e-stop (``estop`` input, or the Go2 bridge's latched ``e
 operator's ``lock`` (std_msgs/Bool) start no new request, and cut the answer under way the same way.
 
 Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
-(cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft), ``gamma``, ``adaptive_gamma``,
+(cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft | auto: per answer, the mode and γ the cost model predicts
+fastest from what the robot measured, ``bridge.auto_mode``; each answer's choice and why go in ``decoder/stats``),
+``gamma`` (auto: γ before anything is measured, and the largest it picks is max(γ, 8)), ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
 ``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain: loopback only, unless
 ``insecure_plaintext`` is true), ``request_timeout_s``,
@@ -41,13 +43,17 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String, UInt64
 
 from spec_decode_ros import topics
+from spec_decode_ros.bridge.auto_mode import AutoMode
 from spec_decode_ros.bridge.client import CloudClient, CloudError, CloudUnreachableError
-from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, RoundEvent, TokenEvent
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeResult, EdgeSession, RoundEvent, TokenEvent
 from spec_decode_ros.bridge.security import ClientSecurity
+from spec_decode_ros.control.command_timing import command_times, text_deltas
 from spec_decode_ros.control.draft_worker import DraftWorker
 from spec_decode_ros.control.link_monitor import CONNECTED, LinkUpdate
 from spec_decode_ros.control.request_gate import RequestGate
 from spec_decode_ros.decoding import precision
+from spec_decode_ros.decoding.mode import AUTO, MODE_CHOICES, Mode
+from spec_decode_ros.decoding.mode_choice import Choice
 from spec_decode_ros.decoding.predraft import PredraftPolicy
 from spec_decode_ros.decoding.types import Prompt, SpecMetrics
 from spec_decode_ros.msg import DecodeStats, LinkStatus, TokenStream
@@ -98,8 +104,12 @@ class DraftNode(Node):
             from spec_decode_ros.decoding.constraint import GrammarConstraint
 
             GrammarConstraint.for_model(self.draft)
-        self.config = EdgeConfig(mode=self.mode, gamma=gamma, adaptive_gamma=adaptive, max_new_tokens=max_new,
-                                 reply_timeout_s=timeout, reconnect_timeout_s=timeout, constrain=constrain)
+        if self.mode not in MODE_CHOICES:
+            raise ValueError(f"mode must be one of {MODE_CHOICES}, got {self.mode!r}")
+        self.config = EdgeConfig(mode=Mode.SD_EE_PREDRAFT if self.mode == AUTO else self.mode, gamma=gamma,
+                                 adaptive_gamma=adaptive, max_new_tokens=max_new, reply_timeout_s=timeout,
+                                 reconnect_timeout_s=timeout, constrain=constrain)
+        self.auto = AutoMode(self.config) if self.mode == AUTO else None
         self.new_draft = new_draft
         self.predraft_policy = PredraftPolicy()  # what pre-drafting gains here, learnt across requests
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None
@@ -113,7 +123,8 @@ class DraftNode(Node):
         self.worker: DraftWorker[Image] = DraftWorker(
             decode=self.decode, stamp_ns=lambda image: time_to_ns(image.header.stamp), publish_link=self.publish_link,
             cloud=self.client, instruction=instruction, heartbeat_s=heartbeat_s, wait_for_idle=wait_for_idle,
-            gate=RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout), warn=self.get_logger().warning)
+            gate=RequestGate(settle_ns=settle_ns, done_timeout_s=done_timeout), warn=self.get_logger().warning,
+            on_rtt=self.auto.observe_rtt if self.auto is not None else None)
         self.create_subscription(Image, topics.CAMERA_IMAGE, self.worker.image, SENSOR_QOS)
         subscribe_state(self, String, topics.INSTRUCTION, self.on_instruction)  # `ros2 topic pub` and latched
         self.create_subscription(UInt64, topics.MOTION_DONE,
@@ -154,6 +165,8 @@ class DraftNode(Node):
         image_stamp, link = image.header.stamp, self.worker.link
         started = (now_stamp(self), time.monotonic())  # the request's start: ROS time, and the rounds' clock
         sent_text, last_round, cut = "", 0, False
+        config, choice = self.auto.next() if self.auto is not None else (self.config, None)
+        rounds: list[RoundEvent] = []
 
         def on_token(event: TokenEvent) -> None:
             nonlocal sent_text, last_round, cut
@@ -169,12 +182,13 @@ class DraftNode(Node):
             self.publish_link(link.token())
 
         def on_round(event: RoundEvent) -> None:
-            self.publish_stats(request_id, event, session.metrics, image_stamp, started)
+            rounds.append(event)
+            self.publish_stats(request_id, event, session.metrics, image_stamp, started, config, choice)
             self.publish_link(link.verdict(event.final_s * 1e3))
 
         session = EdgeSession(self.client, self.draft, Prompt(text=instruction, image=image_to_rgb(image),
                                                                   system=self.system_prompt),
-                              self.config, on_token=on_token, on_round=on_round, tokenizer=self.draft.tokenizer,
+                              config, on_token=on_token, on_round=on_round, tokenizer=self.draft.tokenizer,
                               on_status=lambda status: self.publish_link(link.transport(status)),
                               new_draft=self.new_draft, predraft_policy=self.predraft_policy)
         try:
@@ -186,10 +200,21 @@ class DraftNode(Node):
         else:
             self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
             self.get_logger().info(f"request {request_id}: {result.text!r} in {result.latency_s * 1000:.0f} ms "
-                                   f"({len(result.tokens)} tokens{', cut' if cut else ''})")
+                                   f"({len(result.tokens)} tokens{', cut' if cut else ''}, {config.mode.value}"
+                                   f"{'' if choice is None else ', ' + choice.why})")
+            if self.auto is not None and choice is not None:
+                self.auto.record(choice, rounds, result, self.first_command_s(result))
             return not cut  # a cut answer moves nothing to wait for
         self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
         return False
+
+    def first_command_s(self, result: EdgeResult) -> float | None:
+        """When the answer's first command was complete, as the motion node's parser sees the stream."""
+        def decode(ids: list[int]) -> str:
+            return self.draft.tokenizer.decode(ids, skip_special_tokens=True)
+
+        times = command_times(text_deltas(decode, result.tokens), result.token_times, result.latency_s)
+        return times.first_command_s if times is not None else None
 
     # --- outputs -------------------------------------------------------------------------------------
     def publish_tokens(self, request_id: int, round_: int, ids: list[int], text: str, final: bool,
@@ -200,11 +225,12 @@ class DraftNode(Node):
         self.tokens_pub.publish(msg)
 
     def publish_stats(self, request_id: int, event: RoundEvent, m: SpecMetrics, image_stamp: object,
-                      started: tuple[Time, float]) -> None:
-        """This round's figures plus the request's running totals (vLLM-style names) and where the round sits
-        in its request (``started``: the request's start as a ROS stamp and on ``time.monotonic()``)."""
+                      started: tuple[Time, float], config: EdgeConfig, choice: Choice | None) -> None:
+        """This round's figures plus the request's running totals (vLLM-style names), where the round sits
+        in its request (``started``: the request's start as a ROS stamp and on ``time.monotonic()``) and the
+        answer's mode (with auto: the choice and the estimates behind it)."""
         request_stamp, started_at = started
-        msg = DecodeStats(request_id=request_id, mode=self.mode, round=event.round, draft_tokens=event.gamma,
+        msg = DecodeStats(request_id=request_id, mode=config.mode.value, round=event.round, draft_tokens=event.gamma,
                           accepted_tokens=event.n_accepted, early_exit_sent=event.early_sent,
                           early_exit_hit=event.early_hit, draft_ms=event.draft_s * 1e3, early_ms=event.early_s * 1e3,
                           verify_ms=event.final_s * 1e3, server_ms=event.server_s * 1e3,
@@ -215,7 +241,8 @@ class DraftNode(Node):
                           mean_acceptance_length=float(m.mean_acceptance_length), image_stamp=image_stamp,
                           request_stamp=request_stamp, sent_ms=(event.sent_at - started_at) * 1e3,
                           draft_prefill_ms=event.draft_prefill_s * 1e3, prefill_ms=event.prefill_s * 1e3,
-                          queued_ms=event.queued_s * 1e3)
+                          queued_ms=event.queued_s * 1e3, requested_mode=self.mode,
+                          gamma=config.gamma if config.mode.speculative else 0, **choice_fields(choice))
         msg.header.stamp = now_stamp(self)
         self.stats_pub.publish(msg)
 
@@ -233,6 +260,29 @@ class DraftNode(Node):
         self.worker.close()
         if self.client is not None:
             self.client.close()
+
+
+def choice_fields(choice: Choice | None) -> dict[str, object]:
+    """DecodeStats' mode-auto fields for ``choice`` (None: a fixed mode, all left at 0)."""
+    if choice is None:
+        return {}
+    est = choice.estimates
+
+    def ms(key: str) -> float:
+        return 1e3 * float(est.get(key) or 0.0)
+
+    def predicted(mode: Mode) -> float:
+        p = choice.predicted(mode)
+        return 1e3 * p.answer_s if p is not None else 0.0
+
+    return {"explore": choice.explore, "why": choice.why, "predicted_ms": predicted(choice.mode),
+            "predicted_cloud_ar_ms": predicted(Mode.CLOUD_AR), "predicted_sd_ms": predicted(Mode.SD),
+            "predicted_sd_ee_ms": predicted(Mode.SD_EE), "predicted_sd_ee_predraft_ms": predicted(Mode.SD_EE_PREDRAFT),
+            "est_rtt_ms": ms("rtt_s"), "est_verify_ms": ms("verify_s"), "est_ar_interval_ms": ms("ar_interval_s"),
+            "est_draft_token_ms": ms("draft_token_s"), "est_acceptance": float(est.get("acceptance") or 0.0),
+            "est_early_hit_rate": float(est.get("early_hit_rate") or 0.0),
+            "est_late_fraction": float(est.get("late_fraction") or 0.0),
+            "est_answer_tokens": float(est.get("answer_tokens") or 0.0)}
 
 
 def main(args: list[str] | None = None, *, new_draft: DraftFactory | None = None) -> int:

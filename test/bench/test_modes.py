@@ -73,3 +73,28 @@ def test_bench_reports_when_the_robot_gets_its_first_command(tmp_path, capsys):
         assert m["first_token_s"] <= m["first_command_s"] <= m["answer_s"] <= m["latency_s"] + 1e-9, mode
         assert m["first_command_s_p95"] >= m["first_command_s"] - 1e-9 and m["rounds_per_answer"] >= 1, mode
     assert "first command vs cloud_ar" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(300)
+def test_bench_mode_auto_is_lossless_and_says_what_it_picked(tmp_path, capsys):
+    """--modes ...,auto on the shipped Go2 pair: auto's answers are the target's, each record names the mode and γ it
+    ran and why, its warm-up answers ran before the timed ones, and every mode has the cost model's prediction."""
+    from pathlib import Path
+
+    models = Path(bench.__file__).resolve().parents[1] / "assets" / "models"
+    out = tmp_path / "auto.json"
+    assert bench.main(["--target", str(models / "go2-vlm-target"), "--draft", str(models / "go2-vlm-draft"),
+                       "--sim-prompts", "--prompts", "2", "--modes", "cloud_ar,sd,auto", "--rtt-ms", "20",
+                       "--emulate-forward-ms", "10", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    auto = result["modes"]["auto"]
+    assert auto["identical_to_target"] == 1.0 and auto["answers_with_commands"] == 2
+    runs = [r for r in result["runs"] if r["mode"] == "auto"]
+    assert all(r["chosen_mode"] in ("cloud_ar", "sd", "sd_ee", "sd_ee_predraft") and r["why"] for r in runs)
+    assert all(not r["explore"] for r in runs)  # the warm-up ran untimed; 2 answers are within the exploration bound
+    assert all(r["rounds"] and r["estimates"]["rtt_s"] is not None for r in runs)
+    for mode in ("cloud_ar", "sd", "auto"):
+        m = result["modes"][mode]
+        assert m["predicted_ms_per_token"] > 0 and m["predicted_first_command_s"] > 0, mode
+    out_text = capsys.readouterr().out
+    assert "auto chose" in out_text and "cost model / measured" in out_text

@@ -184,3 +184,41 @@ def test_fresh_frames_for_a_new_instruction_answers_tied_to_it_and_the_estop_hol
         assert {t.request_id for t in tokens} == held, "a new request under e-stop"
         bridge_state.publish(Bool(data=False))  # the bridge resumed
         wait_for(lambda: {t.request_id for t in tokens} != held, 60, "requests again after the resume")
+
+
+@pytest.mark.timeout(300)
+def test_draft_node_in_mode_auto_says_per_answer_which_mode_and_why(forward_model: Path,
+                                                                    verifier: tuple[str, subprocess.Popen]):
+    """mode: auto: the first answers are the warm-up's (sd_ee, then cloud_ar, each exploring), then the cost
+    model's choice; every round's DecodeStats names the requested mode, the answer's mode and γ, and why."""
+    endpoint, _ = verifier
+    stats: list[DecodeStats] = []
+    finals: list[int] = []
+    with node_process("spec_decode_ros.nodes.draft", cloud_endpoint=endpoint, draft_model=forward_model,
+                      mode="auto", gamma=2, max_new_tokens=8, instruction="go to the red box", request_timeout_s=5.0,
+                      heartbeat_s=0.25, wait_for_idle=False, settle_s=0.0) as draft, \
+            spinning_node("draft_auto_harness") as node:
+        node.create_subscription(DecodeStats, topics.STATS, stats.append, RELIABLE_QOS)
+        node.create_subscription(TokenStream, topics.TOKENS,
+                                 lambda msg: finals.append(msg.request_id) if msg.final else None, RELIABLE_QOS)
+        camera = node.create_publisher(Image, topics.CAMERA_IMAGE, SENSOR_QOS)
+        image = Image(height=32, width=32, encoding="rgb8", step=96, data=bytes(32 * 32 * 3))
+
+        def publish_image() -> None:
+            image.header.stamp = node.get_clock().now().to_msg()
+            camera.publish(image)
+
+        node.create_timer(0.1, publish_image)
+        wait_for(lambda: 4 in finals or draft.poll() is not None, 240, "four answers")
+        assert draft.poll() is None, output_of(draft)
+        wait_for(lambda: any(s.request_id == 4 for s in stats), 30, "the fourth answer's stats")
+    first = {s.request_id: s for s in reversed(stats)}  # each answer's first round
+    assert all(s.requested_mode == DecodeStats.MODE_AUTO and s.why for s in stats)
+    assert (first[1].mode, first[1].explore) == (DecodeStats.MODE_SD_EE, True)
+    assert (first[2].mode, first[2].explore, first[2].gamma) == (DecodeStats.MODE_CLOUD_AR, True, 0)
+    chosen = first[3]
+    assert not chosen.explore and chosen.why.startswith("fastest predicted") and chosen.predicted_ms > 0
+    assert chosen.predicted_cloud_ar_ms > 0 and chosen.predicted_sd_ms > 0 and chosen.est_draft_token_ms > 0
+    assert chosen.mode in (DecodeStats.MODE_CLOUD_AR, DecodeStats.MODE_SD, DecodeStats.MODE_SD_EE,
+                           DecodeStats.MODE_SD_EE_PREDRAFT)
+    assert all(s.mode == first[s.request_id].mode for s in stats)  # one mode per answer

@@ -1,0 +1,50 @@
+"""``mode: auto`` on the robot: around one ``EdgeSession`` per answer, ask the chooser (``decoding.mode_choice``)
+for the answer's mode and γ, and feed what the answer measured back into its estimates. Used alike by the draft
+node, ``spec-decode bench`` and, through the node, ``spec-decode demo``."""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Sequence
+
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeResult, RoundEvent
+from spec_decode_ros.bridge.protocol import MAX_GAMMA
+from spec_decode_ros.decoding.mode_choice import Choice, ModeChooser
+
+
+class AutoMode:
+    """Per answer: ``config, choice = auto.next()``, run an ``EdgeSession`` with ``config`` collecting its
+    ``RoundEvent``s, then ``auto.record(choice, rounds, result)``. ``base``: everything but mode and γ."""
+
+    def __init__(self, base: EdgeConfig, chooser: ModeChooser | None = None) -> None:
+        self.base = base
+        self.chooser = chooser if chooser is not None else ModeChooser(
+            gamma=base.gamma, gammas=tuple(range(1, min(max(base.gamma, 8), MAX_GAMMA) + 1)))
+
+    def next(self) -> tuple[EdgeConfig, Choice]:
+        """The next answer's configuration and the choice behind it."""
+        choice = self.chooser.choose()
+        return dataclasses.replace(self.base, mode=choice.mode, gamma=max(1, choice.gamma)), choice
+
+    def warming_up(self) -> bool:
+        """The next answer is one of the warm-up's (each measurement family once)."""
+        return self.chooser.warming_up()
+
+    def record(self, choice: Choice, rounds: Sequence[RoundEvent], result: EdgeResult,
+               first_command_s: float | None = None) -> None:
+        """The answer decoded as ``choice`` said: its rounds, its result and (if known) when its first command
+        was complete (seconds from its start)."""
+        self.chooser.observe_answer(choice.mode, rounds, len(result.tokens), result.first_token_s,
+                                    tokens_until(result.token_times, first_command_s))
+
+    def observe_rtt(self, seconds: float) -> None:
+        """A heartbeat's round trip."""
+        self.chooser.estimates.observe_rtt(seconds)
+
+
+def tokens_until(token_times: Sequence[float], t_s: float | None) -> int | None:
+    """How many tokens had been committed at ``t_s`` (at least 1; None when ``t_s`` is None or nothing came)."""
+    if t_s is None or not token_times:
+        return None
+    return max(1, bisect.bisect_right(token_times, t_s + 1e-9))
