@@ -28,6 +28,7 @@ from rclpy.node import Node
 from std_msgs.msg import String, UInt64
 
 from spec_decode_ros import topics
+from spec_decode_ros.control.grammar import CommandError, tokenize_answer
 from spec_decode_ros.go2.channel import init_channel
 from spec_decode_ros.msg import LocomotionCommand, TokenStream
 from spec_decode_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, run_node
@@ -58,7 +59,7 @@ class Supervisor(Node):
         self.in_flight: set[int] = set()  # requests whose tokens started but not ended
         self.answered: list[int] = []  # requests whose answer is complete
         self.answers: dict[int, str] = {}
-        self.stopped_request: int | None = None  # a request whose "stop" command was issued
+        self.stop_commands: set[int] = set()  # requests for which the motion node issued a stop command
         self.done_up_to = 0
         self.results: list[dict[str, Any]] = []
         self.finished = False
@@ -80,8 +81,15 @@ class Supervisor(Node):
     def on_command(self, msg: LocomotionCommand) -> None:
         if msg.action == LocomotionCommand.ACTION_STOP and msg.text.strip(". ") == "stop":
             with self.cv:
-                self.stopped_request = int(msg.request_id)
+                self.stop_commands.add(int(msg.request_id))
                 self.cv.notify_all()
+
+    def model_stopped(self, first_request: int) -> int | None:
+        """The latest request since ``first_request`` whose stop command is the model's own "stop" (its answer says
+        so); the motion node's safety stops (a stale link, a deadman) carry the same command text but no such
+        answer. Called under ``self.cv``; the answer's tokens and the command may arrive in either order."""
+        rids = [r for r in self.stop_commands if r >= first_request and answer_says_stop(self.answers.get(r, ""))]
+        return max(rids, default=None)
 
     def on_executed(self, msg: LocomotionCommand) -> None:
         with self.cv:
@@ -121,17 +129,17 @@ class Supervisor(Node):
                   "target": state["target"], "start_pose": state["pose"]}
         with self.cv:
             first_request = max(self.answered, default=0) + 1
-            self.stopped_request = None
+            self.stop_commands.clear()
         t0 = time.monotonic()
         t_start_ns = self.get_clock().now().nanoseconds
         self.say(state["instruction"])
         with self.cv:
-            self.cv.wait_for(lambda: (self.stopped_request is not None and self.stopped_request >= first_request
-                                      and self.done_up_to >= self.stopped_request)
+            self.cv.wait_for(lambda: ((stopped := self.model_stopped(first_request)) is not None
+                                      and self.done_up_to >= stopped)
                              or sum(r >= first_request for r in self.answered) >= self.max_steps
                              or not rclpy.ok(), timeout=self.timeout_s)
             steps = sorted(r for r in self.answered if r >= first_request)
-            said_stop = self.stopped_request is not None and self.stopped_request >= first_request
+            said_stop = self.model_stopped(first_request) is not None
             answers = [self.answers.get(r, "") for r in steps]
         self.say("")
         t_end_ns = self.get_clock().now().nanoseconds
@@ -160,6 +168,14 @@ class Supervisor(Node):
             if self.results_path:
                 Path(self.results_path).write_text(json.dumps({"episodes": self.results}, indent=2))
             self.finished = True
+
+
+def answer_says_stop(answer: str) -> bool:
+    """Whether an answer's text (as far as it has streamed) holds the command word "stop"."""
+    try:
+        return "stop" in tokenize_answer(answer)
+    except CommandError:
+        return False
 
 
 def main(args: list[str] | None = None) -> int:
