@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.mode_cost import CHOOSABLE, Prediction, predict
-from spec_decode_ros.decoding.mode_estimates import CLOUD, EARLY, FAMILIES, SPECULATIVE, ModeEstimates, RoundLike
+from spec_decode_ros.decoding.mode_estimates import CLOUD, EARLY, FAMILIES, SPECULATIVE, ModeEstimates
+from spec_decode_ros.decoding.round_event import RoundEvent
 
 OBJECTIVES = ("balanced", "answer", "first_command")
 NEEDS: dict[Mode, tuple[str, ...]] = {  # what a mode's prediction rests on (and what running it measures)
@@ -126,7 +127,7 @@ class ModeChooser:
             out.append(min(options, key=lambda p, options=options: self._regret(p, options)))
         return tuple(out)
 
-    def observe_answer(self, mode: Mode, rounds: Sequence[RoundLike], tokens: int, first_token_s: float,
+    def observe_answer(self, mode: Mode, rounds: Sequence[RoundEvent], tokens: int, first_token_s: float,
                        first_command_tokens: int | None = None) -> None:
         """The answer decoded as chosen (see ``ModeEstimates.observe_answer``)."""
         self.estimates.observe_answer(mode, rounds, tokens, first_token_s, first_command_tokens)

@@ -1,7 +1,7 @@
 """What the robot has measured about its link, the cloud and its own draft: moving estimates of the cost model's
 inputs (``decoding.mode_cost``), fed from the answers it decoded (pure: the drivers hand in numbers).
 
-From each answer's rounds (``RoundLike``: the robot session's ``RoundEvent`` fits) and its length:
+From each answer's rounds (``decoding.round_event.RoundEvent``, as the robot's session reports them) and its length:
 
     RTT      a speculative round without a pre-draft on it: FINAL − server − queue; the heartbeat's pings
              (``observe_rtt``); 0 until known (cloud_ar's opening o_ar then carries it)
@@ -29,30 +29,14 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from spec_decode_ros.decoding.mode import Mode
 from spec_decode_ros.decoding.mode_cost import Costs
+from spec_decode_ros.decoding.round_event import RoundEvent
 
 CLOUD, SPECULATIVE, EARLY = "cloud", "speculative", "early"
 RECENT = 16  # answers whose lengths a prediction averages over
 FAMILIES = (CLOUD, SPECULATIVE, EARLY)
-
-
-class RoundLike(Protocol):
-    """One round as the robot's session reports it (``bridge.edge.RoundEvent``); seconds."""
-
-    gamma: int
-    n_accepted: int
-    committed: int  # the answer's tokens after this round
-    early_sent: bool
-    early_hit: bool
-    draft_s: float
-    early_s: float
-    final_s: float
-    server_s: float
-    queued_s: float
-    prefill_s: float
 
 
 @dataclass
@@ -152,7 +136,7 @@ class ModeEstimates:
         if seconds > 0:
             self.rtt.add(seconds)
 
-    def observe_answer(self, mode: Mode, rounds: Sequence[RoundLike], tokens: int, first_token_s: float,
+    def observe_answer(self, mode: Mode, rounds: Sequence[RoundEvent], tokens: int, first_token_s: float,
                        first_command_tokens: int | None = None) -> None:
         """One answer decoded in ``mode``: its rounds in order, its length and when its first token came."""
         mode = Mode(mode)
@@ -169,7 +153,7 @@ class ModeEstimates:
         elif mode.speculative:
             self._speculative(mode, rounds, first_token_s)
 
-    def _cloud_ar(self, rounds: Sequence[RoundLike], first_token_s: float) -> None:
+    def _cloud_ar(self, rounds: Sequence[RoundEvent], first_token_s: float) -> None:
         first = rounds[0]
         for r in rounds:
             self.ar_forward.add(r.server_s)
@@ -178,7 +162,7 @@ class ModeEstimates:
         self.open_ar.add(max(0.0, first_token_s - first.server_s))  # RTT + o_ar (the RTT is taken off in costs())
         self.last_measured[CLOUD] = self.answers
 
-    def _speculative(self, mode: Mode, rounds: Sequence[RoundLike], first_token_s: float) -> None:
+    def _speculative(self, mode: Mode, rounds: Sequence[RoundEvent], first_token_s: float) -> None:
         before = 0
         for i, r in enumerate(rounds):
             new = r.committed - before

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
 
@@ -21,6 +20,7 @@ from spec_decode_ros.decoding.mode_cost import (
     tokens_per_round,
 )
 from spec_decode_ros.decoding.mode_estimates import CLOUD, EARLY, SPECULATIVE, ModeEstimates
+from spec_decode_ros.decoding.round_event import RoundEvent
 
 
 def costs(**kw: float) -> Costs:
@@ -71,19 +71,11 @@ def test_answer_forms_for_cloud_ar_and_one_round_answers():
     assert p.first_command_s < p.answer_s and p.gamma == 4
 
 
-@dataclass
-class Round:
-    gamma: int
-    n_accepted: int
-    committed: int
-    early_sent: bool
-    early_hit: bool
-    draft_s: float
-    early_s: float
-    final_s: float
-    server_s: float
-    queued_s: float = 0.0
-    prefill_s: float = 0.0
+def Round(gamma: int, n_accepted: int, committed: int, early_sent: bool, early_hit: bool, draft_s: float,
+          early_s: float, final_s: float, server_s: float) -> RoundEvent:
+    """A round as the robot's session reports it (round number and round time do not enter the estimates)."""
+    return RoundEvent(0, gamma, n_accepted, committed, early_sent, early_hit, draft_s, early_s, final_s, server_s,
+                      round_s=draft_s + final_s)
 
 
 class FakeLink:
@@ -94,7 +86,7 @@ class FakeLink:
                  early: bool = True) -> None:
         self.rtt, self.fwd, self.t_d, self.run, self.length, self.late, self.early = rtt, fwd, t_d, run, length, late, early
 
-    def answer(self, mode: Mode, gamma: int) -> tuple[list[Round], float, float]:
+    def answer(self, mode: Mode, gamma: int) -> tuple[list[RoundEvent], float, float]:
         """(rounds, first token time, answer time)."""
         if mode is Mode.CLOUD_AR:
             rounds = [Round(0, 0, i + 1, False, False, 0.0, 0.0, self.fwd if i else self.rtt + self.fwd, self.fwd)
