@@ -24,5 +24,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(ROOT / "test"))
 
+# Every in-process robot and verifier of the run shares pyzmq's global context, whose default cap is 1023 sockets
+# (libzmq's ZMQ_MAX_SOCKETS): the sockets that a failing test's traceback keeps alive count against it, and one
+# failure would then turn every later socket test into "Too many open files". Raised before the first socket.
+import zmq  # noqa: E402
+
+zmq.Context.instance().set(zmq.MAX_SOCKETS, 16384)
+
 # the tiny text pair (target folder, draft, greedy references) for the bridge and fleet tests; the cloud side's logs
 pytest_plugins = ("support.tiny_pair_fixtures", "support.log_capture")

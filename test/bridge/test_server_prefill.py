@@ -72,6 +72,7 @@ def _run_opens(target, max_batch: int, references,
     return prefill_rows, resume_rows, got
 
 
+@pytest.mark.timeout(50)  # under the loop's own 60 s: a stall ends in pytest-timeout's dump of every thread
 @pytest.mark.parametrize("max_batch, fuse, prefills, resumes", [(8, False, [4], [2]), (1, False, [1, 1, 1, 1], [1, 1]),
                                                             (8, True, [1, 1, 2], [2])])
 def test_waiting_opens_are_prefilled_and_resumed_in_one_forward_and_answer_as_the_target(
