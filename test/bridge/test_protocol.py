@@ -220,3 +220,28 @@ def test_every_integer_bound_in_the_table_is_enforced(cls: type[p.Message]):
 def test_frame_bounds_are_read_from_the_table():
     assert p.MAX_DEPTH == 2 and p.MAX_NEW_TOKENS < p.MAX_OBJECTS
     assert p.MAX_IMAGE_BYTES + 2 * 4 * p.MAX_TEXT_CHARS + 5 * p.MAX_NEW_TOKENS < p.MAX_FRAME_BYTES < 4 * 2**20
+
+
+def test_a_tokenizers_fingerprint_is_hashed_once_and_again_when_it_grows():
+    """The vocabulary table is hashed once per tokenizer (each answer's OPEN carries it), and again after add_tokens."""
+    from spec_decode_ros.bridge.fingerprint import tokenizer_fingerprint
+
+    class Vocab:
+        reads = 0
+
+        def __init__(self) -> None:
+            self.table = {"a": 0, "b": 1}
+
+        def get_vocab(self) -> dict[str, int]:
+            Vocab.reads += 1
+            return dict(self.table)
+
+        def __len__(self) -> int:
+            return len(self.table)
+
+    vocab = Vocab()
+    first = tokenizer_fingerprint(vocab)
+    assert tokenizer_fingerprint(vocab) == first and Vocab.reads == 1
+    vocab.table["c"] = 2
+    assert tokenizer_fingerprint(vocab) != first and Vocab.reads == 2
+    assert tokenizer_fingerprint(Vocab()) == first  # equal tables, equal fingerprints, whatever the object
