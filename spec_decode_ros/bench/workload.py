@@ -151,7 +151,7 @@ def _setup(job: RobotJob) -> None:
 
 
 def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results: Any = None) -> list[dict[str, Any]]:
-    """Run every (prompt, mode) of ``job`` in each phase, modes interleaved per prompt.
+    """Run every (prompt, mode) of ``job`` in each phase, modes interleaved per prompt (their order rotated).
 
     Per phase, every robot (active or not) passes the ``ready`` barrier after its warm-up, then an active one
     waits for ``go[phase]`` and runs; so the robots of a phase start together and the parent can reset the
@@ -230,7 +230,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         t0 = time.monotonic()
         records: list[dict[str, Any]] = []
         for i, prompt in enumerate(job.prompts):
-            for mode in job.modes:
+            for mode in rotated(job.modes, i):  # each mode after each other one, not always after the same
                 result, busy, server_tokens, answer = one(phase, stats, mode, prompt)
                 identical = (result.tokens == references[split_mode(mode)[1]][i]) if references else None
                 times = answer.times
@@ -254,6 +254,13 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
             results.put(res)
         out.append(res)
     return out
+
+
+def rotated(items: Sequence[str], by: int) -> list[str]:
+    """``items`` started ``by`` places on (prompt i runs the modes from the i-th on): what ran just before a mode's
+    answer (a session closing, a cache freed) falls on every mode alike."""
+    k = by % len(items) if items else 0
+    return [*items[k:], *items[:k]]
 
 
 def robot_process_main(job: RobotJob, ready: Any, go: Sequence[Any], results: Any) -> None:

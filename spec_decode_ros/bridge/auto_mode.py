@@ -1,6 +1,11 @@
 """``mode: auto`` on the robot: around one ``EdgeSession`` per answer, ask the chooser (``decoding.mode_choice``)
 for the answer's mode and γ, and feed what the answer measured back into its estimates. Used alike by the draft
-node, ``spec-decode bench`` and, through the node, ``spec-decode demo``."""
+node, ``spec-decode bench`` and, through the node, ``spec-decode demo``.
+
+The cost model's predictions take milliseconds (every mode at every γ over the recent answers' lengths: 2–6 ms on
+this CPU, more on a Jetson), so the next answer's choice is decided when the last one is recorded and again when a
+ping brings a new round trip, both on the robot's worker thread while it waits: a request starts on a choice
+already made, and only committing it (a few counters) is on its way to the first command."""
 
 from __future__ import annotations
 
@@ -21,11 +26,18 @@ class AutoMode:
         self.base = base
         self.chooser = chooser if chooser is not None else ModeChooser(
             gamma=base.gamma, gammas=tuple(range(1, min(max(base.gamma, 8), MAX_GAMMA) + 1)))
+        self._decided: Choice | None = None  # the next answer's choice, decided ahead
 
     def next(self) -> tuple[EdgeConfig, Choice]:
-        """The next answer's configuration and the choice behind it."""
-        choice = self.chooser.choose()
+        """The next answer's configuration and the choice behind it (decided ahead where it could be)."""
+        choice = self.chooser.commit(self._decided if self._decided is not None else self.chooser.decide())
+        self._decided = None
         return dataclasses.replace(self.base, mode=choice.mode, gamma=max(1, choice.gamma)), choice
+
+    def decide_ahead(self) -> Choice:
+        """Decide the next answer's choice now, from the estimates as they are (``next()`` then only commits it)."""
+        self._decided = self.chooser.decide()
+        return self._decided
 
     def warming_up(self) -> bool:
         """The next answer is one of the warm-up's (each measurement family once)."""
@@ -37,10 +49,12 @@ class AutoMode:
         was complete (seconds from its start)."""
         self.chooser.observe_answer(choice.mode, rounds, len(result.tokens), result.first_token_s,
                                     tokens_until(result.token_times, first_command_s))
+        self.decide_ahead()
 
     def observe_rtt(self, seconds: float) -> None:
-        """A heartbeat's round trip."""
+        """A heartbeat's round trip (the next answer's choice is decided again with it)."""
         self.chooser.estimates.observe_rtt(seconds)
+        self.decide_ahead()
 
 
 def tokens_until(token_times: Sequence[float], t_s: float | None) -> int | None:

@@ -20,6 +20,9 @@ What "fastest" means is ``objective``: ``balanced`` (default) minimises the wors
 prediction, answer time and first-command time (a robot wants both: its first command early, its answer done);
 ``answer`` or ``first_command`` one of them. Between non-exploring answers the choice moves only when another mode
 is predicted better by more than ``switch_margin`` (no flapping on noise).
+
+``choose()`` is ``commit(decide())``: ``decide()`` reads and changes nothing (a driver may decide the next answer
+ahead, off its critical path, and decide again when a ping brings news), ``commit()`` counts the choice in.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Choice:
     why: str
     predictions: tuple[Prediction, ...] = ()
     estimates: dict[str, float | None] = field(default_factory=dict)
+    family: str = ""  # what an exploring answer re-measures
 
     def predicted(self, mode: Mode) -> Prediction | None:
         return next((p for p in self.predictions if p.mode is Mode(mode)), None)
@@ -88,7 +92,21 @@ class ModeChooser:
         return any(not self.estimates.measured(f) and f not in self._tried for f in WARM_UP)
 
     def choose(self) -> Choice:
-        """The next answer's mode and γ."""
+        """The next answer's mode and γ, counted in."""
+        return self.commit(self.decide())
+
+    def commit(self, choice: Choice) -> Choice:
+        """``choice`` (from ``decide()``, with nothing committed since) is the next answer's."""
+        if choice.explore:
+            self._tried.add(choice.family)
+            self._since_explore = 0
+        elif choice.predictions:
+            self._since_explore += 1
+            self._current = choice.mode
+        return choice
+
+    def decide(self) -> Choice:
+        """What ``choose()`` would pick now, changing nothing."""
         est = self.estimates
         for family in WARM_UP:
             if not est.measured(family) and family not in self._tried:
@@ -106,8 +124,6 @@ class ModeChooser:
                               key=lambda p: self._regret(p, predictions))  # the cheapest mode that measures it
                 return self._explore(family, f"{est.staleness(family):.0f} answers since measured",
                                      resting.gamma or self.gamma, predictions, resting.mode)
-        self._since_explore += 1
-        self._current = best.mode
         others = sorted((p for p in predictions if p.mode is not best.mode), key=lambda p: self._regret(p, predictions))
         why = f"fastest predicted: {_figures(best)}" + (f" vs {others[0].mode.value} {_figures(others[0])}" if others else "")
         return Choice(best.mode, best.gamma or self.gamma, False, why, predictions, est.snapshot())
@@ -160,8 +176,6 @@ class ModeChooser:
     def _explore(self, family: str, reason: str, gamma: int | None = None,
                  predictions: tuple[Prediction, ...] = (), mode: Mode | None = None) -> Choice:
         """An answer that measures ``family`` (with ``mode``; default: the warm-up's explorer)."""
-        self._tried.add(family)
-        self._since_explore = 0
         mode = mode if mode is not None else EXPLORER[family]
         return Choice(mode, gamma or self.gamma, True, f"explore {family}: {reason}", predictions,
-                      self.estimates.snapshot())
+                      self.estimates.snapshot(), family)

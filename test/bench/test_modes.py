@@ -89,6 +89,8 @@ def test_bench_mode_auto_is_lossless_and_says_what_it_picked(tmp_path, capsys):
     result = json.loads(out.read_text())
     auto = result["modes"]["auto"]
     assert auto["identical_to_target"] == 1.0 and auto["answers_with_commands"] == 2
+    order = [(r["prompt"], r["mode"]) for r in result["runs"]]  # the modes' order rotates from prompt to prompt
+    assert order == [(0, "cloud_ar"), (0, "sd"), (0, "auto"), (1, "sd"), (1, "auto"), (1, "cloud_ar")]
     runs = [r for r in result["runs"] if r["mode"] == "auto"]
     assert all(r["chosen_mode"] in ("cloud_ar", "sd", "sd_ee", "sd_ee_predraft") and r["why"] for r in runs)
     assert all(not r["explore"] for r in runs)  # the warm-up ran untimed; 2 answers are within the exploration bound

@@ -7,8 +7,10 @@ import math
 
 import pytest
 
+from spec_decode_ros.bridge.auto_mode import AutoMode
+from spec_decode_ros.bridge.edge import EdgeConfig, EdgeResult
 from spec_decode_ros.decoding.mode import Mode
-from spec_decode_ros.decoding.mode_choice import ModeChooser
+from spec_decode_ros.decoding.mode_choice import Choice, ModeChooser
 from spec_decode_ros.decoding.mode_cost import (
     Costs,
     answer_s,
@@ -21,6 +23,7 @@ from spec_decode_ros.decoding.mode_cost import (
 )
 from spec_decode_ros.decoding.mode_estimates import CLOUD, EARLY, SPECULATIVE, ModeEstimates
 from spec_decode_ros.decoding.round_event import RoundEvent
+from spec_decode_ros.decoding.types import SpecMetrics
 
 
 def costs(**kw: float) -> Costs:
@@ -169,3 +172,36 @@ def test_estimates_do_not_blame_the_draft_for_the_answers_end():
     assert est2.acceptance == pytest.approx(11 / 12)
     with pytest.raises(ValueError):
         ModeChooser(objective="fastest")
+
+
+class CountingChooser(ModeChooser):
+    """A chooser that counts how often it ran the cost model (``decide``)."""
+
+    def decide(self) -> Choice:
+        self.decided = getattr(self, "decided", 0) + 1
+        return super().decide()
+
+
+def test_auto_decides_the_next_answer_ahead_and_picks_as_if_it_decided_then():
+    # mode auto on the robot: the cost model runs when an answer is recorded and when a ping comes (the worker
+    # waiting), not when the next request starts; and the choice is the one a chooser deciding then would make
+    chooser, plain = CountingChooser(gamma=4, explore_every=3), ModeChooser(gamma=4, explore_every=3)
+    auto = AutoMode(EdgeConfig(gamma=4), chooser)
+    link = FakeLink(rtt=0.02, fwd=0.03, t_d=0.012, run=1)
+    for answer in range(10):
+        ran = chooser.__dict__.get("decided", 0)
+        config, choice = auto.next()
+        assert chooser.__dict__.get("decided", 0) == ran + (answer == 0)  # only the first answer decides on the spot
+        expected = plain.choose()
+        assert (choice.mode, choice.gamma, choice.explore, choice.why) == \
+            (expected.mode, expected.gamma, expected.explore, expected.why)
+        assert (config.mode, config.gamma) == (choice.mode, choice.gamma)
+        rounds, first, total = link.answer(choice.mode, choice.gamma)
+        tokens = rounds[-1].committed
+        auto.record(choice, rounds, EdgeResult(list(range(tokens)), "", total, first,
+                                               [first + i * 1e-3 for i in range(tokens)], SpecMetrics()))
+        plain.observe_answer(choice.mode, rounds, tokens, first, tokens)
+        if answer % 2:
+            auto.observe_rtt(0.025 + answer * 1e-3)
+            plain.estimates.observe_rtt(0.025 + answer * 1e-3)
+    assert chooser.decided >= 10 + 4
