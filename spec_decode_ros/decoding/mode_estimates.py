@@ -8,7 +8,8 @@ From each answer's rounds (``decoding.round_event.RoundEvent``, as the robot's s
     t_v(k)   the cloud's busy time per forward (``server_s`` in FINAL) at k = γ + 1 (an answer's later rounds) and,
              from cloud_ar, at k = 1: a line through the two (flat while only one is known); an answer's first round,
              whose forward may carry the prompt's prefill, adds what it cost beyond the line to o_sd
-    t_ar     cloud_ar's interval between two streamed tokens (its rounds after the first)
+    t_ar     cloud_ar's interval between two streamed tokens (its rounds after the first); cloud_ar's first forward
+             carries the prompt's prefill, and what it costs beyond t_v(1) goes to o_ar
     t_d      drafting seconds / drafted tokens
     α        accepted / (accepted + rejected) over the rounds, a rejection being a draft the target replaced; drafts
              past the answer's end are neither (the answer's length is not the draft's fault)
@@ -69,7 +70,8 @@ class ModeEstimates:
     verify_first: Ema = field(init=False)  # ... of an answer's first round (which may carry the prompt's prefill)
     first_tokens: Ema = field(init=False)  # its k = γ + 1
     verify_tokens: Ema = field(init=False)  # its k = γ + 1
-    ar_forward: Ema = field(init=False)  # server seconds of one autoregressive forward (k = 1)
+    ar_forward: Ema = field(init=False)  # server seconds of one autoregressive forward (k = 1), after the first
+    ar_forward_first: Ema = field(init=False)  # ... of cloud_ar's first (which carries the prompt's prefill)
     ar_interval: Ema = field(init=False)
     draft_token: Ema = field(init=False)
     early_hit: Ema = field(init=False)
@@ -85,7 +87,7 @@ class ModeEstimates:
     last_measured: dict[str, int] = field(default_factory=dict)  # family -> the answer (1-based) that measured it
 
     def __post_init__(self) -> None:
-        for name in ("rtt", "verify", "verify_first", "first_tokens", "verify_tokens", "ar_forward", "ar_interval", "draft_token", "early_hit",
+        for name in ("rtt", "verify", "verify_first", "first_tokens", "verify_tokens", "ar_forward", "ar_forward_first", "ar_interval", "draft_token", "early_hit",
                      "late_fraction", "open_ar", "open_sd", "answer_tokens", "first_command_tokens"):
             setattr(self, name, Ema(self.smoothing))
 
@@ -105,25 +107,29 @@ class ModeEstimates:
     def costs(self) -> Costs | None:
         """The cost model's inputs as now estimated; what was never measured is borrowed from what was (a cloud
         forward of 1 token from one of γ + 1 and back; no early hits until an early verdict was seen)."""
-        if self.verify.value is None and self.verify_first.value is None and self.ar_forward.value is None:
+        if all(e.value is None for e in (self.verify, self.verify_first, self.ar_forward, self.ar_forward_first)):
             return None
         per_token, fixed = self._verify_line()
         rtt = self.rtt.get(0.0)
         first_extra = 0.0  # what the first round's forward costs beyond a later one's: the prefill it carries
         if self.verify_first.value is not None and self.first_tokens.value is not None:
             first_extra = max(0.0, self.verify_first.value - fixed - per_token * self.first_tokens.value)
+        ar_first_extra = 0.0  # the same for cloud_ar's first forward against t_v(1)
+        if self.ar_forward_first.value is not None:
+            ar_first_extra = max(0.0, self.ar_forward_first.value - fixed - per_token)
         ar_interval = self.ar_interval.get(fixed + per_token)
         return Costs(rtt_s=rtt, verify_fixed_s=fixed, verify_per_token_s=per_token, ar_interval_s=ar_interval,
                      draft_token_s=self.draft_token.get(0.0), acceptance=self.acceptance or 0.0,
                      early_hit_rate=self.early_hit.get(0.0), late_fraction=self.late_fraction.get(0.0),
-                     open_ar_s=max(0.0, self.open_ar.get(self.open_sd.get(0.0)) - rtt),
+                     open_ar_s=max(0.0, self.open_ar.get(self.open_sd.get(0.0)) - rtt) + ar_first_extra,
                      open_sd_s=max(0.0, self.open_sd.get(self.open_ar.get(0.0)) - rtt) + first_extra)
 
     def _verify_line(self) -> tuple[float, float]:
         """(per token, fixed) of t_v(k): through (1, t_ar forward) and (γ + 1, t_verify) when both are known."""
         one, many, k = self.ar_forward.value, self.verify.value, self.verify_tokens.value
-        if many is None and one is None:
-            many = self.verify_first.value  # only answers' first rounds seen, and no cloud_ar: the best there is
+        if many is None and one is None:  # only answers' first forwards seen: the best there is
+            many = self.verify_first.value
+            one = self.ar_forward_first.value if many is None else None
         if one is None or many is None or k is None or k <= 1.5:
             known = many if many is not None else one
             return 0.0, known if known is not None else 0.0
@@ -155,9 +161,9 @@ class ModeEstimates:
 
     def _cloud_ar(self, rounds: Sequence[RoundEvent], first_token_s: float) -> None:
         first = rounds[0]
-        for r in rounds:
-            self.ar_forward.add(r.server_s)
+        self.ar_forward_first.add(first.server_s)
         for r in rounds[1:]:
+            self.ar_forward.add(r.server_s)
             self.ar_interval.add(r.final_s)
         self.open_ar.add(max(0.0, first_token_s - first.server_s))  # RTT + o_ar (the RTT is taken off in costs())
         self.last_measured[CLOUD] = self.answers

@@ -205,3 +205,18 @@ def test_auto_decides_the_next_answer_ahead_and_picks_as_if_it_decided_then():
             auto.observe_rtt(0.025 + answer * 1e-3)
             plain.estimates.observe_rtt(0.025 + answer * 1e-3)
     assert chooser.decided >= 10 + 4
+
+
+def test_cloud_ars_first_forward_carries_the_prefill_into_its_opening():
+    # cloud_ar's first forward prefills the prompt (here 5 ms on a 3 ms forward): the model must put that in o_ar,
+    # not spread it over every token's forward, or it promises a first token ~4 ms early on a 20 ms answer
+    rtt, fwd, prefill, opening, n = 0.005, 0.003, 0.005, 0.002, 4
+    rounds = [Round(0, 0, 1, False, False, 0.0, 0.0, rtt + prefill + fwd, prefill + fwd)]
+    rounds += [Round(0, 0, i + 1, False, False, 0.0, 0.0, fwd, fwd) for i in range(1, n)]
+    est = ModeEstimates(smoothing=0.0)
+    est.observe_rtt(rtt)
+    est.observe_answer(Mode.CLOUD_AR, rounds, n, rtt + prefill + fwd + opening)
+    c = est.costs()
+    assert c is not None and c.verify_s(1) == pytest.approx(fwd)
+    assert answer_s(c, Mode.CLOUD_AR, 0, 1) == pytest.approx(rtt + prefill + fwd + opening)
+    assert answer_s(c, Mode.CLOUD_AR, 0, n) == pytest.approx(rtt + prefill + fwd + opening + (n - 1) * fwd)
