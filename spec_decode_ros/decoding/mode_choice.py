@@ -75,6 +75,7 @@ class ModeChooser:
     explore_every: int = 20
     switch_margin: float = 0.03
     explore_within: float = 1.25  # re-measure only a mode predicted at most this much slower than the best
+    gamma_slack: float = 0.01  # the largest γ predicted within this of a mode's best γ (see predictions())
     objective: str = "balanced"
     estimates: ModeEstimates = field(default_factory=ModeEstimates)
     _tried: set[str] = field(default_factory=set, init=False)
@@ -129,7 +130,11 @@ class ModeChooser:
         return Choice(best.mode, best.gamma or self.gamma, False, why, predictions, est.snapshot())
 
     def predictions(self) -> tuple[Prediction, ...]:
-        """Each mode that can be predicted, at its best γ."""
+        """Each mode that can be predicted, at its best γ: the largest γ predicted within ``gamma_slack`` of the best
+        one. The answers' lengths are known only from the recent ones, and the best γ is usually one short of the
+        longest of them (the target's own token ends the answer); a larger γ costs only the drafts of answers that
+        end sooner, which the draft stops drafting at their end (a fraction of a percent with a fast draft), and
+        carries an answer longer than those seen in one round instead of two."""
         costs = self.estimates.costs()
         if costs is None:
             return ()
@@ -140,7 +145,9 @@ class ModeChooser:
                 continue
             gammas = (0,) if mode is Mode.CLOUD_AR else self.gammas
             options = [predict(costs, mode, g, lengths) for g in gammas]
-            out.append(min(options, key=lambda p, options=options: self._regret(p, options)))
+            best = min(self._regret(p, options) for p in options)
+            out.append(max((p for p in options if self._regret(p, options) <= best * (1.0 + self.gamma_slack)),
+                           key=lambda p: p.gamma))
         return tuple(out)
 
     def observe_answer(self, mode: Mode, rounds: Sequence[RoundEvent], tokens: int, first_token_s: float,

@@ -220,3 +220,15 @@ def test_cloud_ars_first_forward_carries_the_prefill_into_its_opening():
     assert c is not None and c.verify_s(1) == pytest.approx(fwd)
     assert answer_s(c, Mode.CLOUD_AR, 0, 1) == pytest.approx(rtt + prefill + fwd + opening)
     assert answer_s(c, Mode.CLOUD_AR, 0, n) == pytest.approx(rtt + prefill + fwd + opening + (n - 1) * fwd)
+
+
+def test_among_gammas_predicted_alike_it_takes_the_largest():
+    # answers of 4 tokens the target always accepts, a fast draft: γ = 3 is best by one draft token (1 ms of a 114 ms
+    # round); within the 1 % slack the largest γ is taken, which carries a longer answer in one round, not two
+    link = FakeLink(rtt=0.08, fwd=0.03, t_d=0.001, run=8, length=4)
+    assert all(c.mode.speculative and c.gamma == 8 for c in drive(ModeChooser(gamma=4, explore_every=1000), link, 5)[2:])
+    tight = ModeChooser(gamma=4, explore_every=1000, gamma_slack=0.0)
+    assert all(c.gamma == 3 for c in drive(tight, link, 5)[2:])
+    # a slow draft (a draft token is 4 % of the round): the spare drafts are not free, and γ stays one short
+    slow = FakeLink(rtt=0.08, fwd=0.03, t_d=0.005, run=8, length=4)
+    assert all(c.gamma == 3 for c in drive(ModeChooser(gamma=4, explore_every=1000), slow, 5)[2:])
