@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from spec_decode_ros.decoding.mode import AUTO, Mode
-from spec_decode_ros.decoding.mode_cost import answer_s
+from spec_decode_ros.decoding.mode_cost import until_s
 from spec_decode_ros.decoding.mode_estimates import ModeEstimates
 
 PREDICTED = ("predicted_latency_s", "predicted_first_command_s", "predicted_answer_s")
@@ -39,8 +39,8 @@ def predictions(records: Sequence[dict[str, Any]]) -> list[dict[str, float | Non
             continue
         gamma = r.get("gamma") or 0
 
-        def at(tokens: int | None, mode: Mode = mode, gamma: int = gamma) -> float | None:
-            return None if tokens is None else answer_s(costs, mode, gamma, float(tokens))
+        def at(upto: int | None, mode: Mode = mode, gamma: int = gamma, n: int = len(r["tokens"])) -> float | None:
+            return None if upto is None else until_s(costs, mode, gamma, float(n), float(upto))
 
         out.append({"predicted_latency_s": at(len(r["tokens"])),
                     "predicted_first_command_s": at(r.get("first_command_tokens")),

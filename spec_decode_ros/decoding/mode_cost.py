@@ -20,7 +20,9 @@ beyond its first round (the prompt prefills, the draft's on the robot, the JPEG)
                                                                        exact over the truncated geometric, each round
                                                                        drafting min(γ, tokens left); the first round
                                                                        has no early verdict behind it)
-    first command              the same with K, the tokens up to the first complete command
+    first command              the time until K tokens are committed (K: the tokens up to the first complete
+                               command) of an answer of N: cloud_ar's answer of K tokens; speculative: rounds that
+                               draft min(γ, N − committed), since the draft does not know where the command ends
 
 So the early exit and pre-drafting can only pay from an answer's second round on, and by at most
 min(γ·t_d, W) per round: answers of one round (short answers, high α, large γ) have nothing for them to hide.
@@ -165,6 +167,31 @@ def _answer_table(c: Costs, mode: Mode, gamma: int, upto: int) -> tuple[float, .
     return tuple(tables[True])
 
 
+def until_s(c: Costs, mode: Mode, gamma: int, tokens: float, upto: float) -> float:
+    """Seconds until the first ``upto`` tokens of an answer of ``tokens`` tokens are committed (its first command:
+    ``upto`` = K). cloud_ar streams: its answer of ``upto`` tokens. A speculative round drafts min(γ, tokens left in
+    the answer), not in the command, so a command that ends inside a round waits for the whole round."""
+    mode = Mode(mode)
+    if mode is Mode.CLOUD_AR or upto >= tokens:
+        return answer_s(c, mode, gamma, min(upto, tokens))
+    if not mode.speculative:
+        raise ValueError(f"no cost model for mode {mode} (not lossless: the draft alone)")
+    n = min(max(round(tokens), 1), MAX_TOKENS)
+    return c.open_sd_s + _until_table(c, mode, gamma, n, min(max(round(upto), 1), n))
+
+
+@lru_cache(maxsize=1024)
+def _until_table(c: Costs, mode: Mode, gamma: int, tokens: int, upto: int) -> float:
+    """From an answer's first round, the expected seconds until ``upto`` of its ``tokens`` tokens are committed:
+    t[j] (j committed) = round_s at g = min(γ, tokens − j) + Σ_k P(k)·t[min(upto, j + k)], t[upto] = 0."""
+    t = [0.0] * (upto + 1)
+    for j in range(upto - 1, -1, -1):
+        g = min(gamma, tokens - j)
+        probs = [c.acceptance ** (k - 1) * (1.0 - c.acceptance) for k in range(1, g + 1)] + [c.acceptance ** g]
+        t[j] = round_s(c, mode, g, first=j == 0) + sum(p * t[min(upto, j + k)] for k, p in enumerate(probs, 1))
+    return t[0]
+
+
 def predict(c: Costs, mode: Mode, gamma: int, lengths: Sequence[tuple[float, float]]) -> Prediction:
     """``mode`` at ``gamma``, averaged over answers of the given (length N, tokens K up to the first command)."""
     mode = Mode(mode)
@@ -172,5 +199,5 @@ def predict(c: Costs, mode: Mode, gamma: int, lengths: Sequence[tuple[float, flo
         raise ValueError("predict needs at least one (answer length, first-command tokens) pair")
     per_round = 0.0 if mode is Mode.CLOUD_AR else round_s(c, mode, gamma)
     answer = sum(answer_s(c, mode, gamma, n) for n, _ in lengths) / len(lengths)
-    first = sum(answer_s(c, mode, gamma, min(k, n)) for n, k in lengths) / len(lengths)
+    first = sum(until_s(c, mode, gamma, n, k) for n, k in lengths) / len(lengths)
     return Prediction(mode, 0 if mode is Mode.CLOUD_AR else gamma, per_round, answer, first)

@@ -20,6 +20,7 @@ from spec_decode_ros.decoding.mode_cost import (
     round_s,
     rounds_to_commit,
     tokens_per_round,
+    until_s,
 )
 from spec_decode_ros.decoding.mode_estimates import CLOUD, EARLY, SPECULATIVE, ModeEstimates
 from spec_decode_ros.decoding.round_event import RoundEvent
@@ -72,6 +73,12 @@ def test_answer_forms_for_cloud_ar_and_one_round_answers():
         costs(acceptance=1.5)
     p = predict(c, Mode.SD, 4, [(5.0, 3.0), (10.0, 3.0)])
     assert p.first_command_s < p.answer_s and p.gamma == 4
+    # the first command of a 6-token answer ends at token 3, inside a round that drafts on to the answer's end (the
+    # draft cannot know where the command ends): it comes with the whole round, later than a 3-token answer would
+    assert until_s(c, Mode.SD, 8, 6, 3) == pytest.approx(answer_s(c, Mode.SD, 8, 6))
+    assert until_s(c, Mode.SD, 8, 6, 3) == pytest.approx(answer_s(c, Mode.SD, 8, 3) + 3 * c.draft_token_s)
+    assert until_s(c, Mode.CLOUD_AR, 0, 6, 3) == pytest.approx(answer_s(c, Mode.CLOUD_AR, 0, 3))  # it streams
+    assert until_s(c, Mode.SD, 2, 6, 4) == pytest.approx(c.open_sd_s + 2 * round_s(c, Mode.SD, 2))  # two rounds
 
 
 def Round(gamma: int, n_accepted: int, committed: int, early_sent: bool, early_hit: bool, draft_s: float,
