@@ -118,6 +118,11 @@ def round_s(c: Costs, mode: Mode, gamma: int, *, first: bool = False) -> float:
     return plain
 
 
+def commit_probs(alpha: float, gamma: int) -> list[float]:
+    """P(a round of γ drafts commits k tokens), k = 1..γ + 1: α^(k−1)(1 − α) for k <= γ, α^γ for all γ accepted."""
+    return [alpha ** (k - 1) * (1.0 - alpha) for k in range(1, gamma + 1)] + [alpha ** gamma]
+
+
 def rounds_to_commit(alpha: float, gamma: int, tokens: float) -> float:
     """R(N): expected rounds of γ drafts to commit ``tokens`` tokens (linear between whole numbers of tokens)."""
     n = min(max(tokens, 1.0), float(MAX_TOKENS))
@@ -129,7 +134,7 @@ def rounds_to_commit(alpha: float, gamma: int, tokens: float) -> float:
 @lru_cache(maxsize=256)
 def _rounds_table(alpha: float, gamma: int, upto: int) -> tuple[float, ...]:
     """R(m) for m = 0..upto: R(m) = 1 + Σ_k P(k)·R(m − k), P(k) = α^(k−1)(1 − α) for k <= γ, P(γ + 1) = α^γ."""
-    probs = [alpha ** (k - 1) * (1.0 - alpha) for k in range(1, gamma + 1)] + [alpha ** gamma]
+    probs = commit_probs(alpha, gamma)
     r = [0.0] * (upto + 1)
     for m in range(1, upto + 1):
         r[m] = 1.0 + sum(p * r[max(0, m - k)] for k, p in enumerate(probs, 1))
@@ -160,7 +165,7 @@ def _answer_table(c: Costs, mode: Mode, gamma: int, upto: int) -> tuple[float, .
         t = [0.0] * (upto + 1)
         for m in range(1, upto + 1):
             g = min(gamma, m)
-            probs = [c.acceptance ** (k - 1) * (1.0 - c.acceptance) for k in range(1, g + 1)] + [c.acceptance ** g]
+            probs = commit_probs(c.acceptance, g)
             later = tables[False] if first else t
             t[m] = round_s(c, mode, g, first=first) + sum(p * later[max(0, m - k)] for k, p in enumerate(probs, 1))
         tables[first] = t
@@ -187,7 +192,7 @@ def _until_table(c: Costs, mode: Mode, gamma: int, tokens: int, upto: int) -> fl
     t = [0.0] * (upto + 1)
     for j in range(upto - 1, -1, -1):
         g = min(gamma, tokens - j)
-        probs = [c.acceptance ** (k - 1) * (1.0 - c.acceptance) for k in range(1, g + 1)] + [c.acceptance ** g]
+        probs = commit_probs(c.acceptance, g)
         t[j] = round_s(c, mode, g, first=j == 0) + sum(p * t[min(upto, j + k)] for k, p in enumerate(probs, 1))
     return t[0]
 
