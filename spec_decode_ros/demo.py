@@ -23,6 +23,7 @@ from pathlib import Path
 
 from spec_decode_ros.decoding.image_size import saved_image_size
 from spec_decode_ros.decoding.mode import MODE_CHOICES
+from spec_decode_ros.decoding.mode_choice import OBJECTIVES
 from spec_decode_ros.decoding.types import CONSTRAIN_CHOICES
 from spec_decode_ros.process_group import ProcessGroup, free_endpoint, ros_environment
 
@@ -85,6 +86,7 @@ def run_mode(mode: str, args: argparse.Namespace, run_dir: Path, domain: int) ->
             "draft": ["-p", f"cloud_endpoint:={endpoint}", "-p", f"mode:={mode}", "-p", f"draft_model:={draft}",
                       "-p", "instruction:=''",
                       *(["-p", f"gamma:={args.gamma}"] if args.gamma else []),
+                      *(["-p", f"auto_objective:={args.auto_objective}"] if args.auto_objective else []),
                       *(["-p", f"constrain:={args.constrain}"] if args.constrain else []),
                       *(["-p", f"system_prompt:={json.dumps(args.system_prompt)}"] if args.system_prompt else [])],
             "motion": [],
@@ -135,6 +137,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-steps", type=int, default=15, help="answers per episode before giving up")
     parser.add_argument("--mode", default="sd_ee_predraft",
                         choices=MODE_CHOICES, help="auto: the robot picks the mode and γ per answer")
+    parser.add_argument("--auto-objective", default=None, choices=OBJECTIVES,
+                        help="with --mode auto: what fastest means (default: the config's, balanced)")
     parser.add_argument("--compare", default="", help="comma-separated modes to run too, e.g. cloud_ar")
     parser.add_argument("--config", default="sim.yaml", help="ROS parameter file (default config/sim.yaml)")
     parser.add_argument("--target", default=None, help="target model folder (default: the embedded target)")

@@ -3,7 +3,7 @@
 beside each measured figure; one JSON summary and one plot (for my link and my models: which mode, how much faster
 than cloud_ar).
 
-    spec-decode bench-sweep --rtts 5,40,80,160 --forwards 0,30,100 --drafts 0,20 --prompts 4 \\
+    spec-decode bench-sweep --rtts 5,40,80,160 --forwards 0,30,100 --drafts 0,20 --prompts 24 \\
         --out bench/bridge_results/mode_map
 
 A forward or draft of 0 is the models' real cost on this machine; otherwise it is emulated (``--emulate-forward-ms``,
@@ -22,6 +22,7 @@ from typing import Any
 from spec_decode_ros.bench import modes as bench
 from spec_decode_ros.bench.mode_check import predictions
 from spec_decode_ros.bench.workload import summarize as summarize_mode
+from spec_decode_ros.decoding.mode_choice import OBJECTIVES
 
 FIXED = ("cloud_ar", "sd", "sd_ee", "sd_ee_predraft")
 COLUMNS = (*FIXED, "auto")
@@ -155,9 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rtts", default="5,40,80,160", help="round trips, ms")
     ap.add_argument("--forwards", default="0,30,100", help="target forward, ms (0: real)")
     ap.add_argument("--drafts", default="0,20", help="draft time per token, ms (0: real)")
-    ap.add_argument("--prompts", type=int, default=4)
+    ap.add_argument("--prompts", type=int, default=24)
     ap.add_argument("--gamma", type=int, default=8, help="the fixed modes' γ (auto picks its own)")
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--auto-objective", default="balanced", choices=OBJECTIVES, help="what fastest means to auto")
     ap.add_argument("--out", type=Path, default=Path("bench/bridge_results/mode_map"), help="file stem of results")
     ap.add_argument("--summarize-only", action="store_true", help="only rebuild OUT.json and OUT.png")
     args = ap.parse_args(argv)
@@ -174,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                                        *([] if args.text_prompts else ["--sim-prompts"]),
                                        "--modes", ",".join(COLUMNS), "--gamma", str(args.gamma),
                                        "--max-new-tokens", str(args.max_new_tokens), "--rtt-ms", str(rtt),
+                                       "--auto-objective", args.auto_objective,
                                        "--emulate-forward-ms", str(fwd), "--emulate-draft-ms", str(draft),
                                        "--json", str(path)])
                     if code:

@@ -53,6 +53,7 @@ from spec_decode_ros.bridge.client import CloudClient, read_stats
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession
 from spec_decode_ros.decoding import precision
 from spec_decode_ros.decoding.mode import MODE_CHOICES, MODES, Mode
+from spec_decode_ros.decoding.mode_choice import OBJECTIVES
 from spec_decode_ros.decoding.precision import resolve_device, resolve_dtype
 from spec_decode_ros.decoding.types import Prompt
 from spec_decode_ros.paths import portable_path
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="no --draft: derive one from the target's first K layers (saved to a temp folder)")
     ap.add_argument("--modes", default=",".join(MODES), help=f"comma list from {MODE_CHOICES} (auto: the robot picks "
                     "per answer; its warm-up answers run untimed, before the timed ones)")
+    ap.add_argument("--auto-objective", default="balanced", choices=OBJECTIVES,
+                    help="what fastest means to mode auto: balanced (the worse of its answer's and its first "
+                         "command's ratio to the fastest prediction), answer or first_command")
     ap.add_argument("--prompts", type=int, default=4, help=f"how many prompts (text: of the {len(PROMPTS)} built-in)")
     ap.add_argument("--sim-prompts", action="store_true",
                     help="VLM pairs: camera images + instructions from the simulated Go2 world instead of text")
@@ -215,7 +219,8 @@ def run_modes(args: argparse.Namespace, target: str, draft: str, log_dir: Path) 
             job = RobotJob(draft=draft, phases=(Phase("modes", link.front_endpoint, cloud.endpoint),),
                            prompts=prompts, modes=modes, gamma=args.gamma,
                            max_new_tokens=args.max_new_tokens, cpu=args.robot_cpu, reference_target=target,
-                           emulate_draft_ms=args.emulate_draft_ms, dtype=args.dtype, device=args.device)
+                           emulate_draft_ms=args.emulate_draft_ms, dtype=args.dtype, device=args.device,
+                           auto_objective=args.auto_objective)
             ((result,), _, _), = _run_phases([job], [1])
     records = result["records"]
     return {"modes": {m: summarize(records, m) for m in modes}, "runs": records}
@@ -329,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
               "prompts": args.prompts, "sim_prompts": args.sim_prompts, "robot_cpu": args.robot_cpu, "cloud_cpu": args.cloud_cpu,
               "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "threads_per_process": 1,
               "emulate_forward_ms": args.emulate_forward_ms, "emulate_draft_ms": args.emulate_draft_ms,
-              "constrain": args.constrain, "system_prompt": args.system_prompt}
+              "constrain": args.constrain, "system_prompt": args.system_prompt, "auto_objective": args.auto_objective}
     if args.robots:
         config.update(robot_mode=args.robot_mode, latency_target_ms=args.latency_target_ms)
         print(f"many robots ({args.robots}) in mode {args.robot_mode}, RTT {args.rtt_ms} ms", flush=True)

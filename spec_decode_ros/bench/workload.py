@@ -56,6 +56,7 @@ class RobotJob:
     warmup: bool = True  # one untimed run per mode before the first active phase (no other robot may be running)
     robot_index: int = 0
     emulate_draft_ms: float = 0.0  # each drafted token takes at least this long (0: the real draft's speed)
+    auto_objective: str = "balanced"  # mode auto's (decoding.mode_choice.OBJECTIVES)
     dtype: str = "float32"  # the draft's and the reference target's (decoding.precision names)
     device: str = "cpu"
 
@@ -187,7 +188,7 @@ def run_robot(job: RobotJob, ready: Any = None, go: Sequence[Any] = (), results:
         cfg = EdgeConfig(mode=Mode.SD_EE_PREDRAFT if mode == AUTO else mode, gamma=job.gamma,
                          max_new_tokens=job.max_new_tokens, reply_timeout_s=job.reply_timeout_s, constrain=constrain)
         if mode == AUTO:
-            cfg, choice = autos.setdefault(key, AutoMode(cfg)).next()
+            cfg, choice = autos.setdefault(key, AutoMode(cfg, objective=job.auto_objective)).next()
         client = CloudClient(phase.link_endpoint) if cfg.mode.needs_cloud else None
         rounds: list[RoundEvent] = []
         before = stats.stats(30.0)

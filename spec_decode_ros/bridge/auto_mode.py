@@ -20,12 +20,13 @@ from spec_decode_ros.decoding.mode_choice import Choice, ModeChooser
 
 class AutoMode:
     """Per answer: ``config, choice = auto.next()``, run an ``EdgeSession`` with ``config`` collecting its
-    ``RoundEvent``s, then ``auto.record(choice, rounds, result)``. ``base``: everything but mode and γ."""
+    ``RoundEvent``s, then ``auto.record(choice, rounds, result)``. ``base``: everything but mode and γ;
+    ``objective``: what "fastest" means (``decoding.mode_choice.OBJECTIVES``: balanced, answer or first_command)."""
 
-    def __init__(self, base: EdgeConfig, chooser: ModeChooser | None = None) -> None:
+    def __init__(self, base: EdgeConfig, chooser: ModeChooser | None = None, objective: str = "balanced") -> None:
         self.base = base
         self.chooser = chooser if chooser is not None else ModeChooser(
-            gamma=base.gamma, gammas=tuple(range(1, min(max(base.gamma, 8), MAX_GAMMA) + 1)))
+            gamma=base.gamma, gammas=tuple(range(1, min(max(base.gamma, 8), MAX_GAMMA) + 1)), objective=objective)
         self._decided: Choice | None = None  # the next answer's choice, decided ahead
 
     def next(self) -> tuple[EdgeConfig, Choice]:

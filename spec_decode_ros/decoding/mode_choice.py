@@ -75,7 +75,7 @@ class ModeChooser:
     explore_every: int = 20
     switch_margin: float = 0.03
     explore_within: float = 1.25  # re-measure only a mode predicted at most this much slower than the best
-    gamma_slack: float = 0.01  # the largest γ predicted within this of a mode's best γ (see predictions())
+    gamma_slack: float = 0.03  # the largest γ predicted within this of a mode's best γ (see predictions())
     objective: str = "balanced"
     estimates: ModeEstimates = field(default_factory=ModeEstimates)
     _tried: set[str] = field(default_factory=set, init=False)
@@ -133,8 +133,9 @@ class ModeChooser:
         """Each mode that can be predicted, at its best γ: the largest γ predicted within ``gamma_slack`` of the best
         one. The answers' lengths are known only from the recent ones, and the best γ is usually one short of the
         longest of them (the target's own token ends the answer); a larger γ costs only the drafts of answers that
-        end sooner, which the draft stops drafting at their end (a fraction of a percent with a fast draft), and
-        carries an answer longer than those seen in one round instead of two."""
+        end sooner, which the draft stops drafting at their end (a few percent at most with a fast draft), and
+        carries an answer longer than those seen in one round instead of two (its whole round again, 50 % or more of
+        that answer): the slack pays once more than one answer in 30 is longer than the recent ones."""
         costs = self.estimates.costs()
         if costs is None:
             return ()

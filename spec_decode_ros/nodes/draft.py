@@ -19,7 +19,9 @@ operator's ``lock`` (std_msgs/Bool) start no new request, and cut the answer und
 Parameters: ``cloud_endpoint``, ``draft_model`` ("embedded" or a model folder), ``mode``
 (cloud_ar | edge_only | sd | sd_ee | sd_ee_predraft | auto: per answer, the mode and γ the cost model predicts
 fastest from what the robot measured, ``bridge.auto_mode``; each answer's choice and why go in ``decoder/stats``),
-``gamma`` (auto: γ before anything is measured, and the largest it picks is max(γ, 8)), ``adaptive_gamma``,
+``auto_objective`` (with auto, what fastest means: balanced, the worse of the answer's and the first command's
+ratio to the fastest prediction | answer | first_command), ``gamma`` (auto: γ before anything is measured, and the
+largest it picks is max(γ, 8)), ``adaptive_gamma``,
 ``max_new_tokens``, ``instruction`` (default; the ``instruction`` topic overrides, "" pauses),
 ``server_public_key``/``client_secret_key`` (CURVE key files, "" = plain: loopback only, unless
 ``insecure_plaintext`` is true), ``request_timeout_s``,
@@ -74,6 +76,7 @@ class DraftNode(Node):
         self.endpoint = self.declare_parameter("cloud_endpoint", "tcp://127.0.0.1:5555").value
         model_name = self.declare_parameter("draft_model", "embedded").value
         self.mode = self.declare_parameter("mode", "sd_ee_predraft").value
+        objective = str(self.declare_parameter("auto_objective", "balanced").value)  # with mode auto
         gamma = int(self.declare_parameter("gamma", 4).value)
         adaptive = bool(self.declare_parameter("adaptive_gamma", False).value)
         max_new = int(self.declare_parameter("max_new_tokens", 24).value)
@@ -109,7 +112,7 @@ class DraftNode(Node):
         self.config = EdgeConfig(mode=Mode.SD_EE_PREDRAFT if self.mode == AUTO else self.mode, gamma=gamma,
                                  adaptive_gamma=adaptive, max_new_tokens=max_new, reply_timeout_s=timeout,
                                  reconnect_timeout_s=timeout, constrain=constrain)
-        self.auto = AutoMode(self.config) if self.mode == AUTO else None
+        self.auto = AutoMode(self.config, objective=objective) if self.mode == AUTO else None
         self.new_draft = new_draft
         self.predraft_policy = PredraftPolicy()  # what pre-drafting gains here, learnt across requests
         security = ClientSecurity(Path(client_key), Path(server_key)) if server_key else None

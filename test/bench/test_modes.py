@@ -85,8 +85,9 @@ def test_bench_mode_auto_is_lossless_and_says_what_it_picked(tmp_path, capsys):
     out = tmp_path / "auto.json"
     assert bench.main(["--target", str(models / "go2-vlm-target"), "--draft", str(models / "go2-vlm-draft"),
                        "--sim-prompts", "--prompts", "2", "--modes", "cloud_ar,sd,auto", "--rtt-ms", "20",
-                       "--emulate-forward-ms", "10", "--json", str(out)]) == 0
+                       "--emulate-forward-ms", "10", "--auto-objective", "first_command", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
+    assert result["config"]["auto_objective"] == "first_command"
     auto = result["modes"]["auto"]
     assert auto["identical_to_target"] == 1.0 and auto["answers_with_commands"] == 2
     order = [(r["prompt"], r["mode"]) for r in result["runs"]]  # the modes' order rotates from prompt to prompt

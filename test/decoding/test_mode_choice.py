@@ -212,6 +212,9 @@ def test_auto_decides_the_next_answer_ahead_and_picks_as_if_it_decided_then():
             auto.observe_rtt(0.025 + answer * 1e-3)
             plain.estimates.observe_rtt(0.025 + answer * 1e-3)
     assert chooser.decided >= 10 + 4
+    assert AutoMode(EdgeConfig(gamma=4), objective="first_command").chooser.objective == "first_command"
+    with pytest.raises(ValueError, match="objective"):
+        AutoMode(EdgeConfig(gamma=4), objective="fastest")
 
 
 def test_cloud_ars_first_forward_carries_the_prefill_into_its_opening():
@@ -231,7 +234,7 @@ def test_cloud_ars_first_forward_carries_the_prefill_into_its_opening():
 
 def test_among_gammas_predicted_alike_it_takes_the_largest():
     # answers of 4 tokens the target always accepts, a fast draft: γ = 3 is best by one draft token (1 ms of a 114 ms
-    # round); within the 1 % slack the largest γ is taken, which carries a longer answer in one round, not two
+    # round); within the 3 % slack the largest γ is taken, which carries a longer answer in one round, not two
     link = FakeLink(rtt=0.08, fwd=0.03, t_d=0.001, run=8, length=4)
     assert all(c.mode.speculative and c.gamma == 8 for c in drive(ModeChooser(gamma=4, explore_every=1000), link, 5)[2:])
     tight = ModeChooser(gamma=4, explore_every=1000, gamma_slack=0.0)
