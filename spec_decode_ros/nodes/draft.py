@@ -206,7 +206,7 @@ class DraftNode(Node):
                                    f"({len(result.tokens)} tokens{', cut' if cut else ''}, {config.mode.value}"
                                    f"{'' if choice is None else ', ' + choice.why})")
             if self.auto is not None and choice is not None:
-                self.auto.record(choice, rounds, result, self.first_command_s(result))
+                self.auto.record(choice, rounds, result, lambda: self.first_command_s(result))  # read at the ping
             return not cut  # a cut answer moves nothing to wait for
         self.publish_tokens(request_id, last_round, [], "", True, image_stamp)
         return False

@@ -190,28 +190,37 @@ class CountingChooser(ModeChooser):
 
 
 def test_auto_decides_the_next_answer_ahead_and_picks_as_if_it_decided_then():
-    # mode auto on the robot: the cost model runs when an answer is recorded and when a ping comes (the worker
-    # waiting), not when the next request starts; and the choice is the one a chooser deciding then would make
+    # mode auto on the robot: as an answer ends (the robot about to execute its first command) nothing is worked out;
+    # the heartbeat's ping reads the answer and runs the cost model while the robot waits, so the next request only
+    # commits a choice already made; with no ping in between, next() does it. Either way the choice is the one a
+    # chooser deciding on the spot makes.
     chooser, plain = CountingChooser(gamma=4, explore_every=3), ModeChooser(gamma=4, explore_every=3)
     auto = AutoMode(EdgeConfig(gamma=4), chooser)
     link = FakeLink(rtt=0.02, fwd=0.03, t_d=0.012, run=1)
+    pinged = False
     for answer in range(10):
         ran = chooser.__dict__.get("decided", 0)
         config, choice = auto.next()
-        assert chooser.__dict__.get("decided", 0) == ran + (answer == 0)  # only the first answer decides on the spot
+        assert chooser.__dict__.get("decided", 0) == ran + (not pinged)  # a ping came: decided already
         expected = plain.choose()
         assert (choice.mode, choice.gamma, choice.explore, choice.why) == \
             (expected.mode, expected.gamma, expected.explore, expected.why)
         assert (config.mode, config.gamma) == (choice.mode, choice.gamma)
         rounds, first, total = link.answer(choice.mode, choice.gamma)
         tokens = rounds[-1].committed
+        read: list[int] = []
+        ran = chooser.__dict__.get("decided", 0)
         auto.record(choice, rounds, EdgeResult(list(range(tokens)), "", total, first,
-                                               [first + i * 1e-3 for i in range(tokens)], SpecMetrics()))
+                                               [first + i * 1e-3 for i in range(tokens)], SpecMetrics()),
+                    lambda tokens=tokens, read=read, first=first: read.append(1) or first + (tokens - 1) * 1e-3)
+        assert chooser.__dict__.get("decided", 0) == ran and not read  # kept, not read, as the answer ends
         plain.observe_answer(choice.mode, rounds, tokens, first, tokens)
-        if answer % 2:
+        pinged = answer % 3 != 2
+        if pinged:
             auto.observe_rtt(0.025 + answer * 1e-3)
             plain.estimates.observe_rtt(0.025 + answer * 1e-3)
-    assert chooser.decided >= 10 + 4
+            assert read == [1]
+    assert chooser.decided == 10 + pinged  # once per answer, and the last ping decided an 11th
     assert AutoMode(EdgeConfig(gamma=4), objective="first_command").chooser.objective == "first_command"
     with pytest.raises(ValueError, match="objective"):
         AutoMode(EdgeConfig(gamma=4), objective="fastest")
