@@ -112,7 +112,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
     drafts = sorted({r["draft_ms"] for r in rows})
     rtts = sorted({r["rtt_ms"] for r in rows})
     fwds = sorted({r["forward_ms"] for r in rows})
-    fig, axes = plt.subplots(1, len(drafts), figsize=(5.2 * len(drafts), 1.6 + 1.1 * len(fwds)), squeeze=False)
+    fig, axes = plt.subplots(1, len(drafts), figsize=(6.4 * len(drafts), 1.8 + 1.3 * len(fwds)), squeeze=False)
     for ax, draft in zip(axes[0], drafts, strict=True):
         grid = [[float("nan")] * len(rtts) for _ in fwds]
         for r in rows:
@@ -122,8 +122,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
             speed = r.get("best_speedup_vs_cloud_ar_ms_per_token") or float("nan")
             grid[i][j] = speed
             auto = r.get("auto_speedup_vs_cloud_ar_ms_per_token")
+            first = r.get("auto_vs_best_first_command_s")
             ax.text(j, i, f"{r.get('best_fixed_ms_per_token', '?')}\n{speed:.2f}x"
-                          + (f"\nauto {auto:.2f}x" if auto else ""), ha="center", va="center", fontsize=8)
+                          + (f"\nauto {auto:.2f}x" if auto else "")
+                          + (f"\nauto 1st cmd {first:.2f}" if first else ""), ha="center", va="center", fontsize=7)
         image = ax.imshow(grid, cmap="RdYlGn", vmin=0.5, vmax=1.5, aspect="auto")
         ax.set_xticks(range(len(rtts)), [f"{x:g}" for x in rtts])
         ax.set_yticks(range(len(fwds)), [f"{x:g} ms" if x else "real" for x in fwds])
@@ -131,7 +133,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.set_ylabel("target forward")
         ax.set_title(f"draft {draft:g} ms/token" if draft else "draft: real cost")
         fig.colorbar(image, ax=ax, label="fastest mode vs cloud_ar (ms/token)")
-    fig.suptitle("Which mode is fastest (ms/token), and how much faster than cloud_ar")
+    fig.suptitle("Which mode is fastest (ms/token), and how much faster than cloud_ar; "
+                 "auto's first command against the best fixed mode's")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
