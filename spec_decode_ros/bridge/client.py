@@ -16,10 +16,13 @@ from spec_decode_ros.bridge import protocol as p
 from spec_decode_ros.bridge.security import ClientSecurity, check_connect_security, make_curve_client
 from spec_decode_ros.bridge.sockets import dealer
 
-# ZeroMQ heartbeats notice a dead peer in 3 s; reconnects start fast and back off to 1 s
+# ZeroMQ heartbeats notice a dead peer in 3 s; reconnects start fast and back off to 1 s. A DEALER's send waits
+# while it has no connection to queue on (a refused CURVE handshake, a full queue to a cloud that stopped reading):
+# the robot waits at most SEND_TIMEOUT_S, then the cloud counts as unreachable
 GIVE_UP_POLL_S = 0.005  # how often a heartbeat ping asks whether a request is waiting
+SEND_TIMEOUT_S = 1.0
 SOCKET_OPTIONS = {zmq.HEARTBEAT_IVL: 1000, zmq.HEARTBEAT_TIMEOUT: 3000, zmq.RECONNECT_IVL: 100,
-                  zmq.RECONNECT_IVL_MAX: 1000}
+                  zmq.RECONNECT_IVL_MAX: 1000, zmq.SNDTIMEO: int(SEND_TIMEOUT_S * 1000)}
 
 
 class CloudUnreachableError(TimeoutError):
@@ -63,7 +66,12 @@ class CloudClient:
         self.sock.close(0)
 
     def send(self, msg: p.Message) -> None:
-        self.sock.send(p.encode(msg))
+        """Queue ``msg``; ``CloudUnreachableError`` when it cannot be queued within ``SEND_TIMEOUT_S``."""
+        try:
+            self.sock.send(p.encode(msg))
+        except zmq.Again:
+            raise CloudUnreachableError(f"could not queue a frame for {self.endpoint} within {SEND_TIMEOUT_S} s "
+                                        "(no connection)") from None
 
     def pending(self) -> bool:
         """Is a frame waiting (non-blocking)? Used as the drafter's ``should_stop``."""
@@ -88,7 +96,10 @@ class CloudClient:
         if it does not; None once ``give_up()`` (asked every ``GIVE_UP_POLL_S``) says something more urgent came
         up. A late PONG is then skipped like any reply that belongs to nobody."""
         sent = time.time()
-        self.send(p.Ping(sent=sent))
+        try:
+            self.send(p.Ping(sent=sent))
+        except CloudUnreachableError:
+            return False
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             if give_up is not None and give_up():

@@ -24,6 +24,7 @@ OPEN names it (``grammar``/``grammar_hash``), so the cloud masks the target with
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -248,7 +249,7 @@ class EdgeSession:
         assert self.client is not None and self._ds is not None
         r = self._next_round
         self._next_round += 1
-        self.client.send(p.Draft.from_block(self._sid, r, len(self.committed), block))
+        self._send(p.Draft.from_block(self._sid, r, len(self.committed), block))
         self._sent_at = time.monotonic()
         self._early_at = None
         heard = True
@@ -306,7 +307,7 @@ class EdgeSession:
                      max_new_tokens=self.config.max_new_tokens, committed=tuple(self.committed),
                      vocab_size=self._vocab, tokenizer_hash=self._fingerprint, grammar=self._grammar[0],
                      grammar_hash=self._grammar[1])
-        self.client.send(msg)
+        self._send(msg)
         self._sent_at = time.monotonic()  # cloud_ar's first FINAL counts from here (a DRAFT resets it)
         if while_waiting is not None:  # e.g. the draft's prefill, overlapping the cloud's
             while_waiting()
@@ -365,9 +366,18 @@ class EdgeSession:
         self.client.reset()
         return self.client.ping(self.config.ping_interval_s)
 
+    def _send(self, msg: p.Message) -> None:
+        """Send, a frame that cannot be queued (no connection) counting as a silent cloud: recovered from."""
+        assert self.client is not None
+        try:
+            self.client.send(msg)
+        except CloudUnreachableError as err:
+            raise _Lost(str(err), silent=True) from None
+
     def _close(self) -> None:
         if self.client is not None and self._sid:
-            self.client.send(p.Close(session=self._sid))  # best effort: no wait
+            with contextlib.suppress(CloudUnreachableError):
+                self.client.send(p.Close(session=self._sid))  # best effort: no wait
 
     # ------------------------------------------------------------------------------------------ output
     def _stream(self, outcome: Committed, round: int) -> None:
