@@ -84,8 +84,10 @@ def test_default_qos_publishers_and_subscribers_on_every_public_topic(forward_mo
             instruction.publish(String(data="find the blue ball"))
             wait_for(lambda: "instruction: 'find the blue ball'" in run.output("/draft"), 30,
                      "the draft node to take the default-QoS instruction")
-            wait_for(lambda: run.check_alive() or bool(heard[topics.MOTION_DONE]), 240,
-                     "an answer decoded from default-QoS frames and executed (motion/done)")
+            # answers go on coming (the instruction stands), so a subscription that discovery matched late (seen
+            # under load: go2/executed and cmd_vel after the first answer's Move) hears a later one
+            wait_for(lambda: run.check_alive() or all(heard.values()), 240,
+                     "answers decoded from default-QoS frames and executed, heard on every public topic")
             missing = [topic for topic, got in heard.items() if not got]
             assert not missing, f"a default-QoS subscriber heard nothing on {missing}"
             assert sport_calls(fake, "Move", t0), "the answer never moved the robot"
