@@ -4,6 +4,7 @@ unauthorised client). After each, well-behaved robots still get exactly the targ
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -17,7 +18,7 @@ from spec_decode_ros.bench.cloud_process import CloudProcess, free_endpoint
 from spec_decode_ros.bench.link import LinkEmulator, LinkProfile
 from spec_decode_ros.bridge import keys
 from spec_decode_ros.bridge import protocol as p
-from spec_decode_ros.bridge.client import CloudClient, read_stats
+from spec_decode_ros.bridge.client import CloudClient, CloudUnreachableError, read_stats
 from spec_decode_ros.bridge.edge import EdgeConfig, EdgeSession, TokenEvent
 from spec_decode_ros.bridge.keys import create_keypair
 from spec_decode_ros.bridge.security import ClientSecurity
@@ -163,8 +164,9 @@ def test_unauthorised_clients_get_nothing_and_allowed_robots_get_the_output(tmp_
     try:
         for security in (ClientSecurity(tmp_path / "stranger.key_secret", tmp_path / "keys" / "cloud.key"), None):
             intruder = CloudClient(endpoint, security=security)
-            intruder.send(p.Ping(sent=1.0))
-            intruder.send(p.Open(session="intruder", text=PROMPTS[0]))
+            with contextlib.suppress(CloudUnreachableError):  # a refused handshake may leave nothing to queue on
+                intruder.send(p.Ping(sent=1.0))
+                intruder.send(p.Open(session="intruder", text=PROMPTS[0]))
             assert intruder.recv(1.5) is None, "an unauthorised client got a reply"
             intruder.close()
         assert _generate(endpoint, draft, PROMPTS[0], security=robot).tokens == references[PROMPTS[0]]
